@@ -1,0 +1,69 @@
+//! The command line: the only code that knows clap. Each command turns its arguments into
+//! plain options, calls the domain, and hands the result to [`crate::output`].
+
+mod hash;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::ExitStatus;
+use crate::output::{ColorChoice, Format, Output};
+
+/// Prove that shipped firmware was built from escrowed source.
+#[derive(Debug, Parser)]
+#[command(name = "reprove", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Write results as JSON on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// When to colour output
+    #[arg(long, global = true, value_enum, default_value_t)]
+    pub color: ColorChoice,
+    /// No progress on stderr
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print file and tree digests (sha256 and blake3)
+    Hash(hash::HashArgs),
+}
+
+/// Run a parsed command line to its exit status; errors are printed here.
+pub fn run(cli: Cli) -> ExitStatus {
+    let format = if cli.global.json {
+        Format::Json
+    } else {
+        Format::Human
+    };
+    let out = Output::new(format, cli.global.color, cli.global.quiet);
+    let result = match cli.command {
+        Command::Hash(args) => hash::run(&args, &out),
+    };
+    match result {
+        Ok(status) => status,
+        Err(err) if crate::output::is_broken_pipe(&err) => ExitStatus::Success,
+        Err(err) => {
+            out.error(&err);
+            ExitStatus::Error
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_sound() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,16 @@
+//! `reprove` proves that shipped firmware was built from escrowed source.
+//!
+//! The data path of `verify` reads as one line: a [`recipe`] and its [`toolchain`] lock are
+//! loaded and every pin is checked; the [`escrow`] is checked against its digest and unpacked
+//! safely; [`build`] runs the recipe's command in a fresh tree through a [`sandbox`] backend;
+//! the artifacts and the shipped set are [`hash`]ed (sha256 and blake3 from one read);
+//! [`compare`] sets the rebuilt bytes against the shipped ones and explains each difference;
+//! [`attest`] records the whole as an in-toto statement. [`verify`] strings these together.
+//! [`cli`] is the only code that knows clap and [`output`] the only code that prints.
+
+pub mod archive;
+pub mod cli;
+pub mod exit;
+pub mod hash;
+pub mod output;
+pub mod sandbox;

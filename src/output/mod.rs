@@ -1,0 +1,187 @@
+//! The only code that writes to stdout and stderr.
+//!
+//! stdout carries results (human text, or one JSON document with `--json`); stderr carries
+//! everything else: progress, warnings, the build's log lines, errors. Colour is decided once,
+//! here, from `--color`, the terminal, `NO_COLOR` and `TERM`.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod sanitize;
+
+use std::io::{self, IsTerminal, Write};
+
+use serde::Serialize;
+
+/// Human text or JSON on stdout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+/// When to colour human output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum ColorChoice {
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Where and how results and messages go.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub format: Format,
+    /// Colour on stdout.
+    pub color: bool,
+    /// Colour on stderr.
+    pub color_err: bool,
+    /// Progress and informational lines on stderr.
+    pub verbose_progress: bool,
+}
+
+/// Styles, as ANSI SGR parameters.
+#[derive(Debug, Clone, Copy)]
+pub enum Style {
+    Good,
+    Bad,
+    Warn,
+    Dim,
+    Bold,
+    Path,
+}
+
+impl Style {
+    fn sgr(self) -> &'static str {
+        match self {
+            Style::Good => "1;32",
+            Style::Bad => "1;31",
+            Style::Warn => "1;33",
+            Style::Dim => "2",
+            Style::Bold => "1",
+            Style::Path => "36",
+        }
+    }
+}
+
+fn color_allowed(choice: ColorChoice, is_tty: bool) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let dumb = std::env::var_os("TERM").is_some_and(|t| t == "dumb");
+            is_tty && !no_color && !dumb
+        }
+    }
+}
+
+impl Output {
+    pub fn new(format: Format, color: ColorChoice, quiet: bool) -> Self {
+        let stderr_tty = io::stderr().is_terminal();
+        Self {
+            format,
+            color: color_allowed(color, io::stdout().is_terminal()),
+            color_err: color_allowed(color, stderr_tty),
+            verbose_progress: stderr_tty && !quiet,
+        }
+    }
+
+    /// An output that never colours and never shows progress (for tests).
+    pub fn plain(format: Format) -> Self {
+        Self {
+            format,
+            color: false,
+            color_err: false,
+            verbose_progress: false,
+        }
+    }
+
+    pub fn is_json(&self) -> bool {
+        self.format == Format::Json
+    }
+
+    /// `text` styled for stdout.
+    pub fn paint(&self, style: Style, text: &str) -> String {
+        paint(self.color, style, text)
+    }
+
+    /// `text` styled for stderr.
+    pub fn paint_err(&self, style: Style, text: &str) -> String {
+        paint(self.color_err, style, text)
+    }
+
+    /// Write a result to stdout as it is.
+    pub fn result(&self, text: &str) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        out.write_all(text.as_bytes())?;
+        out.flush()
+    }
+
+    /// Write one JSON document (and a newline) to stdout.
+    pub fn json(&self, value: &impl Serialize) -> io::Result<()> {
+        let mut out = io::stdout().lock();
+        serde_json::to_writer_pretty(&mut out, value)?;
+        out.write_all(b"\n")?;
+        out.flush()
+    }
+
+    /// A progress or status line on stderr, shown only on a terminal (never in CI logs).
+    pub fn progress(&self, text: &str) {
+        if self.verbose_progress {
+            eprintln!("{}", self.paint_err(Style::Dim, text));
+        }
+    }
+
+    /// A status line on stderr, always shown (quiet with `--quiet` is the caller's business).
+    pub fn status(&self, label: &str, text: &str) {
+        eprintln!("{} {text}", self.paint_err(Style::Bold, label));
+    }
+
+    pub fn warn(&self, text: &str) {
+        eprintln!("{} {text}", self.paint_err(Style::Warn, "warning:"));
+    }
+
+    /// Render an error and its causes, uv-style, on stderr.
+    pub fn error(&self, err: &anyhow::Error) {
+        let mut text = format!("{} {err}\n", self.paint_err(Style::Bad, "error:"));
+        for cause in err.chain().skip(1).filter(|c| !c.is::<Hint>()) {
+            text.push_str(&format!(
+                "  {} {cause}\n",
+                self.paint_err(Style::Dim, "caused by:")
+            ));
+        }
+        if let Some(hint) = err.chain().find_map(|c| c.downcast_ref::<Hint>()) {
+            text.push_str(&format!(
+                "\n{} {}\n",
+                self.paint_err(Style::Bold, "hint:"),
+                hint.0
+            ));
+        }
+        eprint!("{text}");
+    }
+}
+
+fn paint(on: bool, style: Style, text: &str) -> String {
+    if on {
+        format!("\x1b[{}m{text}\x1b[0m", style.sgr())
+    } else {
+        text.to_owned()
+    }
+}
+
+/// A suggestion for fixing an error, placed at the root of its chain
+/// (`anyhow::Error::new(Hint(..)).context("what failed")`); printed as `hint:`, not as a cause.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Hint(pub String);
+
+/// True when `err` is a broken pipe on stdout (`reprove hash … | head`): a quiet exit 0.
+pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(|k| k == io::ErrorKind::BrokenPipe)
+    })
+}

@@ -1,0 +1,164 @@
+//! The host backend (`isolation = "none"`): a cleared environment and a process group.
+//!
+//! The command runs in a session of its own, so the whole tree it starts can be killed as
+//! one group — at the timeout, and after a normal exit too, so that a daemon the build left
+//! behind does not outlive the verification. A process that leaves the group on purpose
+//! (`setsid`) escapes this backend; the sandbox backend's pid namespace does not let it.
+
+use std::fs::File;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::{Error, Invocation, Outcome, Sandbox, Termination};
+
+/// Runs builds on the host.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Host;
+
+impl Sandbox for Host {
+    fn backend(&self) -> &'static str {
+        "none"
+    }
+
+    fn version(&self) -> Option<String> {
+        None
+    }
+
+    fn build_path(&self, host_dir: &Path) -> PathBuf {
+        host_dir.to_path_buf()
+    }
+
+    fn run(&self, inv: &Invocation<'_>) -> Result<Outcome, Error> {
+        let (program, args) = inv.argv.split_first().ok_or(Error::EmptyCommand)?;
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .env_clear()
+            .envs(inv.env)
+            .current_dir(inv.build_dir);
+        run_in_group(cmd, inv.log, inv.timeout, inv.umask)
+    }
+}
+
+/// Spawn `cmd` as the leader of a new session with `umask`, its output in `log`; wait up to
+/// `timeout`; then kill whatever is left of its process group.
+pub(crate) fn run_in_group(
+    mut cmd: Command,
+    log: &Path,
+    timeout: Duration,
+    umask: u32,
+) -> Result<Outcome, Error> {
+    let log_err = |source| Error::Log {
+        path: log.to_path_buf(),
+        source,
+    };
+    let out = File::create(log).map_err(log_err)?;
+    let err = out.try_clone().map_err(log_err)?;
+    cmd.stdin(Stdio::null()).stdout(out).stderr(err);
+    let mask = umask as libc::mode_t;
+    // SAFETY: setsid and umask are async-signal-safe and touch only the child.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setsid() < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umask(mask);
+            Ok(())
+        });
+    }
+    let program = cmd.get_program().to_string_lossy().into_owned();
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|source| Error::Spawn { program, source })?;
+    let group = libc::pid_t::try_from(child.id()).expect("pids fit in pid_t");
+    let deadline = start + timeout;
+    let mut pause = Duration::from_millis(1);
+    let termination = loop {
+        match child.try_wait().map_err(Error::Wait)? {
+            Some(status) => {
+                break match (status.code(), status.signal()) {
+                    (Some(code), _) => Termination::Exited(code),
+                    (None, Some(sig)) => Termination::Signalled(sig),
+                    (None, None) => Termination::Exited(-1),
+                };
+            }
+            None if Instant::now() >= deadline => {
+                kill_group(group);
+                child.wait().map_err(Error::Wait)?;
+                break Termination::TimedOut;
+            }
+            None => {
+                std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
+                pause = (pause * 2).min(Duration::from_millis(50));
+            }
+        }
+    };
+    kill_group(group);
+    Ok(Outcome {
+        termination,
+        elapsed: start.elapsed(),
+    })
+}
+
+fn kill_group(group: libc::pid_t) {
+    // SAFETY: signalling a process group we created; ESRCH (already gone) is fine.
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn run(argv: &[&str], timeout: Duration) -> (Outcome, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let argv: Vec<String> = argv.iter().map(|s| (*s).to_owned()).collect();
+        let mut env = BTreeMap::new();
+        env.insert("PATH".to_owned(), "/usr/bin:/bin".to_owned());
+        env.insert("ONLY".to_owned(), "this".to_owned());
+        let inv = Invocation {
+            argv: &argv,
+            env: &env,
+            build_dir: dir.path(),
+            log: &log,
+            timeout,
+            umask: 0o027,
+        };
+        let outcome = Host.run(&inv).unwrap();
+        (outcome, std::fs::read_to_string(&log).unwrap())
+    }
+
+    #[test]
+    fn environment_is_exactly_the_one_given() {
+        let (outcome, log) = run(&["sh", "-c", "env | sort; umask"], Duration::from_secs(10));
+        assert!(outcome.is_success());
+        let lines: Vec<&str> = log.lines().collect();
+        // `sh` itself adds PWD; nothing of ours leaks through.
+        assert!(lines.contains(&"ONLY=this"), "{log}");
+        assert!(!log.contains("HOME="), "{log}");
+        assert_eq!(lines.last(), Some(&"0027"));
+    }
+
+    #[test]
+    fn failure_and_signal_are_reported() {
+        let (outcome, _) = run(&["sh", "-c", "exit 3"], Duration::from_secs(10));
+        assert_eq!(outcome.termination, Termination::Exited(3));
+        let (outcome, _) = run(&["sh", "-c", "kill -TERM $$"], Duration::from_secs(10));
+        assert_eq!(outcome.termination, Termination::Signalled(libc::SIGTERM));
+    }
+
+    #[test]
+    fn timeout_kills_the_whole_tree() {
+        let (outcome, _) = run(
+            &["sh", "-c", "sleep 30 & sleep 30"],
+            Duration::from_millis(300),
+        );
+        assert_eq!(outcome.termination, Termination::TimedOut);
+        assert!(outcome.elapsed < Duration::from_secs(5));
+    }
+}

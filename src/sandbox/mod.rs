@@ -1,0 +1,97 @@
+//! Where a build runs: the [`Sandbox`] trait and its backends.
+//!
+//! A backend runs one command with exactly the environment it is given (nothing inherited),
+//! in the build tree, with its output in a log file, and guarantees that when [`Sandbox::run`]
+//! returns no process the build started is left running — on success, on failure and on
+//! timeout alike. [`host::Host`] (`isolation = "none"`) runs on the host in a process group of
+//! its own; the bubblewrap backend adds namespaces, a read-only toolchain and no network.
+
+pub mod host;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The isolation a recipe asks for, and the backend that provides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Isolation {
+    /// bubblewrap: namespaces, no network, read-only toolchain.
+    Sandbox,
+    /// The host, with a cleared environment: explicit, and recorded as such.
+    None,
+}
+
+/// One command to run.
+#[derive(Debug, Clone)]
+pub struct Invocation<'a> {
+    pub argv: &'a [String],
+    /// The complete environment: nothing else is passed.
+    pub env: &'a BTreeMap<String, String>,
+    /// The build tree on the host; the command runs in it (seen at [`Sandbox::build_path`]).
+    pub build_dir: &'a Path,
+    /// Receives the command's stdout and stderr.
+    pub log: &'a Path,
+    pub timeout: Duration,
+    pub umask: u32,
+}
+
+/// How the command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "value")]
+pub enum Termination {
+    Exited(i32),
+    Signalled(i32),
+    TimedOut,
+}
+
+/// What [`Sandbox::run`] observed.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub termination: Termination,
+    pub elapsed: Duration,
+}
+
+impl Outcome {
+    pub fn is_success(&self) -> bool {
+        self.termination == Termination::Exited(0)
+    }
+}
+
+/// Why a command could not be run at all (a command that runs and fails is an [`Outcome`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to open the build log `{}`", path.display())]
+    Log {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to start `{program}`")]
+    Spawn {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to wait for the build")]
+    Wait(#[source] io::Error),
+    #[error("the build command is empty")]
+    EmptyCommand,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+/// A place to run builds.
+pub trait Sandbox: Send + Sync {
+    /// The name recorded in the attestation (`none`, `bwrap`).
+    fn backend(&self) -> &'static str;
+    /// The backend's own version, where it has one.
+    fn version(&self) -> Option<String>;
+    /// The path at which the build sees the tree that is `host_dir` on the host.
+    fn build_path(&self, host_dir: &Path) -> PathBuf;
+    /// Run one command to its end (or its timeout) and leave nothing of it running.
+    fn run(&self, invocation: &Invocation<'_>) -> Result<Outcome, Error>;
+}

@@ -1,0 +1,48 @@
+use predicates::prelude::*;
+
+use crate::support::TestEnv;
+
+#[test]
+fn hash_file_prints_both_digests() {
+    let env = TestEnv::new().file("abc", "abc");
+    env.cmd(["hash", "abc"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
+        ))
+        .stdout(predicate::str::contains(
+            "blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85",
+        ));
+}
+
+#[test]
+fn sha256sum_format_is_checkable_by_coreutils() {
+    let env = TestEnv::new().file("a", "one").file("b c", "two");
+    let out = env
+        .cmd(["hash", "--sha256sum", "a", "b c"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    env.write("SUMS", &out.stdout);
+    let check = std::process::Command::new("sha256sum")
+        .args(["-c", "SUMS"])
+        .current_dir(env.root())
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stdout)
+    );
+}
+
+#[test]
+fn missing_path_is_an_error_with_exit_2() {
+    let env = TestEnv::new().file("a", "one");
+    env.cmd(["hash", "a", "nope"])
+        .assert()
+        .code(2)
+        .stdout(predicate::str::contains("sha256:"))
+        .stderr(predicate::str::contains("error: failed to read `nope`"));
+}

@@ -1,0 +1,5 @@
+//! The one integration test binary: the real `reprove` binary, run on real files.
+#![allow(unreachable_pub)]
+
+mod hash;
+mod support;
