@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod cli;
+pub mod compare;
 pub mod exit;
 pub mod hash;
 pub mod output;

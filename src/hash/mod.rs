@@ -289,7 +289,7 @@ mod tests {
     #[test]
     fn streaming_matches_one_shot_across_chunk_boundaries() {
         let data: Vec<u8> = (0..(3 * CHUNK + 12345))
-            .map(|i| (i * 7 % 251) as u8)
+            .map(|i| u8::try_from(i * 7 % 251).unwrap())
             .collect();
         for len in [0, 1, SMALL - 1, SMALL, CHUNK, CHUNK + 1, data.len()] {
             let streamed = hash_reader(&data[..len]).unwrap();
