@@ -14,4 +14,5 @@ pub mod compare;
 pub mod exit;
 pub mod hash;
 pub mod output;
+pub mod recipe;
 pub mod sandbox;

@@ -1,0 +1,336 @@
+//! `reprove.toml`: what a person writes to say how an artifact is built.
+//!
+//! Parsing is strict: an unknown key, a wrong type or a missing field is an error that names
+//! the file, the key and the line. After parsing, [`Recipe::load`] validates what TOML cannot
+//! say (relative artifact paths that stay in the tree, a non-empty command, variables that do
+//! not override the fixed environment, unique shipped names) and names the key at fault.
+//! Relative paths in a recipe are relative to the recipe's folder.
+
+mod duration;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::{hash_bytes, Checksum, Hashes};
+use crate::sandbox::Isolation;
+
+pub use duration::{format_duration, parse_duration};
+
+/// The variables every build gets, which a recipe may not set.
+pub const FIXED_ENV: [&str; 5] = ["PATH", "HOME", "TZ", "LC_ALL", "LANG"];
+
+/// A parsed and validated recipe.
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// The recipe file.
+    pub path: PathBuf,
+    /// Its folder: relative paths in the recipe start here.
+    pub dir: PathBuf,
+    /// Digests of the file's bytes, as the attestation records them.
+    pub hashes: Hashes,
+    pub spec: RecipeSpec,
+}
+
+/// The recipe as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeSpec {
+    pub package: Package,
+    pub source: Source,
+    pub toolchain: Toolchain,
+    pub build: Build,
+    #[serde(rename = "artifact")]
+    pub artifacts: Vec<Artifact>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+}
+
+/// The escrowed source: a directory or an archive, pinned by digest.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    pub path: PathBuf,
+    pub digest: Checksum,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Toolchain {
+    /// Programs the build runs, resolved on the fixed `PATH` and pinned by `reprove lock`.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    #[serde(default = "default_isolation")]
+    pub isolation: Isolation,
+    /// A hermetic root file system, mounted read-only as `/`.
+    pub root: Option<Root>,
+}
+
+fn default_isolation() -> Isolation {
+    Isolation::Sandbox
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Root {
+    pub path: PathBuf,
+    pub digest: Checksum,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    /// argv: a shell only if the recipe writes one.
+    pub command: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default = "default_timeout", with = "duration::serde_text")]
+    pub timeout: Duration,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+/// A file the build produces, and its name in the shipped set.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Artifact {
+    /// Relative to the build tree.
+    pub path: PathBuf,
+    /// Name in the shipped set (default: the file name of `path`).
+    pub shipped: Option<String>,
+}
+
+impl Artifact {
+    /// The name this artifact goes by in the shipped set.
+    pub fn shipped_name(&self) -> String {
+        self.shipped.clone().unwrap_or_else(|| {
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// Why a recipe could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to read recipe `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid recipe `{}`, line {line}, column {column}: {message}: `{text}`", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        /// The line at fault, trimmed: it names the key.
+        text: String,
+    },
+    #[error("invalid recipe `{}`: {message}", path.display())]
+    Toml { path: PathBuf, message: String },
+    #[error("invalid recipe `{}`, key `{key}`: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl Recipe {
+    /// Read, parse and validate the recipe at `path`.
+    pub fn load(path: &Path) -> Result<Recipe, Error> {
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let text = String::from_utf8(bytes.clone()).map_err(|e| Error::Toml {
+            path: path.to_path_buf(),
+            message: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
+        })?;
+        let spec = RecipeSpec::parse(&text).map_err(|e| e.at(path, &text))?;
+        spec.validate().map_err(|(key, message)| Error::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        })?;
+        let dir = path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        Ok(Recipe {
+            path: path.to_path_buf(),
+            dir,
+            hashes: hash_bytes(&bytes),
+            spec,
+        })
+    }
+
+    /// A path from the recipe, made relative to the recipe's folder.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.dir.join(path)
+    }
+
+    /// The lock file that belongs to this recipe: `reprove.lock` beside it.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("reprove.lock")
+    }
+}
+
+/// A TOML error before it is tied to a file.
+#[derive(Debug)]
+pub struct ParseError(toml::de::Error);
+
+impl ParseError {
+    fn at(self, path: &Path, text: &str) -> Error {
+        let message = self.0.message().trim_end().to_owned();
+        match self.0.span() {
+            Some(span) => {
+                let (line, column) = line_column(text, span.start);
+                let text = text
+                    .lines()
+                    .nth(line - 1)
+                    .unwrap_or_default()
+                    .trim()
+                    .to_owned();
+                Error::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message,
+                    text,
+                }
+            }
+            None => Error::Toml {
+                path: path.to_path_buf(),
+                message,
+            },
+        }
+    }
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rfind('\n')
+        .map_or(before.len(), |nl| before.len() - nl - 1)
+        + 1;
+    (line, column)
+}
+
+impl RecipeSpec {
+    /// Parse recipe text (no validation beyond types and keys).
+    pub fn parse(text: &str) -> Result<RecipeSpec, ParseError> {
+        toml::from_str(text).map_err(ParseError)
+    }
+
+    /// Check what TOML types cannot: `Err((key, message))` for the first problem.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let err = |key: &str, message: &str| Err((key.to_owned(), message.to_owned()));
+        if self.package.name.trim().is_empty() {
+            return err("package.name", "must not be empty");
+        }
+        if self.build.command.is_empty() || self.build.command[0].is_empty() {
+            return err(
+                "build.command",
+                "must name a program: `command = [\"make\"]`",
+            );
+        }
+        if self.build.timeout.is_zero() {
+            return err("build.timeout", "must be longer than zero");
+        }
+        for (name, value) in &self.build.env {
+            let key = format!("build.env.{name}");
+            if name.is_empty() || name.contains(['=', '\0']) {
+                return err(&key, "is not a valid variable name");
+            }
+            if value.contains('\0') {
+                return err(&key, "holds a NUL byte");
+            }
+            if FIXED_ENV.contains(&name.as_str()) {
+                return err(
+                    &key,
+                    "is fixed by reprove for every build and cannot be set",
+                );
+            }
+        }
+        if let Some(epoch) = self.build.env.get("SOURCE_DATE_EPOCH") {
+            if epoch.parse::<u64>().is_err() {
+                return err(
+                    "build.env.SOURCE_DATE_EPOCH",
+                    "must be a whole number of seconds",
+                );
+            }
+        }
+        for (i, tool) in self.toolchain.tools.iter().enumerate() {
+            if tool.is_empty() || tool.contains('/') {
+                return err(
+                    &format!("toolchain.tools[{i}]"),
+                    "must be a program name found on `PATH`, not a path",
+                );
+            }
+        }
+        if self.artifacts.is_empty() {
+            return err("artifact", "at least one `[[artifact]]` is needed");
+        }
+        let mut names = BTreeSet::new();
+        for (i, a) in self.artifacts.iter().enumerate() {
+            if !is_tree_relative(&a.path) {
+                return err(
+                    &format!("artifact[{i}].path"),
+                    "must be a relative path inside the build tree (no `..`)",
+                );
+            }
+            let name = a.shipped_name();
+            if name.is_empty() || name.contains('\0') {
+                return err(&format!("artifact[{i}].shipped"), "must be a file name");
+            }
+            if !names.insert(name.clone()) {
+                return err(
+                    &format!("artifact[{i}].shipped"),
+                    &format!("the shipped name `{name}` is used twice"),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The fixed `SOURCE_DATE_EPOCH` (the recipe's, or 1980-01-01, the earliest a zip holds).
+    pub fn source_date_epoch(&self) -> i64 {
+        self.build
+            .env
+            .get("SOURCE_DATE_EPOCH")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(315_532_800)
+    }
+}
+
+/// True for a non-empty relative path with no `..`, `.`-only or root components.
+pub fn is_tree_relative(path: &Path) -> bool {
+    path.components().next().is_some()
+        && path
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && path.components().any(|c| matches!(c, Component::Normal(_)))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+
+const GOOD: &str = r#"
+[package]
+name = "acme-router-fw"
+version = "1.0.0"
+
+[source]
+path = "escrow/fw.tar.gz"
+digest = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+
+[toolchain]
+tools = ["make", "gcc"]
+isolation = "none"
+
+[build]
+command = ["make"]
+env = { SOURCE_DATE_EPOCH = "1700000000" }
+timeout = "5m"
+
+[[artifact]]
+path = "out/firmware.img"
+
+[[artifact]]
+path = "out/bundle.tar.gz"
+shipped = "acme.tar.gz"
+"#;
+
+fn load(text: &str) -> Result<Recipe, Error> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reprove.toml");
+    std::fs::write(&path, text).unwrap();
+    Recipe::load(&path)
+}
+
+fn message(text: &str) -> String {
+    load(text).unwrap_err().to_string()
+}
+
+#[test]
+fn a_good_recipe_loads() {
+    let r = load(GOOD).unwrap();
+    assert_eq!(r.spec.toolchain.isolation, Isolation::None);
+    assert_eq!(r.spec.build.timeout, Duration::from_secs(300));
+    assert_eq!(r.spec.artifacts[0].shipped_name(), "firmware.img");
+    assert_eq!(r.spec.artifacts[1].shipped_name(), "acme.tar.gz");
+    assert_eq!(r.spec.source_date_epoch(), 1_700_000_000);
+    assert_eq!(r.hashes, hash_bytes(GOOD.as_bytes()));
+}
+
+#[test]
+fn isolation_defaults_to_the_sandbox() {
+    let r = load(&GOOD.replace("isolation = \"none\"\n", "")).unwrap();
+    assert_eq!(r.spec.toolchain.isolation, Isolation::Sandbox);
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let m = message(&GOOD.replace("timeout = \"5m\"", "timeout = \"5m\"\njobs = 4"));
+    assert!(m.contains("line 18"), "{m}");
+    assert!(m.contains("unknown field `jobs`"), "{m}");
+    assert!(m.contains("reprove.toml"), "{m}");
+}
+
+#[test]
+fn malformed_toml_names_the_line() {
+    let m = message(&GOOD.replace("name = \"acme-router-fw\"", "name = \"acme-router-fw"));
+    assert!(m.contains("line 3"), "{m}");
+}
+
+#[test]
+fn wrong_type_and_missing_field() {
+    let m = message(&GOOD.replace("command = [\"make\"]", "command = \"make\""));
+    assert!(m.contains("line 15") && m.contains("invalid type"), "{m}");
+    assert!(
+        m.contains("`command = \"make\"`"),
+        "the line is quoted: {m}"
+    );
+    let m = message(&GOOD.replace("version = \"1.0.0\"\n", ""));
+    assert!(m.contains("missing field `version`"), "{m}");
+}
+
+#[test]
+fn bad_digest_and_duration_are_named() {
+    let m = message(&GOOD.replace("sha256:0000", "md5:0000"));
+    assert!(m.contains("line 8") && m.contains("ALGO:HEX"), "{m}");
+    let m = message(&GOOD.replace("\"5m\"", "\"five minutes\""));
+    assert!(m.contains("line 17") && m.contains("duration"), "{m}");
+}
+
+#[test]
+fn semantic_errors_name_the_key() {
+    let cases = [
+        (
+            "path = \"out/firmware.img\"",
+            "path = \"../firmware.img\"",
+            "artifact[0].path",
+        ),
+        (
+            "path = \"out/firmware.img\"",
+            "path = \"/etc/passwd\"",
+            "artifact[0].path",
+        ),
+        (
+            "shipped = \"acme.tar.gz\"",
+            "shipped = \"firmware.img\"",
+            "artifact[1].shipped",
+        ),
+        ("command = [\"make\"]", "command = []", "build.command"),
+        (
+            "SOURCE_DATE_EPOCH = \"1700000000\"",
+            "PATH = \"/opt/bin\"",
+            "build.env.PATH",
+        ),
+        (
+            "SOURCE_DATE_EPOCH = \"1700000000\"",
+            "SOURCE_DATE_EPOCH = \"yesterday\"",
+            "build.env.SOURCE_DATE_EPOCH",
+        ),
+        (
+            "tools = [\"make\", \"gcc\"]",
+            "tools = [\"/usr/bin/make\"]",
+            "toolchain.tools[0]",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let m = message(&GOOD.replace(from, to));
+        assert!(m.contains(&format!("key `{key}`")), "{to}: {m}");
+    }
+}
+
+#[test]
+fn line_column_counts_from_one() {
+    assert_eq!(line_column("ab\ncd", 0), (1, 1));
+    assert_eq!(line_column("ab\ncd", 4), (2, 2));
+}
+
+proptest::proptest! {
+    #[test]
+    fn parsing_never_panics(text in "\\PC*") {
+        let _ = RecipeSpec::parse(&text);
+    }
+
+    #[test]
+    fn render_then_parse_roundtrips(
+        name in "[a-z][a-z0-9-]{0,12}",
+        epoch in 0u64..4_000_000_000,
+        secs in 1u64..100_000,
+    ) {
+        let mut spec = RecipeSpec::parse(GOOD).unwrap();
+        spec.package.name = name;
+        spec.build.env.insert("SOURCE_DATE_EPOCH".into(), epoch.to_string());
+        spec.build.timeout = Duration::from_secs(secs);
+        let text = toml::to_string(&spec).unwrap();
+        proptest::prop_assert_eq!(RecipeSpec::parse(&text).unwrap(), spec);
+    }
+}
