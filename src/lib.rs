@@ -9,6 +9,7 @@
 //! [`cli`] is the only code that knows clap and [`output`] the only code that prints.
 
 pub mod archive;
+pub mod atomic;
 pub mod cli;
 pub mod compare;
 pub mod exit;
@@ -16,3 +17,4 @@ pub mod hash;
 pub mod output;
 pub mod recipe;
 pub mod sandbox;
+pub mod toolchain;
