@@ -9,6 +9,7 @@
 //! [`cli`] is the only code that knows clap and [`output`] the only code that prints.
 
 pub mod archive;
+pub mod attest;
 pub mod cli;
 pub mod exit;
 pub mod hash;
