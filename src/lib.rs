@@ -10,6 +10,7 @@
 
 pub mod archive;
 pub mod atomic;
+pub mod attest;
 pub mod cli;
 pub mod compare;
 pub mod exit;

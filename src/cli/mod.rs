@@ -1,7 +1,9 @@
 //! The command line: the only code that knows clap. Each command turns its arguments into
 //! plain options, calls the domain, and hands the result to [`crate::output`].
 
+mod attest;
 mod hash;
+mod key;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -35,6 +37,12 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Print file and tree digests (sha256 and blake3)
     Hash(hash::HashArgs),
+    /// Generate signing keys
+    #[command(subcommand)]
+    Key(key::KeyCommand),
+    /// Check attestations
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
 }
 
 /// Run a parsed command line to its exit status; errors are printed here.
@@ -47,6 +55,8 @@ pub fn run(cli: Cli) -> ExitStatus {
     let out = Output::new(format, cli.global.color, cli.global.quiet);
     let result = match cli.command {
         Command::Hash(args) => hash::run(&args, &out),
+        Command::Key(command) => key::run(&command, &out),
+        Command::Attest(command) => attest::run(&command, &out),
     };
     match result {
         Ok(status) => status,

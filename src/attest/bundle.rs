@@ -1,0 +1,97 @@
+//! The bundle file, `*.intoto.jsonl`: one DSSE envelope per line, as compact JSON.
+//!
+//! Written whole or not at all (a temporary file in the same directory, renamed). Read
+//! leniently about blank lines and strictly about everything else: an error names the file
+//! and the line.
+
+use std::io;
+use std::path::Path;
+
+use super::dsse::Envelope;
+use super::{write_atomic, Error};
+
+/// Write `envelopes` to `path`, one per line, replacing any file there.
+pub fn write_bundle(path: &Path, envelopes: &[Envelope]) -> io::Result<()> {
+    let mut text = Vec::new();
+    for envelope in envelopes {
+        serde_json::to_writer(&mut text, envelope)?;
+        text.push(b'\n');
+    }
+    write_atomic(path, &text, 0o644, true)
+}
+
+/// The envelopes in the bundle at `path`, in file order.
+pub fn read_bundle(path: &Path) -> Result<Vec<Envelope>, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| Error::NotText {
+        path: path.to_owned(),
+    })?;
+    parse_bundle(path, &text)
+}
+
+/// The envelopes in `text`, read from `path` (named in errors only).
+pub fn parse_bundle(path: &Path, text: &str) -> Result<Vec<Envelope>, Error> {
+    let mut envelopes = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let envelope = serde_json::from_str(line).map_err(|e| Error::Envelope {
+            path: path.to_owned(),
+            line: index + 1,
+            reason: e.to_string(),
+        })?;
+        envelopes.push(envelope);
+    }
+    if envelopes.is_empty() {
+        return Err(Error::EmptyBundle {
+            path: path.to_owned(),
+        });
+    }
+    Ok(envelopes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attest::dsse::envelope;
+
+    #[test]
+    fn bundle_roundtrips_one_envelope_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.intoto.jsonl");
+        let envs = vec![envelope(br#"{"a":1}"#, None), envelope(b"{}", None)];
+        write_bundle(&path, &envs).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(text.ends_with('\n'));
+        assert_eq!(read_bundle(&path).unwrap(), envs);
+        // Only the bundle is left in the directory: the temporary file was renamed.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_file_and_line() {
+        let good = serde_json::to_string(&envelope(b"{}", None)).unwrap();
+        let text = format!("{good}\n\n{{\"payloadType\":1}}\n");
+        let err = parse_bundle(Path::new("b.jsonl"), &text).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("`b.jsonl` line 3: not a DSSE envelope: "),
+            "{err}"
+        );
+        let err = parse_bundle(Path::new("b.jsonl"), "\n \n").unwrap_err();
+        assert_eq!(err.to_string(), "`b.jsonl` holds no envelope");
+        let bad_b64 = good.replace("\"payload\":\"e30=\"", "\"payload\":\"e3!=\"");
+        assert_ne!(bad_b64, good);
+        let err = parse_bundle(Path::new("b.jsonl"), &bad_b64).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 1: not a DSSE envelope: invalid base64"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,618 @@
+//! `attest verify`'s logic: does a bundle hold, for these keys and these artifacts?
+//!
+//! Every envelope must carry a signature that one of the trusted keys verifies (the keyid is a
+//! hint, never trusted); nothing an envelope says counts until it does. Each signed payload must
+//! be an in-toto Statement v1 whose subjects have a `name` and a `digest` with `sha256` (and
+//! `blake3` when present) in lowercase hex; every statement of a bundle must name the same
+//! subjects, so a statement spliced in from another attestation is caught. The bundle holds
+//! exactly one SLSA verification summary and one rebuild predicate, and the summary must record
+//! `PASSED`. Each artifact given is hashed once (sha256 and blake3) and must match a subject by
+//! digest: sha256 always, blake3 too when the subject has it.
+//!
+//! A rejection is a value, [`Report::problems`]; an [`Error`] means an artifact could not be read.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde_json::Value;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::dsse::{Envelope, PAYLOAD_TYPE};
+use super::key::VerifyingKey;
+use super::{vsa, Error, STATEMENT_TYPE};
+use crate::hash::{hash_files, parse_hex32, Hashes};
+
+/// The predicate type of `reprove`'s own rebuild record.
+pub const REBUILD_PREDICATE_TYPE: &str = "https://reprove.dev/attestation/rebuild/v1";
+
+/// What checking a bundle found.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// One entry per envelope, in bundle order.
+    pub envelopes: Vec<EnvelopeCheck>,
+    /// The subjects the signed statements agree on (those of the first signed statement).
+    pub subjects: Vec<StatementSubject>,
+    /// The artifacts given, with the subject each matched.
+    pub artifacts: Vec<ArtifactCheck>,
+    /// The verification summary, when a signed one was found.
+    pub summary: Option<Summary>,
+    /// The rebuild predicate's `verdict`, when a signed one was found.
+    pub rebuild_verdict: Option<String>,
+    /// Every reason to reject the bundle; empty when it holds.
+    pub problems: Vec<Problem>,
+}
+
+impl Report {
+    /// True when every check held.
+    pub fn is_verified(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// One envelope, as checked.
+#[derive(Debug, Clone)]
+pub struct EnvelopeCheck {
+    /// 1-based position in the bundle.
+    pub index: usize,
+    /// The keyid of the trusted key that verified a signature.
+    pub signed_by: Option<String>,
+    /// The statement's `predicateType`, when the envelope is signed and holds a statement.
+    pub predicate_type: Option<String>,
+}
+
+/// A subject of a statement: a name and its digest set (algorithm → lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+pub struct StatementSubject {
+    pub name: String,
+    pub digest: BTreeMap<String, String>,
+}
+
+/// An artifact given on the command line, hashed.
+#[derive(Debug, Clone)]
+pub struct ArtifactCheck {
+    pub path: PathBuf,
+    pub hashes: Hashes,
+    /// The name of the subject whose digests it matched.
+    pub subject: Option<String>,
+}
+
+/// The fields of a SLSA verification summary worth showing.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub passed: bool,
+    pub verifier_id: String,
+    pub time_verified: String,
+    pub verified_levels: Vec<String>,
+}
+
+/// Why a bundle is rejected. Envelopes are numbered from 1, in bundle order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// No signature verifies with a trusted key (`signatures` is how many there were).
+    BadSignature {
+        envelope: usize,
+        signatures: usize,
+    },
+    PayloadType {
+        envelope: usize,
+        found: String,
+    },
+    Statement {
+        envelope: usize,
+        reason: String,
+    },
+    Predicate {
+        envelope: usize,
+        predicate_type: &'static str,
+        reason: String,
+    },
+    /// The statement's subjects differ from those of envelope `first`.
+    SubjectsDiffer {
+        envelope: usize,
+        first: usize,
+    },
+    MissingPredicate {
+        predicate_type: &'static str,
+    },
+    DuplicatePredicate {
+        envelope: usize,
+        predicate_type: &'static str,
+    },
+    /// The verification summary records `FAILED`.
+    VerificationFailed,
+    /// An artifact whose digests match no subject.
+    ArtifactUnmatched {
+        path: PathBuf,
+    },
+}
+
+impl Problem {
+    /// A stable `snake_case` name for the kind of problem (for JSON).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::BadSignature { .. } => "bad_signature",
+            Problem::PayloadType { .. } => "payload_type",
+            Problem::Statement { .. } => "statement",
+            Problem::Predicate { .. } => "predicate",
+            Problem::SubjectsDiffer { .. } => "subjects_differ",
+            Problem::MissingPredicate { .. } => "missing_predicate",
+            Problem::DuplicatePredicate { .. } => "duplicate_predicate",
+            Problem::VerificationFailed => "verification_failed",
+            Problem::ArtifactUnmatched { .. } => "artifact_unmatched",
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::BadSignature {
+                envelope,
+                signatures: 0,
+            } => write!(f, "envelope {envelope}: unsigned"),
+            Problem::BadSignature { envelope, .. } => write!(
+                f,
+                "envelope {envelope}: no signature verifies with the given keys"
+            ),
+            Problem::PayloadType { envelope, found } => write!(
+                f,
+                "envelope {envelope}: payload type `{found}`, expected `{PAYLOAD_TYPE}`"
+            ),
+            Problem::Statement { envelope, reason } => write!(
+                f,
+                "envelope {envelope}: not an in-toto statement v1: {reason}"
+            ),
+            Problem::Predicate {
+                envelope,
+                predicate_type,
+                reason,
+            } => write!(
+                f,
+                "envelope {envelope}: invalid `{predicate_type}` predicate: {reason}"
+            ),
+            Problem::SubjectsDiffer { envelope, first } => write!(
+                f,
+                "envelope {envelope}: its subjects differ from those of envelope {first} \
+                 (a statement from another attestation?)"
+            ),
+            Problem::MissingPredicate { predicate_type } => {
+                write!(f, "no signed `{predicate_type}` statement")
+            }
+            Problem::DuplicatePredicate {
+                envelope,
+                predicate_type,
+            } => write!(
+                f,
+                "envelope {envelope}: a second `{predicate_type}` statement"
+            ),
+            Problem::VerificationFailed => {
+                write!(f, "the verification summary records `FAILED`")
+            }
+            Problem::ArtifactUnmatched { path } => write!(
+                f,
+                "`{}` matches no subject of the attestation",
+                path.display()
+            ),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RawStatement {
+    subject: Vec<StatementSubject>,
+    #[serde(rename = "predicateType")]
+    predicate_type: String,
+    predicate: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawVsa {
+    verifier: RawVerifier,
+    time_verified: String,
+    #[allow(dead_code)] // required by the spec; its content is the verifier's business
+    policy: serde_json::Map<String, Value>,
+    verification_result: VerificationResult,
+    verified_levels: Vec<String>,
+    #[allow(dead_code)]
+    slsa_version: String,
+}
+
+#[derive(Deserialize)]
+struct RawVerifier {
+    id: String,
+}
+
+#[derive(Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "UPPERCASE")]
+enum VerificationResult {
+    Passed,
+    Failed,
+}
+
+#[derive(Deserialize)]
+struct RawRebuild {
+    verdict: String,
+    #[allow(dead_code)]
+    schema_version: u32,
+}
+
+/// Check `envelopes` against the trusted `keys` and the `artifacts` to re-hash.
+pub fn check_bundle(
+    envelopes: &[Envelope],
+    keys: &[VerifyingKey],
+    artifacts: &[PathBuf],
+) -> Result<Report, Error> {
+    let mut report = Report {
+        envelopes: Vec::new(),
+        subjects: Vec::new(),
+        artifacts: Vec::new(),
+        summary: None,
+        rebuild_verdict: None,
+        problems: Vec::new(),
+    };
+    // The subjects of the first signed statement, and its envelope number.
+    let mut first_subjects: Option<(usize, Vec<StatementSubject>)> = None;
+    let mut summary_at: Option<usize> = None;
+    let mut rebuild_at: Option<usize> = None;
+
+    for (i, envelope) in envelopes.iter().enumerate() {
+        let index = i + 1;
+        let mut check = EnvelopeCheck {
+            index,
+            signed_by: None,
+            predicate_type: None,
+        };
+        let statement = check_envelope(index, envelope, keys, &mut check, &mut report.problems);
+        report.envelopes.push(check);
+        let Some(statement) = statement else { continue };
+
+        let mut subjects = statement.subject.clone();
+        subjects.sort();
+        match &first_subjects {
+            None => first_subjects = Some((index, subjects)),
+            Some((first, expected)) if *expected != subjects => {
+                report.problems.push(Problem::SubjectsDiffer {
+                    envelope: index,
+                    first: *first,
+                });
+            }
+            Some(_) => {}
+        }
+
+        let (predicate_type, seen) = match statement.predicate_type.as_str() {
+            vsa::PREDICATE_TYPE => (vsa::PREDICATE_TYPE, &mut summary_at),
+            REBUILD_PREDICATE_TYPE => (REBUILD_PREDICATE_TYPE, &mut rebuild_at),
+            // Other predicates may ride along; in-toto consumers ignore what they don't know.
+            _ => continue,
+        };
+        if seen.is_some() {
+            report.problems.push(Problem::DuplicatePredicate {
+                envelope: index,
+                predicate_type,
+            });
+            continue;
+        }
+        *seen = Some(index);
+        let parsed = if predicate_type == vsa::PREDICATE_TYPE {
+            parse_vsa(statement.predicate).map(|summary| report.summary = Some(summary))
+        } else {
+            serde_json::from_value::<RawRebuild>(Value::Object(statement.predicate))
+                .map(|rebuild| report.rebuild_verdict = Some(rebuild.verdict))
+                .map_err(|e| e.to_string())
+        };
+        if let Err(reason) = parsed {
+            report.problems.push(Problem::Predicate {
+                envelope: index,
+                predicate_type,
+                reason,
+            });
+        }
+    }
+
+    for (seen, predicate_type) in [
+        (summary_at, vsa::PREDICATE_TYPE),
+        (rebuild_at, REBUILD_PREDICATE_TYPE),
+    ] {
+        if seen.is_none() {
+            report
+                .problems
+                .push(Problem::MissingPredicate { predicate_type });
+        }
+    }
+    if report.summary.as_ref().is_some_and(|s| !s.passed) {
+        report.problems.push(Problem::VerificationFailed);
+    }
+
+    report.subjects = first_subjects.map(|(_, s)| s).unwrap_or_default();
+    for (path, hashes) in artifacts.iter().zip(hash_files(artifacts)) {
+        let hashes = hashes.map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let subject = report
+            .subjects
+            .iter()
+            .find(|s| subject_matches(s, &hashes))
+            .map(|s| s.name.clone());
+        if subject.is_none() {
+            report
+                .problems
+                .push(Problem::ArtifactUnmatched { path: path.clone() });
+        }
+        report.artifacts.push(ArtifactCheck {
+            path: path.clone(),
+            hashes,
+            subject,
+        });
+    }
+    Ok(report)
+}
+
+/// Signature, payload type and statement shape of one envelope; the statement when all hold.
+fn check_envelope(
+    index: usize,
+    envelope: &Envelope,
+    keys: &[VerifyingKey],
+    check: &mut EnvelopeCheck,
+    problems: &mut Vec<Problem>,
+) -> Option<RawStatement> {
+    let Some(key) = envelope.verify(keys) else {
+        problems.push(Problem::BadSignature {
+            envelope: index,
+            signatures: envelope.signatures.len(),
+        });
+        return None;
+    };
+    check.signed_by = Some(key.keyid().to_owned());
+    if envelope.payload_type != PAYLOAD_TYPE {
+        problems.push(Problem::PayloadType {
+            envelope: index,
+            found: envelope.payload_type.clone(),
+        });
+        return None;
+    }
+    match parse_statement(&envelope.payload) {
+        Ok(statement) => {
+            check.predicate_type = Some(statement.predicate_type.clone());
+            Some(statement)
+        }
+        Err(reason) => {
+            problems.push(Problem::Statement {
+                envelope: index,
+                reason,
+            });
+            None
+        }
+    }
+}
+
+fn parse_statement(payload: &[u8]) -> Result<RawStatement, String> {
+    let value: Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    match value.get("_type") {
+        Some(Value::String(t)) if t == STATEMENT_TYPE => {}
+        Some(Value::String(t)) => return Err(format!("`_type` is `{t}`")),
+        _ => return Err("no string field `_type`".to_owned()),
+    }
+    let statement: RawStatement = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if statement.subject.is_empty() {
+        return Err("no subject".to_owned());
+    }
+    for subject in &statement.subject {
+        check_digest(subject).map_err(|e| format!("subject `{}`: {e}", subject.name))?;
+    }
+    Ok(statement)
+}
+
+fn check_digest(subject: &StatementSubject) -> Result<(), String> {
+    if !subject.digest.contains_key("sha256") {
+        return Err("no `sha256` digest".to_owned());
+    }
+    for algorithm in ["sha256", "blake3"] {
+        if let Some(hex) = subject.digest.get(algorithm) {
+            if parse_hex32(hex).is_none() {
+                return Err(format!(
+                    "`{algorithm}` is not 64 lowercase hex digits: `{hex}`"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn parse_vsa(predicate: serde_json::Map<String, Value>) -> Result<Summary, String> {
+    let raw: RawVsa =
+        serde_json::from_value(Value::Object(predicate)).map_err(|e| e.to_string())?;
+    OffsetDateTime::parse(&raw.time_verified, &Rfc3339)
+        .map_err(|e| format!("`timeVerified` is not an RFC 3339 time: {e}"))?;
+    Ok(Summary {
+        passed: raw.verification_result == VerificationResult::Passed,
+        verifier_id: raw.verifier.id,
+        time_verified: raw.time_verified,
+        verified_levels: raw.verified_levels,
+    })
+}
+
+/// True when `hashes` match the subject's sha256, and its blake3 when it has one.
+fn subject_matches(subject: &StatementSubject, hashes: &Hashes) -> bool {
+    let same = |algorithm: &str, hex: String| subject.digest.get(algorithm) == Some(&hex);
+    same("sha256", hashes.sha256.hex())
+        && (!subject.digest.contains_key("blake3") || same("blake3", hashes.blake3.hex()))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::attest::dsse::envelope;
+    use crate::attest::key::SigningKey;
+    use crate::attest::vsa::vsa_statement;
+    use crate::attest::Subject;
+
+    fn subjects(sha: &str) -> Vec<Subject> {
+        vec![Subject::new("fw.img", sha.repeat(64), "b".repeat(64))]
+    }
+
+    fn vsa(subjects: &[Subject], passed: bool) -> Value {
+        vsa_statement(
+            subjects,
+            &"c".repeat(64),
+            "file:reprove.toml",
+            passed,
+            OffsetDateTime::UNIX_EPOCH,
+            vec![vsa::LEVEL_REPRODUCIBLE.to_owned()],
+        )
+    }
+
+    fn rebuild(subjects: &[Subject]) -> Value {
+        json!({
+            "_type": STATEMENT_TYPE,
+            "subject": subjects,
+            "predicateType": REBUILD_PREDICATE_TYPE,
+            "predicate": {"schema_version": 1, "verdict": "identical"},
+        })
+    }
+
+    fn sign(key: &SigningKey, statements: &[Value]) -> Vec<Envelope> {
+        statements
+            .iter()
+            .map(|s| envelope(&serde_json::to_vec(s).unwrap(), Some(key)))
+            .collect()
+    }
+
+    fn problems(envelopes: &[Envelope], key: &SigningKey) -> Vec<Problem> {
+        check_bundle(envelopes, &[key.verifying_key()], &[])
+            .unwrap()
+            .problems
+    }
+
+    #[test]
+    fn a_whole_signed_bundle_holds() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let report = check_bundle(
+            &sign(&key, &[vsa(&s, true), rebuild(&s)]),
+            &[key.verifying_key()],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(report.problems, vec![]);
+        assert_eq!(report.rebuild_verdict.as_deref(), Some("identical"));
+        let summary = report.summary.unwrap();
+        assert!(summary.passed);
+        assert_eq!(summary.verified_levels, ["REPROVE_REPRODUCIBLE"]);
+        assert_eq!(report.subjects[0].name, "fw.img");
+        assert_eq!(report.envelopes[0].signed_by.as_deref(), Some(key.keyid()));
+    }
+
+    #[test]
+    fn keyid_is_only_a_hint() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let mut envs = sign(&key, &[vsa(&s, true), rebuild(&s)]);
+        envs[0].signatures[0].keyid = "someone-else".to_owned();
+        envs[1].signatures[0].keyid.clear();
+        let other = SigningKey::generate().verifying_key();
+        let report = check_bundle(&envs, &[other, key.verifying_key()], &[]).unwrap();
+        assert_eq!(report.problems, vec![]);
+    }
+
+    #[test]
+    fn a_failed_summary_is_a_rejection() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let envs = sign(&key, &[vsa(&s, false), rebuild(&s)]);
+        assert_eq!(problems(&envs, &key), vec![Problem::VerificationFailed]);
+    }
+
+    #[test]
+    fn both_predicates_are_required_once() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        assert_eq!(
+            problems(&sign(&key, &[vsa(&s, true)]), &key),
+            vec![Problem::MissingPredicate {
+                predicate_type: REBUILD_PREDICATE_TYPE
+            }]
+        );
+        assert_eq!(
+            problems(
+                &sign(&key, &[vsa(&s, true), rebuild(&s), vsa(&s, true)]),
+                &key
+            ),
+            vec![Problem::DuplicatePredicate {
+                envelope: 3,
+                predicate_type: vsa::PREDICATE_TYPE
+            }]
+        );
+    }
+
+    #[test]
+    fn statements_about_other_subjects_are_rejected() {
+        let key = SigningKey::generate();
+        let envs = sign(&key, &[vsa(&subjects("a"), true), rebuild(&subjects("d"))]);
+        assert_eq!(
+            problems(&envs, &key),
+            vec![Problem::SubjectsDiffer {
+                envelope: 2,
+                first: 1
+            }]
+        );
+    }
+
+    #[test]
+    fn malformed_statements_and_predicates_are_named() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let mut wrong_type = rebuild(&s);
+        wrong_type["_type"] = json!("https://in-toto.io/Statement/v0.1");
+        let mut bad_hex = rebuild(&s);
+        bad_hex["subject"][0]["digest"]["sha256"] = json!("A".repeat(64));
+        let mut no_verdict = rebuild(&s);
+        no_verdict["predicate"] = json!({"schema_version": 1});
+        let mut bad_time = vsa(&s, true);
+        bad_time["predicate"]["timeVerified"] = json!("yesterday");
+        for (statement, expected) in [
+            (
+                wrong_type,
+                "not an in-toto statement v1: `_type` is `https://in-toto.io/Statement/v0.1`",
+            ),
+            (
+                bad_hex,
+                "subject `fw.img`: `sha256` is not 64 lowercase hex digits",
+            ),
+            (no_verdict, "predicate: missing field `verdict`"),
+            (bad_time, "`timeVerified` is not an RFC 3339 time"),
+        ] {
+            let found: Vec<String> = problems(&sign(&key, &[statement]), &key)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert!(
+                found.iter().any(|p| p.contains(expected)),
+                "{expected}: {found:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn subjects_without_blake3_match_on_sha256() {
+        let subject = StatementSubject {
+            name: "a".to_owned(),
+            digest: BTreeMap::from([("sha256".to_owned(), "0".repeat(64))]),
+        };
+        let mut hashes = crate::hash::hash_bytes(b"x");
+        assert!(!subject_matches(&subject, &hashes));
+        hashes.sha256.bytes = [0; 32];
+        assert!(subject_matches(&subject, &hashes));
+        let mut with_blake3 = subject.clone();
+        with_blake3
+            .digest
+            .insert("blake3".to_owned(), "0".repeat(64));
+        assert!(!subject_matches(&with_blake3, &hashes));
+    }
+}

@@ -1,0 +1,124 @@
+//! Attestations: signed in-toto statements about the shipped binaries, and their checks.
+//!
+//! The file format is in-toto's bundle, `*.intoto.jsonl`: one DSSE envelope per line
+//! ([`bundle`]), each signing an in-toto Statement v1 with Ed25519 ([`dsse`], [`key`]). One
+//! statement carries a SLSA Verification Summary ([`vsa`]); another carries the rebuild
+//! predicate. [`check`] decides whether a bundle holds: signatures, statement shape, predicates,
+//! subjects against the artifacts given. A rejected attestation is a value ([`check::Report`]),
+//! not an [`Error`]: an `Err` means the input could not be read or understood at all.
+//!
+//! The format is specified in `docs/attestation.md`.
+
+pub mod bundle;
+pub mod check;
+pub mod dsse;
+pub mod key;
+pub mod vsa;
+
+use std::io::{self, Write as _};
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::hash::Hashes;
+
+/// The `_type` of an in-toto Statement v1.
+pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
+
+/// A verified artifact, as a statement names it: `{name, digest: {sha256, blake3}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subject {
+    pub name: String,
+    pub digest: SubjectDigest,
+}
+
+/// A subject's digest set; both values lowercase hex, without an `ALGO:` prefix.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubjectDigest {
+    pub sha256: String,
+    pub blake3: String,
+}
+
+impl Subject {
+    /// A subject from its name and lowercase hex digests.
+    pub fn new(
+        name: impl Into<String>,
+        sha256: impl Into<String>,
+        blake3: impl Into<String>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            digest: SubjectDigest {
+                sha256: sha256.into(),
+                blake3: blake3.into(),
+            },
+        }
+    }
+
+    /// A subject for a file whose bytes hash to `hashes`.
+    pub fn from_hashes(name: impl Into<String>, hashes: &Hashes) -> Self {
+        Self::new(name, hashes.sha256.hex(), hashes.blake3.hex())
+    }
+}
+
+/// Why an attestation, a key or a bundle could not be read, written or understood.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to read `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to write `{path}`")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("refusing to overwrite `{path}`, which already exists")]
+    Exists { path: PathBuf },
+    #[error("`{path}` is not an Ed25519 private key in PKCS#8 PEM: {reason}")]
+    PrivateKey { path: PathBuf, reason: String },
+    #[error("`{path}` is not an Ed25519 public key in PEM `SubjectPublicKeyInfo`: {reason}")]
+    PublicKey { path: PathBuf, reason: String },
+    #[error("`{path}` line {line}: not a DSSE envelope: {reason}")]
+    Envelope {
+        path: PathBuf,
+        line: usize,
+        reason: String,
+    },
+    #[error("`{path}` holds no envelope")]
+    EmptyBundle { path: PathBuf },
+    #[error("`{path}` is not UTF-8 text")]
+    NotText { path: PathBuf },
+}
+
+/// Write `contents` to `path` whole or not at all: a temporary file in the same directory,
+/// created with `mode` (before any byte is written), synced, then renamed over `path`. Without
+/// `overwrite`, an existing `path` is left alone and the error is `AlreadyExists`.
+pub(crate) fn write_atomic(
+    path: &Path,
+    contents: &[u8],
+    mode: u32,
+    overwrite: bool,
+) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".reprove-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    if overwrite {
+        tmp.persist(path)?;
+    } else {
+        tmp.persist_noclobber(path)?;
+    }
+    Ok(())
+}
