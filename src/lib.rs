@@ -12,6 +12,7 @@ pub mod archive;
 pub mod atomic;
 pub mod cli;
 pub mod compare;
+pub mod escrow;
 pub mod exit;
 pub mod hash;
 pub mod output;
