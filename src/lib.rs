@@ -13,6 +13,7 @@ pub mod atomic;
 pub mod attest;
 pub mod cli;
 pub mod compare;
+pub mod escrow;
 pub mod exit;
 pub mod hash;
 pub mod output;
