@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod atomic;
 pub mod attest;
+pub mod build;
 pub mod cli;
 pub mod compare;
 pub mod escrow;
@@ -20,3 +21,4 @@ pub mod output;
 pub mod recipe;
 pub mod sandbox;
 pub mod toolchain;
+pub mod verify;

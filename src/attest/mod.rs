@@ -13,6 +13,7 @@ pub mod bundle;
 pub mod check;
 pub mod dsse;
 pub mod key;
+pub mod predicate;
 pub mod vsa;
 
 use std::io::{self, Write as _};

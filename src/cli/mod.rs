@@ -4,6 +4,8 @@
 mod attest;
 mod hash;
 mod key;
+mod lock;
+mod verify;
 
 use clap::{Args, Parser, Subcommand};
 
@@ -35,6 +37,10 @@ pub struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Rebuild from escrow, compare with the shipped binaries, write an attestation
+    Verify(verify::VerifyArgs),
+    /// Write the toolchain lock, or check that its pins still hold
+    Lock(lock::LockArgs),
     /// Print file and tree digests (sha256 and blake3)
     Hash(hash::HashArgs),
     /// Generate signing keys
@@ -54,6 +60,8 @@ pub fn run(cli: Cli) -> ExitStatus {
     };
     let out = Output::new(format, cli.global.color, cli.global.quiet);
     let result = match cli.command {
+        Command::Verify(args) => verify::run(&args, &out),
+        Command::Lock(args) => lock::run(&args, &out),
         Command::Hash(args) => hash::run(&args, &out),
         Command::Key(command) => key::run(&command, &out),
         Command::Attest(command) => attest::run(&command, &out),

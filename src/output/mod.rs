@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod sanitize;
+mod verify;
 
 use std::io::{self, IsTerminal, Write};
 

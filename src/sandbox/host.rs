@@ -124,6 +124,7 @@ mod tests {
         let inv = Invocation {
             argv: &argv,
             env: &env,
+            env_reversed: false,
             build_dir: dir.path(),
             log: &log,
             timeout,

@@ -31,6 +31,9 @@ pub struct Invocation<'a> {
     pub argv: &'a [String],
     /// The complete environment: nothing else is passed.
     pub env: &'a BTreeMap<String, String>,
+    /// Hand the environment over in reverse order, where the backend can order it (a
+    /// variation of the second rebuild: order must not matter).
+    pub env_reversed: bool,
     /// The build tree on the host; the command runs in it (seen at [`Sandbox::build_path`]).
     pub build_dir: &'a Path,
     /// Receives the command's stdout and stderr.

@@ -1,0 +1,210 @@
+//! One rebuild: the recipe's command run in a fresh tree through a sandbox backend.
+//!
+//! The environment is made of the recipe's variables plus the fixed ones ([`fixed_env`]):
+//! nothing of the caller's environment reaches the build. The log is kept in a file and
+//! digested; every artifact is hashed (sha256 and blake3, in parallel). A [`Variation`] says
+//! what the rebuild changes of what must not matter (host build directory, umask, wall clock,
+//! environment order): the second rebuild of `verify` uses one to tell a non-reproducible
+//! build from a shipped binary that is the odd one out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::hash::{hash_file, Hashes};
+use crate::recipe::Recipe;
+use crate::sandbox::host::Host;
+use crate::sandbox::{Invocation, Isolation, Outcome, Sandbox};
+use crate::toolchain::BUILD_PATH;
+
+/// Where libfaketime lives on Debian; the clock variation needs it.
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// What one rebuild varies of what must not matter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Variation {
+    pub umask: u32,
+    /// Shift of the wall clock the build sees, in days (libfaketime), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_shift_days: Option<u32>,
+    /// The environment handed over in reverse order (where the backend can order it).
+    pub env_reversed: bool,
+    /// A deeper folder on the host for the build tree.
+    pub nested_build_dir: bool,
+}
+
+impl Variation {
+    /// The first rebuild: nothing varied.
+    pub fn none() -> Self {
+        Variation {
+            umask: 0o022,
+            clock_shift_days: None,
+            env_reversed: false,
+            nested_build_dir: false,
+        }
+    }
+
+    /// Every variation this host supports: another umask, another host folder, the
+    /// environment reversed, and the clock 400 days on when libfaketime is installed.
+    pub fn varied() -> Self {
+        Variation {
+            umask: 0o077,
+            clock_shift_days: Path::new(LIBFAKETIME).is_file().then_some(400),
+            env_reversed: true,
+            nested_build_dir: true,
+        }
+    }
+}
+
+/// The variables every build gets besides the recipe's.
+pub fn fixed_env(source_date_epoch: i64) -> BTreeMap<String, String> {
+    [
+        ("PATH", BUILD_PATH.to_owned()),
+        ("HOME", "/nonexistent".to_owned()),
+        ("TZ", "UTC".to_owned()),
+        ("LANG", "C.UTF-8".to_owned()),
+        ("LC_ALL", "C.UTF-8".to_owned()),
+        ("SOURCE_DATE_EPOCH", source_date_epoch.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// The complete environment of a build of `recipe` with `variation`.
+pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, String> {
+    let mut env = fixed_env(recipe.spec.source_date_epoch());
+    env.extend(recipe.spec.build.env.clone());
+    if let Some(days) = variation.clock_shift_days {
+        env.insert("LD_PRELOAD".to_owned(), LIBFAKETIME.to_owned());
+        env.insert("FAKETIME".to_owned(), format!("+{days}d"));
+        // Timeouts and make's own bookkeeping keep the real monotonic clock.
+        env.insert("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned());
+    }
+    env
+}
+
+/// An artifact after a rebuild.
+#[derive(Debug, Clone, Serialize)]
+pub struct RebuiltArtifact {
+    /// Its name in the shipped set.
+    pub name: String,
+    /// Its path in the build tree, as the recipe gives it.
+    pub path: PathBuf,
+    /// Where it is on the host (meaningful while the work folder exists).
+    #[serde(skip)]
+    pub file: PathBuf,
+    /// `None` when the build did not produce it.
+    pub hashes: Option<Hashes>,
+}
+
+/// One finished rebuild.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rebuild {
+    pub variation: Variation,
+    #[serde(skip)]
+    pub tree: PathBuf,
+    /// The build tree as the build saw it (`/build` in the sandbox).
+    pub build_path: PathBuf,
+    pub env: BTreeMap<String, String>,
+    #[serde(serialize_with = "outcome_json")]
+    pub outcome: Outcome,
+    #[serde(skip)]
+    pub log: PathBuf,
+    pub log_hashes: Hashes,
+    pub artifacts: Vec<RebuiltArtifact>,
+}
+
+fn outcome_json<S: serde::Serializer>(o: &Outcome, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct as _;
+    let mut st = s.serialize_struct("Outcome", 2)?;
+    st.serialize_field("termination", &o.termination)?;
+    st.serialize_field("seconds", &o.elapsed.as_secs_f64())?;
+    st.end()
+}
+
+/// The backend `recipe` asks for, ready to run builds.
+pub fn sandbox_for(recipe: &Recipe) -> Result<Box<dyn Sandbox>, crate::sandbox::Error> {
+    match recipe.spec.toolchain.isolation {
+        Isolation::None => Ok(Box::new(Host)),
+        Isolation::Sandbox => Err(crate::sandbox::Error::Unavailable(
+            "the bubblewrap backend is not merged yet".to_owned(),
+        )),
+    }
+}
+
+/// Why a rebuild could not be run (a command that runs and fails is a [`Rebuild`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::Error),
+    #[error("failed to read `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Run `recipe`'s command in `tree` (already holding the source) through `sandbox`, log to
+/// `log`, then hash what it produced.
+pub fn rebuild(
+    recipe: &Recipe,
+    tree: &Path,
+    log: &Path,
+    sandbox: &dyn Sandbox,
+    variation: &Variation,
+) -> Result<Rebuild, Error> {
+    let env = build_env(recipe, variation);
+    let invocation = Invocation {
+        argv: &recipe.spec.build.command,
+        env: &env,
+        env_reversed: variation.env_reversed,
+        build_dir: tree,
+        log,
+        timeout: recipe.spec.build.timeout,
+        umask: variation.umask,
+    };
+    let outcome = sandbox.run(&invocation)?;
+    let log_hashes = hash_file(log).map_err(|source| Error::Io {
+        path: log.to_path_buf(),
+        source,
+    })?;
+    let artifacts = recipe
+        .spec
+        .artifacts
+        .par_iter()
+        .map(|a| {
+            let file = tree.join(&a.path);
+            // Only a regular file counts: a build that leaves a symlink or folder in its place
+            // has not produced the artifact.
+            let hashes = std::fs::symlink_metadata(&file)
+                .ok()
+                .filter(std::fs::Metadata::is_file)
+                .map(|_| hash_file(&file))
+                .transpose()
+                .map_err(|source| Error::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+            Ok(RebuiltArtifact {
+                name: a.shipped_name(),
+                path: a.path.clone(),
+                file,
+                hashes,
+            })
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
+    Ok(Rebuild {
+        variation: variation.clone(),
+        tree: tree.to_path_buf(),
+        build_path: sandbox.build_path(tree),
+        env,
+        outcome,
+        log: log.to_path_buf(),
+        log_hashes,
+        artifacts,
+    })
+}

@@ -1,0 +1,99 @@
+//! `reprove lock RECIPE [--check]`: write or check the toolchain pins.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use serde::Serialize;
+
+use crate::exit::ExitStatus;
+use crate::output::{Output, Style};
+use crate::recipe::Recipe;
+use crate::toolchain::{lock_from, lock_tools, Drift, Lock};
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    /// The recipe (`reprove.toml`); the lock is written beside it
+    #[arg(default_value = "reprove.toml")]
+    recipe: PathBuf,
+    /// List the pins that no longer hold instead of writing the lock (exit 1 if any)
+    #[arg(long)]
+    check: bool,
+}
+
+#[derive(Serialize)]
+struct LockJson<'a> {
+    schema_version: u32,
+    lock: String,
+    tools: usize,
+    pins: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<&'a [Drift]>,
+}
+
+pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    let recipe = Recipe::load(&args.recipe)?;
+    let path = recipe.lock_path();
+    let tools = &recipe.spec.toolchain.tools;
+    if args.check {
+        let lock = Lock::load(&path)?;
+        let drift = lock.check(tools);
+        if out.is_json() {
+            out.json(&LockJson {
+                schema_version: 1,
+                lock: path.display().to_string(),
+                tools: lock.tools.len(),
+                pins: lock.pins.len(),
+                drift: Some(&drift),
+            })?;
+        } else if drift.is_empty() {
+            out.result(&format!(
+                "{} {} tools and {} pins hold (`{}`)\n",
+                out.paint(Style::Good, "ok:"),
+                lock.tools.len(),
+                lock.pins.len(),
+                path.display()
+            ))?;
+        } else {
+            let mut text = format!(
+                "{} {} of {} pins no longer hold:\n",
+                out.paint(Style::Bad, "toolchain-drift:"),
+                drift.len(),
+                lock.pins.len()
+            );
+            for d in &drift {
+                text.push_str(&format!("  {d}\n"));
+            }
+            out.result(&text)?;
+        }
+        return Ok(if drift.is_empty() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        });
+    }
+    out.progress(&format!(
+        "resolving {} tools on the build PATH",
+        tools.len()
+    ));
+    let (resolved, files) = lock_tools(tools)?;
+    out.progress(&format!("pinning {} files", files.len()));
+    let lock = lock_from(resolved, &files, false)?;
+    lock.write(&path)?;
+    if out.is_json() {
+        out.json(&LockJson {
+            schema_version: 1,
+            lock: path.display().to_string(),
+            tools: lock.tools.len(),
+            pins: lock.pins.len(),
+            drift: None,
+        })?;
+    } else {
+        out.result(&format!(
+            "locked {} tools, {} files pinned: `{}`\n",
+            lock.tools.len(),
+            lock.pins.len(),
+            path.display()
+        ))?;
+    }
+    Ok(ExitStatus::Success)
+}

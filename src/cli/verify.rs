@@ -1,0 +1,86 @@
+//! `reprove verify RECIPE --shipped PATH...`: rebuild, compare, attest.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use anyhow::Context as _;
+
+use crate::attest::key::signing_key_from;
+use crate::attest::predicate::write_attestation;
+use crate::exit::ExitStatus;
+use crate::output::{Hint, Output};
+use crate::verify::{verify, Options, Rebuilds};
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The recipe (`reprove.toml`), with its `reprove.lock` beside it
+    #[arg(default_value = "reprove.toml")]
+    recipe: PathBuf,
+    /// The shipped binaries: files, folders or vendor bundle archives
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    shipped: Vec<PathBuf>,
+    /// Where to write the attestation [default: NAME-VERSION.intoto.jsonl]
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Rebuild this many times up front (default: once, and once more on a mismatch)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=16))]
+    rebuilds: Option<u32>,
+    /// Fail on `equivalent`: only identical bytes pass
+    #[arg(long)]
+    strict: bool,
+    /// Sign the attestation with this Ed25519 key [env: `REPROVE_SIGN_KEY`]
+    #[arg(long, value_name = "KEY")]
+    sign_key: Option<PathBuf>,
+    /// Write the attestation unsigned (only when asked)
+    #[arg(long, conflicts_with = "sign_key")]
+    unsigned: bool,
+    /// Keep build trees and logs in this folder
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+}
+
+pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    // Settle the key before building: a missing key must not cost a rebuild.
+    let key = if args.unsigned {
+        None
+    } else {
+        let key = signing_key_from(args.sign_key.as_deref())?;
+        if key.is_none() {
+            return Err(anyhow::Error::new(Hint(
+                "pass `--sign-key KEY` (make one with `reprove key generate --out KEY`), set \
+                 `REPROVE_SIGN_KEY`, or pass `--unsigned` to write an unsigned attestation"
+                    .to_owned(),
+            ))
+            .context("no signing key for the attestation"));
+        }
+        key
+    };
+    let opts = Options {
+        recipe: args.recipe.clone(),
+        shipped: args.shipped.clone(),
+        rebuilds: args
+            .rebuilds
+            .map_or(Rebuilds::OnMismatch, Rebuilds::Exactly),
+        work_dir: args.work_dir.clone(),
+    };
+    let report = verify(&opts, &|step: &str| out.progress(step))?;
+    let attestation = args.out.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}-{}.intoto.jsonl",
+            report.package.name, report.package.version
+        ))
+    });
+    let shipped: Vec<&std::path::Path> = args.shipped.iter().map(PathBuf::as_path).collect();
+    write_attestation(&report, &shipped, &attestation, key.as_ref()).with_context(|| {
+        format!(
+            "failed to write the attestation `{}`",
+            attestation.display()
+        )
+    })?;
+    if key.is_none() {
+        out.warn("the attestation is unsigned: nobody can tell who wrote it");
+    }
+    out.verify_report(&report, &attestation)?;
+    Ok(report.verdict.exit_status(args.strict))
+}

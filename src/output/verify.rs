@@ -1,0 +1,162 @@
+//! How a verification report reads: a table of artifacts for people, one JSON document for
+//! programs (`schema_version` 1; the report's fields, documented in `docs/verify-json.md`).
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::sanitize::sanitize;
+use super::{Output, Style};
+use crate::compare::ByteDiff;
+use crate::verify::{Report, Verdict};
+
+/// How many differing ranges a person is shown per artifact.
+const SHOWN_RANGES: usize = 5;
+
+#[derive(Serialize)]
+struct VerifyJson<'a> {
+    schema_version: u32,
+    attestation: &'a Path,
+    #[serde(flatten)]
+    report: &'a Report,
+}
+
+impl Output {
+    /// Print a verification's result (human or JSON) on stdout.
+    pub fn verify_report(&self, report: &Report, attestation: &Path) -> std::io::Result<()> {
+        if self.is_json() {
+            return self.json(&VerifyJson {
+                schema_version: 1,
+                attestation,
+                report,
+            });
+        }
+        self.result(&render_human(self, report, attestation))
+    }
+
+    fn verdict_word(&self, verdict: Verdict) -> String {
+        let style = match verdict {
+            Verdict::Identical | Verdict::Equivalent => Style::Good,
+            _ => Style::Bad,
+        };
+        self.paint(style, verdict.as_str())
+    }
+}
+
+fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
+    let mut s = format!(
+        "{} {}: {}\n",
+        sanitize(&report.package.name),
+        sanitize(&report.package.version),
+        out.verdict_word(report.verdict)
+    );
+    let width = report
+        .artifacts
+        .iter()
+        .map(|a| a.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    for a in &report.artifacts {
+        let digest = a
+            .shipped
+            .as_ref()
+            .map(|f| f.hashes.sha256.to_string())
+            .unwrap_or_default();
+        let pad = width.saturating_sub(a.name.chars().count());
+        s.push_str(&format!(
+            "  {}{}  {:<16}  {}\n",
+            out.paint(Style::Path, &sanitize(&a.name)),
+            " ".repeat(pad),
+            out.verdict_word(a.verdict),
+            out.paint(Style::Dim, &digest)
+        ));
+        if a.verdict == Verdict::Missing {
+            let which = if a.shipped.is_none() {
+                "the shipped set"
+            } else {
+                "the rebuild"
+            };
+            s.push_str(&format!("      absent from {which}\n"));
+        }
+        if let Some(d) = &a.difference {
+            s.push_str(&describe("rebuilt vs shipped", d));
+        }
+        if let Some(d) = &a.nondeterminism {
+            s.push_str(&describe("rebuild 1 vs a varied rebuild", d));
+        }
+    }
+    for d in &report.drift {
+        s.push_str(&format!("  {} {d}\n", out.paint(Style::Bad, "drift:")));
+    }
+    if report.verdict == Verdict::SourceMismatch {
+        let found = report
+            .source
+            .found
+            .as_ref()
+            .map(|e| e.checksum(report.source.expected.algorithm).to_string());
+        s.push_str(&format!(
+            "  escrow `{}`: expected {}, found {}\n",
+            report.source.path.display(),
+            report.source.expected,
+            found.as_deref().unwrap_or("nothing readable")
+        ));
+    }
+    s.push_str(&format!(
+        "toolchain: {} tools, {} pins{}; isolation: {}{}\n",
+        report.tools.len(),
+        report.pins.len(),
+        if report.traced_lock { " (traced)" } else { "" },
+        report.isolation.backend,
+        report
+            .isolation
+            .version
+            .as_deref()
+            .map(|v| format!(" {v}"))
+            .unwrap_or_default()
+    ));
+    if let Some(e) = &report.source.found {
+        s.push_str(&format!("escrow: {} ({:?})\n", e.sha256, e.kind));
+    }
+    for (i, r) in report.rebuilds.iter().enumerate() {
+        s.push_str(&format!(
+            "rebuild {}: {:?} in {:.1} s, log {}\n",
+            i + 1,
+            r.outcome.termination,
+            r.outcome.elapsed.as_secs_f64(),
+            r.log_hashes.sha256
+        ));
+    }
+    s.push_str(&format!(
+        "attestation: {}\n",
+        out.paint(Style::Path, &attestation.display().to_string())
+    ));
+    s
+}
+
+/// One line of counts, then the first ranges with their offsets.
+fn describe(what: &str, d: &ByteDiff) -> String {
+    let mut s = format!(
+        "      {what}: {} bytes differ in {} range{}",
+        d.differing_bytes,
+        d.range_count,
+        if d.range_count == 1 { "" } else { "s" }
+    );
+    if d.left_size != d.right_size {
+        s.push_str(&format!(" (sizes {} and {})", d.left_size, d.right_size));
+    }
+    s.push('\n');
+    for r in d.ranges.iter().take(SHOWN_RANGES) {
+        s.push_str(&format!(
+            "        at offset {} (0x{:x}), {} bytes\n",
+            r.offset, r.offset, r.len
+        ));
+    }
+    let hidden = d.range_count.saturating_sub(SHOWN_RANGES as u64);
+    if hidden > 0 {
+        s.push_str(&format!(
+            "        … and {hidden} more ranges
+"
+        ));
+    }
+    s
+}

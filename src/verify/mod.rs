@@ -1,0 +1,394 @@
+//! `verify`, as one straight line: recipe → lock → shipped set → pins → escrow → rebuild →
+//! artifacts → compare → (second rebuild) → verdict. The attestation is written from the
+//! [`Report`] by the caller.
+//!
+//! A negative answer is a [`Verdict`], not an error: drifted pins and a mismatched escrow are
+//! verdicts too (nothing is built), and every verdict yields a report that is attested. An
+//! [`Error`] means the question could not be asked: a bad recipe, a missing lock, an
+//! unreadable shipped file, no sandbox.
+
+pub mod shipped;
+mod verdict;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::build::{rebuild, Rebuild, Variation};
+use crate::compare::{compare_files, ByteDiff};
+use crate::escrow::{self, Escrow};
+use crate::hash::{hash_file, Checksum, Hashes};
+use crate::recipe::Recipe;
+use crate::sandbox::Sandbox;
+use crate::toolchain::{Drift, Lock, Pin, Tool};
+
+pub use shipped::{ShippedFile, ShippedSet};
+pub use verdict::Verdict;
+
+/// How many rebuilds to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rebuilds {
+    /// One, and a second (varied) one when the first differs from the shipped set.
+    OnMismatch,
+    /// Exactly this many, up front (1 means never a second).
+    Exactly(u32),
+}
+
+/// What to verify.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub recipe: PathBuf,
+    pub shipped: Vec<PathBuf>,
+    pub rebuilds: Rebuilds,
+    /// Keep the build trees and logs here instead of a temporary folder.
+    pub work_dir: Option<PathBuf>,
+}
+
+/// Steps of a verification, for progress lines.
+pub trait Progress {
+    fn step(&self, what: &str);
+}
+
+impl<F: Fn(&str)> Progress for F {
+    fn step(&self, what: &str) {
+        self(what);
+    }
+}
+
+/// A file the verification read, and its digests.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileRecord {
+    pub path: PathBuf,
+    pub hashes: Hashes,
+}
+
+/// The escrow as checked.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceRecord {
+    pub path: PathBuf,
+    pub expected: Checksum,
+    /// What was found, when the escrow could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found: Option<Escrow>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+}
+
+/// The backend the builds ran in.
+#[derive(Debug, Clone, Serialize)]
+pub struct IsolationRecord {
+    pub backend: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+}
+
+/// One artifact's outcome.
+#[derive(Debug, Clone, Serialize)]
+pub struct ArtifactReport {
+    pub name: String,
+    pub path: PathBuf,
+    pub verdict: Verdict,
+    /// Digests of the artifact in each rebuild (`None` where it was not produced).
+    pub rebuilt: Vec<Option<Hashes>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shipped: Option<ShippedFile>,
+    /// How the first rebuild differs from the shipped file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub difference: Option<ByteDiff>,
+    /// How a later rebuild differs from the first, when they disagree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nondeterminism: Option<ByteDiff>,
+}
+
+/// Everything a verification found: what the attestation records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub verdict: Verdict,
+    pub package: crate::recipe::Package,
+    pub recipe: FileRecord,
+    pub lock: FileRecord,
+    pub traced_lock: bool,
+    pub tools: std::collections::BTreeMap<String, Tool>,
+    pub pins: Vec<Pin>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drift: Vec<Drift>,
+    pub source: SourceRecord,
+    pub command: Vec<String>,
+    pub timeout_seconds: u64,
+    pub isolation: IsolationRecord,
+    pub rebuilds: Vec<Rebuild>,
+    pub artifacts: Vec<ArtifactReport>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished: OffsetDateTime,
+}
+
+impl Report {
+    /// The shipped files the report speaks of, by artifact name (the attestation's subjects).
+    pub fn subjects(&self) -> Vec<(&str, &Hashes)> {
+        self.artifacts
+            .iter()
+            .filter_map(|a| a.shipped.as_ref().map(|s| (a.name.as_str(), &s.hashes)))
+            .collect()
+    }
+}
+
+/// Run a whole verification.
+pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report> {
+    let started = OffsetDateTime::now_utc();
+    let recipe = Recipe::load(&opts.recipe)?;
+    let lock_path = recipe.lock_path();
+    let lock = Lock::load(&lock_path).map_err(|e| {
+        let missing = matches!(&e, crate::toolchain::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
+        let err = anyhow::Error::new(e);
+        if missing {
+            err.context(format!(
+                "the recipe has no lock: run `reprove lock {}` first",
+                opts.recipe.display()
+            ))
+        } else {
+            err
+        }
+    })?;
+    let lock_hashes = hash_file(&lock_path)
+        .with_context(|| format!("failed to read `{}`", lock_path.display()))?;
+    let sandbox = crate::build::sandbox_for(&recipe)?;
+
+    let scratch_holder;
+    let scratch: &Path = if let Some(dir) = &opts.work_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        dir
+    } else {
+        scratch_holder = tempfile::Builder::new()
+            .prefix("reprove-")
+            .tempdir()
+            .context("failed to create a work folder")?;
+        scratch_holder.path()
+    };
+
+    progress.step("reading the shipped set");
+    let shipped = ShippedSet::collect(&opts.shipped, scratch)?;
+
+    let source_path = recipe.resolve(&recipe.spec.source.path);
+    let mut report = Report {
+        verdict: Verdict::Identical,
+        package: recipe.spec.package.clone(),
+        recipe: FileRecord {
+            path: recipe.path.clone(),
+            hashes: recipe.hashes,
+        },
+        lock: FileRecord {
+            path: lock_path.clone(),
+            hashes: lock_hashes,
+        },
+        traced_lock: lock.traced,
+        tools: lock.tools.clone(),
+        pins: lock.pins.clone(),
+        drift: Vec::new(),
+        source: SourceRecord {
+            path: source_path.clone(),
+            expected: recipe.spec.source.digest,
+            found: None,
+            files: None,
+        },
+        command: recipe.spec.build.command.clone(),
+        timeout_seconds: recipe.spec.build.timeout.as_secs(),
+        isolation: IsolationRecord {
+            backend: sandbox.backend().to_owned(),
+            version: sandbox.version(),
+        },
+        rebuilds: Vec::new(),
+        artifacts: Vec::new(),
+        started,
+        finished: started,
+    };
+
+    progress.step(&format!("checking {} pins", lock.pins.len()));
+    report.drift = lock.check(&recipe.spec.toolchain.tools);
+    if !report.drift.is_empty() {
+        return finish(report, &recipe, &shipped, Verdict::ToolchainDrift);
+    }
+
+    let mut wanted = match opts.rebuilds {
+        Rebuilds::OnMismatch => 1,
+        Rebuilds::Exactly(n) => n.max(1),
+    };
+    let mut index = 0;
+    while index < wanted {
+        let variation = if index == 0 {
+            Variation::none()
+        } else {
+            Variation::varied()
+        };
+        let step = run_one(
+            &recipe,
+            &source_path,
+            scratch,
+            index,
+            sandbox.as_ref(),
+            &variation,
+            progress,
+        )?;
+        let run = match step {
+            Ok((run, unpacked)) => {
+                report.source.found = Some(unpacked.escrow);
+                report.source.files = Some(unpacked.files);
+                run
+            }
+            Err(found) => {
+                report.source.found = Some(found);
+                return finish(report, &recipe, &shipped, Verdict::SourceMismatch);
+            }
+        };
+        let failed = !run.outcome.is_success();
+        report.rebuilds.push(run);
+        if failed {
+            return finish(report, &recipe, &shipped, Verdict::BuildFailed);
+        }
+        index += 1;
+        if index == 1
+            && opts.rebuilds == Rebuilds::OnMismatch
+            && differs_from_shipped(&report.rebuilds[0], &shipped)
+        {
+            progress.step("the rebuild differs from the shipped set: rebuilding once more, varied");
+            wanted = 2;
+        }
+    }
+    finish(report, &recipe, &shipped, Verdict::Identical)
+}
+/// Unpack the escrow into a fresh tree and run one rebuild. `Ok(Err(found))` when the escrow
+/// does not match its pin.
+fn run_one(
+    recipe: &Recipe,
+    source: &Path,
+    scratch: &Path,
+    index: u32,
+    sandbox: &dyn Sandbox,
+    variation: &Variation,
+    progress: &dyn Progress,
+) -> anyhow::Result<Result<(Rebuild, escrow::Unpacked), Escrow>> {
+    let base = scratch.join(format!("rebuild-{}", index + 1));
+    let tree = if variation.nested_build_dir {
+        base.join("a/much/deeper/build/folder")
+    } else {
+        base.join("tree")
+    };
+    let parent = tree.parent().unwrap_or(&base);
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("failed to create `{}`", parent.display()))?;
+    progress.step(&format!("unpacking the escrow for rebuild {}", index + 1));
+    let unpacked = match escrow::unpack(source, &recipe.spec.source.digest, &tree) {
+        Ok(u) => u,
+        Err(escrow::Error::SourceMismatch { .. }) => {
+            return Ok(Err(escrow::digest(source)?));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    progress.step(&format!(
+        "rebuild {}: {}",
+        index + 1,
+        recipe.spec.build.command.join(" ")
+    ));
+    let run = rebuild(recipe, &tree, &base.join("build.log"), sandbox, variation)?;
+    Ok(Ok((run, unpacked)))
+}
+
+fn differs_from_shipped(run: &Rebuild, shipped: &ShippedSet) -> bool {
+    run.artifacts
+        .iter()
+        .any(|a| match (a.hashes, shipped.get(&a.name)) {
+            (Some(h), Some(s)) => h != s.hashes,
+            _ => false,
+        })
+}
+
+/// Judge every artifact and settle the overall verdict (`forced` when nothing was compared).
+fn finish(
+    mut report: Report,
+    recipe: &Recipe,
+    shipped: &ShippedSet,
+    forced: Verdict,
+) -> anyhow::Result<Report> {
+    report.artifacts = recipe
+        .spec
+        .artifacts
+        .iter()
+        .enumerate()
+        .map(|(i, a)| {
+            judge(
+                i,
+                &a.shipped_name(),
+                &a.path,
+                &report.rebuilds,
+                shipped,
+                forced,
+            )
+        })
+        .collect::<anyhow::Result<_>>()?;
+    report.verdict = if forced == Verdict::Identical {
+        report
+            .artifacts
+            .iter()
+            .map(|a| a.verdict)
+            .fold(Verdict::Identical, Verdict::worst)
+    } else {
+        forced
+    };
+    report.finished = OffsetDateTime::now_utc();
+    Ok(report)
+}
+
+fn judge(
+    index: usize,
+    name: &str,
+    path: &Path,
+    rebuilds: &[Rebuild],
+    shipped: &ShippedSet,
+    forced: Verdict,
+) -> anyhow::Result<ArtifactReport> {
+    let rebuilt: Vec<Option<Hashes>> = rebuilds.iter().map(|r| r.artifacts[index].hashes).collect();
+    let shipped_file = shipped.get(name).cloned();
+    let mut report = ArtifactReport {
+        name: name.to_owned(),
+        path: path.to_path_buf(),
+        verdict: forced,
+        rebuilt: rebuilt.clone(),
+        shipped: shipped_file.clone(),
+        difference: None,
+        nondeterminism: None,
+    };
+    if forced != Verdict::Identical {
+        return Ok(report);
+    }
+    let (Some(first), Some(shipped_file)) = (rebuilt.first().copied().flatten(), shipped_file)
+    else {
+        report.verdict = Verdict::Missing;
+        return Ok(report);
+    };
+    let compare = |a: &Path, b: &Path| {
+        compare_files(a, b)
+            .with_context(|| format!("failed to compare `{}` with `{}`", a.display(), b.display()))
+    };
+    if rebuilt.contains(&Some(shipped_file.hashes)) {
+        // The shipped bytes came out of a rebuild: that is the proof, whatever else happened.
+        report.verdict = Verdict::Identical;
+    } else {
+        report.difference = Some(compare(
+            &rebuilds[0].artifacts[index].file,
+            &shipped_file.file,
+        )?);
+        report.verdict = Verdict::Different;
+    }
+    if let Some(k) = rebuilt.iter().position(|h| *h != Some(first)) {
+        let later = &rebuilds[k].artifacts[index].file;
+        report.nondeterminism = Some(compare(&rebuilds[0].artifacts[index].file, later)?);
+        if report.verdict == Verdict::Different {
+            report.verdict = Verdict::Nondeterministic;
+        }
+    }
+    Ok(report)
+}
