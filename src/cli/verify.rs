@@ -35,7 +35,7 @@ pub struct VerifyArgs {
     /// Write the attestation unsigned (only when asked)
     #[arg(long, conflicts_with = "sign_key")]
     unsigned: bool,
-    /// Keep build trees and logs in this folder
+    /// Keep build trees and logs in this folder (new or empty)
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
 }

@@ -159,8 +159,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
 
     let scratch_holder;
     let scratch: &Path = if let Some(dir) = &opts.work_dir {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("failed to create `{}`", dir.display()))?;
+        prepare_work_dir(dir)?;
         dir
     } else {
         scratch_holder = tempfile::Builder::new()
@@ -260,6 +259,18 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     }
     finish(report, &recipe, &shipped, Verdict::Identical)
 }
+/// A work folder the user names must be new or empty: a rebuild starts from nothing.
+fn prepare_work_dir(dir: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("failed to create `{}`", dir.display()))?;
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?;
+    if entries.next().is_some() {
+        anyhow::bail!("the work folder `{}` is not empty", dir.display());
+    }
+    Ok(())
+}
+
 /// Unpack the escrow into a fresh tree and run one rebuild. `Ok(Err(found))` when the escrow
 /// does not match its pin.
 fn run_one(

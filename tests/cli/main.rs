@@ -3,3 +3,4 @@
 
 mod hash;
 mod support;
+mod verify;

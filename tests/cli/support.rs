@@ -47,3 +47,115 @@ impl TestEnv {
         cmd
     }
 }
+
+/// The bundled demo firmware, laid out as an operator has it: a recipe and its escrow in
+/// `operator/`, the vendor's release bundle in `shipped/`.
+pub struct Demo {
+    pub env: TestEnv,
+    pub escrow_digest: String,
+}
+
+/// The vendor's release, built once per test run from the demo's escrow (in its own folder).
+fn vendor_release() -> &'static Path {
+    static RELEASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RELEASE.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("reprove-test-vendor-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let build = dir.join("build");
+        std::fs::create_dir_all(&build).unwrap();
+        run_ok(std::process::Command::new(demo_dir().join("make-escrow.sh")).arg(&dir));
+        run_ok(
+            std::process::Command::new("tar")
+                .arg("-xzf")
+                .arg(dir.join("acme-router-fw-1.0.0.tar.gz"))
+                .arg("-C")
+                .arg(&build),
+        );
+        run_ok(
+            std::process::Command::new("make")
+                .args(["-s", "-C"])
+                .arg(&build)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("SOURCE_DATE_EPOCH", "1700000000"),
+        );
+        build.join("out/acme-router-fw-1.0.0.tar.gz")
+    })
+}
+
+pub fn demo_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo")
+}
+
+pub fn run_ok(cmd: &mut std::process::Command) -> String {
+    let out = cmd.output().expect("the command starts");
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Demo {
+    /// The demo's recipe (from the template, isolation as given) and escrow, and the shipped
+    /// bundle; not yet locked.
+    pub fn new(isolation: &str) -> Demo {
+        let env = TestEnv::new();
+        let digest = run_ok(
+            std::process::Command::new(demo_dir().join("make-escrow.sh"))
+                .arg(env.path("operator/escrow")),
+        )
+        .trim()
+        .to_owned();
+        let template = std::fs::read_to_string(demo_dir().join("reprove.toml.in")).unwrap();
+        let recipe = template.replace("sha256:REPLACE_ME", &digest).replace(
+            "isolation = \"none\"",
+            &format!("isolation = \"{isolation}\""),
+        );
+        env.write("operator/reprove.toml", recipe);
+        std::fs::create_dir_all(env.path("shipped")).unwrap();
+        std::fs::copy(
+            vendor_release(),
+            env.path("shipped/acme-router-fw-1.0.0.tar.gz"),
+        )
+        .unwrap();
+        Demo {
+            env,
+            escrow_digest: digest,
+        }
+    }
+
+    /// `new` and `reprove lock`.
+    pub fn locked(isolation: &str) -> Demo {
+        let demo = Demo::new(isolation);
+        demo.env
+            .cmd(["lock", "operator/reprove.toml"])
+            .assert()
+            .success();
+        demo
+    }
+
+    pub fn recipe(&self) -> String {
+        std::fs::read_to_string(self.env.path("operator/reprove.toml")).unwrap()
+    }
+
+    pub fn set_recipe(&self, text: &str) {
+        self.env.write("operator/reprove.toml", text);
+    }
+
+    /// `reprove verify` on the demo recipe, unsigned, with the attestation in `att.intoto.jsonl`.
+    pub fn verify<I, S>(&self, shipped: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let mut cmd = self
+            .env
+            .cmd(["verify", "operator/reprove.toml", "--unsigned"]);
+        cmd.args(["--out", "att.intoto.jsonl", "--shipped"])
+            .args(shipped);
+        cmd
+    }
+}

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: formatting, lints, and every test (unit and
+# integration, the real binary on the real demo with the real compiler and bubblewrap).
+# Installs what it needs on Debian/Ubuntu when run as root; otherwise says what to install.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/deps.sh
+install_deps test
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
+
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked

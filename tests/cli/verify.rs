@@ -1,0 +1,370 @@
+//! `reprove verify` end to end: the real binary, the real demo, the real compiler.
+
+use predicates::prelude::*;
+use serde_json::Value;
+
+use crate::support::{run_ok, Demo};
+
+const BUNDLE: &str = "shipped/acme-router-fw-1.0.0.tar.gz";
+
+fn json(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// Unpack the shipped bundle, change `firmware.img` with `edit`, repack it as the vendor did.
+fn tamper(demo: &Demo, edit: impl FnOnce(&mut Vec<u8>)) {
+    let dir = demo.env.path("unpacked");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_ok(
+        std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(demo.env.path(BUNDLE))
+            .arg("-C")
+            .arg(&dir),
+    );
+    let img = dir.join("firmware.img");
+    let mut bytes = std::fs::read(&img).unwrap();
+    edit(&mut bytes);
+    std::fs::write(&img, bytes).unwrap();
+    run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "tar -C {} --format=ustar --sort=name --mtime=@1700000000 --owner=0 --group=0 \
+         --numeric-owner --mode=u=rw,go=r -cf - firmware.img manifest.txt | gzip -n -9 > {}",
+        dir.display(),
+        demo.env.path(BUNDLE).display()
+    )));
+}
+
+#[test]
+fn the_shipped_bundle_is_identical() {
+    let demo = Demo::locked("none");
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["verdict"], "identical");
+    let names: Vec<&str> = v["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["firmware.img", "acme-router-fw-1.0.0.tar.gz"]);
+    assert_eq!(
+        v["rebuilds"].as_array().unwrap().len(),
+        1,
+        "no second rebuild when identical"
+    );
+    assert_eq!(v["isolation"]["backend"], "none");
+    assert!(demo.env.path("att.intoto.jsonl").is_file());
+}
+
+#[test]
+fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
+    let demo = Demo::locked("none");
+    tamper(&demo, |img| img[0x200] ^= 0x01);
+    demo.verify([BUNDLE])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("acme-router-fw 1.0.0: different"))
+        .stdout(predicate::str::contains("1 bytes differ in 1 range"))
+        .stdout(predicate::str::contains("at offset 512 (0x200)"));
+    // The attestation is written for a failure too.
+    let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
+    assert_eq!(att.lines().count(), 2);
+}
+
+#[test]
+fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondeterministic() {
+    let demo = Demo::locked("none");
+    tamper(&demo, |img| img[0x300] ^= 0x80);
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["verdict"], "different");
+    let rebuilds = v["rebuilds"].as_array().unwrap();
+    assert_eq!(
+        rebuilds.len(),
+        2,
+        "a mismatch triggers a second, varied rebuild"
+    );
+    assert_eq!(rebuilds[1]["variation"]["umask"], 0o077);
+    let img = &v["artifacts"][0];
+    assert_eq!(img["verdict"], "different");
+    assert_eq!(img["difference"]["ranges"][0]["offset"], 0x300);
+    assert!(img.get("nondeterminism").is_none());
+}
+
+#[test]
+fn a_file_absent_from_the_shipped_set_is_missing() {
+    let demo = Demo::locked("none");
+    // Only the raw image, extracted: the bundle itself is not shipped.
+    let dir = demo.env.path("loose");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_ok(
+        std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(demo.env.path(BUNDLE))
+            .arg("-C")
+            .arg(&dir)
+            .arg("firmware.img"),
+    );
+    let out = demo
+        .verify(["loose/firmware.img"])
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    assert_eq!(v["verdict"], "missing");
+    assert_eq!(v["artifacts"][0]["verdict"], "identical");
+    assert_eq!(v["artifacts"][1]["verdict"], "missing");
+}
+
+#[test]
+fn an_edited_pin_is_toolchain_drift_and_nothing_is_built() {
+    let demo = Demo::locked("none");
+    let lock_path = demo.env.path("operator/reprove.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    // Change the digest of the pin right after the gcc driver's path.
+    let at = lock
+        .find("x86_64-linux-gnu-gcc-12\"\ndigest = \"sha256:")
+        .expect("gcc is pinned");
+    let digit = at + "x86_64-linux-gnu-gcc-12\"\ndigest = \"sha256:".len();
+    let mut edited = lock.clone().into_bytes();
+    edited[digit] = if edited[digit] == b'0' { b'1' } else { b'0' };
+    std::fs::write(&lock_path, edited).unwrap();
+    let out = demo
+        .verify([BUNDLE])
+        .args(["--json", "--work-dir", "work"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v = json(&out);
+    assert_eq!(v["verdict"], "toolchain-drift");
+    let drift = v["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 1);
+    assert_eq!(drift[0]["kind"], "changed");
+    assert!(drift[0]["path"].as_str().unwrap().ends_with("gcc-12"));
+    assert_ne!(drift[0]["expected"], drift[0]["found"]);
+    assert!(v["rebuilds"].as_array().unwrap().is_empty());
+    assert!(
+        !demo.env.path("work/rebuild-1").exists(),
+        "nothing is built"
+    );
+    // Human output names the pin, expected and found.
+    demo.verify([BUNDLE]).assert().code(2).stdout(
+        predicate::str::contains("drift:")
+            .and(predicate::str::contains("changed: expected sha256:")),
+    );
+    demo.env
+        .cmd(["lock", "--check", "operator/reprove.toml"])
+        .assert()
+        .code(1);
+}
+
+#[test]
+fn a_wrong_escrow_digest_is_source_mismatch() {
+    let demo = Demo::locked("none");
+    let wrong = format!("sha256:{}", "ab".repeat(32));
+    demo.set_recipe(&demo.recipe().replace(&demo.escrow_digest, &wrong));
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let v = json(&out);
+    assert_eq!(v["verdict"], "source-mismatch");
+    assert_eq!(v["source"]["expected"], wrong);
+    assert_eq!(v["source"]["found"]["sha256"], demo.escrow_digest);
+    assert!(v["rebuilds"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn a_failing_build_is_build_failed() {
+    let demo = Demo::locked("none");
+    demo.set_recipe(&demo.recipe().replace(
+        "command = [\"make\"]",
+        "command = [\"make\", \"no-such-target\"]",
+    ));
+    demo.verify([BUNDLE])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "acme-router-fw 1.0.0: build-failed",
+        ));
+}
+
+#[test]
+fn a_build_past_its_timeout_is_killed_and_build_failed() {
+    let demo = Demo::new("none");
+    let recipe = demo
+        .recipe()
+        .replace(
+            "command = [\"make\"]",
+            "command = [\"sh\", \"-c\", \"sleep 60 & sleep 60\"]",
+        )
+        .replace("timeout = \"5m\"", "timeout = \"1s\"");
+    demo.set_recipe(&recipe);
+    demo.env
+        .cmd(["lock", "operator/reprove.toml"])
+        .assert()
+        .success();
+    let started = std::time::Instant::now();
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the timeout did not stop it"
+    );
+    let v = json(&out);
+    assert_eq!(v["verdict"], "build-failed");
+    assert_eq!(
+        v["rebuilds"][0]["outcome"]["termination"]["kind"],
+        "timed_out"
+    );
+}
+
+/// The 1-based line of the first line of `text` that is `wanted`.
+fn line_of(text: &str, wanted: &str) -> usize {
+    text.lines()
+        .position(|l| l == wanted)
+        .expect("the line is there")
+        + 1
+}
+
+#[test]
+fn a_malformed_recipe_names_the_line_and_writes_nothing() {
+    let demo = Demo::locked("none");
+    let line = line_of(&demo.recipe(), "[build]");
+    demo.set_recipe(&demo.recipe().replace("[build]", "[build\n"));
+    demo.verify([BUNDLE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "reprove.toml`, line {line}, "
+        )))
+        .stderr(predicate::str::contains("panicked").not());
+    assert!(!demo.env.path("att.intoto.jsonl").exists());
+}
+
+#[test]
+fn an_unknown_key_in_the_recipe_is_refused() {
+    let demo = Demo::locked("none");
+    let line = line_of(&demo.recipe(), "[build]") + 1;
+    demo.set_recipe(&demo.recipe().replace("[build]", "[build]\nparallel = true"));
+    demo.verify([BUNDLE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown field `parallel`"))
+        .stderr(predicate::str::contains(format!("line {line}, ")));
+}
+
+#[test]
+fn a_recipe_without_a_lock_says_to_lock_it() {
+    let demo = Demo::new("none");
+    demo.verify([BUNDLE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("run `reprove lock"));
+}
+
+/// Write a hostile or damaged escrow and point the recipe at it; returns the digest now in the
+/// recipe, for [`restore_escrow`].
+fn with_escrow(demo: &Demo, bytes: &[u8]) -> String {
+    demo.env
+        .write("operator/escrow/acme-router-fw-1.0.0.tar.gz", bytes);
+    let digest = format!("sha256:{}", reprove::hash::hash_bytes(bytes).sha256.hex());
+    demo.set_recipe(&demo.recipe().replace(&demo.escrow_digest, &digest));
+    digest
+}
+
+fn restore_escrow(demo: &Demo, digest: &str) {
+    demo.set_recipe(&demo.recipe().replace(digest, &demo.escrow_digest));
+}
+
+#[test]
+fn corrupted_and_truncated_escrows_are_refused_with_exit_2() {
+    let demo = Demo::locked("none");
+    let good = std::fs::read(demo.env.path("operator/escrow/acme-router-fw-1.0.0.tar.gz")).unwrap();
+    let mut corrupted = good.clone();
+    let mid = corrupted.len() / 2;
+    corrupted[mid] ^= 0xff;
+    corrupted[mid + 1] ^= 0xff;
+    let truncated = good[..good.len() * 2 / 3].to_vec();
+    for (what, bytes) in [("corrupted", corrupted), ("truncated", truncated)] {
+        let digest = with_escrow(&demo, &bytes);
+        demo.verify([BUNDLE])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("cannot be read"))
+            .stderr(predicate::str::contains("panicked").not());
+        assert!(
+            !demo.env.path("att.intoto.jsonl").exists(),
+            "{what}: nothing written"
+        );
+        restore_escrow(&demo, &digest);
+    }
+}
+
+/// A tar.gz holding one hostile entry, made with Python's tarfile (which writes what it is told).
+fn hostile_tar(kind: &str) -> Vec<u8> {
+    let script = format!(
+        r#"
+import io, sys, tarfile
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w:gz") as t:
+    kind = "{kind}"
+    info = tarfile.TarInfo("Makefile"); data = b"all:\n\ttrue\n"; info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+    if kind in ("dotdot", "absolute"):
+        info = tarfile.TarInfo("../evil" if kind == "dotdot" else "/tmp/evil"); info.size = 1
+        t.addfile(info, io.BytesIO(b"x"))
+    else:
+        info = tarfile.TarInfo("escape"); info.type = tarfile.SYMTYPE; info.linkname = "../../etc"
+        t.addfile(info)
+sys.stdout.buffer.write(buf.getvalue())
+"#
+    );
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn hostile_escrows_are_refused_naming_the_entry() {
+    let demo = Demo::locked("none");
+    for (kind, entry) in [
+        ("dotdot", "../evil"),
+        ("absolute", "/tmp/evil"),
+        ("link", "escape"),
+    ] {
+        let digest = with_escrow(&demo, &hostile_tar(kind));
+        demo.verify([BUNDLE])
+            .arg("--work-dir")
+            .arg(format!("work-{kind}"))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(format!("unsafe entry `{entry}`")));
+        assert!(!demo.env.path("evil").exists());
+        assert!(!demo
+            .env
+            .path(&format!("work-{kind}/rebuild-1/tree/escape"))
+            .exists());
+        restore_escrow(&demo, &digest);
+    }
+}
