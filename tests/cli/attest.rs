@@ -587,6 +587,13 @@ fn interop_reference_implementation_verifies_our_envelopes() {
         stdout.contains("line 2: ok, https://reprove.dev/attestation/rebuild/v1"),
         "{stdout}"
     );
+    // The key files are read by OpenSSL-backed tools too.
+    run_loudly(
+        python_script("check_private_key.py")
+            .arg(env.path("vendor"))
+            .arg(env.path("vendor.pub")),
+        "tests/interop/check_private_key.py",
+    );
 
     // ...and rejects them once tampered with.
     let mut envs = read_bundle(&env.path("att.intoto.jsonl")).unwrap();
