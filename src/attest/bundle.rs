@@ -94,4 +94,42 @@ mod tests {
             "{err}"
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn envelopes_roundtrip_through_a_bundle_line(
+            payload_type in ".{0,40}",
+            payload in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+            keyid in "[0-9a-f]{0,64}",
+            sig in proptest::collection::vec(proptest::num::u8::ANY, 0..80),
+        ) {
+            let env = Envelope {
+                payload_type,
+                payload,
+                signatures: vec![crate::attest::dsse::Signature { keyid, sig }],
+            };
+            let line = serde_json::to_string(&env).unwrap();
+            proptest::prop_assert!(!line.contains('\n'));
+            let parsed = parse_bundle(Path::new("p"), &line).unwrap();
+            proptest::prop_assert_eq!(parsed, vec![env]);
+        }
+
+        #[test]
+        fn parsing_and_checking_a_damaged_line_never_panics(
+            at in 0usize..400,
+            c in proptest::char::any(),
+        ) {
+            let key = crate::attest::key::SigningKey::generate();
+            let good = serde_json::to_string(&envelope(br#"{"_type":"x","subject":[]}"#, Some(&key)))
+                .unwrap();
+            let mut chars: Vec<char> = good.chars().collect();
+            let at = at % chars.len();
+            chars[at] = c;
+            let text: String = chars.into_iter().collect();
+            if let Ok(envs) = parse_bundle(Path::new("p"), &text) {
+                // Whatever the damage, checking gives a report, never a panic or an error.
+                crate::attest::check::check_bundle(&envs, &[key.verifying_key()], &[]).unwrap();
+            }
+        }
+    }
 }

@@ -270,7 +270,7 @@ pub fn check_bundle(
         report.envelopes.push(check);
         let Some(statement) = statement else { continue };
 
-        let mut subjects = statement.subject.clone();
+        let mut subjects = statement.subject;
         subjects.sort();
         match &first_subjects {
             None => first_subjects = Some((index, subjects)),

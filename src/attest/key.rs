@@ -12,8 +12,9 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+use ed25519_dalek::pkcs8::spki::der::zeroize::Zeroizing;
 use ed25519_dalek::pkcs8::spki::{DecodePublicKey as _, EncodePublicKey as _};
-use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _};
+use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, KeypairBytes};
 use ed25519_dalek::Signer as _;
 use sha2::Digest as _;
 
@@ -78,6 +79,17 @@ impl SigningKey {
 
     pub fn keyid(&self) -> &str {
         &self.keyid
+    }
+
+    /// The private key in PKCS#8 v1 PEM. v1 (RFC 8410, no embedded public key) because OpenSSL
+    /// 3.0 and pyca/cryptography refuse the v2 form `ed25519-dalek` writes by default.
+    fn private_pem(&self) -> Zeroizing<String> {
+        KeypairBytes {
+            secret_key: self.inner.to_bytes(),
+            public_key: None,
+        }
+        .to_pkcs8_pem(LineEnding::LF)
+        .expect("an Ed25519 private key always encodes")
     }
 
     /// The public half.
@@ -180,10 +192,7 @@ pub fn generate_key_pair(out: &Path, force: bool) -> Result<GeneratedKey, Error>
         }
     }
     let key = SigningKey::generate();
-    let private_pem = key
-        .inner
-        .to_pkcs8_pem(LineEnding::LF)
-        .expect("an Ed25519 private key always encodes");
+    let private_pem = key.private_pem();
     write_atomic(out, private_pem.as_bytes(), 0o600, force).map_err(|e| write_error(out, e))?;
     if let Err(e) = write_atomic(&public_path, key.public_pem().as_bytes(), 0o644, force) {
         if !force {
@@ -247,6 +256,20 @@ mod tests {
     /// Computed once with python's `hashlib.sha256` over the canonical bytes, and confirmed by
     /// securesystemslib 1.6's `SSlibKey.from_crypto(...).keyid` for the same key.
     const KEYID_RFC8032: &str = "74c181c7ad8a0855d4b55e44d2ba87aabdddb196832571f15f92fece332e4916";
+
+    #[test]
+    fn private_pem_is_pkcs8_v1_and_roundtrips() {
+        let key = SigningKey::generate();
+        let pem = key.private_pem();
+        let der = ed25519_dalek::pkcs8::spki::der::Document::from_pem(&pem)
+            .unwrap()
+            .1;
+        // SEQUENCE { INTEGER 0 (v1), … }: the version is the third byte.
+        assert_eq!(&der.as_bytes()[2..5], [0x02, 0x01, 0x00]);
+        assert_eq!(der.as_bytes().len(), 48, "no public key embedded");
+        let loaded = ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).unwrap();
+        assert_eq!(loaded.to_bytes(), key.inner.to_bytes());
+    }
 
     #[test]
     fn public_pem_roundtrips() {

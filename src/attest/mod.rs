@@ -27,18 +27,38 @@ use crate::hash::Hashes;
 /// The `_type` of an in-toto Statement v1.
 pub const STATEMENT_TYPE: &str = "https://in-toto.io/Statement/v1";
 
-/// A verified artifact, as a statement names it: `{name, digest: {sha256, blake3}}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A verified artifact, as a statement names it. Serializes in the in-toto shape
+/// `{"name": …, "digest": {"sha256": …, "blake3": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subject {
     pub name: String,
-    pub digest: SubjectDigest,
+    /// Lowercase hex, without an `ALGO:` prefix.
+    pub sha256: String,
+    /// Lowercase hex, without an `ALGO:` prefix.
+    pub blake3: String,
 }
 
-/// A subject's digest set; both values lowercase hex, without an `ALGO:` prefix.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct SubjectDigest {
-    pub sha256: String,
-    pub blake3: String,
+impl Serialize for Subject {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Digest<'a> {
+            sha256: &'a str,
+            blake3: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Shape<'a> {
+            name: &'a str,
+            digest: Digest<'a>,
+        }
+        Shape {
+            name: &self.name,
+            digest: Digest {
+                sha256: &self.sha256,
+                blake3: &self.blake3,
+            },
+        }
+        .serialize(s)
+    }
 }
 
 impl Subject {
@@ -50,10 +70,8 @@ impl Subject {
     ) -> Self {
         Self {
             name: name.into(),
-            digest: SubjectDigest {
-                sha256: sha256.into(),
-                blake3: blake3.into(),
-            },
+            sha256: sha256.into(),
+            blake3: blake3.into(),
         }
     }
 
