@@ -8,7 +8,8 @@ use std::io;
 use std::path::Path;
 
 use super::dsse::Envelope;
-use super::{write_atomic, Error};
+use super::Error;
+use crate::atomic::write_atomic;
 
 /// Write `envelopes` to `path`, one per line, replacing any file there.
 pub fn write_bundle(path: &Path, envelopes: &[Envelope]) -> io::Result<()> {

@@ -18,7 +18,8 @@ use ed25519_dalek::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, Keypair
 use ed25519_dalek::Signer as _;
 use sha2::Digest as _;
 
-use super::{write_atomic, Error};
+use super::Error;
+use crate::atomic::write_atomic;
 use crate::hash::hex;
 
 /// The environment variable naming the signing key file when no `--sign-key` is given.

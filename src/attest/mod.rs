@@ -16,9 +16,7 @@ pub mod key;
 pub mod predicate;
 pub mod vsa;
 
-use std::io::{self, Write as _};
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 
@@ -112,32 +110,4 @@ pub enum Error {
     EmptyBundle { path: PathBuf },
     #[error("`{path}` is not UTF-8 text")]
     NotText { path: PathBuf },
-}
-
-/// Write `contents` to `path` whole or not at all: a temporary file in the same directory,
-/// created with `mode` (before any byte is written), synced, then renamed over `path`. Without
-/// `overwrite`, an existing `path` is left alone and the error is `AlreadyExists`.
-pub(crate) fn write_atomic(
-    path: &Path,
-    contents: &[u8],
-    mode: u32,
-    overwrite: bool,
-) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".reprove-")
-        .suffix(".tmp")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    if overwrite {
-        tmp.persist(path)?;
-    } else {
-        tmp.persist_noclobber(path)?;
-    }
-    Ok(())
 }
