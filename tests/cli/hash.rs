@@ -46,3 +46,27 @@ fn missing_path_is_an_error_with_exit_2() {
         .stdout(predicate::str::contains("sha256:"))
         .stderr(predicate::str::contains("error: failed to read `nope`"));
 }
+
+/// `docs/tree_digest.py`, the spec's short reference script, agrees with `reprove hash` on the
+/// demo's source tree (with a symlink, an empty folder and an awkward name added).
+#[test]
+fn tree_digest_matches_the_reference_script() {
+    let env = TestEnv::new();
+    let tree = env.path("tree");
+    crate::support::run_ok(
+        std::process::Command::new("cp")
+            .arg("-r")
+            .arg(crate::support::demo_dir())
+            .arg(&tree),
+    );
+    std::fs::create_dir(tree.join("empty dir")).unwrap();
+    std::os::unix::fs::symlink("../Makefile", tree.join("src/link")).unwrap();
+    std::fs::write(tree.join("src/naïve\tname"), "x").unwrap();
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/tree_digest.py");
+    let expected =
+        crate::support::run_ok(std::process::Command::new("python3").arg(script).arg(&tree));
+    env.cmd(["hash", "tree"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(expected.trim()));
+}
