@@ -12,7 +12,7 @@ declare -A REPROVE_DEPS_test=(
 )
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
-  [diffoscope]=diffoscope [cmp]=diffutils
+  [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc
 )
 
 install_deps() {

@@ -3,7 +3,9 @@
 //! A [`Checksum`] is written `ALGO:HEX` (`sha256:…`, `blake3:…`). A file gets both algorithms
 //! from a single pass over its bytes: the reader fills the next buffer while the two hashers
 //! consume the current one on other cores, so a file is hashed at the speed of the slower
-//! hasher (sha256, on the CPU's SHA extensions), not at the sum of the two. Many files are
+//! hasher (sha256, on the CPU's SHA extensions), not at the sum of the two. blake3 is built
+//! without its AVX-512 kernels: they slow the sha256 running beside them more than they gain
+//! (1 GiB: 0.50 s for both digests with AVX2, 0.73 s with AVX-512). Many files are
 //! hashed in parallel across cores. A directory's digest is a tree digest, specified in
 //! `docs/tree-digest.md` and implemented in [`tree`].
 
@@ -21,9 +23,9 @@ use sha2::Digest as _;
 
 pub use tree::{hash_tree, tree_listing, TreeEntry, TreeEntryKind, TreeHash};
 
-/// Size of one read. Large enough that the per-chunk handoff between threads is noise, small
-/// enough that three buffers stay in the L2/L3 caches' neighbourhood.
-const CHUNK: usize = 1 << 20;
+/// Size of one read: large enough that the per-chunk handoff between threads is noise (4 MiB
+/// measured 25% faster than 1 MiB on a 1 GiB file here), small enough that memory stays flat.
+const CHUNK: usize = 4 << 20;
 /// Below this, hashing on two threads costs more in handoff than it saves.
 const SMALL: usize = 256 << 10;
 
