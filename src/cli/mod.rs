@@ -5,6 +5,7 @@ mod attest;
 mod hash;
 mod key;
 mod lock;
+mod rebuild;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -39,6 +40,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Rebuild from escrow, compare with the shipped binaries, write an attestation
     Verify(verify::VerifyArgs),
+    /// Rebuild from escrow only: the artifacts and their digests
+    Rebuild(rebuild::RebuildArgs),
     /// Write the toolchain lock, or check that its pins still hold
     Lock(lock::LockArgs),
     /// Print file and tree digests (sha256 and blake3)
@@ -61,6 +64,7 @@ pub fn run(cli: Cli) -> ExitStatus {
     let out = Output::new(format, cli.global.color, cli.global.quiet);
     let result = match cli.command {
         Command::Verify(args) => verify::run(&args, &out),
+        Command::Rebuild(args) => rebuild::run(&args, &out),
         Command::Lock(args) => lock::run(&args, &out),
         Command::Hash(args) => hash::run(&args, &out),
         Command::Key(command) => key::run(&command, &out),

@@ -115,11 +115,16 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             .unwrap_or_default()
     ));
     if let Some(e) = &report.source.found {
-        s.push_str(&format!("escrow: {} ({:?})\n", e.sha256, e.kind));
+        let kind = serde_json::to_value(e.kind).ok();
+        let kind = kind
+            .as_ref()
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        s.push_str(&format!("escrow: {} ({kind})\n", e.sha256));
     }
     for (i, r) in report.rebuilds.iter().enumerate() {
         s.push_str(&format!(
-            "rebuild {}: {:?} in {:.1} s, log {}\n",
+            "rebuild {}: {} in {:.1} s, log {}\n",
             i + 1,
             r.outcome.termination,
             r.outcome.elapsed.as_secs_f64(),

@@ -51,6 +51,16 @@ pub enum Termination {
     TimedOut,
 }
 
+impl std::fmt::Display for Termination {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Termination::Exited(code) => write!(f, "exited {code}"),
+            Termination::Signalled(sig) => write!(f, "killed by signal {sig}"),
+            Termination::TimedOut => f.write_str("timed out"),
+        }
+    }
+}
+
 /// What [`Sandbox::run`] observed.
 #[derive(Debug, Clone, Copy)]
 pub struct Outcome {

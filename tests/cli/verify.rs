@@ -368,3 +368,36 @@ fn hostile_escrows_are_refused_naming_the_entry() {
         restore_escrow(&demo, &digest);
     }
 }
+
+#[test]
+fn rebuild_copies_the_artifacts_and_prints_their_digests() {
+    let demo = Demo::locked("none");
+    let out = demo
+        .env
+        .cmd([
+            "rebuild",
+            "operator/reprove.toml",
+            "--out-dir",
+            "rebuilt",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["result"], "identical");
+    let img = std::fs::read(demo.env.path("rebuilt/firmware.img")).unwrap();
+    assert_eq!(
+        v["artifacts"][0]["hashes"]["sha256"],
+        reprove::hash::hash_bytes(&img).sha256.to_string()
+    );
+    assert!(demo
+        .env
+        .path("rebuilt/acme-router-fw-1.0.0.tar.gz")
+        .is_file());
+}
