@@ -14,6 +14,7 @@ pub mod check;
 pub mod dsse;
 pub mod key;
 pub mod predicate;
+pub mod replay;
 pub mod vsa;
 
 use std::path::PathBuf;
@@ -106,6 +107,8 @@ pub enum Error {
         line: usize,
         reason: String,
     },
+    #[error("cannot replay `{path}`: {reason}")]
+    Replay { path: PathBuf, reason: String },
     #[error("`{path}` holds no envelope")]
     EmptyBundle { path: PathBuf },
     #[error("`{path}` is not UTF-8 text")]

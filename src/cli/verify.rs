@@ -7,19 +7,28 @@ use clap::Args;
 use anyhow::Context as _;
 
 use crate::attest::key::signing_key_from;
+use crate::attest::key::VerifyingKey;
 use crate::attest::predicate::write_attestation;
+use crate::attest::replay::{compare, read_recorded};
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output};
 use crate::verify::{verify, Options, Rebuilds};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// The recipe (`reprove.toml`), with its `reprove.lock` beside it
-    #[arg(default_value = "reprove.toml")]
-    recipe: PathBuf,
+    /// The recipe, with its `reprove.lock` beside it [default: `reprove.toml`, or the one the
+    /// attestation names with `--from-attestation`]
+    recipe: Option<PathBuf>,
     /// The shipped binaries: files, folders or vendor bundle archives
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    #[arg(long, required_unless_present = "from_attestation", num_args = 1.., value_name = "PATH")]
     shipped: Vec<PathBuf>,
+    /// Run again the verification this attestation describes and say whether it comes out
+    /// the same (exit 0 when it does, 1 when not)
+    #[arg(long, value_name = "FILE")]
+    from_attestation: Option<PathBuf>,
+    /// With `--from-attestation`: its rebuild statement must be signed by this public key
+    #[arg(long, value_name = "PUB", requires = "from_attestation")]
+    key: Vec<PathBuf>,
     /// Where to write the attestation [default: NAME-VERSION.intoto.jsonl]
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
@@ -56,9 +65,29 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
         }
         key
     };
+    let recorded = match &args.from_attestation {
+        Some(file) => {
+            let keys = args
+                .key
+                .iter()
+                .map(|k| VerifyingKey::load(k))
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(read_recorded(file, &keys)?)
+        }
+        None => None,
+    };
+    let recipe = args
+        .recipe
+        .clone()
+        .or_else(|| recorded.as_ref().map(|r| r.recipe.clone()))
+        .unwrap_or_else(|| PathBuf::from("reprove.toml"));
+    let shipped = match &recorded {
+        Some(r) if args.shipped.is_empty() => r.shipped.clone(),
+        _ => args.shipped.clone(),
+    };
     let opts = Options {
-        recipe: args.recipe.clone(),
-        shipped: args.shipped.clone(),
+        recipe,
+        shipped: shipped.clone(),
         rebuilds: args
             .rebuilds
             .map_or(Rebuilds::OnMismatch, Rebuilds::Exactly),
@@ -71,7 +100,7 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
             report.package.name, report.package.version
         ))
     });
-    let shipped: Vec<&std::path::Path> = args.shipped.iter().map(PathBuf::as_path).collect();
+    let shipped: Vec<&std::path::Path> = shipped.iter().map(PathBuf::as_path).collect();
     write_attestation(&report, &shipped, &attestation, key.as_ref()).with_context(|| {
         format!(
             "failed to write the attestation `{}`",
@@ -82,5 +111,14 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
         out.warn("the attestation is unsigned: nobody can tell who wrote it");
     }
     out.verify_report(&report, &attestation)?;
+    if let Some(recorded) = &recorded {
+        let mismatches = compare(recorded, &report);
+        out.replay_report(&mismatches)?;
+        return Ok(if mismatches.is_empty() {
+            ExitStatus::Success
+        } else {
+            ExitStatus::Failure
+        });
+    }
     Ok(report.verdict.exit_status(args.strict))
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::sanitize::sanitize;
 use super::{Output, Style};
+use crate::attest::replay::Mismatch;
 use crate::compare::ByteDiff;
 use crate::verify::{Report, Verdict};
 
@@ -32,6 +33,35 @@ impl Output {
             });
         }
         self.result(&render_human(self, report, attestation))
+    }
+
+    /// Whether a replayed verification came out as its attestation says (stderr when the
+    /// report itself went to stdout as JSON, so stdout stays one document).
+    pub fn replay_report(&self, mismatches: &[Mismatch]) -> std::io::Result<()> {
+        let mut text = if mismatches.is_empty() {
+            format!(
+                "{} the verification comes out as the attestation records it\n",
+                self.paint(Style::Good, "same:")
+            )
+        } else {
+            format!(
+                "{} {} recorded facts are not reproduced:\n",
+                self.paint(Style::Bad, "not the same:"),
+                mismatches.len()
+            )
+        };
+        for m in mismatches {
+            text.push_str(&format!(
+                "  {}: recorded {}, found {}\n",
+                m.what, m.recorded, m.found
+            ));
+        }
+        if self.is_json() {
+            self.status("replay:", text.trim_end());
+            Ok(())
+        } else {
+            self.result(&text)
+        }
     }
 
     fn verdict_word(&self, verdict: Verdict) -> String {

@@ -401,3 +401,75 @@ fn rebuild_copies_the_artifacts_and_prints_their_digests() {
         .path("rebuilt/acme-router-fw-1.0.0.tar.gz")
         .is_file());
 }
+
+#[test]
+fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
+    let demo = Demo::locked("none");
+    demo.env
+        .cmd(["key", "generate", "--out", "op.key"])
+        .assert()
+        .success();
+    demo.env
+        .cmd([
+            "verify",
+            "operator/reprove.toml",
+            "--sign-key",
+            "op.key",
+            "--out",
+            "att.intoto.jsonl",
+        ])
+        .args(["--shipped", BUNDLE])
+        .assert()
+        .success();
+    demo.env
+        .cmd([
+            "verify",
+            "--from-attestation",
+            "att.intoto.jsonl",
+            "--key",
+            "op.key.pub",
+        ])
+        .args(["--unsigned", "--out", "replay.intoto.jsonl"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "same: the verification comes out as the attestation records it",
+        ));
+    // Another key did not sign it: refused before anything is built.
+    demo.env
+        .cmd(["key", "generate", "--out", "other.key"])
+        .assert()
+        .success();
+    demo.env
+        .cmd([
+            "verify",
+            "--from-attestation",
+            "att.intoto.jsonl",
+            "--key",
+            "other.key.pub",
+            "--unsigned",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not signed by a given key"));
+    // The shipped bundle changed since: the replay says what no longer holds.
+    tamper(&demo, |img| img[0x200] ^= 0x01);
+    demo.env
+        .cmd([
+            "verify",
+            "--from-attestation",
+            "att.intoto.jsonl",
+            "--key",
+            "op.key.pub",
+        ])
+        .args(["--unsigned", "--out", "replay2.intoto.jsonl"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("not the same:"))
+        .stdout(predicate::str::contains(
+            "`firmware.img` shipped sha256: recorded",
+        ))
+        .stdout(predicate::str::contains(
+            "verdict: recorded identical, found different",
+        ));
+}
