@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -135,6 +136,30 @@ pub fn sandbox_for(recipe: &Recipe) -> Result<Box<dyn Sandbox>, crate::sandbox::
     }
 }
 
+/// Follow `log` as the build writes it, handing each complete line to `show`, until `done`.
+fn tail_log(log: &Path, done: &AtomicBool, show: &(dyn Fn(&str) + Sync)) {
+    use std::io::Read as _;
+    let mut pending = Vec::new();
+    let mut file = None;
+    loop {
+        let finished = done.load(Ordering::Acquire);
+        if file.is_none() {
+            file = std::fs::File::open(log).ok();
+        }
+        if let Some(f) = file.as_mut() {
+            let _ = f.read_to_end(&mut pending);
+            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=nl).collect();
+                show(String::from_utf8_lossy(&line[..nl]).trim_end());
+            }
+        }
+        if finished {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// Why a rebuild could not be run (a command that runs and fails is a [`Rebuild`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -156,6 +181,7 @@ pub fn rebuild(
     log: &Path,
     sandbox: &dyn Sandbox,
     variation: &Variation,
+    log_line: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<Rebuild, Error> {
     let env = build_env(recipe, variation);
     let invocation = Invocation {
@@ -167,7 +193,18 @@ pub fn rebuild(
         timeout: recipe.spec.build.timeout,
         umask: variation.umask,
     };
-    let outcome = sandbox.run(&invocation)?;
+    let outcome = match log_line {
+        None => sandbox.run(&invocation)?,
+        Some(show) => {
+            let done = AtomicBool::new(false);
+            std::thread::scope(|s| {
+                s.spawn(|| tail_log(log, &done, show));
+                let outcome = sandbox.run(&invocation);
+                done.store(true, Ordering::Release);
+                outcome
+            })?
+        }
+    };
     let log_hashes = hash_file(log).map_err(|source| Error::Io {
         path: log.to_path_buf(),
         source,

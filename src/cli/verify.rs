@@ -12,7 +12,7 @@ use crate::attest::predicate::write_attestation;
 use crate::attest::replay::{compare, read_recorded};
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output};
-use crate::verify::{verify, Options, Rebuilds};
+use crate::verify::{verify, Options, ProgressFn, Rebuilds};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -93,7 +93,11 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
             .map_or(Rebuilds::OnMismatch, Rebuilds::Exactly),
         work_dir: args.work_dir.clone(),
     };
-    let report = verify(&opts, &|step: &str| out.progress(step))?;
+    let progress = ProgressFn {
+        show: |step: &str| out.progress(step),
+        with_log: out.verbose_progress,
+    };
+    let report = verify(&opts, &progress)?;
     let attestation = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.intoto.jsonl",

@@ -127,9 +127,10 @@ impl Output {
     }
 
     /// A progress or status line on stderr, shown only on a terminal (never in CI logs).
+    /// Escaped: progress carries the build's own log lines, which the escrow controls.
     pub fn progress(&self, text: &str) {
         if self.verbose_progress {
-            eprintln!("{}", self.paint_err(Style::Dim, text));
+            eprintln!("{}", self.paint_err(Style::Dim, &sanitize::sanitize(text)));
         }
     }
 

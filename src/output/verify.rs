@@ -94,10 +94,11 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             .unwrap_or_default();
         let pad = width.saturating_sub(a.name.chars().count());
         s.push_str(&format!(
-            "  {}{}  {:<16}  {}\n",
+            "  {}{}  {}{}  {}\n",
             out.paint(Style::Path, &sanitize(&a.name)),
             " ".repeat(pad),
             out.verdict_word(a.verdict),
+            " ".repeat(16usize.saturating_sub(a.verdict.as_str().len())),
             out.paint(Style::Dim, &digest)
         ));
         if a.verdict == Verdict::Missing {

@@ -47,13 +47,27 @@ pub struct Options {
 }
 
 /// Steps of a verification, for progress lines.
-pub trait Progress {
+pub trait Progress: Sync {
     fn step(&self, what: &str);
+    /// Whether the build's own log lines are wanted as they come.
+    fn wants_log(&self) -> bool {
+        false
+    }
 }
 
-impl<F: Fn(&str)> Progress for F {
+/// Progress lines to a function; `with_log` forwards the build's log lines too.
+pub struct ProgressFn<F> {
+    pub show: F,
+    pub with_log: bool,
+}
+
+impl<F: Fn(&str) + Sync> Progress for ProgressFn<F> {
     fn step(&self, what: &str) {
-        self(what);
+        (self.show)(what);
+    }
+
+    fn wants_log(&self) -> bool {
+        self.with_log
     }
 }
 
@@ -304,7 +318,16 @@ fn run_one(
         index + 1,
         recipe.spec.build.command.join(" ")
     ));
-    let run = rebuild(recipe, &tree, &base.join("build.log"), sandbox, variation)?;
+    let show = |line: &str| progress.step(&format!("  | {line}"));
+    let log_line: Option<&(dyn Fn(&str) + Sync)> = progress.wants_log().then_some(&show);
+    let run = rebuild(
+        recipe,
+        &tree,
+        &base.join("build.log"),
+        sandbox,
+        variation,
+        log_line,
+    )?;
     Ok(Ok((run, unpacked)))
 }
 
