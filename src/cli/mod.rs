@@ -1,6 +1,7 @@
 //! The command line: the only code that knows clap. Each command turns its arguments into
 //! plain options, calls the domain, and hands the result to [`crate::output`].
 
+mod diff;
 mod hash;
 
 use clap::{Args, Parser, Subcommand};
@@ -35,6 +36,8 @@ pub struct GlobalArgs {
 pub enum Command {
     /// Print file and tree digests (sha256 and blake3)
     Hash(hash::HashArgs),
+    /// Compare two files, directories, archives or images, and explain each difference
+    Diff(diff::DiffArgs),
 }
 
 /// Run a parsed command line to its exit status; errors are printed here.
@@ -47,6 +50,7 @@ pub fn run(cli: Cli) -> ExitStatus {
     let out = Output::new(format, cli.global.color, cli.global.quiet);
     let result = match cli.command {
         Command::Hash(args) => hash::run(&args, &out),
+        Command::Diff(args) => diff::run(&args, &out),
     };
     match result {
         Ok(status) => status,
