@@ -269,12 +269,20 @@ impl Comparison {
                 causes.push(d);
             }
         }
+        let metadata_only = self
+            .leaves
+            .iter()
+            .filter(|l| l.content.is_none() && l.causes == [Cause::ArchiveMetadata])
+            .count();
         let mut line = format!(
-            "{}: {} differing, {} identical",
+            "{}: {} differing, ",
             self.verdict.name(),
-            self.leaves.len(),
-            self.identical
+            self.leaves.len() - metadata_only
         );
+        if metadata_only > 0 {
+            line.push_str(&format!("{metadata_only} metadata-only, "));
+        }
+        line.push_str(&format!("{} identical", self.identical));
         if !causes.is_empty() {
             line.push_str(&format!(" ({})", causes.join("; ")));
         }

@@ -1,5 +1,6 @@
 //! The one integration test binary: the real `reprove` binary, run on real files.
 #![allow(unreachable_pub)]
 
+mod diff;
 mod hash;
 mod support;
