@@ -17,7 +17,7 @@ const WINDOW: u64 = 64;
 /// The most of a long range looked at.
 const RANGE_CAP: u64 = 256;
 /// A value this close to a reference time (in seconds) is taken for a timestamp: a month.
-const NEAR: u64 = 31 * 86_400;
+const NEAR: i64 = 31 * 86_400;
 /// Bytes of hex context per range: three lines of 16.
 pub(super) const CONTEXT_LEN: usize = 48;
 
@@ -105,11 +105,18 @@ fn is_date_string(l: &[u8], r: &[u8], span: &std::ops::Range<usize>) -> bool {
 }
 
 /// A 4- or 8-byte integer (either byte order) covering the span reads, on one side, as a time
-/// near a reference (`SOURCE_DATE_EPOCH`, the build time, now, the files' mtimes), and on
-/// the other as some plausible time.
+/// up to a month before a reference (`SOURCE_DATE_EPOCH`, the build time, now, the files'
+/// mtimes) — stamps are not taken after the build — and on the other as some time between
+/// 1980 and the latest reference.
 fn is_time_integer(l: &[u8], r: &[u8], span: &std::ops::Range<usize>, times: &[i64]) -> bool {
-    let near = |v: i64| times.iter().any(|&t| v.abs_diff(t) <= NEAR);
-    let plausible = |v: i64| (315_532_800..=4_102_444_800).contains(&v); // 1980..2100
+    const DAY: i64 = 86_400;
+    let near = |v: i64| {
+        times
+            .iter()
+            .any(|&t| (t.saturating_sub(NEAR)..=t.saturating_add(DAY)).contains(&v))
+    };
+    let latest = times.iter().max().map_or(0, |t| t.saturating_add(DAY));
+    let plausible = |v: i64| (315_532_800..=latest).contains(&v);
     for width in [4usize, 8] {
         if span.len() > width {
             continue;
