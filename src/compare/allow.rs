@@ -248,28 +248,6 @@ mod tests {
     }
 
     #[test]
-    fn roundtrips_through_toml() {
-        let a = Allowance {
-            artifact: None,
-            rule: Rule::Region {
-                offset: 4,
-                length: 8,
-            },
-            reason: "r".into(),
-        };
-        let text = toml::to_string(&Doc2 {
-            allow: vec![a.clone()],
-        })
-        .unwrap();
-        assert_eq!(parse(&text).unwrap(), [a]);
-    }
-
-    #[derive(Serialize)]
-    struct Doc2 {
-        allow: Vec<Allowance>,
-    }
-
-    #[test]
     fn trailer_covers_the_longer_sides_tail() {
         let a = Allowance {
             artifact: Some("fw.img".into()),

@@ -118,7 +118,7 @@ impl Cause {
             Cause::BuildPath => "build path".into(),
             Cause::BuildId => "ELF build-id".into(),
             Cause::ArchiveMetadata => "archive metadata only".into(),
-            Cause::CompressionHeader => "compression header only".into(),
+            Cause::CompressionHeader => "compression header".into(),
             Cause::Compression => "compressed differently, same content".into(),
             Cause::Ordering => "member order".into(),
             Cause::Code { section, symbol } => match symbol {
@@ -305,16 +305,19 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
             .into_iter()
             .filter_map(|m| unix_time(m.modified().ok())),
     );
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map_or_else(|| p.to_string_lossy(), |n| n.to_string_lossy())
+            .into_owned()
+    };
+    let (name, right_name) = (file_name(left), file_name(right));
     let mut walker = Walker {
         opts,
         times,
+        aliases: (name != right_name).then(|| (name.clone(), right_name)),
         identical: 0,
         leaves: Vec::new(),
     };
-    let name = left
-        .file_name()
-        .map_or_else(|| left.to_string_lossy(), |n| n.to_string_lossy())
-        .into_owned();
     match (lm.is_dir(), rm.is_dir()) {
         (true, true) => {
             let (l, r) = (container::list_dir(left)?, container::list_dir(right)?);
@@ -365,17 +368,25 @@ struct Walker<'o> {
     opts: &'o Options,
     /// Reference times for timestamp detection.
     times: Vec<i64>,
+    /// For a file pair with two names: the left name (used in paths) and the right one.
+    aliases: Option<(String, String)>,
     identical: u64,
     leaves: Vec<LeafDiff>,
 }
 
 impl Walker<'_> {
+    /// The allowances for the leaf at `path`. A file pair is named after the left file, but
+    /// an allowance may name either side (verify puts the shipped name on the right).
     fn allowances(&self, path: &str) -> impl Iterator<Item = &Allowance> {
         let path = path.to_owned();
+        let other = self.aliases.as_ref().and_then(|(left, right)| {
+            let rest = path.strip_prefix(left.as_str())?;
+            (rest.is_empty() || rest.starts_with("//")).then(|| format!("{right}{rest}"))
+        });
         self.opts
             .allowances
             .iter()
-            .filter(move |a| a.applies_to(&path))
+            .filter(move |a| a.applies_to(&path) || other.as_ref().is_some_and(|o| a.applies_to(o)))
     }
 
     /// A leaf without content; `equivalent` when it is only archive metadata, order or a
