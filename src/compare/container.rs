@@ -114,6 +114,21 @@ pub(super) struct Member {
 /// (kind, link target) are content.
 pub(super) const METADATA_FIELDS: &[&str] = &["mtime", "mode", "uid", "gid", "uname", "gname"];
 
+/// Unix seconds, with the UTC date for people: `1700000000 (2023-11-14T22:13:20Z)`.
+fn unix_time(secs: u64) -> String {
+    let date = i64::try_from(secs)
+        .ok()
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        });
+    match date {
+        Some(d) => format!("{secs} ({d})"),
+        None => secs.to_string(),
+    }
+}
+
 fn clean_path(raw: &[u8]) -> String {
     let s = String::from_utf8_lossy(raw);
     let s = s.trim_start_matches("./").trim_start_matches('/');
@@ -146,7 +161,10 @@ fn list_tar(blob: &Blob) -> Result<Vec<Member>, String> {
         let field = |r: io::Result<u64>| r.map_or_else(|_| "?".to_owned(), |v| v.to_string());
         let name = |b: Option<&[u8]>| String::from_utf8_lossy(b.unwrap_or_default()).into_owned();
         let mut meta = vec![
-            ("mtime", field(h.mtime())),
+            (
+                "mtime",
+                h.mtime().map_or_else(|_| "?".to_owned(), unix_time),
+            ),
             ("mode", h.mode().map_or("?".into(), |m| format!("{m:o}"))),
             ("uid", field(h.uid())),
             ("gid", field(h.gid())),
@@ -222,7 +240,7 @@ fn list_cpio(blob: &Blob) -> Result<Vec<Member>, String> {
             .slice(data_at, size)
             .ok_or_else(|| format!("member `{}` runs past the end", clean_path(name)))?;
         let mut meta = vec![
-            ("mtime", mtime.to_string()),
+            ("mtime", unix_time(mtime)),
             ("mode", format!("{:o}", mode & 0o7777)),
             ("uid", uid.to_string()),
             ("gid", gid.to_string()),
@@ -356,7 +374,7 @@ pub(super) fn gzip_header(blob: &Blob) -> Option<(Vec<(&'static str, String)>, u
         pos += 2;
     }
     let fields = vec![
-        ("gzip mtime", mtime.to_string()),
+        ("gzip mtime", unix_time(u64::from(mtime))),
         ("gzip name", name),
         ("gzip os", head[9].to_string()),
         ("gzip xfl", head[8].to_string()),

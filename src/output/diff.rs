@@ -117,7 +117,7 @@ pub fn render_text(c: &Comparison, out: &Output) -> String {
 fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
     let _ = writeln!(
         s,
-        "{} {} `{}`",
+        "{}: {} `{}`",
         out.paint(verdict_style(leaf.verdict), leaf.verdict.name()),
         change_word(leaf),
         out.paint(Style::Path, &sanitize(&leaf.path))
@@ -287,8 +287,8 @@ pub fn escape(text: &str) -> String {
 
 const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}\
 h1{font-size:1.4em}code,pre{font:13px ui-monospace,monospace}\
-.identical{color:#176c2e}.equivalent{color:#8a5a00}.different{color:#b00020}\
-.verdict{font-weight:bold;text-transform:uppercase}\
+span.identical{color:#176c2e}span.equivalent{color:#8a5a00}span.different{color:#b00020}\
+.verdict,.badge{font-weight:bold;text-transform:uppercase}.badge{font-size:.8em;margin-right:.4em}\
 section{border:1px solid #ccc;border-radius:6px;margin:1em 0;padding:.6em 1em}\
 section.different{border-left:6px solid #b00020}section.equivalent{border-left:6px solid #d19a00}\
 .code{background:#b00020;color:#fff;padding:0 .3em;border-radius:3px;font-weight:bold}\
@@ -345,7 +345,7 @@ fn html_leaf(h: &mut String, leaf: &LeafDiff) {
     let v = leaf.verdict.name();
     let _ = writeln!(
         h,
-        "<section class=\"{v}\"><h2><span class=\"{v}\">{v}</span> {} <code>{}</code></h2>",
+        "<section class=\"{v}\"><h2><span class=\"badge {v}\">{v}</span> {} <code>{}</code></h2>",
         change_word(leaf),
         escape(&leaf.path)
     );
