@@ -156,7 +156,10 @@ impl Allowance {
         size: u64,
         section: impl Fn(&str) -> Option<ByteRange>,
     ) -> bool {
-        let inside = |span: ByteRange| range.offset >= span.offset && range.end() <= span.end();
+        let inside = |span: ByteRange| {
+            range.offset >= span.offset
+                && range.offset.saturating_add(range.len) <= span.offset.saturating_add(span.len)
+        };
         match &self.rule {
             Rule::Trailer(n) => range.offset >= size.saturating_sub(*n),
             Rule::Region { offset, length } => inside(ByteRange {

@@ -108,7 +108,7 @@ impl ElfMap {
         if let Some(s) = self.sections.iter().find(|s| inside(&s.file)) {
             let symbol = s
                 .executable
-                .then(|| self.function_at(s.address + (offset - s.file.offset)))
+                .then(|| self.function_at(s.address.wrapping_add(offset - s.file.offset)))
                 .flatten();
             return Location::Section {
                 name: s.name.clone(),
@@ -133,7 +133,7 @@ impl ElfMap {
         candidates
             .iter()
             .rev()
-            .find(|s| address < s.address + s.size)
+            .find(|s| address < s.address.saturating_add(s.size))
             .or_else(|| candidates.last().filter(|s| s.size == 0))
             .map(|s| s.name.clone())
     }

@@ -498,8 +498,61 @@ struct Doc {
     allow: Vec<Allowance>,
 }
 
+/// A real executable, compiled once, to mutate.
+fn sample_elf() -> &'static [u8] {
+    static ELF: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    ELF.get_or_init(|| {
+        let d = Dir::new();
+        std::fs::read(d.gcc("p.c", PROGRAM, "p", &[], &[])).unwrap()
+    })
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
+    /// Valid tar, cpio and zip archives with bytes overwritten anywhere.
+    #[test]
+    fn mutated_archives_never_panic(
+        kind in 0u8..3,
+        edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..8),
+    ) {
+        let members: &[(&str, &[u8])] = &[("bin/app", b"\x7fELF not really"), ("etc/v", b"1.0")];
+        let a = match kind {
+            0 => tar(&[e(members[0].0, members[0].1), e(members[1].0, members[1].1)]),
+            1 => cpio(members),
+            _ => zip(members, zip::CompressionMethod::Deflated),
+        };
+        let mut b = a.clone();
+        for (at, value) in edits {
+            let i = at.index(b.len());
+            b[i] = value;
+        }
+        let d = Dir::new();
+        let (pa, pb) = (d.write("a", &a), d.write("b", &b));
+        prop_assert!(diff_paths(&pa, &pb, &Options::default()).is_ok());
+    }
+
+    /// A real ELF with bytes overwritten anywhere (headers, section table, symbols): the
+    /// layout reader must cope with whatever it finds.
+    #[test]
+    fn mutated_elf_files_never_panic(
+        edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..16),
+        tail in any::<bool>(),
+    ) {
+        let a = sample_elf().to_vec();
+        let mut b = a.clone();
+        for (at, value) in edits {
+            // Half the time aim at the last 2 KiB: the section headers and string tables.
+            let i = if tail { b.len() - 1 - at.index(2048.min(b.len())) } else { at.index(b.len()) };
+            b[i] = value;
+        }
+        let d = Dir::new();
+        let (pa, pb) = (d.write("a", &a), d.write("b", &b));
+        let both = [diff_paths(&pa, &pb, &Options::default()), diff_paths(&pb, &pa, &Options::default())];
+        for c in both {
+            prop_assert!(c.is_ok());
+        }
+    }
+
     /// What a recipe declares reads back the same.
     #[test]
     fn allowances_roundtrip_through_toml(
