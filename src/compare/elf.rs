@@ -4,6 +4,7 @@
 //! Parsed through `object`'s read cache over the file, so only the headers and the symbol
 //! tables are read, never the whole image.
 
+use std::collections::HashMap;
 use std::fs::File;
 
 use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionFlags, SymbolKind};
@@ -137,4 +138,41 @@ impl ElfMap {
             .or_else(|| candidates.last().filter(|s| s.size == 0))
             .map(|s| s.name.clone())
     }
+}
+
+/// Sections that grew, shrank or exist on one side only (the first few): after such a change
+/// the byte offsets of what follows shift, and the byte ranges say little on their own.
+pub(super) fn layout_changes(left: &ElfMap, right: &ElfMap) -> Vec<String> {
+    const SHOWN: usize = 8;
+    let by_name = |m: &ElfMap| -> HashMap<String, u64> {
+        m.sections
+            .iter()
+            .map(|s| (s.name.clone(), s.file.len))
+            .collect()
+    };
+    let (lmap, rmap) = (by_name(left), by_name(right));
+    let mut notes = Vec::new();
+    for l in &left.sections {
+        match rmap.get(&l.name) {
+            Some(&len) if len != l.file.len => notes.push(format!(
+                "section `{}` is {} bytes on the left and {len} on the right: what follows it shifts",
+                l.name, l.file.len
+            )),
+            Some(_) => {}
+            None => notes.push(format!("section `{}` is only on the left", l.name)),
+        }
+    }
+    for r in right
+        .sections
+        .iter()
+        .filter(|r| !lmap.contains_key(&r.name))
+    {
+        notes.push(format!("section `{}` is only on the right", r.name));
+    }
+    if notes.len() > SHOWN {
+        let more = notes.len() - SHOWN;
+        notes.truncate(SHOWN);
+        notes.push(format!("{more} more sections differ in size or presence"));
+    }
+    notes
 }

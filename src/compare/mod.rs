@@ -656,16 +656,19 @@ impl Walker<'_> {
         notes: Vec<String>,
     ) -> Result<LeafDiff, Error> {
         let is_elf = |b: &Blob| b.format().map(|f| f == Some(Format::Elf));
-        let elf = if is_elf(left).map_err(io_error(&left.path))?
+        let (elf, right_elf) = if is_elf(left).map_err(io_error(&left.path))?
             && is_elf(right).map_err(io_error(&right.path))?
         {
-            ElfMap::read(left)
+            (ElfMap::read(left), ElfMap::read(right))
         } else {
-            None
+            (None, None)
         };
         let mut causes: Vec<Cause> = Vec::new();
         let mut ranges = Vec::new();
         let mut notes = notes;
+        if let (Some(l), Some(r)) = (&elf, &right_elf) {
+            notes.extend(elf::layout_changes(l, r));
+        }
         for (i, r) in bytes.ranges.iter().take(MAX_EXPLAINED).enumerate() {
             let (cause, location) = explain::explain(*r, left, right, elf.as_ref(), &self.times)
                 .map_err(io_error(&left.path))?;
