@@ -296,15 +296,13 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         std::fs::metadata(left).map_err(io_error(left))?,
         std::fs::metadata(right).map_err(io_error(right))?,
     );
-    let mut times: Vec<i64> = [opts.source_date_epoch, opts.build_time, unix_time(None)]
+    let now = unix_time(std::time::SystemTime::now());
+    let mtimes = [&lm, &rm].map(|m| m.modified().ok().and_then(unix_time));
+    let times: Vec<i64> = [opts.source_date_epoch, opts.build_time, now]
         .into_iter()
+        .chain(mtimes)
         .flatten()
         .collect();
-    times.extend(
-        [&lm, &rm]
-            .into_iter()
-            .filter_map(|m| unix_time(m.modified().ok())),
-    );
     let file_name = |p: &Path| {
         p.file_name()
             .map_or_else(|| p.to_string_lossy(), |n| n.to_string_lossy())
@@ -358,8 +356,7 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
     })
 }
 
-fn unix_time(t: Option<std::time::SystemTime>) -> Option<i64> {
-    let t = t.unwrap_or_else(std::time::SystemTime::now);
+fn unix_time(t: std::time::SystemTime) -> Option<i64> {
     let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
     i64::try_from(secs).ok()
 }
@@ -442,6 +439,7 @@ impl Walker<'_> {
             return Ok(());
         }
         let mut notes = Vec::new();
+        let mut members_match = false;
         // Allowed bytes are judged before looking inside: a signed bundle is still a tar, but
         // its signature trailer is no member of it.
         let size = bytes.left_size.max(bytes.right_size);
@@ -457,10 +455,13 @@ impl Walker<'_> {
                 let (leaves, identical) = (self.leaves.len(), self.identical);
                 match self.expand(path, format, left, right, &bytes, depth) {
                     Ok(()) if self.leaves.len() > leaves => return Ok(()),
-                    Ok(()) => notes.push(
-                        "every member matches: the container's own bytes differ (headers, padding)"
-                            .to_owned(),
-                    ),
+                    Ok(()) => {
+                        members_match = true;
+                        notes.push(
+                            "every member matches: the container's own bytes differ (headers, padding)"
+                                .to_owned(),
+                        );
+                    }
                     Err(Error::Corrupt { detail, .. }) => {
                         self.leaves.truncate(leaves);
                         self.identical = identical;
@@ -473,7 +474,26 @@ impl Walker<'_> {
                 }
             }
         }
-        let leaf = self.content_leaf(path, left, right, &bytes, notes)?;
+        let mut leaf = self.content_leaf(path, left, right, &bytes, notes)?;
+        if members_match {
+            // Same members, same contents, same compared metadata: what differs is the
+            // container's own bookkeeping (pax times, inode numbers, extra fields, padding).
+            for r in leaf.content.iter_mut().flat_map(|c| &mut c.ranges) {
+                r.cause = Cause::ArchiveMetadata;
+            }
+            leaf.causes = vec![Cause::ArchiveMetadata];
+            let allowed = self.leaf(
+                path,
+                Change::Changed,
+                vec![Cause::ArchiveMetadata],
+                Vec::new(),
+            );
+            if let Some(mut applied) = allowed.allowances.into_iter().next() {
+                applied.ranges.clone_from(&bytes.ranges);
+                leaf.allowances.push(applied);
+                leaf.verdict = Verdict::Equivalent;
+            }
+        }
         self.leaves.push(leaf);
         Ok(())
     }

@@ -251,6 +251,30 @@ fn tar_mtimes_only_are_archive_metadata() {
 }
 
 #[test]
+fn cpio_bookkeeping_alone_is_archive_metadata() {
+    let d = Dir::new();
+    let a = cpio(&[("etc/v", b"1.0")]);
+    let mut b = a.clone();
+    b[6 + 7] = b'9'; // the first member's inode number: compared by nobody
+    let (a, b) = (d.write("a.cpio", &a), d.write("b.cpio", &b));
+    let c = diff(&a, &b);
+    assert_eq!(c.leaves.len(), 1, "{:#?}", c.leaves);
+    assert_eq!(c.leaves[0].causes, [Cause::ArchiveMetadata]);
+    assert_eq!(c.verdict, Verdict::Different);
+    let opts = Options {
+        allowances: vec![Allowance {
+            artifact: None,
+            rule: Rule::ArchiveMetadata,
+            reason: "inode numbers".into(),
+        }],
+        ..Options::default()
+    };
+    let c = diff_paths(&a, &b, &opts).unwrap();
+    assert_eq!(c.verdict, Verdict::Equivalent);
+    assert_eq!(c.leaves[0].allowances[0].ranges.len(), 1);
+}
+
+#[test]
 fn a_reordered_tar_is_ordering() {
     let d = Dir::new();
     let a = d.write("a.tar", &tar(&[e("x", b"one"), e("y", b"two")]));
