@@ -2,6 +2,7 @@
 //! plain options, calls the domain, and hands the result to [`crate::output`].
 
 mod attest;
+mod diff;
 mod hash;
 mod key;
 mod lock;
@@ -52,6 +53,8 @@ pub enum Command {
     /// Check attestations
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Compare two files, directories, archives or images, and explain each difference
+    Diff(diff::DiffArgs),
 }
 
 /// Run a parsed command line to its exit status; errors are printed here.
@@ -69,6 +72,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Hash(args) => hash::run(&args, &out),
         Command::Key(command) => key::run(&command, &out),
         Command::Attest(command) => attest::run(&command, &out),
+        Command::Diff(args) => diff::run(&args, &out),
     };
     match result {
         Ok(status) => status,

@@ -3,7 +3,826 @@
 //! [`bytes`] is the streaming core: two inputs read side by side in chunks, equal chunks
 //! skipped at memory speed, differing bytes counted exactly and gathered into merged ranges.
 //! Memory stays bounded whatever the input size.
+//!
+//! [`diff_paths`] builds on it. Two inputs are first compared as bytes; only when they differ
+//! is anything looked into. Directories, tar, cpio and zip archives are matched member by
+//! member (by path), gzip and xz streams by their decompressed content, recursively up to
+//! [`Options::max_depth`]; a differing member that is no container is a *leaf*, whose byte
+//! ranges are each given a likely [`Cause`] (ELF files by section, segment and function).
+//! A nested archive that cannot be read is compared as bytes, with a note: one corrupt member
+//! never aborts the whole comparison. Allowances ([`allow`]) turn differences that a recipe
+//! declares harmless into `equivalent`. Leaf paths join nesting levels with `//`:
+//! `bundle.tar.gz//inner.tar//fw.img`. The JSON form of [`Comparison`] is documented in
+//! `docs/diff.md`.
 
+pub mod allow;
 pub mod bytes;
+mod container;
+mod elf;
+mod explain;
 
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+pub use allow::{Allowance, Rule};
 pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
+
+use crate::archive::Format;
+use container::{Blob, Content, Kind, Member, METADATA_FIELDS};
+use elf::{ElfMap, Location};
+
+/// Ranges per leaf given a cause (the count of all ranges is always exact).
+const MAX_EXPLAINED: usize = 64;
+/// Ranges per leaf shown with hex context.
+const CONTEXT_RANGES: usize = 3;
+
+/// What a comparison knows beyond the two inputs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Options {
+    /// The rebuild's `SOURCE_DATE_EPOCH`: integers near it are taken for timestamps.
+    pub source_date_epoch: Option<i64>,
+    /// When the rebuild ran (Unix seconds), for the same purpose.
+    pub build_time: Option<i64>,
+    pub allowances: Vec<Allowance>,
+    /// How many container levels to look into (a tar in a tar.gz is 2).
+    pub max_depth: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            source_date_epoch: None,
+            build_time: None,
+            allowances: Vec::new(),
+            max_depth: 8,
+        }
+    }
+}
+
+/// How two inputs, or one leaf of them, relate. Ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Identical,
+    /// Different only where allowances say it is harmless.
+    Equivalent,
+    Different,
+}
+
+impl Verdict {
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Identical => "identical",
+            Verdict::Equivalent => "equivalent",
+            Verdict::Different => "different",
+        }
+    }
+}
+
+/// The likely root of a difference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Cause {
+    /// An integer near `SOURCE_DATE_EPOCH`, the build time, now or the files' mtimes, or a
+    /// date or time string.
+    Timestamp,
+    /// An absolute path that differs after its first `/`.
+    BuildPath,
+    /// Inside `.note.gnu.build-id`: a consequence of another difference.
+    BuildId,
+    /// Archive member metadata (mtime, mode, owner) with the same content.
+    ArchiveMetadata,
+    /// A gzip header (mtime, name, OS) with the same decompressed content.
+    CompressionHeader,
+    /// Another compressed stream of the same decompressed content.
+    Compression,
+    /// The same members in another order.
+    Ordering,
+    /// Bytes of machine code: an executable section, and the function covering them.
+    Code {
+        section: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        symbol: Option<String>,
+    },
+    Unknown,
+}
+
+impl Cause {
+    /// A few words for people.
+    pub fn describe(&self) -> String {
+        match self {
+            Cause::Timestamp => "timestamp".into(),
+            Cause::BuildPath => "build path".into(),
+            Cause::BuildId => "ELF build-id".into(),
+            Cause::ArchiveMetadata => "archive metadata only".into(),
+            Cause::CompressionHeader => "compression header".into(),
+            Cause::Compression => "compressed differently, same content".into(),
+            Cause::Ordering => "member order".into(),
+            Cause::Code { section, symbol } => match symbol {
+                Some(s) => format!("EXECUTABLE CODE in `{section}`, function `{s}`"),
+                None => format!("EXECUTABLE CODE in `{section}`"),
+            },
+            Cause::Unknown => "unknown".into(),
+        }
+    }
+
+    pub fn is_code(&self) -> bool {
+        matches!(self, Cause::Code { .. })
+    }
+}
+
+/// Two inputs compared: the verdict and every leaf that differs.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub left: String,
+    pub right: String,
+    pub verdict: Verdict,
+    /// Leaves (files, members) found byte-identical.
+    pub identical: u64,
+    pub leaves: Vec<LeafDiff>,
+}
+
+/// What happened to a leaf.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// Only on the right.
+    Added,
+    /// Only on the left.
+    Removed,
+    /// On both sides, differing in content or metadata.
+    Changed,
+    /// A container whose common members come in another order.
+    Reordered,
+}
+
+/// One differing leaf: a file, an archive member, a stream, or a container's member order.
+#[derive(Debug, Clone, Serialize)]
+pub struct LeafDiff {
+    pub path: String,
+    pub change: Change,
+    pub verdict: Verdict,
+    /// Distinct likely causes, in the order first seen.
+    pub causes: Vec<Cause>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<FieldChange>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content: Option<ContentDiff>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<AppliedAllowance>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// A metadata field that differs (`mtime`, `mode`, `uid`, `gzip mtime`, `kind`, …).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub left: String,
+    pub right: String,
+}
+
+/// How a leaf's bytes differ.
+#[derive(Debug, Clone, Serialize)]
+pub struct ContentDiff {
+    pub left_size: u64,
+    pub right_size: u64,
+    pub differing_bytes: u64,
+    /// All merged ranges, also those not listed.
+    pub range_count: u64,
+    /// The first ranges, each with a cause.
+    pub ranges: Vec<RangeDiff>,
+    /// ELF sections holding differing ranges.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sections: Vec<SectionDiff>,
+}
+
+/// One merged range of differing bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RangeDiff {
+    pub offset: u64,
+    pub len: u64,
+    pub cause: Cause,
+    /// In an ELF file: the section name, `ELF header`, `segment N` or `outside sections`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<HexContext>,
+}
+
+/// Bytes around a range, from both sides, in lowercase hex (up to 48 bytes from `offset`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HexContext {
+    pub offset: u64,
+    pub left: String,
+    pub right: String,
+}
+
+/// An ELF section with differing ranges.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SectionDiff {
+    pub name: String,
+    pub executable: bool,
+    pub ranges: u64,
+}
+
+/// An allowance that covered some of a leaf's differences, and which byte ranges.
+#[derive(Debug, Clone, Serialize)]
+pub struct AppliedAllowance {
+    pub allowance: Allowance,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ranges: Vec<ByteRange>,
+}
+
+/// Why a comparison could not finish.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to read `{}`", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// A container that cannot be read. Inside a comparison this degrades to a byte
+    /// comparison with a note.
+    #[error("corrupt archive `{path}`: {detail}")]
+    Corrupt { path: String, detail: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+impl Comparison {
+    /// One line: the verdict, the counts and the causes.
+    pub fn summary(&self) -> String {
+        let mut causes: Vec<String> = Vec::new();
+        for c in self.leaves.iter().flat_map(|l| &l.causes) {
+            let d = c.describe();
+            if !causes.contains(&d) {
+                causes.push(d);
+            }
+        }
+        let metadata_only = self
+            .leaves
+            .iter()
+            .filter(|l| l.content.is_none() && l.causes == [Cause::ArchiveMetadata])
+            .count();
+        let mut line = format!(
+            "{}: {} differing, ",
+            self.verdict.name(),
+            self.leaves.len() - metadata_only
+        );
+        if metadata_only > 0 {
+            line.push_str(&format!("{metadata_only} metadata-only, "));
+        }
+        line.push_str(&format!("{} identical", self.identical));
+        if !causes.is_empty() {
+            line.push_str(&format!(" ({})", causes.join("; ")));
+        }
+        line
+    }
+}
+
+/// Compare two files or two directories, recursively.
+pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Comparison, Error> {
+    let (lm, rm) = (
+        std::fs::metadata(left).map_err(io_error(left))?,
+        std::fs::metadata(right).map_err(io_error(right))?,
+    );
+    let now = unix_time(std::time::SystemTime::now());
+    let mtimes = [&lm, &rm].map(|m| m.modified().ok().and_then(unix_time));
+    let times: Vec<i64> = [opts.source_date_epoch, opts.build_time, now]
+        .into_iter()
+        .chain(mtimes)
+        .flatten()
+        .collect();
+    let file_name = |p: &Path| {
+        p.file_name()
+            .map_or_else(|| p.to_string_lossy(), |n| n.to_string_lossy())
+            .into_owned()
+    };
+    let (name, right_name) = (file_name(left), file_name(right));
+    let mut walker = Walker {
+        opts,
+        times,
+        aliases: (name != right_name).then(|| (name.clone(), right_name)),
+        identical: 0,
+        leaves: Vec::new(),
+    };
+    match (lm.is_dir(), rm.is_dir()) {
+        (true, true) => {
+            let (l, r) = (container::list_dir(left)?, container::list_dir(right)?);
+            walker.members("", &l, &r, None, 0)?;
+        }
+        (false, false) => {
+            let l = Blob::file(left).map_err(io_error(left))?;
+            let r = Blob::file(right).map_err(io_error(right))?;
+            walker.blobs(&name, &l, &r, 0)?;
+        }
+        (l, r) => {
+            let kind = |d: bool| if d { Kind::Dir } else { Kind::File }.name().to_owned();
+            let field = FieldChange {
+                field: "kind".into(),
+                left: kind(l),
+                right: kind(r),
+            };
+            walker.leaves.push(walker.leaf(
+                &name,
+                Change::Changed,
+                vec![Cause::Unknown],
+                vec![field],
+            ));
+        }
+    }
+    let verdict = walker
+        .leaves
+        .iter()
+        .map(|l| l.verdict)
+        .max()
+        .unwrap_or(Verdict::Identical);
+    Ok(Comparison {
+        left: left.to_string_lossy().into_owned(),
+        right: right.to_string_lossy().into_owned(),
+        verdict,
+        identical: walker.identical,
+        leaves: walker.leaves,
+    })
+}
+
+fn unix_time(t: std::time::SystemTime) -> Option<i64> {
+    let secs = t.duration_since(std::time::UNIX_EPOCH).ok()?.as_secs();
+    i64::try_from(secs).ok()
+}
+
+struct Walker<'o> {
+    opts: &'o Options,
+    /// Reference times for timestamp detection.
+    times: Vec<i64>,
+    /// For a file pair with two names: the left name (used in paths) and the right one.
+    aliases: Option<(String, String)>,
+    identical: u64,
+    leaves: Vec<LeafDiff>,
+}
+
+impl Walker<'_> {
+    /// The allowances for the leaf at `path`. A file pair is named after the left file, but
+    /// an allowance may name either side (verify puts the shipped name on the right).
+    fn allowances(&self, path: &str) -> impl Iterator<Item = &Allowance> {
+        let path = path.to_owned();
+        let other = self.aliases.as_ref().and_then(|(left, right)| {
+            let rest = path.strip_prefix(left.as_str())?;
+            (rest.is_empty() || rest.starts_with("//")).then(|| format!("{right}{rest}"))
+        });
+        self.opts
+            .allowances
+            .iter()
+            .filter(move |a| a.applies_to(&path) || other.as_ref().is_some_and(|o| a.applies_to(o)))
+    }
+
+    /// A leaf without content; `equivalent` when it is only archive metadata, order or a
+    /// compression header and an `archive-metadata` allowance applies.
+    fn leaf(
+        &self,
+        path: &str,
+        change: Change,
+        causes: Vec<Cause>,
+        metadata: Vec<FieldChange>,
+    ) -> LeafDiff {
+        let harmless = !causes.is_empty()
+            && causes.iter().all(|c| {
+                matches!(
+                    c,
+                    Cause::ArchiveMetadata | Cause::Ordering | Cause::CompressionHeader
+                )
+            });
+        let allowances: Vec<AppliedAllowance> = self
+            .allowances(path)
+            .filter(|a| harmless && a.rule == Rule::ArchiveMetadata)
+            .take(1)
+            .map(|a| AppliedAllowance {
+                allowance: a.clone(),
+                ranges: Vec::new(),
+            })
+            .collect();
+        LeafDiff {
+            path: path.to_owned(),
+            change,
+            verdict: if allowances.is_empty() {
+                Verdict::Different
+            } else {
+                Verdict::Equivalent
+            },
+            causes,
+            metadata,
+            content: None,
+            allowances,
+            notes: Vec::new(),
+        }
+    }
+
+    /// Compare two spans of bytes at `path`; look inside when both are the same container.
+    fn blobs(&mut self, path: &str, left: &Blob, right: &Blob, depth: usize) -> Result<(), Error> {
+        let bytes = compare_readers(
+            left.reader().map_err(io_error(&left.path))?,
+            right.reader().map_err(io_error(&right.path))?,
+        )
+        .map_err(io_error(&left.path))?;
+        if bytes.is_identical() {
+            self.identical += 1;
+            return Ok(());
+        }
+        let mut notes = Vec::new();
+        let mut members_match = false;
+        // Allowed bytes are judged before looking inside: a signed bundle is still a tar, but
+        // its signature trailer is no member of it.
+        let size = bytes.left_size.max(bytes.right_size);
+        let byte_allowed = !bytes.is_truncated()
+            && bytes
+                .ranges
+                .iter()
+                .all(|r| self.allowances(path).any(|a| a.covers(*r, size, |_| None)));
+        if !byte_allowed && depth < self.opts.max_depth {
+            let lf = left.format().map_err(io_error(&left.path))?;
+            let rf = right.format().map_err(io_error(&right.path))?;
+            if let Some(format) = lf.filter(|f| Some(*f) == rf && *f != Format::Elf) {
+                let (leaves, identical) = (self.leaves.len(), self.identical);
+                match self.expand(path, format, left, right, &bytes, depth) {
+                    Ok(()) if self.leaves.len() > leaves => return Ok(()),
+                    Ok(()) => {
+                        members_match = true;
+                        notes.push(
+                            "every member matches: the container's own bytes differ (headers, padding)"
+                                .to_owned(),
+                        );
+                    }
+                    Err(Error::Corrupt { detail, .. }) => {
+                        self.leaves.truncate(leaves);
+                        self.identical = identical;
+                        notes.push(format!(
+                            "could not read as {}: {detail}; compared as bytes",
+                            format.name()
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let mut leaf = self.content_leaf(path, left, right, &bytes, notes)?;
+        if members_match {
+            // Same members, same contents, same compared metadata: what differs is the
+            // container's own bookkeeping (pax times, inode numbers, extra fields, padding).
+            for r in leaf.content.iter_mut().flat_map(|c| &mut c.ranges) {
+                r.cause = Cause::ArchiveMetadata;
+            }
+            leaf.causes = vec![Cause::ArchiveMetadata];
+            let allowed = self.leaf(
+                path,
+                Change::Changed,
+                vec![Cause::ArchiveMetadata],
+                Vec::new(),
+            );
+            if let Some(mut applied) = allowed.allowances.into_iter().next() {
+                applied.ranges.clone_from(&bytes.ranges);
+                leaf.allowances.push(applied);
+                leaf.verdict = Verdict::Equivalent;
+            }
+        }
+        self.leaves.push(leaf);
+        Ok(())
+    }
+
+    fn expand(
+        &mut self,
+        path: &str,
+        format: Format,
+        left: &Blob,
+        right: &Blob,
+        bytes: &ByteDiff,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let corrupt = |detail: String| Error::Corrupt {
+            path: path.to_owned(),
+            detail,
+        };
+        let tmp = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
+        if matches!(format, Format::Gzip | Format::Xz) {
+            let l = container::decompress(format, left, tmp.path()).map_err(corrupt)?;
+            let r = container::decompress(format, right, tmp.path()).map_err(corrupt)?;
+            let before = self.leaves.len();
+            self.blobs(path, &l, &r, depth + 1)?;
+            let headers = (format == Format::Gzip)
+                .then(|| container::gzip_header(left).zip(container::gzip_header(right)))
+                .flatten();
+            let fields = headers
+                .as_ref()
+                .map(|((lf, _), (rf, _))| changed_fields(lf, rf))
+                .unwrap_or_default();
+            let header_only = headers.is_some_and(|((_, ll), (_, rl))| {
+                ll == rl && bytes.ranges.iter().all(|r| r.end() <= ll)
+            });
+            if self.leaves.len() == before {
+                // Same content: the leaf is the stream itself, not a decompressed member.
+                self.identical = self.identical.saturating_sub(1);
+                let cause = if header_only {
+                    Cause::CompressionHeader
+                } else {
+                    Cause::Compression
+                };
+                let leaf = self.leaf(path, Change::Changed, vec![cause], fields);
+                self.leaves.push(leaf);
+            } else if !fields.is_empty() {
+                let leaf = self.leaf(
+                    path,
+                    Change::Changed,
+                    vec![Cause::CompressionHeader],
+                    fields,
+                );
+                self.leaves.insert(before, leaf);
+            }
+            return Ok(());
+        }
+        let l = container::list(format, left).map_err(corrupt)?;
+        let r = container::list(format, right).map_err(corrupt)?;
+        let sides = Some((left, right, tmp.path()));
+        self.members(&format!("{path}//"), &l, &r, sides, depth + 1)
+    }
+
+    /// Match members by path and compare each pair. `zip` gives the archives and a scratch
+    /// folder, for compressed zip entries.
+    fn members(
+        &mut self,
+        prefix: &str,
+        left: &[Member],
+        right: &[Member],
+        zip: Option<(&Blob, &Blob, &Path)>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let (lkeys, rkeys) = (keys(left), keys(right));
+        let rindex: HashMap<&str, usize> = rkeys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let lset: std::collections::HashSet<&str> = lkeys.iter().map(String::as_str).collect();
+        let common_l: Vec<&str> = lkeys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| rindex.contains_key(k))
+            .collect();
+        let common_r: Vec<&str> = rkeys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| lset.contains(k))
+            .collect();
+        if common_l != common_r {
+            let container = prefix.strip_suffix("//").unwrap_or(prefix);
+            let container = if container.is_empty() { "." } else { container };
+            let mut leaf = self.leaf(
+                container,
+                Change::Reordered,
+                vec![Cause::Ordering],
+                Vec::new(),
+            );
+            if let Some(i) = common_l.iter().zip(&common_r).position(|(a, b)| a != b) {
+                leaf.notes.push(format!(
+                    "member {} is `{}` on the left and `{}` on the right",
+                    i + 1,
+                    common_l[i],
+                    common_r[i]
+                ));
+            }
+            self.leaves.push(leaf);
+        }
+        for (lm, key) in left.iter().zip(&lkeys) {
+            let child = format!("{prefix}{key}");
+            let Some(&ri) = rindex.get(key.as_str()) else {
+                let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());
+                self.leaves.push(leaf);
+                continue;
+            };
+            let rm = &right[ri];
+            if lm.kind != rm.kind {
+                let field = FieldChange {
+                    field: "kind".into(),
+                    left: lm.kind.name().into(),
+                    right: rm.kind.name().into(),
+                };
+                let leaf = self.leaf(&child, Change::Changed, vec![Cause::Unknown], vec![field]);
+                self.leaves.push(leaf);
+                continue;
+            }
+            let fields = changed_fields(&lm.meta, &rm.meta);
+            let same_meta = fields.is_empty();
+            if !same_meta {
+                let cause = if fields
+                    .iter()
+                    .all(|f| METADATA_FIELDS.contains(&f.field.as_str()))
+                {
+                    Cause::ArchiveMetadata
+                } else {
+                    Cause::Unknown
+                };
+                let leaf = self.leaf(&child, Change::Changed, vec![cause], fields);
+                self.leaves.push(leaf);
+            }
+            let (l, r) = match (
+                materialize(&lm.content, zip, true),
+                materialize(&rm.content, zip, false),
+            ) {
+                (Ok(Some(l)), Ok(Some(r))) => (l, r),
+                (Ok(_), Ok(_)) => {
+                    if same_meta && lm.kind != Kind::Dir {
+                        self.identical += 1;
+                    }
+                    continue;
+                }
+                (Err(detail), _) | (_, Err(detail)) => {
+                    return Err(Error::Corrupt {
+                        path: child,
+                        detail,
+                    })
+                }
+            };
+            self.blobs(&child, &l, &r, depth)?;
+        }
+        for key in &rkeys {
+            if !lset.contains(key.as_str()) {
+                let leaf = self.leaf(
+                    &format!("{prefix}{key}"),
+                    Change::Added,
+                    Vec::new(),
+                    Vec::new(),
+                );
+                self.leaves.push(leaf);
+            }
+        }
+        Ok(())
+    }
+
+    /// A leaf for differing bytes: each range explained, allowances applied.
+    fn content_leaf(
+        &self,
+        path: &str,
+        left: &Blob,
+        right: &Blob,
+        bytes: &ByteDiff,
+        notes: Vec<String>,
+    ) -> Result<LeafDiff, Error> {
+        let is_elf = |b: &Blob| b.format().map(|f| f == Some(Format::Elf));
+        let (elf, right_elf) = if is_elf(left).map_err(io_error(&left.path))?
+            && is_elf(right).map_err(io_error(&right.path))?
+        {
+            (ElfMap::read(left), ElfMap::read(right))
+        } else {
+            (None, None)
+        };
+        let mut causes: Vec<Cause> = Vec::new();
+        let mut ranges = Vec::new();
+        let mut notes = notes;
+        if let (Some(l), Some(r)) = (&elf, &right_elf) {
+            notes.extend(elf::layout_changes(l, r));
+        }
+        for (i, r) in bytes.ranges.iter().take(MAX_EXPLAINED).enumerate() {
+            let (cause, location) = explain::explain(*r, left, right, elf.as_ref(), &self.times)
+                .map_err(io_error(&left.path))?;
+            let context = if i < CONTEXT_RANGES {
+                Some(explain::context(*r, left, right).map_err(io_error(&left.path))?)
+            } else {
+                None
+            };
+            if !causes.contains(&cause) {
+                causes.push(cause.clone());
+            }
+            ranges.push(RangeDiff {
+                offset: r.offset,
+                len: r.len,
+                cause,
+                location: location.map(|l| match l {
+                    Location::Header => "ELF header".to_owned(),
+                    Location::Section { name, .. } => name,
+                    Location::Segment(i) => format!("segment {i}"),
+                    Location::Elsewhere => "outside sections".to_owned(),
+                }),
+                context,
+            });
+        }
+        if bytes.range_count > ranges.len() as u64 {
+            notes.push(format!(
+                "{} more ranges not explained",
+                bytes.range_count - ranges.len() as u64
+            ));
+        }
+        let mut sections: Vec<SectionDiff> = Vec::new();
+        for s in elf.iter().flat_map(|m| &m.sections) {
+            let n = bytes
+                .ranges
+                .iter()
+                .filter(|r| r.offset < s.file.end() && s.file.offset < r.end())
+                .count() as u64;
+            if n > 0 {
+                sections.push(SectionDiff {
+                    name: s.name.clone(),
+                    executable: s.executable,
+                    ranges: n,
+                });
+            }
+        }
+        let size = bytes.left_size.max(bytes.right_size);
+        let section = |name: &str| elf.as_ref().and_then(|m| m.section(name)).map(|s| s.file);
+        let mut allowances = Vec::new();
+        let mut covered = vec![false; bytes.ranges.len()];
+        for a in self.allowances(path) {
+            let mut hit = Vec::new();
+            for (r, c) in bytes.ranges.iter().zip(&mut covered) {
+                if a.covers(*r, size, section) {
+                    *c = true;
+                    hit.push(*r);
+                }
+            }
+            if !hit.is_empty() {
+                allowances.push(AppliedAllowance {
+                    allowance: a.clone(),
+                    ranges: hit,
+                });
+            }
+        }
+        let verdict = if !bytes.is_truncated() && covered.iter().all(|&c| c) {
+            Verdict::Equivalent
+        } else {
+            Verdict::Different
+        };
+        Ok(LeafDiff {
+            path: path.to_owned(),
+            change: Change::Changed,
+            verdict,
+            causes,
+            metadata: Vec::new(),
+            content: Some(ContentDiff {
+                left_size: bytes.left_size,
+                right_size: bytes.right_size,
+                differing_bytes: bytes.differing_bytes,
+                range_count: bytes.range_count,
+                ranges,
+                sections,
+            }),
+            allowances,
+            notes,
+        })
+    }
+}
+
+/// Matching keys for members: the path, with `#2`, `#3`… for repeats of a path.
+fn keys(members: &[Member]) -> Vec<String> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    members
+        .iter()
+        .map(|m| {
+            let n = seen.entry(&m.path).or_default();
+            *n += 1;
+            if *n == 1 {
+                m.path.clone()
+            } else {
+                format!("{}#{n}", m.path)
+            }
+        })
+        .collect()
+}
+
+fn changed_fields(left: &[(&str, String)], right: &[(&str, String)]) -> Vec<FieldChange> {
+    left.iter()
+        .filter_map(|(name, lv)| {
+            let (_, rv) = right.iter().find(|(n, _)| n == name)?;
+            (lv != rv).then(|| FieldChange {
+                field: (*name).to_owned(),
+                left: lv.clone(),
+                right: rv.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The bytes of a member as a span on disk (`None` for entries without content).
+fn materialize(
+    content: &Content,
+    zip: Option<(&Blob, &Blob, &Path)>,
+    is_left: bool,
+) -> Result<Option<Blob>, String> {
+    match content {
+        Content::None => Ok(None),
+        Content::Blob(b) => Ok(Some(b.clone())),
+        Content::Zip(i) => {
+            let (l, r, dir) = zip.ok_or("a zip entry outside a zip")?;
+            container::extract_zip(if is_left { l } else { r }, *i, dir).map(Some)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

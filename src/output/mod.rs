@@ -5,6 +5,7 @@
 //! here, from `--color`, the terminal, `NO_COLOR` and `TERM`.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod diff;
 pub mod sanitize;
 mod verify;
 

@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod attest;
+mod diff;
 mod hash;
 mod support;
 mod verify;

@@ -1,0 +1,115 @@
+//! `reprove diff A B`: compare two files, directories, archives or images and explain.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::compare::{diff_paths, Allowance, Options, Rule, Verdict};
+use crate::exit::ExitStatus;
+use crate::output::diff::{render_html, render_text, DiffJson};
+use crate::output::Output;
+
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The left side: a file or a directory (the rebuilt or the shipped one)
+    left: PathBuf,
+    /// The right side, of the same kind
+    right: PathBuf,
+    /// Also write a self-contained HTML report to FILE
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+    /// Fail (exit 1) when the inputs are only equivalent
+    #[arg(long)]
+    strict: bool,
+    /// Allow the last N bytes of the longer side to differ (a signature trailer)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    allow_trailer: Vec<u64>,
+    /// Allow LEN bytes from OFFSET to differ (decimal, or hex with 0x)
+    #[arg(long, value_name = "OFFSET:LEN", value_parser = parse_region)]
+    allow_region: Vec<(u64, u64)>,
+    /// Allow an ELF section to differ, e.g. `.note.gnu.build-id`
+    #[arg(long, value_name = "NAME")]
+    allow_elf_section: Vec<String>,
+    /// The rebuild's `SOURCE_DATE_EPOCH`, to recognise timestamps near it
+    #[arg(long, value_name = "SECONDS")]
+    source_date_epoch: Option<i64>,
+}
+
+fn parse_number(s: &str) -> Result<u64, String> {
+    let parsed = match s.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => s.parse(),
+    };
+    parsed.map_err(|_| format!("not a number: `{s}`"))
+}
+
+fn parse_region(s: &str) -> Result<(u64, u64), String> {
+    let (offset, len) = s
+        .split_once(':')
+        .ok_or_else(|| format!("expected OFFSET:LEN, got `{s}`"))?;
+    let (offset, len) = (parse_number(offset)?, parse_number(len)?);
+    if len == 0 || offset.checked_add(len).is_none() {
+        return Err(format!("the region `{s}` is empty or too long"));
+    }
+    Ok((offset, len))
+}
+
+impl DiffArgs {
+    fn options(&self) -> Options {
+        let given = |rule: Rule, flag: String| Allowance {
+            artifact: None,
+            rule,
+            reason: format!("given on the command line: {flag}"),
+        };
+        let mut allowances = Vec::new();
+        for &n in &self.allow_trailer {
+            allowances.push(given(Rule::Trailer(n), format!("--allow-trailer {n}")));
+        }
+        for &(offset, length) in &self.allow_region {
+            let flag = format!("--allow-region {offset}:{length}");
+            allowances.push(given(Rule::Region { offset, length }, flag));
+        }
+        for name in &self.allow_elf_section {
+            let flag = format!("--allow-elf-section {name}");
+            allowances.push(given(Rule::ElfSection(name.clone()), flag));
+        }
+        Options {
+            source_date_epoch: self.source_date_epoch,
+            allowances,
+            ..Options::default()
+        }
+    }
+}
+
+pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    let comparison = diff_paths(&args.left, &args.right, &args.options())?;
+    if let Some(path) = &args.html {
+        write_atomically(path, render_html(&comparison).as_bytes())
+            .with_context(|| format!("failed to write `{}`", path.display()))?;
+    }
+    if out.is_json() {
+        out.json(&DiffJson::new(&comparison))?;
+    } else {
+        out.result(&render_text(&comparison, out))?;
+    }
+    Ok(match comparison.verdict {
+        Verdict::Identical => ExitStatus::Success,
+        Verdict::Equivalent if !args.strict => ExitStatus::Success,
+        Verdict::Equivalent | Verdict::Different => ExitStatus::Failure,
+    })
+}
+
+/// Write `data` to a temporary file beside `path`, then rename it over: whole or not at all.
+fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,468 @@
+//! `reprove diff` results for people (terminal text, a self-contained HTML page) and for
+//! programs (the JSON document, `schema_version` 1, described in `docs/diff.md`).
+//!
+//! Every name from the inputs is untrusted: text goes through [`sanitize`], HTML through
+//! [`escape`]. Leaves that differ only in archive metadata are listed after the others and,
+//! past a handful, summarised by field: a bundle whose every mtime moved still shows its one
+//! real change first.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::sanitize::sanitize;
+use super::{Output, Style};
+use crate::compare::{Cause, Comparison, HexContext, LeafDiff, Verdict};
+
+/// Metadata-only leaves listed one by one before the rest are summarised.
+const METADATA_SHOWN: usize = 5;
+
+/// The JSON document: the comparison, its summary line and the schema version.
+#[derive(Debug, Serialize)]
+pub struct DiffJson<'a> {
+    pub schema_version: u32,
+    pub summary: String,
+    #[serde(flatten)]
+    pub comparison: &'a Comparison,
+}
+
+impl<'a> DiffJson<'a> {
+    pub fn new(comparison: &'a Comparison) -> Self {
+        Self {
+            schema_version: 1,
+            summary: comparison.summary(),
+            comparison,
+        }
+    }
+}
+
+fn is_metadata_only(leaf: &LeafDiff) -> bool {
+    leaf.content.is_none() && leaf.causes == [Cause::ArchiveMetadata]
+}
+
+/// Leaves in reading order: real changes first, metadata-only ones after.
+fn ordered(c: &Comparison) -> (Vec<&LeafDiff>, Vec<&LeafDiff>) {
+    c.leaves.iter().partition(|l| !is_metadata_only(l))
+}
+
+/// How many metadata-only leaves changed each field, in first-seen order.
+fn field_counts(leaves: &[&LeafDiff]) -> Vec<(String, usize)> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for f in leaves.iter().flat_map(|l| &l.metadata) {
+        match counts.iter_mut().find(|(n, _)| *n == f.field) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((f.field.clone(), 1)),
+        }
+    }
+    counts
+}
+
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+fn verdict_style(v: Verdict) -> Style {
+    match v {
+        Verdict::Identical => Style::Good,
+        Verdict::Equivalent => Style::Warn,
+        Verdict::Different => Style::Bad,
+    }
+}
+
+fn change_word(leaf: &LeafDiff) -> &'static str {
+    match leaf.change {
+        crate::compare::Change::Added => "added",
+        crate::compare::Change::Removed => "removed",
+        crate::compare::Change::Changed => "changed",
+        crate::compare::Change::Reordered => "reordered",
+    }
+}
+
+/// The comparison as text for a terminal or a log.
+pub fn render_text(c: &Comparison, out: &Output) -> String {
+    let mut s = String::new();
+    let (main, meta) = ordered(c);
+    for leaf in &main {
+        text_leaf(&mut s, leaf, out);
+    }
+    for leaf in meta.iter().take(METADATA_SHOWN) {
+        text_leaf(&mut s, leaf, out);
+    }
+    if meta.len() > METADATA_SHOWN {
+        let fields: Vec<String> = field_counts(&meta[METADATA_SHOWN..])
+            .iter()
+            .map(|(f, n)| format!("{f} ×{n}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "… and {} more members with metadata-only changes ({})\n",
+            meta.len() - METADATA_SHOWN,
+            fields.join(", ")
+        );
+    }
+    let _ = writeln!(
+        s,
+        "`{}` and `{}`\n{}",
+        sanitize(&c.left),
+        sanitize(&c.right),
+        out.paint(verdict_style(c.verdict), &sanitize(&c.summary()))
+    );
+    s
+}
+
+fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
+    let _ = writeln!(
+        s,
+        "{}: {} `{}`",
+        out.paint(verdict_style(leaf.verdict), leaf.verdict.name()),
+        change_word(leaf),
+        out.paint(Style::Path, &sanitize(&leaf.path))
+    );
+    if !leaf.causes.is_empty() {
+        let causes: Vec<String> = leaf
+            .causes
+            .iter()
+            .map(|c| {
+                let d = sanitize(&c.describe());
+                if c.is_code() {
+                    out.paint(Style::Bad, &format!("!! {d} !!"))
+                } else {
+                    d
+                }
+            })
+            .collect();
+        let _ = writeln!(s, "  cause: {}", causes.join("; "));
+    }
+    for f in &leaf.metadata {
+        let _ = writeln!(
+            s,
+            "  {}: {} → {}",
+            f.field,
+            sanitize(&f.left),
+            sanitize(&f.right)
+        );
+    }
+    if let Some(content) = &leaf.content {
+        let _ = writeln!(
+            s,
+            "  {} differ in {} (sizes {} and {})",
+            plural(content.differing_bytes, "byte"),
+            plural(content.range_count, "range"),
+            content.left_size,
+            content.right_size
+        );
+        if !content.sections.is_empty() {
+            let list: Vec<String> = content
+                .sections
+                .iter()
+                .map(|sec| {
+                    let code = if sec.executable { ", code" } else { "" };
+                    format!(
+                        "{} ({}{code})",
+                        sanitize(&sec.name),
+                        plural(sec.ranges, "range")
+                    )
+                })
+                .collect();
+            let _ = writeln!(s, "  sections: {}", list.join(", "));
+        }
+        for r in &content.ranges {
+            let place = r
+                .location
+                .as_deref()
+                .map(|l| format!(" in {}", sanitize(l)))
+                .unwrap_or_default();
+            let cause = sanitize(&r.cause.describe());
+            let cause = if r.cause.is_code() {
+                out.paint(Style::Bad, &cause)
+            } else {
+                cause
+            };
+            let _ = writeln!(s, "  {:#x}+{}{place}: {cause}", r.offset, r.len);
+            if let Some(ctx) = &r.context {
+                text_context(s, ctx, out);
+            }
+        }
+    }
+    for a in &leaf.allowances {
+        let ranges: Vec<String> = a
+            .ranges
+            .iter()
+            .map(|r| format!("{:#x}+{}", r.offset, r.len))
+            .collect();
+        let covered = if ranges.is_empty() {
+            String::new()
+        } else {
+            format!(", covering {}", ranges.join(" "))
+        };
+        let _ = writeln!(
+            s,
+            "  allowed by `{}` ({}){covered}",
+            a.allowance.rule,
+            sanitize(&a.allowance.reason)
+        );
+    }
+    for n in &leaf.notes {
+        let _ = writeln!(s, "  note: {}", sanitize(n));
+    }
+    s.push('\n');
+}
+
+fn unhex(hex: &str) -> Vec<u8> {
+    (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect()
+}
+
+fn ascii(b: u8) -> char {
+    if b.is_ascii_graphic() || b == b' ' {
+        char::from(b)
+    } else {
+        '.'
+    }
+}
+
+/// `xxd`-like lines, left then right, differing bytes highlighted (or marked with `^^` when
+/// there is no colour).
+fn text_context(s: &mut String, ctx: &HexContext, out: &Output) {
+    let (left, right) = (unhex(&ctx.left), unhex(&ctx.right));
+    for line in 0..left.len().max(right.len()).div_ceil(16) {
+        let at = line * 16;
+        let mut marks = String::new();
+        for (side, bytes, other) in [("left ", &left, &right), ("right", &right, &left)] {
+            let mut hexes = String::new();
+            let mut text = String::new();
+            for i in at..at + 16 {
+                let differs = bytes.get(i) != other.get(i);
+                match bytes.get(i) {
+                    Some(&byte) => {
+                        let pair = format!("{byte:02x}");
+                        let shown = ascii(byte).to_string();
+                        if differs && out.color {
+                            hexes.push_str(&out.paint(Style::Bad, &pair));
+                            text.push_str(&out.paint(Style::Bad, &shown));
+                        } else {
+                            hexes.push_str(&pair);
+                            text.push_str(&shown);
+                        }
+                    }
+                    None => hexes.push_str("  "),
+                }
+                hexes.push(' ');
+                if side == "left " {
+                    marks.push_str(if differs { "^^ " } else { "   " });
+                }
+            }
+            let _ = writeln!(
+                s,
+                "    {:08x} {side} {hexes} |{text}|",
+                ctx.offset + at as u64
+            );
+        }
+        if !out.color && marks.contains('^') {
+            let _ = writeln!(s, "    {:8} {:5} {}", "", "", marks.trim_end());
+        }
+    }
+}
+
+/// `&`, `<`, `>`, `"` and `'` as entities: safe in HTML text and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:70em;padding:0 1em;color:#222}\
+h1{font-size:1.4em}code,pre{font:13px ui-monospace,monospace}\
+span.identical{color:#176c2e}span.equivalent{color:#8a5a00}span.different{color:#b00020}\
+.verdict,.badge{font-weight:bold;text-transform:uppercase}.badge{font-size:.8em;margin-right:.4em}\
+section{border:1px solid #ccc;border-radius:6px;margin:1em 0;padding:.6em 1em}\
+section.different{border-left:6px solid #b00020}section.equivalent{border-left:6px solid #d19a00}\
+.code{background:#b00020;color:#fff;padding:0 .3em;border-radius:3px;font-weight:bold}\
+table{border-collapse:collapse}td,th{padding:.15em .6em;text-align:left;vertical-align:top}\
+pre{background:#f6f6f6;padding:.5em;overflow-x:auto}mark{background:#ffb3b3}";
+
+/// One self-contained page: inline CSS, no script, no external resource, everything escaped.
+pub fn render_html(c: &Comparison) -> String {
+    let mut h = String::new();
+    let title = format!("reprove diff: {}", c.verdict.name());
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"color-scheme\" content=\"light\"><title>{}</title><style>{CSS}</style></head><body>\n",
+        escape(&title)
+    );
+    let _ = writeln!(
+        h,
+        "<h1>reprove diff: <span class=\"verdict {v}\" id=\"verdict\">{v}</span></h1>\n\
+         <table><tr><th>left</th><td><code>{}</code></td></tr>\
+         <tr><th>right</th><td><code>{}</code></td></tr>\
+         <tr><th>summary</th><td id=\"summary\">{}</td></tr></table>",
+        escape(&c.left),
+        escape(&c.right),
+        escape(&c.summary()),
+        v = c.verdict.name()
+    );
+    let (main, meta) = ordered(c);
+    for leaf in main.iter().chain(meta.iter().take(METADATA_SHOWN)) {
+        html_leaf(&mut h, leaf);
+    }
+    if meta.len() > METADATA_SHOWN {
+        let rest = &meta[METADATA_SHOWN..];
+        let fields: Vec<String> = field_counts(rest)
+            .iter()
+            .map(|(f, n)| format!("{} ×{n}", escape(f)))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<section><h2>{} more members with metadata-only changes</h2><p>{}</p><details><summary>list</summary><ul>",
+            rest.len(),
+            fields.join(", ")
+        );
+        for leaf in rest {
+            let _ = writeln!(h, "<li><code>{}</code></li>", escape(&leaf.path));
+        }
+        h.push_str("</ul></details></section>\n");
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+fn html_leaf(h: &mut String, leaf: &LeafDiff) {
+    let v = leaf.verdict.name();
+    let _ = writeln!(
+        h,
+        "<section class=\"{v}\"><h2><span class=\"badge {v}\">{v}</span> {} <code>{}</code></h2>",
+        change_word(leaf),
+        escape(&leaf.path)
+    );
+    if !leaf.causes.is_empty() {
+        let causes: Vec<String> = leaf
+            .causes
+            .iter()
+            .map(|c| {
+                if c.is_code() {
+                    format!("<span class=\"code\">{}</span>", escape(&c.describe()))
+                } else {
+                    escape(&c.describe())
+                }
+            })
+            .collect();
+        let _ = writeln!(h, "<p>cause: {}</p>", causes.join("; "));
+    }
+    if !leaf.metadata.is_empty() {
+        h.push_str("<table><tr><th>field</th><th>left</th><th>right</th></tr>");
+        for f in &leaf.metadata {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td></tr>",
+                escape(&f.field),
+                escape(&f.left),
+                escape(&f.right)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if let Some(content) = &leaf.content {
+        let _ = writeln!(
+            h,
+            "<p>{} differ in {} (sizes {} and {})</p>",
+            plural(content.differing_bytes, "byte"),
+            plural(content.range_count, "range"),
+            content.left_size,
+            content.right_size
+        );
+        h.push_str("<table><tr><th>offset</th><th>length</th><th>where</th><th>cause</th></tr>");
+        for r in &content.ranges {
+            let cause = escape(&r.cause.describe());
+            let cause = if r.cause.is_code() {
+                format!("<span class=\"code\">{cause}</span>")
+            } else {
+                cause
+            };
+            let _ = write!(
+                h,
+                "<tr><td><code>{:#x}</code></td><td>{}</td><td>{}</td><td>{cause}</td></tr>",
+                r.offset,
+                r.len,
+                escape(r.location.as_deref().unwrap_or(""))
+            );
+        }
+        h.push_str("</table>\n");
+        for ctx in content.ranges.iter().filter_map(|r| r.context.as_ref()) {
+            html_context(h, ctx);
+        }
+    }
+    for a in &leaf.allowances {
+        let ranges: Vec<String> = a
+            .ranges
+            .iter()
+            .map(|r| format!("{:#x}+{}", r.offset, r.len))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<p>allowed by <code>{}</code>: {} {}</p>",
+            escape(&a.allowance.rule.to_string()),
+            escape(&a.allowance.reason),
+            escape(&ranges.join(" "))
+        );
+    }
+    for n in &leaf.notes {
+        let _ = writeln!(h, "<p>note: {}</p>", escape(n));
+    }
+    h.push_str("</section>\n");
+}
+
+fn html_context(h: &mut String, ctx: &HexContext) {
+    let (left, right) = (unhex(&ctx.left), unhex(&ctx.right));
+    h.push_str("<pre>");
+    for line in 0..left.len().max(right.len()).div_ceil(16) {
+        let at = line * 16;
+        for (side, bytes, other) in [("left ", &left, &right), ("right", &right, &left)] {
+            let _ = write!(h, "{:08x} {side} ", ctx.offset + at as u64);
+            let mut text = String::new();
+            for i in at..at + 16 {
+                let Some(&byte) = bytes.get(i) else {
+                    h.push_str("   ");
+                    continue;
+                };
+                let shown = escape(&ascii(byte).to_string());
+                if bytes.get(i) == other.get(i) {
+                    let _ = write!(h, "{byte:02x} ");
+                    text.push_str(&shown);
+                } else {
+                    let _ = write!(h, "<mark>{byte:02x}</mark> ");
+                    let _ = write!(text, "<mark>{shown}</mark>");
+                }
+            }
+            let _ = writeln!(h, "|{text}|");
+        }
+    }
+    h.push_str("</pre>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escape_covers_markup_and_quotes() {
+        assert_eq!(
+            escape("<a href='x'>\"&\"</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
+        );
+    }
+}

@@ -1,0 +1,368 @@
+//! `reprove diff` end to end: exit codes, the JSON schema (any change to it breaks these
+//! structs on purpose), and the HTML report as a browser sees it.
+
+use std::path::Path;
+use std::process::Command;
+
+use predicates::prelude::*;
+use serde::Deserialize;
+
+use crate::support::TestEnv;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DiffJson {
+    schema_version: u32,
+    summary: String,
+    left: String,
+    right: String,
+    verdict: String,
+    identical: u64,
+    leaves: Vec<Leaf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Leaf {
+    path: String,
+    change: String,
+    verdict: String,
+    causes: Vec<CauseJson>,
+    #[serde(default)]
+    metadata: Vec<FieldJson>,
+    #[serde(default)]
+    content: Option<Content>,
+    #[serde(default)]
+    allowances: Vec<Applied>,
+    #[serde(default)]
+    notes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct CauseJson {
+    kind: String,
+    #[serde(default)]
+    section: Option<String>,
+    #[serde(default)]
+    symbol: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldJson {
+    field: String,
+    left: String,
+    right: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Content {
+    left_size: u64,
+    right_size: u64,
+    differing_bytes: u64,
+    range_count: u64,
+    ranges: Vec<RangeJson>,
+    #[serde(default)]
+    sections: Vec<Section>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeJson {
+    offset: u64,
+    len: u64,
+    cause: CauseJson,
+    #[serde(default)]
+    location: Option<String>,
+    #[serde(default)]
+    context: Option<Context>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Context {
+    offset: u64,
+    left: String,
+    right: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    name: String,
+    executable: bool,
+    ranges: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Applied {
+    allowance: AllowanceJson,
+    #[serde(default)]
+    ranges: Vec<Span>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct AllowanceJson {
+    #[serde(default)]
+    artifact: Option<String>,
+    #[serde(default)]
+    trailer: Option<u64>,
+    #[serde(default)]
+    region: Option<Span2>,
+    #[serde(default)]
+    elf_section: Option<String>,
+    #[serde(default)]
+    archive_metadata: Option<bool>,
+    reason: String,
+}
+
+#[derive(Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+struct Span {
+    offset: u64,
+    len: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Span2 {
+    offset: u64,
+    length: u64,
+}
+
+fn json(env: &TestEnv, args: &[&str]) -> (DiffJson, i32) {
+    let out = env.cmd(args).arg("--json").output().unwrap();
+    let doc = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!("{e}: {}", String::from_utf8_lossy(&out.stdout));
+    });
+    (doc, out.status.code().unwrap())
+}
+
+/// Two programs that differ in one constant of `compute`.
+fn programs(env: &TestEnv) {
+    let src =
+        "#include <stdio.h>\n__attribute__((noinline)) int compute(int x) { return x + 1000; }\n\
+               int main(int c, char **v) { printf(\"%d\\n\", compute(c)); return 0; }\n";
+    env.write("a/p.c", src);
+    env.write("b/p.c", src.replace("1000", "2000"));
+    for side in ["a", "b"] {
+        let status = Command::new("gcc")
+            .args(["-O1", "-o", "prog", "p.c"])
+            .current_dir(env.path(side))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+#[test]
+fn exit_codes_follow_cmp() {
+    let env = TestEnv::new()
+        .file("a.img", vec![1u8; 4096])
+        .file("same.img", vec![1u8; 4096])
+        .file("signed.img", [vec![1u8; 4096], vec![9u8; 256]].concat());
+    env.cmd(["diff", "a.img", "same.img"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("identical"));
+    env.cmd(["diff", "a.img", "signed.img"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("different"));
+    env.cmd(["diff", "a.img", "signed.img", "--allow-trailer", "256"])
+        .assert()
+        .code(0)
+        .stdout(predicate::str::contains("equivalent"))
+        .stdout(predicate::str::contains("allowed by `trailer = 256`"));
+    env.cmd([
+        "diff",
+        "a.img",
+        "signed.img",
+        "--allow-trailer",
+        "256",
+        "--strict",
+    ])
+    .assert()
+    .code(1);
+    env.cmd(["diff", "a.img", "nope.img"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("error: failed to read `nope.img`"));
+    env.cmd(["diff", "a.img", "same.img", "--allow-region", "12"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn json_names_the_function_whose_code_changed() {
+    let env = TestEnv::new();
+    programs(&env);
+    let (doc, code) = json(&env, &["diff", "a/prog", "b/prog"]);
+    assert_eq!(code, 1);
+    assert_eq!(doc.schema_version, 1);
+    assert_eq!(doc.verdict, "different");
+    assert!(doc.summary.starts_with("different: 1 differing"));
+    assert_eq!(
+        (doc.left.as_str(), doc.right.as_str()),
+        ("a/prog", "b/prog")
+    );
+    let leaf = &doc.leaves[0];
+    assert_eq!(
+        (leaf.path.as_str(), leaf.change.as_str()),
+        ("prog", "changed")
+    );
+    let code = CauseJson {
+        kind: "code".into(),
+        section: Some(".text".into()),
+        symbol: Some("compute".into()),
+    };
+    assert!(leaf.causes.contains(&code), "{:?}", leaf.causes);
+    let content = leaf.content.as_ref().unwrap();
+    let in_text = content
+        .ranges
+        .iter()
+        .find(|r| r.cause == code)
+        .expect("a range in compute");
+    assert_eq!(in_text.location.as_deref(), Some(".text"));
+    let ctx = in_text.context.as_ref().unwrap();
+    assert!(ctx.offset <= in_text.offset && ctx.left != ctx.right);
+    assert!(content
+        .sections
+        .iter()
+        .any(|s| s.name == ".text" && s.executable && s.ranges >= 1));
+    assert_eq!(content.left_size, content.right_size);
+    assert!(content.differing_bytes >= 1 && content.range_count >= 1 && in_text.len >= 1);
+}
+
+#[test]
+fn json_lists_allowances_and_metadata() {
+    let env = TestEnv::new()
+        .file("a.img", vec![1u8; 100])
+        .file("b.img", [vec![1u8; 100], vec![2u8; 16]].concat());
+    let (doc, code) = json(&env, &["diff", "a.img", "b.img", "--allow-trailer", "16"]);
+    assert_eq!(
+        (code, doc.verdict.as_str(), doc.identical),
+        (0, "equivalent", 0)
+    );
+    let applied = &doc.leaves[0].allowances[0];
+    assert_eq!(applied.allowance.trailer, Some(16));
+    assert!(applied.allowance.artifact.is_none() && applied.allowance.region.is_none());
+    assert!(
+        applied.allowance.elf_section.is_none() && applied.allowance.archive_metadata.is_none()
+    );
+    assert!(applied.allowance.reason.contains("--allow-trailer 16"));
+    assert_eq!(
+        applied.ranges,
+        [Span {
+            offset: 100,
+            len: 16
+        }]
+    );
+    assert!(doc.leaves[0].notes.is_empty() && doc.leaves[0].metadata.is_empty());
+    let (doc, _) = json(
+        &env,
+        &["diff", "a.img", "b.img", "--allow-region", "0x64:16"],
+    );
+    let region = doc.leaves[0].allowances[0]
+        .allowance
+        .region
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (region.offset, region.length, doc.verdict.as_str()),
+        (100, 16, "equivalent")
+    );
+
+    // A directory whose member became a symlink: a metadata field, named.
+    let env = TestEnv::new().file("a/x", "1").file("b/y", "1");
+    std::os::unix::fs::symlink("y", env.path("b/x")).unwrap();
+    let (doc, code) = json(&env, &["diff", "a", "b"]);
+    assert_eq!(code, 1);
+    let x = doc.leaves.iter().find(|l| l.path == "x").unwrap();
+    let f = &x.metadata[0];
+    assert_eq!(
+        (f.field.as_str(), f.left.as_str(), f.right.as_str()),
+        ("kind", "file", "symlink")
+    );
+    assert!(doc
+        .leaves
+        .iter()
+        .any(|l| l.path == "y" && l.change == "added"));
+    assert!(x.verdict == "different" && x.causes[0].kind == "unknown");
+}
+
+/// What headless Chromium makes of a page: the DOM after parsing.
+fn browse(page: &Path) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg("--dump-dom")
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium must be installed (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn html_report_reads_right_in_a_browser() {
+    let env = TestEnv::new();
+    programs(&env);
+    // A hostile member name must show as text, never as markup.
+    let evil = "<script>alert(1)</script>";
+    for (side, body) in [("a", "one"), ("b", "two")] {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, evil, body.as_bytes()).unwrap();
+        env.write(&format!("{side}/prog.tar"), b.into_inner().unwrap());
+    }
+    env.cmd(["diff", "a", "b", "--html", "report.html"])
+        .assert()
+        .code(1);
+    let dom = browse(&env.path("report.html"));
+    assert!(dom.contains("id=\"verdict\">different<"), "{dom}");
+    assert!(dom.contains("<code>prog</code>"), "{dom}");
+    assert!(
+        dom.contains("EXECUTABLE CODE in `.text`, function `compute`"),
+        "{dom}"
+    );
+    assert!(
+        dom.contains("prog.tar//&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{dom}"
+    );
+    assert!(!dom.contains("<script>"), "{dom}");
+    assert!(!dom.contains("http"), "no external resources: {dom}");
+}
+
+#[test]
+fn html_is_written_whole_or_not_at_all() {
+    let env = TestEnv::new().file("a", "1").file("b", "2");
+    env.cmd(["diff", "a", "b", "--html", "missing-dir/report.html"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "failed to write `missing-dir/report.html`",
+        ));
+    assert!(!env.path("missing-dir").exists());
+}
