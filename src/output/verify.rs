@@ -8,11 +8,8 @@ use serde::Serialize;
 use super::sanitize::sanitize;
 use super::{Output, Style};
 use crate::attest::replay::Mismatch;
-use crate::compare::ByteDiff;
+use crate::compare::Comparison;
 use crate::verify::{Report, Verdict};
-
-/// How many differing ranges a person is shown per artifact.
-const SHOWN_RANGES: usize = 5;
 
 #[derive(Serialize)]
 struct VerifyJson<'a> {
@@ -110,10 +107,14 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             s.push_str(&format!("      absent from {which}\n"));
         }
         if let Some(d) = &a.difference {
-            s.push_str(&describe("rebuilt vs shipped", d));
+            s.push_str(&describe(out, "rebuilt (left) against shipped (right)", d));
         }
         if let Some(d) = &a.nondeterminism {
-            s.push_str(&describe("rebuild 1 vs a varied rebuild", d));
+            s.push_str(&describe(
+                out,
+                "rebuild 1 (left) against a varied rebuild (right)",
+                d,
+            ));
         }
     }
     for d in &report.drift {
@@ -169,30 +170,16 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
     s
 }
 
-/// One line of counts, then the first ranges with their offsets.
-fn describe(what: &str, d: &ByteDiff) -> String {
-    let mut s = format!(
-        "      {what}: {} bytes differ in {} range{}",
-        d.differing_bytes,
-        d.range_count,
-        if d.range_count == 1 { "" } else { "s" }
-    );
-    if d.left_size != d.right_size {
-        s.push_str(&format!(" (sizes {} and {})", d.left_size, d.right_size));
-    }
-    s.push('\n');
-    for r in d.ranges.iter().take(SHOWN_RANGES) {
-        s.push_str(&format!(
-            "        at offset {} (0x{:x}), {} bytes\n",
-            r.offset, r.offset, r.len
-        ));
-    }
-    let hidden = d.range_count.saturating_sub(SHOWN_RANGES as u64);
-    if hidden > 0 {
-        s.push_str(&format!(
-            "        … and {hidden} more ranges
-"
-        ));
+/// A comparison, explained as `reprove diff` does, indented under its artifact.
+fn describe(out: &Output, what: &str, c: &Comparison) -> String {
+    let mut s = format!("      {what}:\n");
+    for line in super::diff::render_text(c, out).lines() {
+        if line.is_empty() {
+            continue;
+        }
+        s.push_str("        ");
+        s.push_str(line);
+        s.push('\n');
     }
     s
 }

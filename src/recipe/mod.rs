@@ -44,6 +44,9 @@ pub struct RecipeSpec {
     pub build: Build,
     #[serde(rename = "artifact")]
     pub artifacts: Vec<Artifact>,
+    /// Declared, auditable harmless differences (`[[allow]]`).
+    #[serde(rename = "allow", default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<crate::compare::Allowance>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -292,6 +295,26 @@ impl RecipeSpec {
             return err("artifact", "at least one `[[artifact]]` is needed");
         }
         let mut names = BTreeSet::new();
+        for a in &self.artifacts {
+            names.insert(a.shipped_name());
+        }
+        for (i, allow) in self.allowances.iter().enumerate() {
+            if let Some(name) = &allow.artifact {
+                if !names.contains(name) {
+                    return err(
+                        &format!("allow[{i}].artifact"),
+                        &format!("no artifact is shipped as `{name}`"),
+                    );
+                }
+            }
+            if allow.reason.trim().is_empty() {
+                return err(
+                    &format!("allow[{i}].reason"),
+                    "say why the difference is harmless",
+                );
+            }
+        }
+        names.clear();
         for (i, a) in self.artifacts.iter().enumerate() {
             if !is_tree_relative(&a.path) {
                 return err(
@@ -311,6 +334,15 @@ impl RecipeSpec {
             }
         }
         Ok(())
+    }
+
+    /// The allowances that apply to the artifact shipped as `name`.
+    pub fn allowances_for(&self, name: &str) -> Vec<crate::compare::Allowance> {
+        self.allowances
+            .iter()
+            .filter(|a| a.artifact.as_deref().is_none_or(|n| n == name))
+            .cloned()
+            .collect()
     }
 
     /// The fixed `SOURCE_DATE_EPOCH` (the recipe's, or 1980-01-01, the earliest a zip holds).

@@ -130,6 +130,34 @@ fn semantic_errors_name_the_key() {
 }
 
 #[test]
+fn allowances_parse_and_are_checked() {
+    let with = |allow: &str| format!("{GOOD}\n[[allow]]\n{allow}\n");
+    let r = load(&with(
+        "artifact = \"acme.tar.gz\"\ntrailer = 512\nreason = \"signature\"",
+    ))
+    .unwrap();
+    assert_eq!(r.spec.allowances.len(), 1);
+    assert_eq!(r.spec.allowances_for("acme.tar.gz").len(), 1);
+    assert!(r.spec.allowances_for("firmware.img").is_empty());
+    let m = message(&with(
+        "artifact = \"nope.img\"\ntrailer = 512\nreason = \"x\"",
+    ));
+    assert!(
+        m.contains("key `allow[0].artifact`") && m.contains("nope.img"),
+        "{m}"
+    );
+    let m = message(&with(
+        "trailer = 512\nregion = { offset = 0, length = 4 }\nreason = \"x\"",
+    ));
+    assert!(
+        m.contains("line 26") && m.contains("exactly one rule"),
+        "{m}"
+    );
+    let m = message(&with("trailer = 512\nreason = \"x\"\ncolour = \"red\""));
+    assert!(m.contains("unknown field `colour`"), "{m}");
+}
+
+#[test]
 fn line_column_counts_from_one() {
     assert_eq!(line_column("ab\ncd", 0), (1, 1));
     assert_eq!(line_column("ab\ncd", 4), (2, 2));

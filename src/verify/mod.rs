@@ -17,7 +17,9 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::build::{rebuild, Rebuild, Variation};
-use crate::compare::{compare_files, ByteDiff};
+use crate::compare::{
+    diff_paths, Comparison, Options as CompareOptions, Verdict as CompareVerdict,
+};
 use crate::escrow::{self, Escrow};
 use crate::hash::{hash_file, Checksum, Hashes};
 use crate::recipe::Recipe;
@@ -108,12 +110,12 @@ pub struct ArtifactReport {
     pub rebuilt: Vec<Option<Hashes>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shipped: Option<ShippedFile>,
-    /// How the first rebuild differs from the shipped file.
+    /// How the first rebuild differs from the shipped file, explained.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub difference: Option<ByteDiff>,
+    pub difference: Option<Comparison>,
     /// How a later rebuild differs from the first, when they disagree.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub nondeterminism: Option<ByteDiff>,
+    pub nondeterminism: Option<Comparison>,
 }
 
 /// Everything a verification found: what the attestation records.
@@ -230,6 +232,13 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         Rebuilds::OnMismatch => 1,
         Rebuilds::Exactly(n) => n.max(1),
     };
+    let compare_opts = |name: &str| CompareOptions {
+        source_date_epoch: Some(recipe.spec.source_date_epoch()),
+        build_time: Some(started.unix_timestamp()),
+        allowances: recipe.spec.allowances_for(name),
+        ..CompareOptions::default()
+    };
+    let mut judged = Vec::new();
     let mut index = 0;
     while index < wanted {
         let variation = if index == 0 {
@@ -263,16 +272,28 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             return finish(report, &recipe, &shipped, Verdict::BuildFailed);
         }
         index += 1;
-        if index == 1
-            && opts.rebuilds == Rebuilds::OnMismatch
-            && differs_from_shipped(&report.rebuilds[0], &shipped)
-        {
-            progress.step("the rebuild differs from the shipped set: rebuilding once more, varied");
-            wanted = 2;
+        if index == 1 {
+            progress.step("comparing with the shipped set");
+            judged = judge_first(&report.rebuilds[0], &shipped, &compare_opts)?;
+            if opts.rebuilds == Rebuilds::OnMismatch
+                && judged.iter().any(|a| a.verdict == Verdict::Different)
+            {
+                progress
+                    .step("the rebuild differs from the shipped set: rebuilding once more, varied");
+                wanted = 2;
+            }
         }
     }
-    finish(report, &recipe, &shipped, Verdict::Identical)
+    judge_agreement(&mut judged, &report.rebuilds, &compare_opts(""))?;
+    report.verdict = judged
+        .iter()
+        .map(|a| a.verdict)
+        .fold(Verdict::Identical, Verdict::worst);
+    report.artifacts = judged;
+    report.finished = OffsetDateTime::now_utc();
+    Ok(report)
 }
+
 /// A work folder the user names must be new or empty: a rebuild starts from nothing.
 fn prepare_work_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)
@@ -331,21 +352,12 @@ fn run_one(
     Ok(Ok((run, unpacked)))
 }
 
-fn differs_from_shipped(run: &Rebuild, shipped: &ShippedSet) -> bool {
-    run.artifacts
-        .iter()
-        .any(|a| match (a.hashes, shipped.get(&a.name)) {
-            (Some(h), Some(s)) => h != s.hashes,
-            _ => false,
-        })
-}
-
-/// Judge every artifact and settle the overall verdict (`forced` when nothing was compared).
+/// Settle a verification that stopped before comparing: every artifact gets `verdict`.
 fn finish(
     mut report: Report,
     recipe: &Recipe,
     shipped: &ShippedSet,
-    forced: Verdict,
+    verdict: Verdict,
 ) -> anyhow::Result<Report> {
     report.artifacts = recipe
         .spec
@@ -353,76 +365,103 @@ fn finish(
         .iter()
         .enumerate()
         .map(|(i, a)| {
-            judge(
-                i,
-                &a.shipped_name(),
-                &a.path,
-                &report.rebuilds,
-                shipped,
-                forced,
-            )
+            let name = a.shipped_name();
+            ArtifactReport {
+                shipped: shipped.get(&name).cloned(),
+                name,
+                path: a.path.clone(),
+                verdict,
+                rebuilt: report
+                    .rebuilds
+                    .iter()
+                    .map(|r| r.artifacts[i].hashes)
+                    .collect(),
+                difference: None,
+                nondeterminism: None,
+            }
         })
-        .collect::<anyhow::Result<_>>()?;
-    report.verdict = if forced == Verdict::Identical {
-        report
-            .artifacts
-            .iter()
-            .map(|a| a.verdict)
-            .fold(Verdict::Identical, Verdict::worst)
-    } else {
-        forced
-    };
+        .collect();
+    report.verdict = verdict;
     report.finished = OffsetDateTime::now_utc();
     Ok(report)
 }
 
-fn judge(
-    index: usize,
-    name: &str,
-    path: &Path,
-    rebuilds: &[Rebuild],
+/// Each artifact of the first rebuild against its shipped file: identical, equivalent (every
+/// difference inside the recipe's allowances), different, or missing on either side.
+fn judge_first(
+    run: &Rebuild,
     shipped: &ShippedSet,
-    forced: Verdict,
-) -> anyhow::Result<ArtifactReport> {
-    let rebuilt: Vec<Option<Hashes>> = rebuilds.iter().map(|r| r.artifacts[index].hashes).collect();
-    let shipped_file = shipped.get(name).cloned();
-    let mut report = ArtifactReport {
-        name: name.to_owned(),
-        path: path.to_path_buf(),
-        verdict: forced,
-        rebuilt: rebuilt.clone(),
-        shipped: shipped_file.clone(),
-        difference: None,
-        nondeterminism: None,
-    };
-    if forced != Verdict::Identical {
-        return Ok(report);
-    }
-    let (Some(first), Some(shipped_file)) = (rebuilt.first().copied().flatten(), shipped_file)
-    else {
-        report.verdict = Verdict::Missing;
-        return Ok(report);
-    };
-    let compare = |a: &Path, b: &Path| {
-        compare_files(a, b)
-            .with_context(|| format!("failed to compare `{}` with `{}`", a.display(), b.display()))
-    };
-    if rebuilt.contains(&Some(shipped_file.hashes)) {
-        // The shipped bytes came out of a rebuild: that is the proof, whatever else happened.
-        report.verdict = Verdict::Identical;
-    } else {
-        report.difference = Some(compare(
-            &rebuilds[0].artifacts[index].file,
-            &shipped_file.file,
-        )?);
-        report.verdict = Verdict::Different;
-    }
-    if let Some(k) = rebuilt.iter().position(|h| *h != Some(first)) {
-        let later = &rebuilds[k].artifacts[index].file;
-        report.nondeterminism = Some(compare(&rebuilds[0].artifacts[index].file, later)?);
+    compare_opts: &dyn Fn(&str) -> CompareOptions,
+) -> anyhow::Result<Vec<ArtifactReport>> {
+    run.artifacts
+        .iter()
+        .map(|a| {
+            let shipped_file = shipped.get(&a.name).cloned();
+            let mut report = ArtifactReport {
+                name: a.name.clone(),
+                path: a.path.clone(),
+                verdict: Verdict::Missing,
+                rebuilt: vec![a.hashes],
+                shipped: shipped_file.clone(),
+                difference: None,
+                nondeterminism: None,
+            };
+            let (Some(hashes), Some(shipped_file)) = (a.hashes, shipped_file) else {
+                return Ok(report);
+            };
+            if hashes == shipped_file.hashes {
+                report.verdict = Verdict::Identical;
+                return Ok(report);
+            }
+            let comparison = explain(&a.file, &shipped_file.file, &compare_opts(&a.name))?;
+            report.verdict = match comparison.verdict {
+                CompareVerdict::Identical => Verdict::Identical,
+                CompareVerdict::Equivalent => Verdict::Equivalent,
+                CompareVerdict::Different => Verdict::Different,
+            };
+            report.difference = Some(comparison);
+            Ok(report)
+        })
+        .collect()
+}
+
+/// Set the later rebuilds against the first. Where they disagree the build is not
+/// reproducible: a `different` artifact becomes `nondeterministic` (the shipped binary cannot
+/// be judged), unless a later rebuild reproduced the shipped bytes exactly, which proves them.
+fn judge_agreement(
+    artifacts: &mut [ArtifactReport],
+    rebuilds: &[Rebuild],
+    compare_opts: &CompareOptions,
+) -> anyhow::Result<()> {
+    for (i, report) in artifacts.iter_mut().enumerate() {
+        report.rebuilt = rebuilds.iter().map(|r| r.artifacts[i].hashes).collect();
+        let first = report.rebuilt[0];
+        let Some(k) = report.rebuilt.iter().position(|h| *h != first) else {
+            continue;
+        };
+        let (a, b) = (&rebuilds[0].artifacts[i], &rebuilds[k].artifacts[i]);
+        if a.hashes.is_some() && b.hashes.is_some() {
+            report.nondeterminism = Some(explain(&a.file, &b.file, compare_opts)?);
+        }
+        let shipped = report.shipped.as_ref().map(|s| s.hashes);
         if report.verdict == Verdict::Different {
-            report.verdict = Verdict::Nondeterministic;
+            if shipped.is_some() && report.rebuilt.contains(&shipped) {
+                report.verdict = Verdict::Identical;
+                report.difference = None;
+            } else {
+                report.verdict = Verdict::Nondeterministic;
+            }
         }
     }
-    Ok(report)
+    Ok(())
+}
+
+fn explain(left: &Path, right: &Path, opts: &CompareOptions) -> anyhow::Result<Comparison> {
+    diff_paths(left, right, opts).with_context(|| {
+        format!(
+            "failed to compare `{}` with `{}`",
+            left.display(),
+            right.display()
+        )
+    })
 }

@@ -76,8 +76,8 @@ fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("acme-router-fw 1.0.0: different"))
-        .stdout(predicate::str::contains("1 bytes differ in 1 range"))
-        .stdout(predicate::str::contains("at offset 512 (0x200)"));
+        .stdout(predicate::str::contains("1 byte differ in 1 range"))
+        .stdout(predicate::str::contains("0x200+1"));
     // The attestation is written for a failure too.
     let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
     assert_eq!(att.lines().count(), 2);
@@ -100,7 +100,12 @@ fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondetermini
     assert_eq!(rebuilds[1]["variation"]["umask"], 0o077);
     let img = &v["artifacts"][0];
     assert_eq!(img["verdict"], "different");
-    assert_eq!(img["difference"]["ranges"][0]["offset"], 0x300);
+    let leaf = &img["difference"]["leaves"][0];
+    assert_eq!(leaf["content"]["ranges"][0]["offset"], 0x300);
+    assert_eq!(leaf["content"]["differing_bytes"], 1);
+    // The bundle's difference is found inside it, in its member.
+    let bundle = &v["artifacts"][1]["difference"]["leaves"][0];
+    assert_eq!(bundle["path"], "acme-router-fw-1.0.0.tar.gz//firmware.img");
     assert!(img.get("nondeterminism").is_none());
 }
 
@@ -472,4 +477,57 @@ fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
         .stdout(predicate::str::contains(
             "verdict: recorded identical, found different",
         ));
+}
+
+#[test]
+fn a_build_that_stamps_the_wall_clock_is_nondeterministic() {
+    let demo = Demo::new("none");
+    // The build writes the time it ran into the image: two rebuilds never agree, so a shipped
+    // image that differs cannot be blamed on the vendor.
+    let recipe = demo.recipe().replace(
+        "command = [\"make\"]",
+        "command = [\"sh\", \"-c\", \"make && date +%s%N >> out/firmware.img\"]",
+    );
+    demo.set_recipe(&recipe);
+    demo.env
+        .cmd(["lock", "operator/reprove.toml"])
+        .assert()
+        .success();
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = json(&out);
+    assert_eq!(v["verdict"], "nondeterministic");
+    let img = &v["artifacts"][0];
+    assert_eq!(img["name"], "firmware.img");
+    assert_eq!(img["verdict"], "nondeterministic");
+    let moved = &img["nondeterminism"]["leaves"][0]["content"];
+    assert!(moved["differing_bytes"].as_u64().unwrap() > 0);
+    assert!(
+        moved["ranges"][0]["offset"].as_u64().unwrap() >= 4528,
+        "the stamp is at the end"
+    );
+    assert_ne!(img["rebuilt"][0]["sha256"], img["rebuilt"][1]["sha256"]);
+}
+
+#[test]
+fn a_signature_trailer_is_different_until_an_allowance_declares_it() {
+    let demo = Demo::locked("none");
+    tamper(&demo, |img| img.extend_from_slice(&[0x5a; 64]));
+    demo.verify([BUNDLE]).assert().code(1);
+    let recipe = demo.recipe()
+        + "\n[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"vendor signature block\"\n"
+        + "\n[[allow]]\nartifact = \"acme-router-fw-1.0.0.tar.gz\"\ntrailer = 64\nreason = \"the signed image inside\"\n";
+    demo.set_recipe(&recipe);
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    let v = json(&out);
+    assert_eq!(v["artifacts"][0]["verdict"], "equivalent", "{v}");
+    let applied = &v["artifacts"][0]["difference"]["leaves"][0]["allowances"][0];
+    assert_eq!(applied["allowance"]["reason"], "vendor signature block");
+    // --strict: only identical bytes pass.
+    demo.verify([BUNDLE]).arg("--strict").assert().code(1);
 }
