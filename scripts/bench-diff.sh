@@ -77,23 +77,24 @@ make_pair 1g 1024
 make_pair 256m 256
 make_bundles
 
-# measure RUNS CMD… : prints "median-seconds max-rss-kib" over RUNS runs.
+# measure RUNS CMD… : prints "median-seconds max-rss-kib" over RUNS runs (wall time from
+# bash's microsecond clock, peak RSS from /usr/bin/time).
 measure() {
   local runs=$1; shift
-  local times=() rss=0 t m out
+  local times=() rss=0 start m out
   out=$(mktemp)
   for _ in $(seq "$runs"); do
-    /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>&1 || true
-    read -r t m < <(tail -n 1 "$out")
-    times+=("$t")
+    start=$EPOCHREALTIME
+    /usr/bin/time -f '%M' -o "$out" "$@" >/dev/null 2>&1 || true
+    times+=("$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.3f", b - a }')")
+    m=$(tail -n 1 "$out")
     [ "$m" -gt "$rss" ] && rss=$m
   done
   rm -f "$out"
-  t=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p")
-  echo "$t $rss"
+  echo "$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (runs + 1) / 2 ))p") $rss"
 }
 
-row() { printf '%-34s %-14s %9s s %10s MiB\n' "$1" "$2" "$3" "$(( $4 / 1024 ))"; }
+row() { printf '%-34s %-14s %9s s %8s MiB\n' "$1" "$2" "$3" "$(( $4 / 1024 ))"; }
 ratio() { python3 -c "print(f'{$1 / $2:.2f}' if $2 > 0 else 'n/a')"; }
 
 printf '%-34s %-14s %11s %14s\n' work tool wall "peak RSS"

@@ -96,8 +96,9 @@ impl Kind {
 pub(super) enum Content {
     None,
     Blob(Blob),
-    /// A compressed zip entry, extracted when it is compared.
-    Zip(usize),
+    /// A compressed zip entry (its index and its compressed bytes), extracted only when the
+    /// compressed bytes differ.
+    Zip(usize, Blob),
 }
 
 /// One entry of a directory or archive. `meta` holds the fields compared as metadata, in a
@@ -300,7 +301,11 @@ fn list_zip(blob: &Blob) -> Result<Vec<Member>, String> {
                 blob.slice(f.data_start(), f.compressed_size())
                     .ok_or_else(|| format!("member `{}` runs past the end", f.name()))?,
             ),
-            _ => Content::Zip(i),
+            _ => Content::Zip(
+                i,
+                blob.slice(f.data_start(), f.compressed_size())
+                    .ok_or_else(|| format!("member `{}` runs past the end", f.name()))?,
+            ),
         };
         members.push(Member {
             path: clean_path(f.name_raw()),

@@ -19,7 +19,7 @@ const RANGE_CAP: u64 = 256;
 /// A value this close to a reference time (in seconds) is taken for a timestamp: a month.
 const NEAR: i64 = 31 * 86_400;
 /// Bytes of hex context per range: three lines of 16.
-pub(super) const CONTEXT_LEN: usize = 48;
+const CONTEXT_LEN: usize = 48;
 
 /// The likely cause of the differing `range`, and where it lies in an ELF file.
 pub(super) fn explain(

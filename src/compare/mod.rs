@@ -632,6 +632,18 @@ impl Walker<'_> {
                 let leaf = self.leaf(&child, Change::Changed, vec![cause], fields);
                 self.leaves.push(leaf);
             }
+            if let (Content::Zip(_, l), Content::Zip(_, r)) = (&lm.content, &rm.content) {
+                // Equal compressed bytes decompress to equal content: no need to extract.
+                let same = compare_readers(
+                    l.reader().map_err(io_error(&l.path))?,
+                    r.reader().map_err(io_error(&r.path))?,
+                )
+                .map_err(io_error(&l.path))?;
+                if same.is_identical() {
+                    self.identical += 1;
+                    continue;
+                }
+            }
             let (l, r) = match (
                 materialize(&lm.content, zip, true),
                 materialize(&rm.content, zip, false),
@@ -817,7 +829,7 @@ fn materialize(
     match content {
         Content::None => Ok(None),
         Content::Blob(b) => Ok(Some(b.clone())),
-        Content::Zip(i) => {
+        Content::Zip(i, _) => {
             let (l, r, dir) = zip.ok_or("a zip entry outside a zip")?;
             container::extract_zip(if is_left { l } else { r }, *i, dir).map(Some)
         }

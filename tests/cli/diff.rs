@@ -366,3 +366,29 @@ fn html_is_written_whole_or_not_at_all() {
         ));
     assert!(!env.path("missing-dir").exists());
 }
+
+#[test]
+fn hostile_member_names_cannot_drive_the_terminal() {
+    let env = TestEnv::new();
+    for (side, body) in [("a", "one"), ("b", "two")] {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        h.set_cksum();
+        b.append_data(&mut h, "evil\x1b[2J\u{202e}gmi.exe", body.as_bytes())
+            .unwrap();
+        env.write(&format!("{side}.tar"), b.into_inner().unwrap());
+    }
+    let out = env
+        .cmd(["diff", "a.tar", "b.tar", "--color", "always"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("evil\\u{1b}[2J\\u{202e}gmi.exe"), "{text}");
+    assert!(
+        !text.contains('\u{202e}') && !text.contains("\x1b[2J"),
+        "{text}"
+    );
+}
