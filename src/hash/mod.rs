@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-pub use tree::{hash_tree, tree_listing, TreeEntry, TreeEntryKind, TreeHash};
+pub use tree::{hash_tree, tree_listing, TreeEntry, TreeEntryKind, TreeError, TreeHash};
 
 /// Size of one read. Large enough that the per-chunk handoff between threads is noise, small
 /// enough that three buffers stay in the L2/L3 caches' neighbourhood.
