@@ -8,6 +8,7 @@
 
 pub mod bwrap;
 pub mod host;
+pub mod rootfs;
 
 use std::collections::BTreeMap;
 use std::io;
