@@ -9,6 +9,7 @@
 pub mod bwrap;
 pub mod host;
 pub mod rootfs;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::io;
