@@ -21,7 +21,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::Digest as _;
 
-pub use tree::{hash_tree, tree_listing, TreeEntry, TreeEntryKind, TreeHash};
+pub use tree::{hash_tree, tree_listing, TreeEntry, TreeEntryKind, TreeError, TreeHash};
 
 /// Size of one read: large enough that the per-chunk handoff between threads is noise (4 MiB
 /// measured 25% faster than 1 MiB on a 1 GiB file here), small enough that memory stays flat.

@@ -6,7 +6,10 @@
 //! timeout alike. [`host::Host`] (`isolation = "none"`) runs on the host in a process group of
 //! its own; the bubblewrap backend adds namespaces, a read-only toolchain and no network.
 
+pub mod bwrap;
 pub mod host;
+pub mod rootfs;
+pub mod trace;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -14,6 +17,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+use crate::hash::{Checksum, TreeError};
 
 /// The isolation a recipe asks for, and the backend that provides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +100,47 @@ pub enum Error {
     EmptyCommand,
     #[error("{0}")]
     Unavailable(String),
+    #[error("failed to read the toolchain root `{}`", path.display())]
+    RootRead {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("failed to hash the toolchain root `{}`", path.display())]
+    RootTree {
+        path: PathBuf,
+        #[source]
+        source: TreeError,
+    },
+    #[error("the toolchain root `{}` does not match its pin: expected `{expected}`, found `{actual}`", path.display())]
+    RootMismatch {
+        path: PathBuf,
+        expected: Checksum,
+        actual: Checksum,
+    },
+    #[error("the toolchain root `{}` is neither a directory nor a tar, tar.gz or tar.xz archive", path.display())]
+    RootFormat { path: PathBuf },
+    #[error("refusing entry `{entry}` of the toolchain root `{}`: {reason}", path.display())]
+    RootEntry {
+        path: PathBuf,
+        entry: String,
+        reason: &'static str,
+    },
+    #[error("failed to unpack the toolchain root `{}` into `{}`", path.display(), dest.display())]
+    RootUnpack {
+        path: PathBuf,
+        dest: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("no cache directory: set `REPROVE_CACHE_DIR`, `XDG_CACHE_HOME` or `HOME`")]
+    NoCacheDir,
+    #[error("failed to read the trace log `{}`", path.display())]
+    TraceLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// A place to run builds.
