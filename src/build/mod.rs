@@ -16,7 +16,9 @@ use serde::Serialize;
 
 use crate::hash::{hash_file, Hashes};
 use crate::recipe::Recipe;
+use crate::sandbox::bwrap::Bwrap;
 use crate::sandbox::host::Host;
+use crate::sandbox::rootfs::{default_cache_dir, prepare_root};
 use crate::sandbox::{Invocation, Isolation, Outcome, Sandbox};
 use crate::toolchain::BUILD_PATH;
 
@@ -126,14 +128,60 @@ fn outcome_json<S: serde::Serializer>(o: &Outcome, s: S) -> Result<S::Ok, S::Err
     st.end()
 }
 
-/// The backend `recipe` asks for, ready to run builds.
+/// The backend `recipe` asks for, ready to run builds. A hermetic root is checked against its
+/// pin (a mismatch is [`crate::sandbox::Error::RootMismatch`]) and unpacked into the cache.
 pub fn sandbox_for(recipe: &Recipe) -> Result<Box<dyn Sandbox>, crate::sandbox::Error> {
     match recipe.spec.toolchain.isolation {
         Isolation::None => Ok(Box::new(Host)),
-        Isolation::Sandbox => Err(crate::sandbox::Error::Unavailable(
-            "the bubblewrap backend is not merged yet".to_owned(),
-        )),
+        Isolation::Sandbox => {
+            let root = match &recipe.spec.toolchain.root {
+                Some(root) => Some(prepare_root(
+                    &recipe.resolve(&root.path),
+                    &root.digest,
+                    &default_cache_dir()?,
+                )?),
+                None => None,
+            };
+            Ok(Box::new(Bwrap::detect(root.as_deref())?))
+        }
     }
+}
+
+/// Run the recipe's build once in the sandbox under a tracer and return every file it opened
+/// or executed from outside the build tree (`reprove lock --trace`). The escrow is checked and
+/// unpacked into `work` first; a build that fails is an error, since its reads are partial.
+pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    let tree = work.join("tree");
+    crate::escrow::unpack(
+        &recipe.resolve(&recipe.spec.source.path),
+        &recipe.spec.source.digest,
+        &tree,
+    )?;
+    let bwrap = Bwrap::detect(None)?;
+    let env = build_env(recipe, &Variation::none());
+    let log = work.join("build.log");
+    let invocation = Invocation {
+        argv: &recipe.spec.build.command,
+        env: &env,
+        env_reversed: false,
+        build_dir: &tree,
+        log: &log,
+        timeout: recipe.spec.build.timeout,
+        umask: Variation::none().umask,
+    };
+    let (outcome, files) =
+        crate::sandbox::trace::trace(&bwrap, &invocation, &work.join("trace.log"))?;
+    if !outcome.is_success() {
+        let tail = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = tail.lines().rev().take(10).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        anyhow::bail!(
+            "the traced build {}; its last lines:\n{}",
+            outcome.termination,
+            tail.join("\n")
+        );
+    }
+    Ok(files)
 }
 
 /// Follow `log` as the build writes it, handing each complete line to `show`, until `done`.

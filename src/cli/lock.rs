@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use clap::Args;
 use serde::Serialize;
 
+use crate::build::traced_files;
 use crate::exit::ExitStatus;
 use crate::output::{Output, Style};
 use crate::recipe::Recipe;
-use crate::toolchain::{lock_from, lock_tools, Drift, Lock};
+use crate::toolchain::{canonical_files, lock_from, lock_tools, Drift, Lock};
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -18,6 +19,10 @@ pub struct LockArgs {
     /// List the pins that no longer hold instead of writing the lock (exit 1 if any)
     #[arg(long)]
     check: bool,
+    /// Also run the build once in the sandbox under strace and pin every file it opened or
+    /// executed from outside the build tree (headers, libraries, the compiler's helpers)
+    #[arg(long, conflicts_with = "check")]
+    trace: bool,
 }
 
 #[derive(Serialize)]
@@ -33,7 +38,12 @@ struct LockJson<'a> {
 pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let recipe = Recipe::load(&args.recipe)?;
     let path = recipe.lock_path();
-    let tools = &recipe.spec.toolchain.tools;
+    // A hermetic root is pinned whole by its digest in the recipe: no host tool to pin.
+    let tools: &[String] = if recipe.spec.toolchain.root.is_some() {
+        &[]
+    } else {
+        &recipe.spec.toolchain.tools
+    };
     if args.check {
         let lock = Lock::load(&path)?;
         let drift = lock.check(tools);
@@ -75,9 +85,22 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         "resolving {} tools on the build PATH",
         tools.len()
     ));
-    let (resolved, files) = lock_tools(tools)?;
+    let (resolved, mut files) = lock_tools(tools)?;
+    if args.trace {
+        if recipe.spec.toolchain.root.is_some() {
+            anyhow::bail!(
+                "`--trace` pins host files, and this recipe builds in a hermetic root pinned whole"
+            );
+        }
+        out.progress("running the build once under strace");
+        let work = tempfile::Builder::new()
+            .prefix("reprove-trace-")
+            .tempdir()?;
+        let traced = traced_files(&recipe, work.path())?;
+        files.extend(canonical_files(traced.iter().map(PathBuf::as_path)));
+    }
     out.progress(&format!("pinning {} files", files.len()));
-    let lock = lock_from(resolved, &files, false)?;
+    let lock = lock_from(resolved, &files, args.trace)?;
     lock.write(&path)?;
     if out.is_json() {
         out.json(&LockJson {
@@ -89,9 +112,10 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         })?;
     } else {
         out.result(&format!(
-            "locked {} tools, {} files pinned: `{}`\n",
+            "locked {} tools, {} files pinned{}: `{}`\n",
             lock.tools.len(),
             lock.pins.len(),
+            if lock.traced { " (traced)" } else { "" },
             path.display()
         ))?;
     }

@@ -291,6 +291,12 @@ impl RecipeSpec {
                 );
             }
         }
+        if self.toolchain.root.is_some() && self.toolchain.isolation == Isolation::None {
+            return err(
+                "toolchain.root",
+                "a hermetic root needs `isolation = \"sandbox\"`",
+            );
+        }
         if self.artifacts.is_empty() {
             return err("artifact", "at least one `[[artifact]]` is needed");
         }

@@ -112,7 +112,7 @@ impl Bwrap {
         })?;
         let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
         let argv = ["true".to_owned()];
-        let mut cmd = self.command(dir.path(), &env, None, None)?;
+        let mut cmd = self.command(dir.path(), &env, false, None, None)?;
         cmd.args(argv);
         let output = cmd.output().map_err(|source| Error::Spawn {
             program: self.program.display().to_string(),
@@ -147,7 +147,13 @@ impl Bwrap {
             source,
         })?;
         let fd = info_write.as_raw_fd();
-        let mut cmd = self.command(inv.build_dir, inv.env, trace_log, Some(fd))?;
+        let mut cmd = self.command(
+            inv.build_dir,
+            inv.env,
+            inv.env_reversed,
+            trace_log,
+            Some(fd),
+        )?;
         cmd.args(prefix).args(inv.argv);
         // SAFETY: fcntl is async-signal-safe; the pipe survives exec in the child only.
         unsafe {
@@ -174,6 +180,7 @@ impl Bwrap {
         &self,
         build_dir: &Path,
         env: &BTreeMap<String, String>,
+        env_reversed: bool,
         trace_log: Option<&Path>,
         info_fd: Option<RawFd>,
     ) -> Result<Command, Error> {
@@ -218,7 +225,13 @@ impl Bwrap {
         }
         cmd.args(["--remount-ro", "/"]);
         cmd.args(["--chdir", BUILD, "--clearenv"]);
-        for (key, value) in env {
+        // `--setenv` sets the variables in the order given: the build sees that order.
+        let vars: Vec<_> = if env_reversed {
+            env.iter().rev().collect()
+        } else {
+            env.iter().collect()
+        };
+        for (key, value) in vars {
             cmd.args(["--setenv", key, value]);
         }
         if let Some(fd) = info_fd {
@@ -337,6 +350,7 @@ mod tests {
         let inv = Invocation {
             argv: &argv,
             env: &env,
+            env_reversed: false,
             build_dir: build,
             log: &log,
             timeout,

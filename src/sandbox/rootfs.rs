@@ -532,6 +532,7 @@ mod tests {
         let inv = Invocation {
             argv: &argv,
             env: &env,
+            env_reversed: false,
             build_dir: build.path(),
             log: &log,
             timeout: std::time::Duration::from_secs(120),

@@ -23,7 +23,7 @@ use crate::compare::{
 use crate::escrow::{self, Escrow};
 use crate::hash::{hash_file, Checksum, Hashes};
 use crate::recipe::Recipe;
-use crate::sandbox::Sandbox;
+use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
 
 pub use shipped::{ShippedFile, ShippedSet};
@@ -95,9 +95,13 @@ pub struct SourceRecord {
 /// The backend the builds ran in.
 #[derive(Debug, Clone, Serialize)]
 pub struct IsolationRecord {
+    /// `none` or `bwrap`.
     pub backend: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
+    /// The hermetic root's pinned digest, when the build saw nothing but that root.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<Checksum>,
 }
 
 /// One artifact's outcome.
@@ -171,7 +175,6 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     })?;
     let lock_hashes = hash_file(&lock_path)
         .with_context(|| format!("failed to read `{}`", lock_path.display()))?;
-    let sandbox = crate::build::sandbox_for(&recipe)?;
 
     let scratch_holder;
     let scratch: &Path = if let Some(dir) = &opts.work_dir {
@@ -213,8 +216,13 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         command: recipe.spec.build.command.clone(),
         timeout_seconds: recipe.spec.build.timeout.as_secs(),
         isolation: IsolationRecord {
-            backend: sandbox.backend().to_owned(),
-            version: sandbox.version(),
+            backend: match recipe.spec.toolchain.isolation {
+                Isolation::None => "none",
+                Isolation::Sandbox => "bwrap",
+            }
+            .to_owned(),
+            version: None,
+            root: recipe.spec.toolchain.root.as_ref().map(|r| r.digest),
         },
         rebuilds: Vec::new(),
         artifacts: Vec::new(),
@@ -223,10 +231,33 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     };
 
     progress.step(&format!("checking {} pins", lock.pins.len()));
-    report.drift = lock.check(&recipe.spec.toolchain.tools);
-    if !report.drift.is_empty() {
-        return finish(report, &recipe, &shipped, Verdict::ToolchainDrift);
-    }
+    // A hermetic root is pinned whole by its digest: the lock holds no host tools then.
+    let tools: &[String] = if recipe.spec.toolchain.root.is_some() {
+        &[]
+    } else {
+        &recipe.spec.toolchain.tools
+    };
+    report.drift = lock.check(tools);
+    let sandbox = match crate::build::sandbox_for(&recipe) {
+        Ok(sandbox) => Some(sandbox),
+        Err(crate::sandbox::Error::RootMismatch {
+            path,
+            expected,
+            actual,
+        }) => {
+            report.drift.push(Drift::Changed {
+                path,
+                expected,
+                found: actual,
+            });
+            None
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let (Some(sandbox), true) = (sandbox, report.drift.is_empty()) else {
+        return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
+    };
+    report.isolation.version = sandbox.version();
 
     let mut wanted = match opts.rebuilds {
         Rebuilds::OnMismatch => 1,
@@ -263,13 +294,13 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
             Err(found) => {
                 report.source.found = Some(found);
-                return finish(report, &recipe, &shipped, Verdict::SourceMismatch);
+                return Ok(finish(report, &recipe, &shipped, Verdict::SourceMismatch));
             }
         };
         let failed = !run.outcome.is_success();
         report.rebuilds.push(run);
         if failed {
-            return finish(report, &recipe, &shipped, Verdict::BuildFailed);
+            return Ok(finish(report, &recipe, &shipped, Verdict::BuildFailed));
         }
         index += 1;
         if index == 1 {
@@ -353,12 +384,7 @@ fn run_one(
 }
 
 /// Settle a verification that stopped before comparing: every artifact gets `verdict`.
-fn finish(
-    mut report: Report,
-    recipe: &Recipe,
-    shipped: &ShippedSet,
-    verdict: Verdict,
-) -> anyhow::Result<Report> {
+fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Verdict) -> Report {
     report.artifacts = recipe
         .spec
         .artifacts
@@ -383,7 +409,7 @@ fn finish(
         .collect();
     report.verdict = verdict;
     report.finished = OffsetDateTime::now_utc();
-    Ok(report)
+    report
 }
 
 /// Each artifact of the first rebuild against its shipped file: identical, equivalent (every
