@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod attest;
+mod attest_schema;
 mod hash;
 mod support;
 mod verify;
