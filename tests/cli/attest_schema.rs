@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use base64::Engine as _;
+use reprove::attest::rebuild::RebuildPredicate;
 use serde_json::{json, Value};
 
 use crate::support::{tamper, Demo, BUNDLE};
@@ -162,6 +163,13 @@ fn the_real_rebuild_predicate_matches_the_schema() {
         "the statement of a different result",
     );
     assert_valid(&predicate, p, "a different predicate");
+
+    // `attest verify` reads both with its typed parser.
+    for real in [&identical["predicate"], p] {
+        if let Err(e) = RebuildPredicate::parse(real.clone()) {
+            panic!("attest verify's parser rejects real output: {e}");
+        }
+    }
 
     // The same check fails where it must.
     for real in [&identical["predicate"], p] {
