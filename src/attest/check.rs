@@ -5,7 +5,8 @@
 //! be an in-toto Statement v1 whose subjects have a `name` and a `digest` with `sha256` (and
 //! `blake3` when present) in lowercase hex; every statement of a bundle must name the same
 //! subjects, so a statement spliced in from another attestation is caught. The bundle holds
-//! exactly one SLSA verification summary and one rebuild predicate, and the summary must record
+//! exactly one SLSA verification summary and one rebuild predicate, each of which must parse (the
+//! rebuild predicate by its typed layout, [`RebuildPredicate`]), and the summary must record
 //! `PASSED`. Each artifact given is hashed once (sha256 and blake3) and must match a subject by
 //! digest: sha256 always, blake3 too when the subject has it.
 //!
@@ -22,6 +23,7 @@ use time::OffsetDateTime;
 
 use super::dsse::{Envelope, PAYLOAD_TYPE};
 use super::key::VerifyingKey;
+use super::rebuild::RebuildPredicate;
 use super::{vsa, Error, STATEMENT_TYPE};
 use crate::hash::{hash_files, parse_hex32, Hashes};
 
@@ -233,13 +235,6 @@ enum VerificationResult {
     Failed,
 }
 
-#[derive(Deserialize)]
-struct RawRebuild {
-    verdict: String,
-    #[allow(dead_code)]
-    schema_version: u32,
-}
-
 /// Check `envelopes` against the trusted `keys` and the `artifacts` to re-hash.
 pub fn check_bundle(
     envelopes: &[Envelope],
@@ -300,9 +295,8 @@ pub fn check_bundle(
         let parsed = if predicate_type == vsa::PREDICATE_TYPE {
             parse_vsa(statement.predicate).map(|summary| report.summary = Some(summary))
         } else {
-            serde_json::from_value::<RawRebuild>(Value::Object(statement.predicate))
-                .map(|rebuild| report.rebuild_verdict = Some(rebuild.verdict))
-                .map_err(|e| e.to_string())
+            RebuildPredicate::parse(Value::Object(statement.predicate))
+                .map(|rebuild| report.rebuild_verdict = Some(rebuild.verdict.to_string()))
         };
         if let Err(reason) = parsed {
             report.problems.push(Problem::Predicate {
@@ -468,12 +462,21 @@ mod tests {
         )
     }
 
+    /// A real predicate (from the demo, shortened), its verdict `identical`.
+    fn predicate() -> Value {
+        let mut p: Value =
+            serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json"))
+                .unwrap();
+        p["verdict"] = json!("identical");
+        p
+    }
+
     fn rebuild(subjects: &[Subject]) -> Value {
         json!({
             "_type": STATEMENT_TYPE,
             "subject": subjects,
             "predicateType": REBUILD_PREDICATE_TYPE,
-            "predicate": {"schema_version": 1, "verdict": "identical"},
+            "predicate": predicate(),
         })
     }
 
@@ -573,7 +576,10 @@ mod tests {
         let mut bad_hex = rebuild(&s);
         bad_hex["subject"][0]["digest"]["sha256"] = json!("A".repeat(64));
         let mut no_verdict = rebuild(&s);
-        no_verdict["predicate"] = json!({"schema_version": 1});
+        no_verdict["predicate"]
+            .as_object_mut()
+            .unwrap()
+            .remove("verdict");
         let mut bad_time = vsa(&s, true);
         bad_time["predicate"]["timeVerified"] = json!("yesterday");
         for (statement, expected) in [
@@ -597,6 +603,46 @@ mod tests {
                 "{expected}: {found:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_rebuild_predicate_that_does_not_parse_is_a_predicate_problem() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let mut unknown_verdict = rebuild(&s);
+        unknown_verdict["predicate"]["verdict"] = json!("maybe");
+        let mut no_escrow = rebuild(&s);
+        no_escrow["predicate"]
+            .as_object_mut()
+            .unwrap()
+            .remove("escrow");
+        let mut bad_pin = rebuild(&s);
+        bad_pin["predicate"]["toolchain"]["pins"][0]["digest"]["sha256"] = json!("sha256:00");
+        for (statement, expected) in [
+            (unknown_verdict, "unknown variant `maybe`"),
+            (no_escrow, "missing field `escrow`"),
+            (bad_pin, "expected 64 lowercase hex digits"),
+        ] {
+            let report = check_bundle(
+                &sign(&key, &[vsa(&s, true), statement]),
+                &[key.verifying_key()],
+                &[],
+            )
+            .unwrap();
+            assert_eq!(report.rebuild_verdict, None, "{expected}");
+            match report.problems.as_slice() {
+                [Problem::Predicate {
+                    envelope: 2,
+                    predicate_type: REBUILD_PREDICATE_TYPE,
+                    reason,
+                }] => assert!(reason.contains(expected), "{expected}: {reason}"),
+                other => panic!("{expected}: {other:?}"),
+            }
+        }
+        // Fields a later version adds are ignored, as the evolution rule asks.
+        let mut later = rebuild(&s);
+        later["predicate"]["added_later"] = json!({"anything": [1, 2]});
+        assert_eq!(problems(&sign(&key, &[vsa(&s, true), later]), &key), vec![]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! The file format is in-toto's bundle, `*.intoto.jsonl`: one DSSE envelope per line
 //! ([`bundle`]), each signing an in-toto Statement v1 with Ed25519 ([`dsse`], [`key`]). One
 //! statement carries a SLSA Verification Summary ([`vsa`]); another carries the rebuild
-//! predicate. [`check`] decides whether a bundle holds: signatures, statement shape, predicates,
+//! predicate ([`predicate`] writes it, [`rebuild`] reads it back). [`check`] decides whether a bundle holds: signatures, statement shape, predicates,
 //! subjects against the artifacts given. A rejected attestation is a value ([`check::Report`]),
 //! not an [`Error`]: an `Err` means the input could not be read or understood at all.
 //!
@@ -14,6 +14,7 @@ pub mod check;
 pub mod dsse;
 pub mod key;
 pub mod predicate;
+pub mod rebuild;
 pub mod replay;
 pub mod vsa;
 

@@ -34,11 +34,15 @@ fn statements(firmware: &[u8]) -> Vec<Value> {
         time::macros::datetime!(2026-11-22 14:00 UTC),
         vec![LEVEL_REPRODUCIBLE.to_owned()],
     );
+    // A real predicate (from the demo, shortened): `attest verify` parses it whole.
+    let mut predicate: Value =
+        serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json")).unwrap();
+    predicate["verdict"] = json!("identical");
     let rebuild = json!({
         "_type": STATEMENT_TYPE,
         "subject": subjects,
         "predicateType": REBUILD_PREDICATE_TYPE,
-        "predicate": {"schema_version": 1, "verdict": "identical"},
+        "predicate": predicate,
     });
     vec![vsa, rebuild]
 }
@@ -359,6 +363,16 @@ fn tampered_bundles_are_rejected() {
             "a statement dropped",
             vec![good[0].clone()],
             "no signed `https://reprove.dev/attestation/rebuild/v1` statement",
+        ),
+        (
+            "a malformed rebuild predicate, signed by the vendor",
+            {
+                let mut statements = statements(FIRMWARE);
+                statements[1]["predicate"]["artifacts"][0]["verdict"] = json!("maybe");
+                sign_all(&statements, Some(&vendor))
+            },
+            "envelope 2: invalid `https://reprove.dev/attestation/rebuild/v1` predicate: \
+             artifacts[0].verdict: unknown variant `maybe`",
         ),
     ];
     for (what, envelopes, message) in cases {

@@ -2,6 +2,7 @@
 #![allow(unreachable_pub)]
 
 mod attest;
+mod attest_schema;
 mod diff;
 mod hash;
 mod support;

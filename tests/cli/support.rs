@@ -48,6 +48,9 @@ impl TestEnv {
     }
 }
 
+/// The vendor's release bundle in a [`Demo`], relative to its root.
+pub const BUNDLE: &str = "shipped/acme-router-fw-1.0.0.tar.gz";
+
 /// The bundled demo firmware, laid out as an operator has it: a recipe and its escrow in
 /// `operator/`, the vendor's release bundle in `shipped/`.
 pub struct Demo {
@@ -158,4 +161,27 @@ impl Demo {
             .args(shipped);
         cmd
     }
+}
+
+/// Unpack the shipped bundle, change `firmware.img` with `edit`, repack it as the vendor did.
+pub fn tamper(demo: &Demo, edit: impl FnOnce(&mut Vec<u8>)) {
+    let dir = demo.env.path("unpacked");
+    std::fs::create_dir_all(&dir).unwrap();
+    run_ok(
+        std::process::Command::new("tar")
+            .arg("-xzf")
+            .arg(demo.env.path(BUNDLE))
+            .arg("-C")
+            .arg(&dir),
+    );
+    let img = dir.join("firmware.img");
+    let mut bytes = std::fs::read(&img).unwrap();
+    edit(&mut bytes);
+    std::fs::write(&img, bytes).unwrap();
+    run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
+        "tar -C {} --format=ustar --sort=name --mtime=@1700000000 --owner=0 --group=0 \
+         --numeric-owner --mode=u=rw,go=r -cf - firmware.img manifest.txt | gzip -n -9 > {}",
+        dir.display(),
+        demo.env.path(BUNDLE).display()
+    )));
 }

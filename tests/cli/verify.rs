@@ -3,9 +3,7 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{run_ok, Demo};
-
-const BUNDLE: &str = "shipped/acme-router-fw-1.0.0.tar.gz";
+use crate::support::{run_ok, tamper, Demo, BUNDLE};
 
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -15,29 +13,6 @@ fn json(out: &std::process::Output) -> Value {
             String::from_utf8_lossy(&out.stderr)
         )
     })
-}
-
-/// Unpack the shipped bundle, change `firmware.img` with `edit`, repack it as the vendor did.
-fn tamper(demo: &Demo, edit: impl FnOnce(&mut Vec<u8>)) {
-    let dir = demo.env.path("unpacked");
-    std::fs::create_dir_all(&dir).unwrap();
-    run_ok(
-        std::process::Command::new("tar")
-            .arg("-xzf")
-            .arg(demo.env.path(BUNDLE))
-            .arg("-C")
-            .arg(&dir),
-    );
-    let img = dir.join("firmware.img");
-    let mut bytes = std::fs::read(&img).unwrap();
-    edit(&mut bytes);
-    std::fs::write(&img, bytes).unwrap();
-    run_ok(std::process::Command::new("sh").arg("-c").arg(format!(
-        "tar -C {} --format=ustar --sort=name --mtime=@1700000000 --owner=0 --group=0 \
-         --numeric-owner --mode=u=rw,go=r -cf - firmware.img manifest.txt | gzip -n -9 > {}",
-        dir.display(),
-        demo.env.path(BUNDLE).display()
-    )));
 }
 
 #[test]

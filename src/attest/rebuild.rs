@@ -1,0 +1,344 @@
+//! The rebuild predicate as a consumer reads it: typed, checked, lenient to additions.
+//!
+//! [`super::predicate`] writes the predicate; this reads it back by the layout specified in
+//! `docs/attestation.md` (JSON Schema: `docs/rebuild-predicate.schema.json`). Every field that
+//! is always written is required here with its type; verdicts must be known words, digests 64
+//! lowercase hex digits, times RFC 3339. Unknown fields are ignored, as the evolution rule asks
+//! of consumers (fields are only added), and so are unknown kinds of termination and drift.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer};
+use time::OffsetDateTime;
+
+use crate::hash::{parse_hex32, Checksum};
+use crate::verify::Verdict;
+
+/// A rebuild predicate, `schema_version` 1.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RebuildPredicate {
+    pub schema_version: u32,
+    pub verdict: Verdict,
+    pub verifier: Verifier,
+    pub package: Package,
+    pub invocation: Invocation,
+    pub recipe: File,
+    pub lock: Lock,
+    pub escrow: Escrow,
+    pub toolchain: Toolchain,
+    pub build: Build,
+    pub rebuilds: Vec<Rebuild>,
+    pub artifacts: Vec<Artifact>,
+    #[serde(with = "time::serde::rfc3339")]
+    pub started_on: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub finished_on: OffsetDateTime,
+}
+
+impl RebuildPredicate {
+    /// Parse `predicate`; the error names the first field that does not hold, by its path
+    /// (`artifacts[0].verdict: unknown variant …`).
+    pub fn parse(predicate: serde_json::Value) -> Result<Self, String> {
+        let parsed: Self = serde_path_to_error::deserialize(predicate).map_err(|e| {
+            let path = e.path().to_string();
+            if path == "." {
+                e.into_inner().to_string()
+            } else {
+                format!("{path}: {}", e.into_inner())
+            }
+        })?;
+        for (i, pin) in parsed.toolchain.pins.iter().enumerate() {
+            if pin.digest.sha256.is_none() && pin.digest.blake3.is_none() {
+                return Err(format!(
+                    "toolchain.pins[{i}] (`{}`): no `sha256` or `blake3` digest",
+                    pin.name
+                ));
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// 64 lowercase hex digits: a 32-byte digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hex(pub [u8; 32]);
+
+impl<'de> Deserialize<'de> for Hex {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_hex32(&s).map(Hex).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected 64 lowercase hex digits, found `{s}`"))
+        })
+    }
+}
+
+/// A `DigestSet` of a file `reprove` hashed: both algorithms (others are ignored).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DigestSet {
+    pub sha256: Hex,
+    pub blake3: Hex,
+}
+
+/// A pin's `DigestSet`: the one algorithm the lock pins it by.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PinDigest {
+    pub sha256: Option<Hex>,
+    pub blake3: Option<Hex>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Verifier {
+    pub id: String,
+    pub version: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Package {
+    pub name: String,
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Invocation {
+    pub recipe: String,
+    pub shipped: Vec<String>,
+}
+
+/// A file as a `ResourceDescriptor`: its path and digests.
+#[derive(Debug, Clone, Deserialize)]
+pub struct File {
+    pub name: String,
+    pub digest: DigestSet,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Lock {
+    pub name: String,
+    pub digest: DigestSet,
+    pub traced: bool,
+}
+
+/// The escrow; `digest`, `kind` and `files` are `null` when the verification stopped first.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Escrow {
+    pub name: String,
+    pub expected: Checksum,
+    pub digest: Option<DigestSet>,
+    pub kind: Option<String>,
+    pub files: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Toolchain {
+    pub tools: BTreeMap<String, Tool>,
+    pub pins: Vec<Pin>,
+    pub drift: Vec<Drift>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Tool {
+    pub path: String,
+    pub resolved: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Pin {
+    pub name: String,
+    pub digest: PinDigest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Drift {
+    Changed {
+        path: String,
+        expected: Checksum,
+        found: Checksum,
+    },
+    Missing {
+        path: String,
+        expected: Checksum,
+        reason: String,
+    },
+    Moved {
+        tool: String,
+        expected: String,
+        found: Option<String>,
+    },
+    Unlocked {
+        tool: String,
+    },
+    /// A kind this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Build {
+    pub command: Vec<String>,
+    pub timeout_seconds: u64,
+    pub isolation: Isolation,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Isolation {
+    pub backend: String,
+    pub version: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Rebuild {
+    pub variation: Variation,
+    pub build_path: String,
+    pub environment: BTreeMap<String, String>,
+    pub termination: Termination,
+    pub seconds: f64,
+    pub log: Log,
+    pub artifacts: Vec<RebuiltArtifact>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Variation {
+    pub umask: u32,
+    pub clock_shift_days: Option<u32>,
+    pub env_reversed: bool,
+    pub nested_build_dir: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Termination {
+    Exited {
+        value: i32,
+    },
+    Signalled {
+        value: i32,
+    },
+    TimedOut,
+    /// A kind this version does not know.
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Log {
+    pub digest: DigestSet,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RebuiltArtifact {
+    pub name: String,
+    /// `None` when the rebuild did not produce it.
+    pub digest: Option<DigestSet>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Artifact {
+    pub name: String,
+    pub path: String,
+    pub verdict: Verdict,
+    pub rebuilt: Vec<Option<DigestSet>>,
+    pub shipped: Option<Shipped>,
+    pub difference: Option<ByteDiff>,
+    pub nondeterminism: Option<ByteDiff>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Shipped {
+    pub name: String,
+    pub digest: DigestSet,
+    pub size: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ByteDiff {
+    pub left_size: u64,
+    pub right_size: u64,
+    pub differing_bytes: u64,
+    pub range_count: u64,
+    pub ranges: Vec<ByteRange>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct ByteRange {
+    pub offset: u64,
+    pub len: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{json, Value};
+
+    use super::*;
+
+    fn fixture() -> Value {
+        serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json")).unwrap()
+    }
+
+    #[test]
+    fn the_fixture_parses_and_unknown_fields_and_kinds_are_ignored() {
+        let p = RebuildPredicate::parse(fixture()).unwrap();
+        assert_eq!(p.verdict, Verdict::Different);
+        assert_eq!(p.rebuilds.len(), 2);
+        assert_eq!(p.rebuilds[1].variation.clock_shift_days, Some(400));
+        assert_eq!(p.rebuilds[0].termination, Termination::Exited { value: 0 });
+        assert_eq!(
+            p.artifacts[0].difference.as_ref().unwrap().ranges[0].offset,
+            512
+        );
+
+        let mut later = fixture();
+        later["provenance"] = json!({"added": "in a later version"});
+        later["artifacts"][0]["allowances"] = json!([]);
+        later["rebuilds"][0]["termination"] = json!({"kind": "oom_killed", "value": 9});
+        later["toolchain"]["drift"] = json!([{"kind": "renamed", "from": "a", "to": "b"}]);
+        let p = RebuildPredicate::parse(later).unwrap();
+        assert_eq!(p.rebuilds[0].termination, Termination::Other);
+    }
+
+    #[test]
+    fn malformed_predicates_name_the_field() {
+        type Edit = fn(&mut Value);
+        let cases: [(&str, Edit); 9] = [
+            ("unknown variant `maybe`", |p| p["verdict"] = json!("maybe")),
+            ("missing field `escrow`", |p| {
+                p.as_object_mut().unwrap().remove("escrow");
+            }),
+            (
+                "schema_version: invalid type: string \"1\", expected u32",
+                |p| {
+                    p["schema_version"] = json!("1");
+                },
+            ),
+            ("artifacts[0].verdict: unknown variant `fine`", |p| {
+                p["artifacts"][0]["verdict"] = json!("fine");
+            }),
+            (
+                "recipe.digest.sha256: expected 64 lowercase hex digits",
+                |p| {
+                    p["recipe"]["digest"]["sha256"] = json!("AB".repeat(32));
+                },
+            ),
+            ("lock.digest: missing field `blake3`", |p| {
+                p["lock"]["digest"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("blake3");
+            }),
+            ("`/usr/bin/dash`): no `sha256` or `blake3` digest", |p| {
+                p["toolchain"]["pins"][0]["digest"] = json!({"md5": "x"});
+            }),
+            ("escrow.expected: expected `ALGO:HEX`", |p| {
+                p["escrow"]["expected"] = json!("009822be");
+            }),
+            ("finished_on: ", |p| p["finished_on"] = json!("yesterday")),
+        ];
+        for (expected, edit) in cases {
+            let mut p = fixture();
+            edit(&mut p);
+            let err = RebuildPredicate::parse(p).expect_err(expected);
+            assert!(err.contains(expected), "{expected}: {err}");
+        }
+    }
+}
