@@ -379,6 +379,31 @@ mod tests {
     }
 
     #[test]
+    fn a_sandbox_that_cannot_start_is_unavailable() {
+        // A root without `true`: the probe runs the very sandbox builds would get.
+        let empty = tempfile::tempdir().unwrap();
+        let err = Bwrap::detect(Some(empty.path())).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Unavailable(_)), "{message}");
+        assert!(
+            message.contains("cannot create the sandbox: bwrap: execvp true"),
+            "{message}"
+        );
+        assert!(message.contains("isolation = \"none\""), "{message}");
+        let build = tempfile::tempdir().unwrap();
+        let env = BTreeMap::new();
+        let inv = Invocation {
+            argv: &[],
+            env: &env,
+            build_dir: build.path(),
+            log: &build.path().join("log"),
+            timeout: Duration::from_secs(1),
+            umask: 0o022,
+        };
+        assert!(matches!(bwrap().run(&inv), Err(Error::EmptyCommand)));
+    }
+
+    #[test]
     fn network_is_unreachable_inside_and_reachable_on_the_host() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
