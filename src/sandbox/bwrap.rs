@@ -46,7 +46,7 @@ const HOST_TOP: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx
 /// `cc`/`c++` alternatives links. Nothing else of `/etc` (users, hosts, resolvers) is shown.
 const HOST_ETC: &[&str] = &["ld.so.cache", "alternatives"];
 
-/// Where a trace log is bound inside the sandbox, for `strace` (see `sandbox::trace`).
+/// Where a trace log is bound inside the sandbox, for `strace` (see [`super::trace`]).
 pub(crate) const TRACE_LOG: &str = "/.reprove-trace";
 
 /// Top-level entries of a hermetic root the sandbox provides itself.
