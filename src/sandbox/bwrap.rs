@@ -4,15 +4,17 @@
 //! Every namespace is unshared (user, mount, pid, network, ipc, uts, cgroup), so the build has a
 //! loopback interface and nothing else, its own hostname `reprove`, and no capabilities. The
 //! file system is a read-only tmpfs holding, read-only, either the host's toolchain (`/usr`, the
-//! merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the two files under `/etc` the loader and
+//! merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the two entries of `/etc` the loader and
 //! `cc` need) or every top-level entry of a hermetic root; then the build tree read-write at
 //! `/build` (the working directory), a fresh `/tmp`, `/proc` and a minimal `/dev`. The host's
 //! `/etc`, `/root` and `/home` are not there. The environment is exactly the invocation's, plus
 //! `PWD=/build`, which bubblewrap always sets.
 //!
-//! Nothing outlives [`Sandbox::run`]: the command is pid 1's only child in a pid namespace, so
-//! when it exits the kernel kills whatever it left behind; at the timeout the whole process
-//! group of `bwrap` is killed and `--die-with-parent` takes the namespace down with it.
+//! Nothing outlives [`Sandbox::run`]: the command is the only child of pid 1 in a pid
+//! namespace, and when pid 1 exits the kernel kills everything else in it, whether it left the
+//! process group or not. pid 1 exits when the command does, or at the timeout, when the whole
+//! process group of `bwrap` (pid 1 included) is killed. `bwrap` itself exits before the kernel
+//! has finished, so `run` also waits for pid 1, whose host pid `bwrap` reports on `--info-fd`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
