@@ -4,15 +4,17 @@
 //! Every namespace is unshared (user, mount, pid, network, ipc, uts, cgroup), so the build has a
 //! loopback interface and nothing else, its own hostname `reprove`, and no capabilities. The
 //! file system is a read-only tmpfs holding, read-only, either the host's toolchain (`/usr`, the
-//! merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the two files under `/etc` the loader and
+//! merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the two entries of `/etc` the loader and
 //! `cc` need) or every top-level entry of a hermetic root; then the build tree read-write at
 //! `/build` (the working directory), a fresh `/tmp`, `/proc` and a minimal `/dev`. The host's
 //! `/etc`, `/root` and `/home` are not there. The environment is exactly the invocation's, plus
 //! `PWD=/build`, which bubblewrap always sets.
 //!
-//! Nothing outlives [`Sandbox::run`]: the command is pid 1's only child in a pid namespace, so
-//! when it exits the kernel kills whatever it left behind; at the timeout the whole process
-//! group of `bwrap` is killed and `--die-with-parent` takes the namespace down with it.
+//! Nothing outlives [`Sandbox::run`]: the command is the only child of pid 1 in a pid
+//! namespace, and when pid 1 exits the kernel kills everything else in it, whether it left the
+//! process group or not. pid 1 exits when the command does, or at the timeout, when the whole
+//! process group of `bwrap` (pid 1 included) is killed. `bwrap` itself exits before the kernel
+//! has finished, so `run` also waits for pid 1, whose host pid `bwrap` reports on `--info-fd`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -46,7 +48,7 @@ const HOST_TOP: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx
 /// `cc`/`c++` alternatives links. Nothing else of `/etc` (users, hosts, resolvers) is shown.
 const HOST_ETC: &[&str] = &["ld.so.cache", "alternatives"];
 
-/// Where a trace log is bound inside the sandbox, for `strace` (see `sandbox::trace`).
+/// Where a trace log is bound inside the sandbox, for `strace` (see [`super::trace`]).
 pub(crate) const TRACE_LOG: &str = "/.reprove-trace";
 
 /// Top-level entries of a hermetic root the sandbox provides itself.
@@ -390,6 +392,31 @@ mod tests {
             bwrap.build_path(Path::new("/anywhere")),
             Path::new("/build")
         );
+    }
+
+    #[test]
+    fn a_sandbox_that_cannot_start_is_unavailable() {
+        // A root without `true`: the probe runs the very sandbox builds would get.
+        let empty = tempfile::tempdir().unwrap();
+        let err = Bwrap::detect(Some(empty.path())).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, Error::Unavailable(_)), "{message}");
+        assert!(
+            message.contains("cannot create the sandbox: bwrap: execvp true"),
+            "{message}"
+        );
+        assert!(message.contains("isolation = \"none\""), "{message}");
+        let build = tempfile::tempdir().unwrap();
+        let env = BTreeMap::new();
+        let inv = Invocation {
+            argv: &[],
+            env: &env,
+            build_dir: build.path(),
+            log: &build.path().join("log"),
+            timeout: Duration::from_secs(1),
+            umask: 0o022,
+        };
+        assert!(matches!(bwrap().run(&inv), Err(Error::EmptyCommand)));
     }
 
     #[test]

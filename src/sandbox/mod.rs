@@ -4,7 +4,9 @@
 //! in the build tree, with its output in a log file, and guarantees that when [`Sandbox::run`]
 //! returns no process the build started is left running — on success, on failure and on
 //! timeout alike. [`host::Host`] (`isolation = "none"`) runs on the host in a process group of
-//! its own; the bubblewrap backend adds namespaces, a read-only toolchain and no network.
+//! its own; [`bwrap::Bwrap`] (`isolation = "sandbox"`) adds namespaces, a read-only toolchain
+//! and no network. [`rootfs`] makes a pinned hermetic root ready for it, and [`trace`] runs a
+//! build in it under `strace` to learn which toolchain files the build reads.
 
 pub mod bwrap;
 pub mod host;

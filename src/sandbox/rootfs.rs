@@ -157,7 +157,9 @@ fn unpack(archive: &Path, dest: &Path) -> Result<(), Unpack> {
         }
         match kind {
             EntryType::Directory => {
-                if !target.is_dir() {
+                // Never `is_dir`: it follows a symlink, and the chmod below would land on the host.
+                if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
+                    remove_leaf(&target)?;
                     fs::create_dir(&target)?;
                 }
                 // Owner access stays, so the rest of the archive can be unpacked inside.
@@ -400,6 +402,24 @@ mod tests {
         .unwrap();
         let err = prepare_root(&path, &hashes.blake3, &cache).unwrap_err();
         assert!(matches!(err, Error::RootMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_directory_replaces_a_symlink_of_the_same_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let host = tmp.path().join("host");
+        fs::create_dir(&host).unwrap();
+        fs::set_permissions(&host, fs::Permissions::from_mode(0o700)).unwrap();
+        let target = host.as_os_str().as_bytes().to_vec();
+        let tar = root_tar(move |b| {
+            link(b, b"./opt", EntryType::Symlink, &target);
+            add(b, b"./opt/", EntryType::Directory, 0o755, b"");
+        });
+        let (path, hashes) = write(tmp.path(), "root.tar", &tar);
+        let root = prepare_root(&path, &hashes.sha256, &tmp.path().join("cache")).unwrap();
+        assert!(fs::symlink_metadata(root.join("opt")).unwrap().is_dir());
+        let mode = fs::metadata(&host).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "the host folder is untouched");
     }
 
     #[test]
