@@ -240,8 +240,8 @@ pub struct Artifact {
     pub verdict: Verdict,
     pub rebuilt: Vec<Option<DigestSet>>,
     pub shipped: Option<Shipped>,
-    pub difference: Option<ByteDiff>,
-    pub nondeterminism: Option<ByteDiff>,
+    pub difference: Option<Comparison>,
+    pub nondeterminism: Option<Comparison>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -251,12 +251,22 @@ pub struct Shipped {
     pub size: u64,
 }
 
+/// A difference, explained (the shape of `reprove diff --json`; only what a checker reads).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ByteDiff {
-    pub left_size: u64,
-    pub right_size: u64,
+pub struct Comparison {
+    pub verdict: String,
+    pub leaves: Vec<Leaf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Leaf {
+    pub path: String,
+    pub content: Option<Content>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Content {
     pub differing_bytes: u64,
-    pub range_count: u64,
     pub ranges: Vec<ByteRange>,
 }
 
@@ -284,7 +294,12 @@ mod tests {
         assert_eq!(p.rebuilds[1].variation.clock_shift_days, Some(400));
         assert_eq!(p.rebuilds[0].termination, Termination::Exited { value: 0 });
         assert_eq!(
-            p.artifacts[0].difference.as_ref().unwrap().ranges[0].offset,
+            p.artifacts[0].difference.as_ref().unwrap().leaves[0]
+                .content
+                .as_ref()
+                .unwrap()
+                .ranges[0]
+                .offset,
             512
         );
 

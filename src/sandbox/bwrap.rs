@@ -411,6 +411,7 @@ mod tests {
         let inv = Invocation {
             argv: &[],
             env: &env,
+            env_reversed: false,
             build_dir: build.path(),
             log: &build.path().join("log"),
             timeout: Duration::from_secs(1),

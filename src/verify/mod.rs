@@ -140,6 +140,9 @@ pub struct Report {
     pub isolation: IsolationRecord,
     pub rebuilds: Vec<Rebuild>,
     pub artifacts: Vec<ArtifactReport>,
+    /// Every file of the shipped set, once each.
+    #[serde(skip)]
+    pub shipped_files: Vec<ShippedFile>,
     #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -148,10 +151,20 @@ pub struct Report {
 
 impl Report {
     /// The shipped files the report speaks of, by artifact name (the attestation's subjects).
+    /// When no artifact was found in the shipped set, the subjects are every shipped file, so
+    /// that the statement still names what was judged (in-toto needs at least one subject).
     pub fn subjects(&self) -> Vec<(&str, &Hashes)> {
-        self.artifacts
+        let matched: Vec<(&str, &Hashes)> = self
+            .artifacts
             .iter()
             .filter_map(|a| a.shipped.as_ref().map(|s| (a.name.as_str(), &s.hashes)))
+            .collect();
+        if !matched.is_empty() {
+            return matched;
+        }
+        self.shipped_files
+            .iter()
+            .map(|f| (f.origin.as_str(), &f.hashes))
             .collect()
     }
 }
@@ -226,6 +239,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         },
         rebuilds: Vec::new(),
         artifacts: Vec::new(),
+        shipped_files: shipped.files(),
         started,
         finished: started,
     };

@@ -133,6 +133,14 @@ impl ShippedSet {
         self.by_name.get(name)
     }
 
+    /// Every file once (a file known by several names is listed once), by origin.
+    pub fn files(&self) -> Vec<ShippedFile> {
+        let mut files: Vec<ShippedFile> = self.by_name.values().cloned().collect();
+        files.sort_by(|a, b| a.origin.cmp(&b.origin));
+        files.dedup_by(|a, b| a.origin == b.origin);
+        files
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }

@@ -114,7 +114,7 @@ impl Demo {
         .to_owned();
         let template = std::fs::read_to_string(demo_dir().join("reprove.toml.in")).unwrap();
         let recipe = template.replace("sha256:REPLACE_ME", &digest).replace(
-            "isolation = \"none\"",
+            "isolation = \"sandbox\"",
             &format!("isolation = \"{isolation}\""),
         );
         env.write("operator/reprove.toml", recipe);

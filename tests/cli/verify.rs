@@ -16,8 +16,21 @@ fn json(out: &std::process::Output) -> Value {
 }
 
 #[test]
-fn the_shipped_bundle_is_identical() {
+fn the_shipped_bundle_is_identical_on_the_host_too() {
     let demo = Demo::locked("none");
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(json(&out)["isolation"]["backend"], "none");
+}
+
+#[test]
+fn the_shipped_bundle_is_identical() {
+    let demo = Demo::locked("sandbox");
     let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
     assert_eq!(
         out.status.code(),
@@ -39,13 +52,15 @@ fn the_shipped_bundle_is_identical() {
         1,
         "no second rebuild when identical"
     );
-    assert_eq!(v["isolation"]["backend"], "none");
+    assert_eq!(v["isolation"]["backend"], "bwrap");
+    assert!(v["isolation"]["version"].as_str().is_some());
+    assert_eq!(v["rebuilds"][0]["build_path"], "/build");
     assert!(demo.env.path("att.intoto.jsonl").is_file());
 }
 
 #[test]
 fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     tamper(&demo, |img| img[0x200] ^= 0x01);
     demo.verify([BUNDLE])
         .assert()
@@ -60,7 +75,7 @@ fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
 
 #[test]
 fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondeterministic() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     tamper(&demo, |img| img[0x300] ^= 0x80);
     let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -86,7 +101,7 @@ fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondetermini
 
 #[test]
 fn a_file_absent_from_the_shipped_set_is_missing() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     // Only the raw image, extracted: the bundle itself is not shipped.
     let dir = demo.env.path("loose");
     std::fs::create_dir_all(&dir).unwrap();
@@ -112,7 +127,7 @@ fn a_file_absent_from_the_shipped_set_is_missing() {
 
 #[test]
 fn an_edited_pin_is_toolchain_drift_and_nothing_is_built() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     let lock_path = demo.env.path("operator/reprove.lock");
     let lock = std::fs::read_to_string(&lock_path).unwrap();
     // Change the digest of the pin right after the gcc driver's path.
@@ -154,7 +169,7 @@ fn an_edited_pin_is_toolchain_drift_and_nothing_is_built() {
 
 #[test]
 fn a_wrong_escrow_digest_is_source_mismatch() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     let wrong = format!("sha256:{}", "ab".repeat(32));
     demo.set_recipe(&demo.recipe().replace(&demo.escrow_digest, &wrong));
     let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
@@ -168,7 +183,7 @@ fn a_wrong_escrow_digest_is_source_mismatch() {
 
 #[test]
 fn a_failing_build_is_build_failed() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     demo.set_recipe(&demo.recipe().replace(
         "command = [\"make\"]",
         "command = [\"make\", \"no-such-target\"]",
@@ -183,7 +198,7 @@ fn a_failing_build_is_build_failed() {
 
 #[test]
 fn a_build_past_its_timeout_is_killed_and_build_failed() {
-    let demo = Demo::new("none");
+    let demo = Demo::new("sandbox");
     let recipe = demo
         .recipe()
         .replace(
@@ -221,7 +236,7 @@ fn line_of(text: &str, wanted: &str) -> usize {
 
 #[test]
 fn a_malformed_recipe_names_the_line_and_writes_nothing() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     let line = line_of(&demo.recipe(), "[build]");
     demo.set_recipe(&demo.recipe().replace("[build]", "[build\n"));
     demo.verify([BUNDLE])
@@ -236,7 +251,7 @@ fn a_malformed_recipe_names_the_line_and_writes_nothing() {
 
 #[test]
 fn an_unknown_key_in_the_recipe_is_refused() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     let line = line_of(&demo.recipe(), "[build]") + 1;
     demo.set_recipe(&demo.recipe().replace("[build]", "[build]\nparallel = true"));
     demo.verify([BUNDLE])
@@ -248,7 +263,7 @@ fn an_unknown_key_in_the_recipe_is_refused() {
 
 #[test]
 fn a_recipe_without_a_lock_says_to_lock_it() {
-    let demo = Demo::new("none");
+    let demo = Demo::new("sandbox");
     demo.verify([BUNDLE])
         .assert()
         .code(2)
@@ -271,7 +286,7 @@ fn restore_escrow(demo: &Demo, digest: &str) {
 
 #[test]
 fn corrupted_and_truncated_escrows_are_refused_with_exit_2() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     let good = std::fs::read(demo.env.path("operator/escrow/acme-router-fw-1.0.0.tar.gz")).unwrap();
     let mut corrupted = good.clone();
     let mid = corrupted.len() / 2;
@@ -327,7 +342,7 @@ sys.stdout.buffer.write(buf.getvalue())
 
 #[test]
 fn hostile_escrows_are_refused_naming_the_entry() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     for (kind, entry) in [
         ("dotdot", "../evil"),
         ("absolute", "/tmp/evil"),
@@ -351,7 +366,7 @@ fn hostile_escrows_are_refused_naming_the_entry() {
 
 #[test]
 fn rebuild_copies_the_artifacts_and_prints_their_digests() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     let out = demo
         .env
         .cmd([
@@ -384,7 +399,7 @@ fn rebuild_copies_the_artifacts_and_prints_their_digests() {
 
 #[test]
 fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     demo.env
         .cmd(["key", "generate", "--out", "op.key"])
         .assert()
@@ -456,7 +471,7 @@ fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
 
 #[test]
 fn a_build_that_stamps_the_wall_clock_is_nondeterministic() {
-    let demo = Demo::new("none");
+    let demo = Demo::new("sandbox");
     // The build writes the time it ran into the image: two rebuilds never agree, so a shipped
     // image that differs cannot be blamed on the vendor.
     let recipe = demo.recipe().replace(
@@ -491,7 +506,7 @@ fn a_build_that_stamps_the_wall_clock_is_nondeterministic() {
 
 #[test]
 fn a_signature_trailer_is_different_until_an_allowance_declares_it() {
-    let demo = Demo::locked("none");
+    let demo = Demo::locked("sandbox");
     tamper(&demo, |img| img.extend_from_slice(&[0x5a; 64]));
     demo.verify([BUNDLE]).assert().code(1);
     let recipe = demo.recipe()
@@ -505,4 +520,28 @@ fn a_signature_trailer_is_different_until_an_allowance_declares_it() {
     assert_eq!(applied["allowance"]["reason"], "vendor signature block");
     // --strict: only identical bytes pass.
     demo.verify([BUNDLE]).arg("--strict").assert().code(1);
+}
+
+#[test]
+fn nothing_matched_still_names_the_shipped_files_as_subjects() {
+    let demo = Demo::locked("sandbox");
+    demo.env.write("unrelated.bin", "not firmware");
+    demo.verify(["unrelated.bin"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(": missing"));
+    let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
+    for line in att.lines() {
+        let envelope: Value = serde_json::from_str(line).unwrap();
+        let payload = base64::Engine::decode(
+            &base64::engine::general_purpose::STANDARD,
+            envelope["payload"].as_str().unwrap(),
+        )
+        .unwrap();
+        let statement: Value = serde_json::from_slice(&payload).unwrap();
+        assert_eq!(
+            statement["subject"][0]["name"], "unrelated.bin",
+            "{statement}"
+        );
+    }
 }
