@@ -5,5 +5,6 @@ mod attest;
 mod attest_schema;
 mod diff;
 mod hash;
+mod sandbox;
 mod support;
 mod verify;
