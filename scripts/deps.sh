@@ -8,7 +8,7 @@ declare -A REPROVE_DEPS_demo=(
 )
 declare -A REPROVE_DEPS_test=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
-  [strace]=strace [python3]=python3
+  [strace]=strace [python3]=python3 [pgrep]=procps [chromium]=chromium [cpio]=cpio
 )
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum

@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Format::Human
     };
     let out = Output::new(format, cli.global.color, cli.global.quiet);
+    crate::sandbox::host::kill_builds_on_interrupt();
     let result = match cli.command {
         Command::Verify(args) => verify::run(&args, &out),
         Command::Rebuild(args) => rebuild::run(&args, &out),

@@ -9,6 +9,7 @@ use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{Error, Invocation, Outcome, Sandbox, Termination};
@@ -73,6 +74,7 @@ pub(crate) fn run_in_group(
         .spawn()
         .map_err(|source| Error::Spawn { program, source })?;
     let group = libc::pid_t::try_from(child.id()).expect("pids fit in pid_t");
+    ACTIVE_GROUP.store(group, Ordering::SeqCst);
     let deadline = start + timeout;
     let mut pause = Duration::from_millis(1);
     let termination = loop {
@@ -96,10 +98,37 @@ pub(crate) fn run_in_group(
         }
     };
     kill_group(group);
+    ACTIVE_GROUP.store(0, Ordering::SeqCst);
     Ok(Outcome {
         termination,
         elapsed: start.elapsed(),
     })
+}
+
+/// The process group of the build running now (0 when none): what an interrupt must kill, since
+/// a build in a session of its own does not get the terminal's Ctrl-C.
+static ACTIVE_GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// On SIGINT, SIGTERM or SIGHUP: kill the running build's whole group, then die of the same
+/// signal (a shell then reports 130 for Ctrl-C). Install once, before any build starts.
+pub fn kill_builds_on_interrupt() {
+    extern "C" fn on_signal(sig: libc::c_int) {
+        let group = ACTIVE_GROUP.load(Ordering::SeqCst);
+        // SAFETY: kill, signal and raise are async-signal-safe.
+        unsafe {
+            if group > 0 {
+                libc::kill(-group, libc::SIGKILL);
+            }
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: the handler only does async-signal-safe work.
+        unsafe {
+            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
+        }
+    }
 }
 
 fn kill_group(group: libc::pid_t) {

@@ -545,3 +545,57 @@ fn nothing_matched_still_names_the_shipped_files_as_subjects() {
         );
     }
 }
+
+#[test]
+fn an_interrupt_kills_the_build_it_started() {
+    use std::os::unix::process::ExitStatusExt as _;
+    let demo = Demo::new("none");
+    let marker = format!("reprove-interrupt-{}", std::process::id());
+    let recipe = demo.recipe().replace(
+        "command = [\"make\"]",
+        &format!("command = [\"sh\", \"-c\", \"sleep 300 # {marker}\"]"),
+    );
+    demo.set_recipe(&recipe);
+    demo.env
+        .cmd(["lock", "operator/reprove.toml"])
+        .assert()
+        .success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("reprove"))
+        .current_dir(demo.env.root())
+        .args([
+            "verify",
+            "operator/reprove.toml",
+            "--unsigned",
+            "--shipped",
+            BUNDLE,
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let running = || {
+        let out = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        out.status.success()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(i32::try_from(child.id()).unwrap(), libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGINT),
+        "reprove dies of the interrupt (130)"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(!running(), "the build's process group was killed");
+}
