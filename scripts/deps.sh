@@ -1,14 +1,15 @@
 # Sourced by demo.sh, test.sh and bench.sh: install what they need on Debian/Ubuntu.
 # As root, missing packages come from apt; otherwise the script says exactly what to install.
 
-# Debian packages each script needs (commands → package).
+# Debian packages each script needs: a command (or, when it starts with `/`, a file) → package.
 declare -A REPROVE_DEPS_demo=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
-  [python3]=python3
+  [python3]=python3 [/usr/include/stdio.h]=libc6-dev
 )
 declare -A REPROVE_DEPS_test=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
   [strace]=strace [python3]=python3 [pgrep]=procps [chromium]=chromium [cpio]=cpio
+  [debootstrap]=debootstrap [/usr/include/stdio.h]=libc6-dev
 )
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
@@ -19,8 +20,15 @@ install_deps() {
   local -n wanted="REPROVE_DEPS_$1"
   local missing=() cmd
   for cmd in "${!wanted[@]}"; do
-    command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}")
+    case "$cmd" in
+      /*) [ -e "$cmd" ] || missing+=("${wanted[$cmd]}") ;;
+      *) command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}") ;;
+    esac
   done
+  # The interop test makes a virtualenv: Debian's python3 needs python3-venv for that.
+  if [ "$1" = test ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    missing+=(python3-venv)
+  fi
   if ! command -v cargo >/dev/null 2>&1; then
     echo "error: cargo is not installed: install Rust from https://rustup.rs" >&2
     exit 2
