@@ -225,7 +225,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     progress.step(&format!("checking {} pins", lock.pins.len()));
     report.drift = lock.check(&recipe.spec.toolchain.tools);
     if !report.drift.is_empty() {
-        return finish(report, &recipe, &shipped, Verdict::ToolchainDrift);
+        return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
     }
 
     let mut wanted = match opts.rebuilds {
@@ -263,13 +263,13 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
             Err(found) => {
                 report.source.found = Some(found);
-                return finish(report, &recipe, &shipped, Verdict::SourceMismatch);
+                return Ok(finish(report, &recipe, &shipped, Verdict::SourceMismatch));
             }
         };
         let failed = !run.outcome.is_success();
         report.rebuilds.push(run);
         if failed {
-            return finish(report, &recipe, &shipped, Verdict::BuildFailed);
+            return Ok(finish(report, &recipe, &shipped, Verdict::BuildFailed));
         }
         index += 1;
         if index == 1 {
@@ -353,12 +353,7 @@ fn run_one(
 }
 
 /// Settle a verification that stopped before comparing: every artifact gets `verdict`.
-fn finish(
-    mut report: Report,
-    recipe: &Recipe,
-    shipped: &ShippedSet,
-    verdict: Verdict,
-) -> anyhow::Result<Report> {
+fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Verdict) -> Report {
     report.artifacts = recipe
         .spec
         .artifacts
@@ -383,7 +378,7 @@ fn finish(
         .collect();
     report.verdict = verdict;
     report.finished = OffsetDateTime::now_utc();
-    Ok(report)
+    report
 }
 
 /// Each artifact of the first rebuild against its shipped file: identical, equivalent (every
