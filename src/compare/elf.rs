@@ -46,11 +46,12 @@ impl Load {
     /// The load address of a section with these file bytes and this address, when this
     /// segment holds it (as BFD decides: file bytes and addresses both inside).
     fn lma(&self, file: ByteRange, address: u64) -> Option<u64> {
-        let in_file = self.file.offset <= file.offset && file.end() <= self.file.end();
-        let in_memory = self.vaddr <= address
-            && address
-                .checked_add(file.len)
-                .is_some_and(|end| end <= self.vaddr.saturating_add(self.memsz));
+        // Saturating: the headers are untrusted input.
+        let end = |start: u64, len: u64| start.saturating_add(len);
+        let in_file = self.file.offset <= file.offset
+            && end(file.offset, file.len) <= end(self.file.offset, self.file.len);
+        let in_memory =
+            self.vaddr <= address && end(address, file.len) <= end(self.vaddr, self.memsz);
         (in_file && in_memory).then(|| self.paddr.wrapping_add(address - self.vaddr))
     }
 }
@@ -177,9 +178,11 @@ impl ElfMap {
             .sections
             .iter()
             .filter_map(|s| {
+                let offset = s.lma? - base;
+                offset.checked_add(s.file.len)?;
                 Some(Section {
                     file: ByteRange {
-                        offset: s.lma? - base,
+                        offset,
                         len: s.file.len,
                     },
                     lma: None,

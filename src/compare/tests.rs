@@ -698,6 +698,21 @@ proptest! {
         for c in both {
             prop_assert!(c.is_ok());
         }
+        // The mutated file as the layout of a raw image of the size it describes.
+        let len = Blob::file(&pb)
+            .ok()
+            .and_then(|blob| ElfMap::read(&blob))
+            .and_then(|m| m.image())
+            .map_or(64, |m| m.image_len());
+        let len = usize::try_from(len).ok().filter(|&n| n > 0 && n <= 1 << 20).unwrap_or(64);
+        let image = vec![0u8; len];
+        let mut other = image.clone();
+        for i in [0, len / 3, len / 2, len - 1] {
+            other[i] = 0xcc;
+        }
+        let (ia, ib) = (d.write("a.img", &image), d.write("b.img", &other));
+        let opts = Options { layout: Some(pb.clone()), ..Options::default() };
+        prop_assert!(diff_paths(&ia, &ib, &opts).is_ok());
     }
 
     /// What a recipe declares reads back the same.
