@@ -35,6 +35,10 @@ pub struct DiffArgs {
     /// The rebuild's `SOURCE_DATE_EPOCH`, to recognise timestamps near it
     #[arg(long, value_name = "SECONDS")]
     source_date_epoch: Option<i64>,
+    /// The ELF file the raw image A was made from (`objcopy -O binary`): locate differing
+    /// bytes of the image by its sections and functions
+    #[arg(long, value_name = "ELF")]
+    layout: Option<PathBuf>,
 }
 
 fn parse_number(s: &str) -> Result<u64, String> {
@@ -78,12 +82,17 @@ impl DiffArgs {
         Options {
             source_date_epoch: self.source_date_epoch,
             allowances,
+            layout: self.layout.clone(),
             ..Options::default()
         }
     }
 }
 
 pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    if let Some(elf) = &args.layout {
+        // Asked for by name: a missing file is a mistake, not something to note and pass over.
+        std::fs::metadata(elf).with_context(|| format!("failed to read `{}`", elf.display()))?;
+    }
     let comparison = diff_paths(&args.left, &args.right, &args.options())?;
     if let Some(path) = &args.html {
         write_atomically(path, render_html(&comparison).as_bytes())

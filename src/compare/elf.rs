@@ -3,11 +3,20 @@
 //!
 //! Parsed through `object`'s read cache over the file, so only the headers and the symbol
 //! tables are read, never the whole image.
+//!
+//! The same map can describe a raw image made from the ELF file (`objcopy -O binary`):
+//! [`ElfMap::image`] places each loaded section at its load address (LMA) less the lowest
+//! one, so an image offset is located exactly as a file offset of the ELF file would be.
 
 use std::collections::HashMap;
 use std::fs::File;
 
-use object::{Object, ObjectSection, ObjectSegment, ObjectSymbol, SectionFlags, SymbolKind};
+use object::elf::{PT_LOAD, SHF_ALLOC, SHF_EXECINSTR};
+use object::read::elf::{ElfFile, FileHeader, ProgramHeader as _};
+use object::{
+    Endianness, Object, ObjectSection, ObjectSegment, ObjectSymbol, ReadRef, SectionFlags,
+    SymbolKind,
+};
 
 use super::bytes::ByteRange;
 use super::container::Blob;
@@ -19,6 +28,53 @@ pub(super) struct Section {
     pub file: ByteRange,
     pub address: u64,
     pub executable: bool,
+    /// The load address, for a section with contents that is loaded (`SHF_ALLOC`): what
+    /// places it in a raw image.
+    lma: Option<u64>,
+}
+
+/// A `PT_LOAD` program header: where a segment is in the file, in memory, and loaded from.
+#[derive(Debug, Clone, Copy)]
+struct Load {
+    file: ByteRange,
+    vaddr: u64,
+    memsz: u64,
+    paddr: u64,
+}
+
+impl Load {
+    /// The load address of a section with these file bytes and this address, when this
+    /// segment holds it (as BFD decides: file bytes and addresses both inside).
+    fn lma(&self, file: ByteRange, address: u64) -> Option<u64> {
+        // Saturating: the headers are untrusted input.
+        let end = |start: u64, len: u64| start.saturating_add(len);
+        let in_file = self.file.offset <= file.offset
+            && end(file.offset, file.len) <= end(self.file.offset, self.file.len);
+        let in_memory =
+            self.vaddr <= address && end(address, file.len) <= end(self.vaddr, self.memsz);
+        (in_file && in_memory).then(|| self.paddr.wrapping_add(address - self.vaddr))
+    }
+}
+
+fn loads<'data, Elf, R>(file: &ElfFile<'data, Elf, R>) -> Vec<Load>
+where
+    Elf: FileHeader<Endian = Endianness>,
+    R: ReadRef<'data>,
+{
+    let e = file.endian();
+    file.elf_program_headers()
+        .iter()
+        .filter(|p| p.p_type(e) == PT_LOAD)
+        .map(|p| Load {
+            file: ByteRange {
+                offset: p.p_offset(e).into(),
+                len: p.p_filesz(e).into(),
+            },
+            vaddr: p.p_vaddr(e).into(),
+            memsz: p.p_memsz(e).into(),
+            paddr: p.p_paddr(e).into(),
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone)]
@@ -62,21 +118,34 @@ impl ElfMap {
             header_len: if file.is_64() { 64 } else { 52 },
             ..ElfMap::default()
         };
+        let loads = match &file {
+            object::File::Elf32(f) => loads(f),
+            object::File::Elf64(f) => loads(f),
+            _ => Vec::new(),
+        };
         for s in file.sections() {
             let Some((offset, len)) = s.file_range() else {
                 continue;
             };
-            let executable = match s.flags() {
-                SectionFlags::Elf { sh_flags } => {
-                    sh_flags & u64::from(object::elf::SHF_EXECINSTR) != 0
-                }
-                _ => false,
+            let sh_flags = match s.flags() {
+                SectionFlags::Elf { sh_flags } => sh_flags,
+                _ => 0,
             };
+            let file = ByteRange { offset, len };
+            let address = s.address();
+            // Outside every segment, the load address is the address (as objcopy takes it).
+            let lma = (sh_flags & u64::from(SHF_ALLOC) != 0 && len > 0).then(|| {
+                loads
+                    .iter()
+                    .find_map(|l| l.lma(file, address))
+                    .unwrap_or(address)
+            });
             map.sections.push(Section {
                 name: s.name().unwrap_or("?").to_owned(),
-                file: ByteRange { offset, len },
-                address: s.address(),
-                executable,
+                file,
+                address,
+                executable: sh_flags & u64::from(SHF_EXECINSTR) != 0,
+                lma,
             });
         }
         for seg in file.segments() {
@@ -97,6 +166,45 @@ impl ElfMap {
         map.functions
             .sort_by_key(|s| (s.address, std::cmp::Reverse(s.size)));
         Some(map)
+    }
+
+    /// The layout of the raw image `objcopy -O binary` makes from this ELF file: every loaded
+    /// section with contents at its load address less the lowest one, and nothing else (no
+    /// header, no segments). Its `file` ranges are image offsets; addresses, and so functions,
+    /// stay. `None` when nothing is loaded.
+    pub(super) fn image(&self) -> Option<ElfMap> {
+        let base = self.sections.iter().filter_map(|s| s.lma).min()?;
+        let sections = self
+            .sections
+            .iter()
+            .filter_map(|s| {
+                let offset = s.lma? - base;
+                offset.checked_add(s.file.len)?;
+                Some(Section {
+                    file: ByteRange {
+                        offset,
+                        len: s.file.len,
+                    },
+                    lma: None,
+                    ..s.clone()
+                })
+            })
+            .collect();
+        Some(ElfMap {
+            sections,
+            segments: Vec::new(),
+            header_len: 0,
+            functions: self.functions.clone(),
+        })
+    }
+
+    /// The size of the image [`ElfMap::image`] describes: the end of its last section.
+    pub(super) fn image_len(&self) -> u64 {
+        self.sections
+            .iter()
+            .map(|s| s.file.end())
+            .max()
+            .unwrap_or(0)
     }
 
     pub(super) fn section(&self, name: &str) -> Option<&Section> {

@@ -49,6 +49,11 @@ pub struct Options {
     pub allowances: Vec<Allowance>,
     /// How many container levels to look into (a tar in a tar.gz is 2).
     pub max_depth: usize,
+    /// The ELF file a raw image was made from (`objcopy -O binary`): differing bytes of a raw
+    /// top-level file (or of a member with the same file name) are then located by its
+    /// sections and functions. Used only when the left side has the size the ELF file's
+    /// loaded sections give.
+    pub layout: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -58,6 +63,7 @@ impl Default for Options {
             build_time: None,
             allowances: Vec::new(),
             max_depth: 8,
+            layout: None,
         }
     }
 }
@@ -309,10 +315,15 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
             .into_owned()
     };
     let (name, right_name) = (file_name(left), file_name(right));
+    let layout = match (&opts.layout, lm.is_dir() || rm.is_dir()) {
+        (Some(elf), false) => Some(Layout::read(elf, &name)),
+        _ => None,
+    };
     let mut walker = Walker {
         opts,
         times,
         aliases: (name != right_name).then(|| (name.clone(), right_name)),
+        layout,
         identical: 0,
         leaves: Vec::new(),
     };
@@ -361,12 +372,60 @@ fn unix_time(t: std::time::SystemTime) -> Option<i64> {
     i64::try_from(secs).ok()
 }
 
+/// The layout of a raw image ([`Options::layout`]), read once per comparison.
+struct Layout {
+    elf: PathBuf,
+    /// The top-level left file's name: the leaves the layout describes.
+    name: String,
+    /// The image's map, or why there is none.
+    map: Result<ElfMap, &'static str>,
+}
+
+impl Layout {
+    fn read(elf: &Path, name: &str) -> Layout {
+        let map = match Blob::file(elf) {
+            Err(_) => Err("cannot be read"),
+            Ok(blob) => ElfMap::read(&blob)
+                .ok_or("is no ELF file")
+                .and_then(|m| m.image().ok_or("loads no section")),
+        };
+        Layout {
+            elf: elf.to_owned(),
+            name: name.to_owned(),
+            map,
+        }
+    }
+
+    /// The image map for the leaf at `path` whose left side is `left`: the top-level file,
+    /// its decompressed content, or a member named like it. A note says whether it was used.
+    fn map_for(&self, path: &str, left: &Blob, notes: &mut Vec<String>) -> Option<&ElfMap> {
+        if path.rsplit('/').next() != Some(self.name.as_str()) {
+            return None;
+        }
+        let elf = self.elf.display();
+        match &self.map {
+            Err(why) => notes.push(format!("layout `{elf}` {why}: not used")),
+            Ok(m) if m.image_len() != left.len => notes.push(format!(
+                "layout `{elf}` describes an image of {} bytes, not {}: not used",
+                m.image_len(),
+                left.len
+            )),
+            Ok(m) => {
+                notes.push(format!("offsets located by the sections of `{elf}`"));
+                return Some(m);
+            }
+        }
+        None
+    }
+}
+
 struct Walker<'o> {
     opts: &'o Options,
     /// Reference times for timestamp detection.
     times: Vec<i64>,
     /// For a file pair with two names: the left name (used in paths) and the right one.
     aliases: Option<(String, String)>,
+    layout: Option<Layout>,
     identical: u64,
     leaves: Vec<LeafDiff>,
 }
@@ -687,22 +746,26 @@ impl Walker<'_> {
         bytes: &ByteDiff,
         notes: Vec<String>,
     ) -> Result<LeafDiff, Error> {
+        let mut notes = notes;
         let is_elf = |b: &Blob| b.format().map(|f| f == Some(Format::Elf));
-        let (elf, right_elf) = if is_elf(left).map_err(io_error(&left.path))?
-            && is_elf(right).map_err(io_error(&right.path))?
-        {
+        let left_elf = is_elf(left).map_err(io_error(&left.path))?;
+        let (elf, right_elf) = if left_elf && is_elf(right).map_err(io_error(&right.path))? {
             (ElfMap::read(left), ElfMap::read(right))
         } else {
             (None, None)
         };
+        let image = match (&self.layout, left_elf) {
+            (Some(layout), false) => layout.map_for(path, left, &mut notes),
+            _ => None,
+        };
+        let elf = elf.as_ref().or(image);
         let mut causes: Vec<Cause> = Vec::new();
         let mut ranges = Vec::new();
-        let mut notes = notes;
-        if let (Some(l), Some(r)) = (&elf, &right_elf) {
+        if let (Some(l), Some(r)) = (elf, &right_elf) {
             notes.extend(elf::layout_changes(l, r));
         }
         for (i, r) in bytes.ranges.iter().take(MAX_EXPLAINED).enumerate() {
-            let (cause, location) = explain::explain(*r, left, right, elf.as_ref(), &self.times)
+            let (cause, location) = explain::explain(*r, left, right, elf, &self.times)
                 .map_err(io_error(&left.path))?;
             let context = if i < CONTEXT_RANGES {
                 Some(explain::context(*r, left, right).map_err(io_error(&left.path))?)
@@ -747,7 +810,7 @@ impl Walker<'_> {
             }
         }
         let size = bytes.left_size.max(bytes.right_size);
-        let section = |name: &str| elf.as_ref().and_then(|m| m.section(name)).map(|s| s.file);
+        let section = |name: &str| elf.and_then(|m| m.section(name)).map(|s| s.file);
         let mut allowances = Vec::new();
         let mut covered = vec![false; bytes.ranges.len()];
         for a in self.allowances(path) {

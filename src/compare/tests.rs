@@ -93,6 +93,129 @@ fn a_code_change_names_the_section_and_function() {
         .any(|s| s.name == ".text" && s.executable));
 }
 
+/// Firmware-like: code in flash, `.data` in RAM loaded from flash (VMA != LMA), as in the demo.
+const FIRMWARE: &str = r"
+volatile unsigned counter = 0x12345678u;
+__attribute__((noinline)) unsigned compute(unsigned x) { return x * 0x5a5a5a5bu + counter; }
+void entry(void) { counter = compute(counter); for (;;) {} }
+";
+
+const FIRMWARE_LD: &str = r"
+ENTRY(entry)
+MEMORY { FLASH (rx) : ORIGIN = 0x10000, LENGTH = 64K
+         RAM (rw) : ORIGIN = 0x80000, LENGTH = 64K }
+SECTIONS {
+    .text : { *(.text .text.*) } > FLASH
+    .rodata : { *(.rodata .rodata.*) } > FLASH
+    .data : ALIGN(16) { *(.data .data.*) } > RAM AT> FLASH
+    .bss (NOLOAD) : { *(.bss .bss.*) *(COMMON) } > RAM
+    /DISCARD/ : { *(.eh_frame .note.gnu.property .note.GNU-stack .comment) }
+}
+";
+
+fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .unwrap_or_else(|| panic!("{needle:02x?} not in the image"))
+}
+
+#[test]
+fn a_raw_image_is_located_through_the_elf_it_was_made_from() {
+    let d = Dir::new();
+    let ld = d.write("fw.ld", FIRMWARE_LD.as_bytes());
+    let ld = format!("-Wl,-T,{}", ld.display());
+    let flags = [
+        "-ffreestanding",
+        "-nostdlib",
+        "-static",
+        "-no-pie",
+        "-fno-pic",
+        "-fno-asynchronous-unwind-tables",
+        "-fcf-protection=none",
+        "-Wl,--build-id=none",
+        &ld,
+    ];
+    let elf = d.gcc("fw.c", FIRMWARE, "fw.elf", &flags, &[]);
+    let image = d.path("a/fw.img");
+    std::fs::create_dir_all(image.parent().unwrap()).unwrap();
+    let status = Command::new("objcopy")
+        .args(["-O", "binary"])
+        .arg(&elf)
+        .arg(&image)
+        .status()
+        .expect("objcopy runs");
+    assert!(status.success());
+    // Found by their bytes, not by the mapping under test: the multiplier in `compute`'s
+    // code and the initial value of `counter` (copied from flash to RAM at start).
+    let mut bytes = std::fs::read(&image).unwrap();
+    let code = find(&bytes, &0x5a5a_5a5b_u32.to_le_bytes());
+    let data = find(&bytes, &0x1234_5678_u32.to_le_bytes());
+    bytes[code] ^= 0x01;
+    bytes[data + 1] ^= 0x01;
+    let tampered = d.write("b/fw.img", &bytes);
+
+    let ranges = |c: &Comparison| -> Vec<(u64, Cause, Option<String>)> {
+        let content = c.leaves[0].content.as_ref().unwrap();
+        content
+            .ranges
+            .iter()
+            .map(|r| (r.offset, r.cause.clone(), r.location.clone()))
+            .collect()
+    };
+    let plain = diff(&image, &tampered);
+    assert!(ranges(&plain)
+        .iter()
+        .all(|(_, cause, location)| *cause == Cause::Unknown && location.is_none()));
+
+    let opts = Options {
+        layout: Some(elf),
+        ..Options::default()
+    };
+    let located = diff_paths(&image, &tampered, &opts).unwrap();
+    let ranges = ranges(&located);
+    let at = |offset: usize| {
+        ranges
+            .iter()
+            .find(|(o, ..)| *o == offset as u64)
+            .unwrap_or_else(|| panic!("no range at {offset:#x}: {ranges:#?}"))
+    };
+    let code_cause = Cause::Code {
+        section: ".text".into(),
+        symbol: Some("compute".into()),
+    };
+    assert_eq!(at(code).1, code_cause);
+    assert_eq!(at(code).2.as_deref(), Some(".text"));
+    assert_eq!(at(data + 1).2.as_deref(), Some(".data"));
+    assert!(!at(data + 1).1.is_code());
+    assert_eq!(located.leaves[0].causes[0], code_cause);
+}
+
+#[test]
+fn a_layout_of_another_size_is_not_used() {
+    let d = Dir::new();
+    let a = d.write("a/fw.img", &[0u8; 64]);
+    let b = d.write("b/fw.img", &[1u8; 64]);
+    let not_elf = d.write("fw.elf", b"not an ELF file");
+    let program = d.gcc("p.c", PROGRAM, "p", &[], &[]);
+    for (layout, note) in [
+        (not_elf, "is no ELF file: not used"),
+        (program, "not 64: not used"),
+    ] {
+        let opts = Options {
+            layout: Some(layout),
+            ..Options::default()
+        };
+        let c = diff_paths(&a, &b, &opts).unwrap();
+        assert_eq!(c.leaves[0].causes, [Cause::Unknown]);
+        assert!(
+            c.leaves[0].notes.iter().any(|n| n.ends_with(note)),
+            "{:?}",
+            c.leaves[0].notes
+        );
+    }
+}
+
 #[test]
 fn a_date_stamp_is_a_timestamp() {
     let src = r#"const char *stamp = "built " __DATE__; int main(void) { return stamp[0]; }"#;
@@ -575,6 +698,21 @@ proptest! {
         for c in both {
             prop_assert!(c.is_ok());
         }
+        // The mutated file as the layout of a raw image of the size it describes.
+        let len = Blob::file(&pb)
+            .ok()
+            .and_then(|blob| ElfMap::read(&blob))
+            .and_then(|m| m.image())
+            .map_or(64, |m| m.image_len());
+        let len = usize::try_from(len).ok().filter(|&n| n > 0 && n <= 1 << 20).unwrap_or(64);
+        let image = vec![0u8; len];
+        let mut other = image.clone();
+        for i in [0, len / 3, len / 2, len - 1] {
+            other[i] = 0xcc;
+        }
+        let (ia, ib) = (d.write("a.img", &image), d.write("b.img", &other));
+        let opts = Options { layout: Some(pb.clone()), ..Options::default() };
+        prop_assert!(diff_paths(&ia, &ib, &opts).is_ok());
     }
 
     /// What a recipe declares reads back the same.

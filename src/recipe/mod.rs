@@ -110,6 +110,10 @@ pub struct Artifact {
     pub path: PathBuf,
     /// Name in the shipped set (default: the file name of `path`).
     pub shipped: Option<String>,
+    /// For a raw image (`objcopy -O binary`): the ELF file in the build tree it was made
+    /// from, to explain differences by section and function (see `docs/diff.md`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elf: Option<PathBuf>,
 }
 
 impl Artifact {
@@ -325,6 +329,12 @@ impl RecipeSpec {
             if !is_tree_relative(&a.path) {
                 return err(
                     &format!("artifact[{i}].path"),
+                    "must be a relative path inside the build tree (no `..`)",
+                );
+            }
+            if a.elf.as_deref().is_some_and(|elf| !is_tree_relative(elf)) {
+                return err(
+                    &format!("artifact[{i}].elf"),
                     "must be a relative path inside the build tree (no `..`)",
                 );
             }

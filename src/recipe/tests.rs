@@ -130,6 +130,26 @@ fn semantic_errors_name_the_key() {
 }
 
 #[test]
+fn an_artifact_may_name_the_elf_its_image_was_made_from() {
+    let with = |elf: &str| {
+        GOOD.replace(
+            "path = \"out/firmware.img\"",
+            &format!("path = \"out/firmware.img\"\nelf = \"{elf}\""),
+        )
+    };
+    let r = load(&with("out/firmware.elf")).unwrap();
+    assert_eq!(
+        r.spec.artifacts[0].elf.as_deref(),
+        Some(Path::new("out/firmware.elf"))
+    );
+    assert_eq!(r.spec.artifacts[1].elf, None);
+    for bad in ["../firmware.elf", "/build/out/firmware.elf", ""] {
+        let m = message(&with(bad));
+        assert!(m.contains("key `artifact[0].elf`"), "{bad}: {m}");
+    }
+}
+
+#[test]
 fn allowances_parse_and_are_checked() {
     let with = |allow: &str| format!("{GOOD}\n[[allow]]\n{allow}\n");
     let r = load(&with(

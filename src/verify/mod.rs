@@ -283,6 +283,16 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         allowances: recipe.spec.allowances_for(name),
         ..CompareOptions::default()
     };
+    // A raw image is explained through the ELF file the rebuild made it from (the left side).
+    let layout = |name: &str, run: &Rebuild| {
+        let artifact = recipe
+            .spec
+            .artifacts
+            .iter()
+            .find(|a| a.shipped_name() == name);
+        let elf = run.tree.join(artifact?.elf.as_ref()?);
+        elf.is_file().then_some(elf)
+    };
     let mut judged = Vec::new();
     let mut index = 0;
     while index < wanted {
@@ -319,7 +329,12 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         index += 1;
         if index == 1 {
             progress.step("comparing with the shipped set");
-            judged = judge_first(&report.rebuilds[0], &shipped, &compare_opts)?;
+            let first = &report.rebuilds[0];
+            let with_layout = |name: &str| CompareOptions {
+                layout: layout(name, first),
+                ..compare_opts(name)
+            };
+            judged = judge_first(first, &shipped, &with_layout)?;
             if opts.rebuilds == Rebuilds::OnMismatch
                 && judged.iter().any(|a| a.verdict == Verdict::Different)
             {
@@ -329,7 +344,11 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
         }
     }
-    judge_agreement(&mut judged, &report.rebuilds, &compare_opts(""))?;
+    let with_layout = |name: &str| CompareOptions {
+        layout: layout(name, &report.rebuilds[0]),
+        ..compare_opts("")
+    };
+    judge_agreement(&mut judged, &report.rebuilds, &with_layout)?;
     report.verdict = judged
         .iter()
         .map(|a| a.verdict)
@@ -471,7 +490,7 @@ fn judge_first(
 fn judge_agreement(
     artifacts: &mut [ArtifactReport],
     rebuilds: &[Rebuild],
-    compare_opts: &CompareOptions,
+    compare_opts: &dyn Fn(&str) -> CompareOptions,
 ) -> anyhow::Result<()> {
     for (i, report) in artifacts.iter_mut().enumerate() {
         report.rebuilt = rebuilds.iter().map(|r| r.artifacts[i].hashes).collect();
@@ -481,7 +500,8 @@ fn judge_agreement(
         };
         let (a, b) = (&rebuilds[0].artifacts[i], &rebuilds[k].artifacts[i]);
         if a.hashes.is_some() && b.hashes.is_some() {
-            report.nondeterminism = Some(explain(&a.file, &b.file, compare_opts)?);
+            let opts = compare_opts(&report.name);
+            report.nondeterminism = Some(explain(&a.file, &b.file, &opts)?);
         }
         let shipped = report.shipped.as_ref().map(|s| s.hashes);
         if report.verdict == Verdict::Different {

@@ -239,6 +239,63 @@ fn json_names_the_function_whose_code_changed() {
 }
 
 #[test]
+fn layout_explains_a_raw_image_by_the_elf_it_was_made_from() {
+    let env = TestEnv::new();
+    programs(&env);
+    for side in ["a", "b"] {
+        let status = Command::new("objcopy")
+            .args(["-O", "binary", "prog", "fw.img"])
+            .current_dir(env.path(side))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let (doc, code) = json(&env, &["diff", "a/fw.img", "b/fw.img"]);
+    assert_eq!(code, 1);
+    let kinds = |doc: &DiffJson| -> Vec<String> {
+        doc.leaves[0]
+            .causes
+            .iter()
+            .map(|c| c.kind.clone())
+            .collect()
+    };
+    assert_eq!(kinds(&doc), ["unknown"]);
+
+    let (doc, code) = json(
+        &env,
+        &["diff", "a/fw.img", "b/fw.img", "--layout", "a/prog"],
+    );
+    assert_eq!(code, 1);
+    let code = CauseJson {
+        kind: "code".into(),
+        section: Some(".text".into()),
+        symbol: Some("compute".into()),
+    };
+    let build_id = CauseJson {
+        kind: "build_id".into(),
+        section: None,
+        symbol: None,
+    };
+    assert!(doc.leaves[0].causes.contains(&code), "{:?}", doc.leaves[0]);
+    assert!(
+        doc.leaves[0].causes.contains(&build_id),
+        "{:?}",
+        doc.leaves[0]
+    );
+    assert!(doc.leaves[0].notes[0].contains("a/prog"));
+    env.cmd(["diff", "a/fw.img", "b/fw.img", "--layout", "a/prog"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "EXECUTABLE CODE in `.text`, function `compute`",
+        ));
+    env.cmd(["diff", "a/fw.img", "b/fw.img", "--layout", "nope.elf"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("failed to read `nope.elf`"));
+}
+
+#[test]
 fn json_lists_allowances_and_metadata() {
     let env = TestEnv::new()
         .file("a.img", vec![1u8; 100])

@@ -74,6 +74,30 @@ fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
 }
 
 #[test]
+fn a_tampered_byte_in_the_raw_image_is_named_executable_code_with_its_function() {
+    let demo = Demo::locked("none");
+    tamper(&demo, |img| img[0x200] ^= 0x01);
+    let code = "EXECUTABLE CODE in `.text`, function `main`";
+    demo.verify([BUNDLE])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(format!(
+            "0x200+1 in .text: {code}"
+        )));
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let v = json(&out);
+    let img = &v["artifacts"][0];
+    assert_eq!(img["name"], "firmware.img");
+    let range = &img["difference"]["leaves"][0]["content"]["ranges"][0];
+    assert_eq!(range["offset"], 0x200);
+    assert_eq!(range["location"], ".text");
+    assert_eq!(range["cause"]["kind"], "code");
+    assert_eq!(range["cause"]["section"], ".text");
+    assert_eq!(range["cause"]["symbol"], "main");
+}
+
+#[test]
 fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondeterministic() {
     let demo = Demo::locked("sandbox");
     tamper(&demo, |img| img[0x300] ^= 0x80);
