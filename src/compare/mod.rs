@@ -54,6 +54,8 @@ pub struct Options {
     /// sections and functions. Used only when the left side has the size the ELF file's
     /// loaded sections give.
     pub layout: Option<PathBuf>,
+    /// The file name of the leaves `layout` describes (default: the top-level left file's).
+    pub layout_name: Option<String>,
 }
 
 impl Default for Options {
@@ -64,6 +66,7 @@ impl Default for Options {
             allowances: Vec::new(),
             max_depth: 8,
             layout: None,
+            layout_name: None,
         }
     }
 }
@@ -316,7 +319,10 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
     };
     let (name, right_name) = (file_name(left), file_name(right));
     let layout = match (&opts.layout, lm.is_dir() || rm.is_dir()) {
-        (Some(elf), false) => Some(Layout::read(elf, &name)),
+        (Some(elf), false) => Some(Layout::read(
+            elf,
+            opts.layout_name.as_deref().unwrap_or(&name),
+        )),
         _ => None,
     };
     let mut walker = Walker {

@@ -277,21 +277,31 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         Rebuilds::OnMismatch => 1,
         Rebuilds::Exactly(n) => n.max(1),
     };
-    let compare_opts = |name: &str| CompareOptions {
-        source_date_epoch: Some(recipe.spec.source_date_epoch()),
-        build_time: Some(started.unix_timestamp()),
-        allowances: recipe.spec.allowances_for(name),
-        ..CompareOptions::default()
-    };
-    // A raw image is explained through the ELF file the rebuild made it from (the left side).
-    let layout = |name: &str, run: &Rebuild| {
-        let artifact = recipe
-            .spec
-            .artifacts
+    // A raw image is explained through the ELF the rebuild made it from: the artifact's own
+    // `elf`, or else (a bundle holding the image) the ELF of the artifact shipped inside it,
+    // which the engine applies to the member of that name when the sizes agree.
+    let compare_opts = |name: &str, run: &Rebuild, with_allowances: bool| {
+        let artifacts = &recipe.spec.artifacts;
+        let described = artifacts
             .iter()
-            .find(|a| a.shipped_name() == name);
-        let elf = run.tree.join(artifact?.elf.as_ref()?);
-        elf.is_file().then_some(elf)
+            .find(|a| a.shipped_name() == name && a.elf.is_some())
+            .or_else(|| artifacts.iter().find(|a| a.elf.is_some()));
+        let layout = described.and_then(|a| {
+            let elf = run.tree.join(a.elf.as_ref()?);
+            elf.is_file().then(|| (elf, a.shipped_name()))
+        });
+        CompareOptions {
+            source_date_epoch: Some(recipe.spec.source_date_epoch()),
+            build_time: Some(started.unix_timestamp()),
+            allowances: if with_allowances {
+                recipe.spec.allowances_for(name)
+            } else {
+                Vec::new()
+            },
+            layout_name: layout.as_ref().map(|l| l.1.clone()),
+            layout: layout.map(|l| l.0),
+            ..CompareOptions::default()
+        }
     };
     let mut judged = Vec::new();
     let mut index = 0;
@@ -330,11 +340,9 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         if index == 1 {
             progress.step("comparing with the shipped set");
             let first = &report.rebuilds[0];
-            let with_layout = |name: &str| CompareOptions {
-                layout: layout(name, first),
-                ..compare_opts(name)
-            };
-            judged = judge_first(first, &shipped, &with_layout)?;
+            judged = judge_first(first, &shipped, &|name: &str| {
+                compare_opts(name, first, true)
+            })?;
             if opts.rebuilds == Rebuilds::OnMismatch
                 && judged.iter().any(|a| a.verdict == Verdict::Different)
             {
@@ -344,11 +352,11 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
         }
     }
-    let with_layout = |name: &str| CompareOptions {
-        layout: layout(name, &report.rebuilds[0]),
-        ..compare_opts("")
-    };
-    judge_agreement(&mut judged, &report.rebuilds, &with_layout)?;
+    // What moved between rebuilds is shown whole: no allowance applies there.
+    let first = &report.rebuilds[0];
+    judge_agreement(&mut judged, &report.rebuilds, &|name: &str| {
+        compare_opts(name, first, false)
+    })?;
     report.verdict = judged
         .iter()
         .map(|a| a.verdict)

@@ -95,6 +95,10 @@ fn a_tampered_byte_in_the_raw_image_is_named_executable_code_with_its_function()
     assert_eq!(range["cause"]["kind"], "code");
     assert_eq!(range["cause"]["section"], ".text");
     assert_eq!(range["cause"]["symbol"], "main");
+    // The same image inside the shipped bundle is located through the same ELF.
+    let member = &v["artifacts"][1]["difference"]["leaves"][0];
+    assert_eq!(member["path"], "acme-router-fw-1.0.0.tar.gz//firmware.img");
+    assert_eq!(member["content"]["ranges"][0]["cause"]["symbol"], "main");
 }
 
 #[test]
