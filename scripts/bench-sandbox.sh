@@ -1,86 +1,43 @@
-#!/bin/sh
-# Overhead of the bubblewrap sandbox against the host on a small gcc build: `make -B` of ten
-# small C files, RUNS times each way, alternating; prints the medians and their ratio.
-# The bwrap options are those of `src/sandbox/bwrap.rs` (host toolchain mode).
-#
-# usage: scripts/bench-sandbox.sh [RUNS]     (needs bwrap, gcc, make)
-set -eu
-
+#!/usr/bin/env bash
+# The cost of hermeticity on the demo firmware, measured through reprove itself, side by side:
+#   - `reprove rebuild` with isolation = "sandbox" (bubblewrap) against isolation = "none";
+#   - `reprove lock` against `reprove lock --trace`, and how many files each pins.
+# Usage: scripts/bench-sandbox.sh [RUNS]   (default 10; REPROVE names the binary)
+set -euo pipefail
+cd "$(dirname "$0")/.."
 runs=${1:-10}
+reprove=${REPROVE:-$PWD/target/release/reprove}
+[ -x "$reprove" ] || cargo build --release --locked --quiet
+. scripts/bench-lib.sh
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/reprove-bench-sandbox.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-
-for i in 0 1 2 3 4 5 6 7 8 9; do
-    cat > "$work/f$i.c" <<C
-#include <stdio.h>
-#include <string.h>
-int f$i(const char *s) { char b[64]; strncpy(b, s, sizeof b - 1); b[63] = 0; return printf("%s $i\n", b); }
-C
+digest=$(testdata/demo/make-escrow.sh "$work/escrow")
+for iso in sandbox none; do
+  mkdir -p "$work/$iso"
+  ln -s ../escrow "$work/$iso/escrow"
+  sed -e "s/sha256:REPLACE_ME/$digest/" -e "s/^isolation = .*/isolation = \"$iso\"/" \
+    testdata/demo/reprove.toml.in > "$work/$iso/reprove.toml"
+  "$reprove" lock --quiet "$work/$iso/reprove.toml" > /dev/null
 done
-printf 'int f0(const char *);\nint main(void) { return f0("x") < 0; }\n' > "$work/main.c"
-cat > "$work/Makefile" <<'M'
-OBJS = main.o f0.o f1.o f2.o f3.o f4.o f5.o f6.o f7.o f8.o f9.o
-app: $(OBJS)
-	gcc -o $@ $(OBJS)
-%.o: %.c
-	gcc -O2 -c -o $@ $<
-M
 
-# Run "$@" in the sandbox, in the build tree.
-sandbox() {
-    cmd=$*
-    set -- --unshare-all --cap-drop ALL --die-with-parent --new-session --hostname reprove \
-        --ro-bind /usr /usr
-    for top in bin sbin lib lib32 lib64 libx32; do
-        if [ -L "/$top" ]; then
-            set -- "$@" --symlink "$(readlink "/$top")" "/$top"
-        elif [ -e "/$top" ]; then
-            set -- "$@" --ro-bind "/$top" "/$top"
-        fi
-    done
-    set -- "$@" --perms 0755 --dir /etc
-    for f in ld.so.cache alternatives; do
-        [ -e "/etc/$f" ] && set -- "$@" --ro-bind "/etc/$f" "/etc/$f"
-    done
-    set -- "$@" --bind "$work" /build --perms 1777 --tmpfs /tmp --proc /proc --dev /dev \
-        --remount-ro / --chdir /build --clearenv --setenv PATH /usr/bin:/bin --
-    # shellcheck disable=SC2086 # the command is words
-    bwrap "$@" $cmd
-}
+echo "== sandbox: reprove rebuild of the demo firmware, median of $runs runs each, alternating"
+: > "$work/sandbox.s"
+: > "$work/none.s"
+for ((i = 0; i < runs; i++)); do
+  median 1 "$reprove" rebuild --quiet "$work/sandbox/reprove.toml" >> "$work/sandbox.s"
+  median 1 "$reprove" rebuild --quiet "$work/none/reprove.toml" >> "$work/none.s"
+done
+s=$(sort -g "$work/sandbox.s" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+n=$(sort -g "$work/none.s" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+printf '  %-40s %7.3f s\n' "isolation = \"sandbox\" (bubblewrap)" "$s" "isolation = \"none\" (host)" "$n"
+printf '  the sandbox costs %.2fx the host build (%.0f ms more)\n' "$(ratio "$s" "$n")" \
+  "$(echo "($s - $n) * 1000" | bc -l)"
 
-host() {
-    (cd "$work" && env -i PATH=/usr/bin:/bin "$@")
-}
-
-now() { date +%s%N; }
-
-# Milliseconds of one run of "$@".
-time_ms() {
-    start=$(now)
-    "$@" > /dev/null
-    echo $((($(now) - start) / 1000000))
-}
-
-median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-# Median milliseconds of RUNS runs of "$@" on the host and in the sandbox, alternating.
-compare() {
-    : > "$work/host.ms"
-    : > "$work/bwrap.ms"
-    i=0
-    while [ "$i" -lt "$runs" ]; do
-        time_ms host "$@" >> "$work/host.ms"
-        time_ms sandbox "$@" >> "$work/bwrap.ms"
-        i=$((i + 1))
-    done
-    h=$(median < "$work/host.ms")
-    b=$(median < "$work/bwrap.ms")
-    printf '  host   %6s ms\n  bwrap  %6s ms\n' "$h" "$b"
-    awk -v h="$h" -v b="$b" 'BEGIN { printf "  ratio  %6.3f (bwrap / host)\n", b / h }'
-}
-
-host make -s -B > /dev/null && sandbox make -s -B > /dev/null # warm the page cache
-printf 'make -B, 11 C files: median of %s runs each\n' "$runs"
-compare make -s -B
-printf 'true (the cost of setting up the sandbox): median of %s runs each\n' "$runs"
-compare true
+echo "== lock: named tools against a traced build, median of 5 runs"
+l=$(median 5 "$reprove" lock --quiet "$work/sandbox/reprove.toml")
+plain=$(grep -c '^\[\[pin\]\]' "$work/sandbox/reprove.lock")
+t=$(median 5 "$reprove" lock --quiet --trace "$work/sandbox/reprove.toml")
+traced=$(grep -c '^\[\[pin\]\]' "$work/sandbox/reprove.lock")
+printf '  %-40s %7.3f s, %d files pinned\n' "reprove lock" "$l" "$plain" \
+  "reprove lock --trace" "$t" "$traced"
