@@ -35,6 +35,18 @@ struct LockJson<'a> {
     drift: Option<&'a [Drift]>,
 }
 
+impl<'a> LockJson<'a> {
+    fn new(path: &std::path::Path, lock: &Lock, drift: Option<&'a [Drift]>) -> Self {
+        LockJson {
+            schema_version: 1,
+            lock: path.display().to_string(),
+            tools: lock.tools.len(),
+            pins: lock.pins.len(),
+            drift,
+        }
+    }
+}
+
 pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let recipe = Recipe::load(&args.recipe)?;
     let path = recipe.lock_path();
@@ -48,13 +60,7 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         let lock = Lock::load(&path)?;
         let drift = lock.check(tools);
         if out.is_json() {
-            out.json(&LockJson {
-                schema_version: 1,
-                lock: path.display().to_string(),
-                tools: lock.tools.len(),
-                pins: lock.pins.len(),
-                drift: Some(&drift),
-            })?;
+            out.json(&LockJson::new(&path, &lock, Some(&drift)))?;
         } else if drift.is_empty() {
             out.result(&format!(
                 "{} {} tools and {} pins hold (`{}`)\n",
@@ -103,13 +109,7 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let lock = lock_from(resolved, &files, args.trace)?;
     lock.write(&path)?;
     if out.is_json() {
-        out.json(&LockJson {
-            schema_version: 1,
-            lock: path.display().to_string(),
-            tools: lock.tools.len(),
-            pins: lock.pins.len(),
-            drift: None,
-        })?;
+        out.json(&LockJson::new(&path, &lock, None))?;
     } else {
         out.result(&format!(
             "locked {} tools, {} files pinned{}: `{}`\n",

@@ -11,6 +11,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
+use crate::hash::read_full;
+
 use serde::Serialize;
 
 const CHUNK: usize = 1 << 20;
@@ -165,19 +167,6 @@ fn scan(a: &[u8], b: &[u8], base: u64, ranges: &mut Ranges) -> u64 {
         i += 1;
     }
     count
-}
-
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match reader.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Count what is left in a reader without keeping it.

@@ -257,7 +257,7 @@ fn finish(sha: sha2::Sha256, b3: &blake3::Hasher, size: u64) -> Hashes {
 }
 
 /// Fill `buf` as far as the reader allows; a short count means end of input.
-fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {

@@ -163,17 +163,25 @@ impl Demo {
     }
 }
 
+impl Demo {
+    /// Unpack the shipped bundle into `rel`; returns the folder.
+    pub fn unpack_bundle(&self, rel: &str) -> PathBuf {
+        let dir = self.env.path(rel);
+        std::fs::create_dir_all(&dir).unwrap();
+        run_ok(
+            std::process::Command::new("tar")
+                .arg("-xzf")
+                .arg(self.env.path(BUNDLE))
+                .arg("-C")
+                .arg(&dir),
+        );
+        dir
+    }
+}
+
 /// Unpack the shipped bundle, change `firmware.img` with `edit`, repack it as the vendor did.
 pub fn tamper(demo: &Demo, edit: impl FnOnce(&mut Vec<u8>)) {
-    let dir = demo.env.path("unpacked");
-    std::fs::create_dir_all(&dir).unwrap();
-    run_ok(
-        std::process::Command::new("tar")
-            .arg("-xzf")
-            .arg(demo.env.path(BUNDLE))
-            .arg("-C")
-            .arg(&dir),
-    );
+    let dir = demo.unpack_bundle("unpacked");
     let img = dir.join("firmware.img");
     let mut bytes = std::fs::read(&img).unwrap();
     edit(&mut bytes);

@@ -3,7 +3,7 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
-use crate::support::{run_ok, tamper, Demo, BUNDLE};
+use crate::support::{tamper, Demo, BUNDLE};
 
 fn json(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -131,16 +131,7 @@ fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondetermini
 fn a_file_absent_from_the_shipped_set_is_missing() {
     let demo = Demo::locked("sandbox");
     // Only the raw image, extracted: the bundle itself is not shipped.
-    let dir = demo.env.path("loose");
-    std::fs::create_dir_all(&dir).unwrap();
-    run_ok(
-        std::process::Command::new("tar")
-            .arg("-xzf")
-            .arg(demo.env.path(BUNDLE))
-            .arg("-C")
-            .arg(&dir)
-            .arg("firmware.img"),
-    );
+    demo.unpack_bundle("loose");
     let out = demo
         .verify(["loose/firmware.img"])
         .arg("--json")
