@@ -154,14 +154,13 @@ pub fn statements(report: &Report, shipped: &[&Path]) -> [Value; 2] {
     [vsa, rebuild]
 }
 
-/// Write the attestation of `report` to `path` (atomically), signed with `key` when given.
+/// Write `statements` to `path` as an in-toto bundle (atomically), signed with `key` when given.
 pub fn write_attestation(
-    report: &Report,
-    shipped: &[&Path],
+    statements: &[Value],
     path: &Path,
     key: Option<&SigningKey>,
 ) -> std::io::Result<()> {
-    let envelopes: Vec<_> = statements(report, shipped)
+    let envelopes: Vec<_> = statements
         .iter()
         .map(|s| {
             envelope(

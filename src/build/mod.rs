@@ -90,42 +90,30 @@ pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, Str
 }
 
 /// An artifact after a rebuild.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RebuiltArtifact {
     /// Its name in the shipped set.
     pub name: String,
     /// Its path in the build tree, as the recipe gives it.
     pub path: PathBuf,
     /// Where it is on the host (meaningful while the work folder exists).
-    #[serde(skip)]
     pub file: PathBuf,
     /// `None` when the build did not produce it.
     pub hashes: Option<Hashes>,
 }
 
 /// One finished rebuild.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Rebuild {
     pub variation: Variation,
-    #[serde(skip)]
     pub tree: PathBuf,
     /// The build tree as the build saw it (`/build` in the sandbox).
     pub build_path: PathBuf,
     pub env: BTreeMap<String, String>,
-    #[serde(serialize_with = "outcome_json")]
     pub outcome: Outcome,
-    #[serde(skip)]
     pub log: PathBuf,
     pub log_hashes: Hashes,
     pub artifacts: Vec<RebuiltArtifact>,
-}
-
-fn outcome_json<S: serde::Serializer>(o: &Outcome, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeStruct as _;
-    let mut st = s.serialize_struct("Outcome", 2)?;
-    st.serialize_field("termination", &o.termination)?;
-    st.serialize_field("seconds", &o.elapsed.as_secs_f64())?;
-    st.end()
 }
 
 /// The backend `recipe` asks for, ready to run builds. A hermetic root is checked against its

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 
 use crate::attest::key::signing_key_from;
 use crate::attest::key::VerifyingKey;
-use crate::attest::predicate::write_attestation;
+use crate::attest::predicate::{statements, write_attestation};
 use crate::attest::replay::{compare, read_recorded};
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output};
@@ -105,7 +105,8 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
         ))
     });
     let shipped: Vec<&std::path::Path> = shipped.iter().map(PathBuf::as_path).collect();
-    write_attestation(&report, &shipped, &attestation, key.as_ref()).with_context(|| {
+    let statements = statements(&report, &shipped);
+    write_attestation(&statements, &attestation, key.as_ref()).with_context(|| {
         format!(
             "failed to write the attestation `{}`",
             attestation.display()
@@ -114,7 +115,7 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
     if key.is_none() {
         out.warn("the attestation is unsigned: nobody can tell who wrote it");
     }
-    out.verify_report(&report, &attestation)?;
+    out.verify_report(&report, &statements[1]["predicate"], &attestation)?;
     if let Some(recorded) = &recorded {
         let mismatches = compare(recorded, &report);
         out.replay_report(&mismatches)?;

@@ -1,9 +1,8 @@
-//! How a verification report reads: a table of artifacts for people, one JSON document for
-//! programs (`schema_version` 1; the report's fields, documented in `docs/verify-json.md`).
+//! How a verification report reads: a table of artifacts for people; for programs, one JSON
+//! document that is the attestation's rebuild predicate (specified with a JSON Schema in
+//! `docs/attestation.md`) plus `attestation`, the path of the file written.
 
 use std::path::Path;
-
-use serde::Serialize;
 
 use super::sanitize::sanitize;
 use super::{Output, Style};
@@ -11,23 +10,18 @@ use crate::attest::replay::Mismatch;
 use crate::compare::Comparison;
 use crate::verify::{Report, Verdict};
 
-#[derive(Serialize)]
-struct VerifyJson<'a> {
-    schema_version: u32,
-    attestation: &'a Path,
-    #[serde(flatten)]
-    report: &'a Report,
-}
-
 impl Output {
     /// Print a verification's result (human or JSON) on stdout.
-    pub fn verify_report(&self, report: &Report, attestation: &Path) -> std::io::Result<()> {
+    pub fn verify_report(
+        &self,
+        report: &Report,
+        predicate: &serde_json::Value,
+        attestation: &Path,
+    ) -> std::io::Result<()> {
         if self.is_json() {
-            return self.json(&VerifyJson {
-                schema_version: 1,
-                attestation,
-                report,
-            });
+            let mut doc = predicate.clone();
+            doc["attestation"] = serde_json::Value::String(attestation.display().to_string());
+            return self.json(&doc);
         }
         self.result(&render_human(self, report, attestation))
     }

@@ -74,21 +74,19 @@ impl<F: Fn(&str) + Sync> Progress for ProgressFn<F> {
 }
 
 /// A file the verification read, and its digests.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct FileRecord {
     pub path: PathBuf,
     pub hashes: Hashes,
 }
 
 /// The escrow as checked.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SourceRecord {
     pub path: PathBuf,
     pub expected: Checksum,
     /// What was found, when the escrow could be read.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub found: Option<Escrow>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub files: Option<u64>,
 }
 
@@ -105,25 +103,22 @@ pub struct IsolationRecord {
 }
 
 /// One artifact's outcome.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ArtifactReport {
     pub name: String,
     pub path: PathBuf,
     pub verdict: Verdict,
     /// Digests of the artifact in each rebuild (`None` where it was not produced).
     pub rebuilt: Vec<Option<Hashes>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub shipped: Option<ShippedFile>,
     /// How the first rebuild differs from the shipped file, explained.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub difference: Option<Comparison>,
     /// How a later rebuild differs from the first, when they disagree.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub nondeterminism: Option<Comparison>,
 }
 
 /// Everything a verification found: what the attestation records.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Report {
     pub verdict: Verdict,
     pub package: crate::recipe::Package,
@@ -132,7 +127,6 @@ pub struct Report {
     pub traced_lock: bool,
     pub tools: std::collections::BTreeMap<String, Tool>,
     pub pins: Vec<Pin>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub drift: Vec<Drift>,
     pub source: SourceRecord,
     pub command: Vec<String>,
@@ -141,11 +135,8 @@ pub struct Report {
     pub rebuilds: Vec<Rebuild>,
     pub artifacts: Vec<ArtifactReport>,
     /// Every file of the shipped set, once each.
-    #[serde(skip)]
     pub shipped_files: Vec<ShippedFile>,
-    #[serde(with = "time::serde::rfc3339")]
     pub started: OffsetDateTime,
-    #[serde(with = "time::serde::rfc3339")]
     pub finished: OffsetDateTime,
 }
 

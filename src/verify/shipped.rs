@@ -10,17 +10,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::hash::{hash_file, Hashes};
 
 /// One shipped file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ShippedFile {
     /// Where it came from: a path, or `bundle.tar.gz//member` for an archive member.
     pub origin: String,
     /// Where its bytes are now (an unpacked member lives in the work folder).
-    #[serde(skip)]
     pub file: PathBuf,
     pub hashes: Hashes,
 }

@@ -63,7 +63,7 @@ fn the_demo_rebuilds_identically_inside_a_debootstrap_root() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(v["verdict"], "identical");
-    assert_eq!(v["isolation"]["root"], digest);
+    assert_eq!(v["build"]["isolation"]["root"], digest);
     // A root whose pin no longer holds is drift, and nothing is built.
     let wrong = format!("sha256:{}", "0".repeat(64));
     demo.set_recipe(&recipe.replace(&digest, &wrong));
@@ -76,7 +76,7 @@ fn the_demo_rebuilds_identically_inside_a_debootstrap_root() {
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verdict"], "toolchain-drift");
-    assert_eq!(v["drift"][0]["found"], digest);
+    assert_eq!(v["toolchain"]["drift"][0]["found"], digest);
     assert!(v["rebuilds"].as_array().unwrap().is_empty());
 }
 
@@ -159,8 +159,11 @@ fn a_changed_header_under_the_traced_lock_is_drift_before_any_build() {
     assert_eq!(out.status.code(), Some(2));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["verdict"], "toolchain-drift");
-    assert_eq!(v["drift"].as_array().unwrap().len(), 1);
-    assert_eq!(v["drift"][0]["path"], format!("/usr/local/include/{name}"));
+    assert_eq!(v["toolchain"]["drift"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        v["toolchain"]["drift"][0]["path"],
+        format!("/usr/local/include/{name}")
+    );
     assert!(
         !demo.env.path("work/rebuild-1").exists(),
         "nothing is built"

@@ -25,7 +25,7 @@ fn the_shipped_bundle_is_identical_on_the_host_too() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(json(&out)["isolation"]["backend"], "none");
+    assert_eq!(json(&out)["build"]["isolation"]["backend"], "none");
 }
 
 #[test]
@@ -52,8 +52,8 @@ fn the_shipped_bundle_is_identical() {
         1,
         "no second rebuild when identical"
     );
-    assert_eq!(v["isolation"]["backend"], "bwrap");
-    assert!(v["isolation"]["version"].as_str().is_some());
+    assert_eq!(v["build"]["isolation"]["backend"], "bwrap");
+    assert!(v["build"]["isolation"]["version"].as_str().is_some());
     assert_eq!(v["rebuilds"][0]["build_path"], "/build");
     assert!(demo.env.path("att.intoto.jsonl").is_file());
 }
@@ -165,7 +165,7 @@ fn an_edited_pin_is_toolchain_drift_and_nothing_is_built() {
     assert_eq!(out.status.code(), Some(2));
     let v = json(&out);
     assert_eq!(v["verdict"], "toolchain-drift");
-    let drift = v["drift"].as_array().unwrap();
+    let drift = v["toolchain"]["drift"].as_array().unwrap();
     assert_eq!(drift.len(), 1);
     assert_eq!(drift[0]["kind"], "changed");
     assert!(drift[0]["path"].as_str().unwrap().ends_with("gcc-12"));
@@ -195,8 +195,14 @@ fn a_wrong_escrow_digest_is_source_mismatch() {
     assert_eq!(out.status.code(), Some(2));
     let v = json(&out);
     assert_eq!(v["verdict"], "source-mismatch");
-    assert_eq!(v["source"]["expected"], wrong);
-    assert_eq!(v["source"]["found"]["sha256"], demo.escrow_digest);
+    assert_eq!(v["escrow"]["expected"], wrong);
+    assert_eq!(
+        format!(
+            "sha256:{}",
+            v["escrow"]["digest"]["sha256"].as_str().unwrap()
+        ),
+        demo.escrow_digest
+    );
     assert!(v["rebuilds"].as_array().unwrap().is_empty());
 }
 
@@ -239,10 +245,7 @@ fn a_build_past_its_timeout_is_killed_and_build_failed() {
     );
     let v = json(&out);
     assert_eq!(v["verdict"], "build-failed");
-    assert_eq!(
-        v["rebuilds"][0]["outcome"]["termination"]["kind"],
-        "timed_out"
-    );
+    assert_eq!(v["rebuilds"][0]["termination"]["kind"], "timed_out");
 }
 
 /// The 1-based line of the first line of `text` that is `wanted`.
