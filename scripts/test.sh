@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite, as CI runs it: formatting, lints, and every test (unit and
-# integration, the real binary on the real demo with the real compiler and bubblewrap).
+# The whole test suite, as CI runs it: formatting, lints, the docs, and every test (unit and
+# integration: the real binary on the real demo with the real compiler and bubblewrap, a
+# debootstrap root made once and cached in target/, in-toto's own Python code for interop).
 # Installs what it needs on Debian/Ubuntu when run as root; otherwise says what to install.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,4 +12,5 @@ rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup comp
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
 cargo test --locked

@@ -1,6 +1,6 @@
 //! Streaming byte comparison: exact counts, merged ranges, bounded memory.
 //!
-//! Both inputs are read in [`CHUNK`]-sized pieces, the two reads running in parallel; a pair
+//! Both inputs are read in 1 MiB pieces, the two reads running in parallel; a pair
 //! of equal chunks costs one `memcmp`. Only a chunk pair that differs is scanned byte by byte.
 //! Differing bytes closer than [`MERGE_GAP`] equal bytes apart are merged into one range, so a
 //! changed 8-byte timestamp with an unchanged byte in its middle reads as one difference. The

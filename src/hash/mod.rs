@@ -7,7 +7,7 @@
 //! without its AVX-512 kernels: they slow the sha256 running beside them more than they gain
 //! (1 GiB: 0.50 s for both digests with AVX2, 0.73 s with AVX-512). Many files are
 //! hashed in parallel across cores. A directory's digest is a tree digest, specified in
-//! `docs/tree-digest.md` and implemented in [`tree`].
+//! `docs/tree-digest.md` and implemented in `hash/tree.rs`.
 
 mod tree;
 

@@ -4,7 +4,7 @@
 //!
 //! A negative answer is a [`Verdict`], not an error: drifted pins and a mismatched escrow are
 //! verdicts too (nothing is built), and every verdict yields a report that is attested. An
-//! [`Error`] means the question could not be asked: a bad recipe, a missing lock, an
+//! An error means the question could not be asked: a bad recipe, a missing lock, an
 //! unreadable shipped file, no sandbox.
 
 pub mod shipped;
