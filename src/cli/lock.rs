@@ -50,12 +50,7 @@ impl<'a> LockJson<'a> {
 pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let recipe = Recipe::load(&args.recipe)?;
     let path = recipe.lock_path();
-    // A hermetic root is pinned whole by its digest in the recipe: no host tool to pin.
-    let tools: &[String] = if recipe.spec.toolchain.root.is_some() {
-        &[]
-    } else {
-        &recipe.spec.toolchain.tools
-    };
+    let tools = recipe.spec.host_tools();
     if args.check {
         let lock = Lock::load(&path)?;
         let drift = lock.check(tools);

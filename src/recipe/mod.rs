@@ -352,6 +352,16 @@ impl RecipeSpec {
         Ok(())
     }
 
+    /// The host tools the lock pins: none with a hermetic root, which is pinned whole by its
+    /// digest.
+    pub fn host_tools(&self) -> &[String] {
+        if self.toolchain.root.is_some() {
+            &[]
+        } else {
+            &self.toolchain.tools
+        }
+    }
+
     /// The allowances that apply to the artifact shipped as `name`.
     pub fn allowances_for(&self, name: &str) -> Vec<crate::compare::Allowance> {
         self.allowances

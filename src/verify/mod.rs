@@ -236,13 +236,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     };
 
     progress.step(&format!("checking {} pins", lock.pins.len()));
-    // A hermetic root is pinned whole by its digest: the lock holds no host tools then.
-    let tools: &[String] = if recipe.spec.toolchain.root.is_some() {
-        &[]
-    } else {
-        &recipe.spec.toolchain.tools
-    };
-    report.drift = lock.check(tools);
+    report.drift = lock.check(recipe.spec.host_tools());
     let sandbox = match crate::build::sandbox_for(&recipe) {
         Ok(sandbox) => Some(sandbox),
         Err(crate::sandbox::Error::RootMismatch {
