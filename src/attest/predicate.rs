@@ -133,6 +133,12 @@ pub fn policy_digest(report: &Report) -> String {
     Checksum::of(crate::hash::Algorithm::Sha256, text.as_bytes()).hex()
 }
 
+/// The recipe as a `file://` URI with an absolute path (a relative one is no URI).
+fn policy_uri(recipe: &Path) -> String {
+    let absolute = std::fs::canonicalize(recipe).unwrap_or_else(|_| recipe.to_path_buf());
+    format!("file://{}", absolute.display())
+}
+
 /// Both statements of `report`: the VSA first, then the rebuild predicate.
 pub fn statements(report: &Report, shipped: &[&Path]) -> [Value; 2] {
     let subjects = subjects(report);
@@ -140,7 +146,7 @@ pub fn statements(report: &Report, shipped: &[&Path]) -> [Value; 2] {
     let vsa = vsa::vsa_statement(
         &subjects,
         &policy_digest(report),
-        &format!("file:{}", report.recipe.path.display()),
+        &policy_uri(&report.recipe.path),
         passed,
         report.finished,
         vec![vsa::LEVEL_REPRODUCIBLE.to_owned()],

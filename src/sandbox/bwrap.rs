@@ -447,8 +447,9 @@ mod tests {
     fn writes_outside_the_build_tree_fail() {
         let build = tempfile::tempdir().unwrap();
         // Stands in for the recipe's folder: a host folder that is not the build tree, and not
-        // under /tmp (which is private in the sandbox, so writing there would prove nothing).
-        let outside = tempfile::tempdir_in(env!("CARGO_MANIFEST_DIR")).unwrap();
+        // under /tmp (which is private in the sandbox, so writing there would prove nothing;
+        // a checkout may itself live under /tmp, as CI's does).
+        let outside = tempfile::tempdir_in("/var/tmp").unwrap();
         let home = std::env::var("HOME").unwrap_or_else(|_| "/root".to_owned());
         let targets = [
             "/etc/reprove-probe".to_owned(),
