@@ -78,11 +78,24 @@ pub fn run(cli: Cli) -> ExitStatus {
     match result {
         Ok(status) => status,
         Err(err) if crate::output::is_broken_pipe(&err) => ExitStatus::Success,
+        Err(err) if is_interrupt(&err) => {
+            out.error(&err);
+            ExitStatus::Interrupted
+        }
         Err(err) => {
             out.error(&err);
             ExitStatus::Error
         }
     }
+}
+
+fn is_interrupt(err: &anyhow::Error) -> bool {
+    use crate::sandbox::Error::Interrupted;
+    err.chain().any(|c| {
+        // `build::Error` wraps the sandbox's transparently: look through it too.
+        matches!(c.downcast_ref(), Some(Interrupted(_)))
+            || matches!(c.downcast_ref(), Some(crate::build::Error::Sandbox(Interrupted(_))))
+    })
 }
 
 #[cfg(test)]

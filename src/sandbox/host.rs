@@ -99,6 +99,10 @@ pub(crate) fn run_in_group(
     };
     kill_group(group);
     ACTIVE_GROUP.store(0, Ordering::SeqCst);
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
+    if interrupted != 0 {
+        return Err(Error::Interrupted(interrupted));
+    }
     Ok(Outcome {
         termination,
         elapsed: start.elapsed(),
@@ -108,19 +112,25 @@ pub(crate) fn run_in_group(
 /// The process group of the build running now (0 when none): what an interrupt must kill, since
 /// a build in a session of its own does not get the terminal's Ctrl-C.
 static ACTIVE_GROUP: AtomicI32 = AtomicI32::new(0);
+/// The signal that interrupted a build (0 when none).
+static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
 
-/// On SIGINT, SIGTERM or SIGHUP: kill the running build's whole group, then die of the same
-/// signal (a shell then reports 130 for Ctrl-C). Install once, before any build starts.
+/// On SIGINT, SIGTERM or SIGHUP while a build runs: kill the build's whole group and let the
+/// run end as [`Error::Interrupted`], so that work folders are removed on the way out (the
+/// caller exits 130). With no build running, or on a second signal, die of it at once. Install
+/// once, before any build starts.
 pub fn kill_builds_on_interrupt() {
     extern "C" fn on_signal(sig: libc::c_int) {
         let group = ACTIVE_GROUP.load(Ordering::SeqCst);
         // SAFETY: kill, signal and raise are async-signal-safe.
         unsafe {
-            if group > 0 {
-                libc::kill(-group, libc::SIGKILL);
-            }
             libc::signal(sig, libc::SIG_DFL);
-            libc::raise(sig);
+            if group > 0 {
+                INTERRUPTED.store(sig, Ordering::SeqCst);
+                libc::kill(-group, libc::SIGKILL);
+            } else {
+                libc::raise(sig);
+            }
         }
     }
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {

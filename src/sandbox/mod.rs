@@ -100,6 +100,9 @@ pub enum Error {
     Wait(#[source] io::Error),
     #[error("the build command is empty")]
     EmptyCommand,
+    /// A signal (SIGINT, SIGTERM, SIGHUP) stopped the build; its processes were killed.
+    #[error("interrupted by signal {0}: the build was stopped")]
+    Interrupted(i32),
     #[error("{0}")]
     Unavailable(String),
     #[error("failed to read the toolchain root `{}`", path.display())]
