@@ -94,7 +94,10 @@ fn is_interrupt(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         // `build::Error` wraps the sandbox's transparently: look through it too.
         matches!(c.downcast_ref(), Some(Interrupted(_)))
-            || matches!(c.downcast_ref(), Some(crate::build::Error::Sandbox(Interrupted(_))))
+            || matches!(
+                c.downcast_ref(),
+                Some(crate::build::Error::Sandbox(Interrupted(_)))
+            )
     })
 }
 

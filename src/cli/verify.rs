@@ -115,15 +115,17 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
     if key.is_none() {
         out.warn("the attestation is unsigned: nobody can tell who wrote it");
     }
-    out.verify_report(&report, &statements[1]["predicate"], &attestation)?;
-    if let Some(recorded) = &recorded {
-        let mismatches = compare(recorded, &report);
-        out.replay_report(&mismatches)?;
-        return Ok(if mismatches.is_empty() {
-            ExitStatus::Success
-        } else {
-            ExitStatus::Failure
-        });
-    }
-    Ok(report.verdict.exit_status(args.strict))
+    let replay = recorded.as_ref().map(|r| compare(r, &report));
+    out.verify_report(
+        &report,
+        &statements[1]["predicate"],
+        &attestation,
+        replay.as_deref(),
+    )?;
+    Ok(match replay {
+        // A replay answers whether the run came out as recorded, whatever the verdict.
+        Some(mismatches) if mismatches.is_empty() => ExitStatus::Success,
+        Some(_) => ExitStatus::Failure,
+        None => report.verdict.exit_status(args.strict),
+    })
 }

@@ -1,8 +1,11 @@
 //! How a verification report reads: a table of artifacts for people; for programs, one JSON
 //! document that is the attestation's rebuild predicate (specified with a JSON Schema in
-//! `docs/attestation.md`) plus `attestation`, the path of the file written.
+//! `docs/attestation.md`) plus `attestation`, the path of the file written, and with
+//! `--from-attestation`, `replay`: `{same, mismatches: [{what, recorded, found}]}`.
 
 use std::path::Path;
+
+use serde_json::json;
 
 use super::sanitize::sanitize;
 use super::{Output, Style};
@@ -17,18 +20,29 @@ impl Output {
         report: &Report,
         predicate: &serde_json::Value,
         attestation: &Path,
+        replay: Option<&[Mismatch]>,
     ) -> std::io::Result<()> {
         if self.is_json() {
             let mut doc = predicate.clone();
             doc["attestation"] = serde_json::Value::String(attestation.display().to_string());
+            if let Some(mismatches) = replay {
+                let list: Vec<_> = mismatches
+                    .iter()
+                    .map(|m| json!({ "what": m.what, "recorded": m.recorded, "found": m.found }))
+                    .collect();
+                doc["replay"] = json!({ "same": mismatches.is_empty(), "mismatches": list });
+            }
             return self.json(&doc);
         }
-        self.result(&render_human(self, report, attestation))
+        let mut text = render_human(self, report, attestation);
+        if let Some(mismatches) = replay {
+            text.push_str(&self.replay_text(mismatches));
+        }
+        self.result(&text)
     }
 
-    /// Whether a replayed verification came out as its attestation says (stderr when the
-    /// report itself went to stdout as JSON, so stdout stays one document).
-    pub fn replay_report(&self, mismatches: &[Mismatch]) -> std::io::Result<()> {
+    /// Whether a replayed verification came out as its attestation says.
+    fn replay_text(&self, mismatches: &[Mismatch]) -> String {
         let mut text = if mismatches.is_empty() {
             format!(
                 "{} the verification comes out as the attestation records it\n",
@@ -44,15 +58,12 @@ impl Output {
         for m in mismatches {
             text.push_str(&format!(
                 "  {}: recorded {}, found {}\n",
-                m.what, m.recorded, m.found
+                sanitize(&m.what),
+                sanitize(&m.recorded),
+                sanitize(&m.found)
             ));
         }
-        if self.is_json() {
-            self.status("replay:", text.trim_end());
-            Ok(())
-        } else {
-            self.result(&text)
-        }
+        text
     }
 
     fn verdict_word(&self, verdict: Verdict) -> String {

@@ -452,6 +452,22 @@ fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
         .stdout(predicate::str::contains(
             "same: the verification comes out as the attestation records it",
         ));
+    let out = demo
+        .env
+        .cmd([
+            "verify",
+            "--from-attestation",
+            "att.intoto.jsonl",
+            "--key",
+            "op.key.pub",
+        ])
+        .args(["--unsigned", "--json", "--out", "replay-json.intoto.jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let v = json(&out);
+    assert_eq!(v["replay"]["same"], true);
+    assert_eq!(v["verdict"], "identical");
     // Another key did not sign it: refused before anything is built.
     demo.env
         .cmd(["key", "generate", "--out", "other.key"])
