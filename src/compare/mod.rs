@@ -56,6 +56,9 @@ pub struct Options {
     pub layout: Option<PathBuf>,
     /// The file name of the leaves `layout` describes (default: the top-level left file's).
     pub layout_name: Option<String>,
+    /// How reports name the two inputs and the layout (default: their paths), when the paths
+    /// are a work folder's that means nothing to a reader: `(left, right, layout)`.
+    pub shown_as: Option<(String, String, String)>,
 }
 
 impl Default for Options {
@@ -67,6 +70,7 @@ impl Default for Options {
             max_depth: 8,
             layout: None,
             layout_name: None,
+            shown_as: None,
         }
     }
 }
@@ -322,6 +326,7 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         (Some(elf), false) => Some(Layout::read(
             elf,
             opts.layout_name.as_deref().unwrap_or(&name),
+            opts.shown_as.as_ref().map(|s| s.2.clone()),
         )),
         _ => None,
     };
@@ -364,9 +369,16 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         .map(|l| l.verdict)
         .max()
         .unwrap_or(Verdict::Identical);
+    let (left, right) = match &opts.shown_as {
+        Some((l, r, _)) => (l.clone(), r.clone()),
+        None => (
+            left.to_string_lossy().into_owned(),
+            right.to_string_lossy().into_owned(),
+        ),
+    };
     Ok(Comparison {
-        left: left.to_string_lossy().into_owned(),
-        right: right.to_string_lossy().into_owned(),
+        left,
+        right,
         verdict,
         identical: walker.identical,
         leaves: walker.leaves,
@@ -380,7 +392,8 @@ fn unix_time(t: std::time::SystemTime) -> Option<i64> {
 
 /// The layout of a raw image ([`Options::layout`]), read once per comparison.
 struct Layout {
-    elf: PathBuf,
+    /// The ELF file, as reports name it.
+    elf: String,
     /// The top-level left file's name: the leaves the layout describes.
     name: String,
     /// The image's map, or why there is none.
@@ -388,7 +401,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn read(elf: &Path, name: &str) -> Layout {
+    fn read(elf: &Path, name: &str, shown_as: Option<String>) -> Layout {
         let map = match Blob::file(elf) {
             Err(_) => Err("cannot be read"),
             Ok(blob) => ElfMap::read(&blob)
@@ -396,7 +409,7 @@ impl Layout {
                 .and_then(|m| m.image().ok_or("loads no section")),
         };
         Layout {
-            elf: elf.to_owned(),
+            elf: shown_as.unwrap_or_else(|| elf.display().to_string()),
             name: name.to_owned(),
             map,
         }
@@ -408,7 +421,7 @@ impl Layout {
         if path.rsplit('/').next() != Some(self.name.as_str()) {
             return None;
         }
-        let elf = self.elf.display();
+        let elf = &self.elf;
         match &self.map {
             Err(why) => notes.push(format!("layout `{elf}` {why}: not used")),
             Ok(m) if m.image_len() != left.len => notes.push(format!(

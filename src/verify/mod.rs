@@ -265,8 +265,14 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     // A raw image is explained through the ELF the rebuild made it from: the artifact's own
     // `elf`, or else (a bundle holding the image) the ELF of the artifact shipped inside it,
     // which the engine applies to the member of that name when the sizes agree.
-    let compare_opts = |name: &str, run: &Rebuild, with_allowances: bool| {
+    // Reports name the rebuilt side by its path in the build tree, not the work folder's.
+    let compare_opts = |name: &str, run: &Rebuild, right: String, with_allowances: bool| {
         let artifacts = &recipe.spec.artifacts;
+        let in_tree = |p: &Path| format!("rebuild 1: {}", p.display());
+        let left = artifacts
+            .iter()
+            .find(|a| a.shipped_name() == name)
+            .map_or_else(|| name.to_owned(), |a| in_tree(&a.path));
         let described = artifacts
             .iter()
             .find(|a| a.shipped_name() == name && a.elf.is_some())
@@ -285,6 +291,14 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             },
             layout_name: layout.as_ref().map(|l| l.1.clone()),
             layout: layout.map(|l| l.0),
+            shown_as: Some((
+                left,
+                right,
+                described
+                    .and_then(|a| a.elf.as_deref())
+                    .map(in_tree)
+                    .unwrap_or_default(),
+            )),
             ..CompareOptions::default()
         }
     };
@@ -325,8 +339,8 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         if index == 1 {
             progress.step("comparing with the shipped set");
             let first = &report.rebuilds[0];
-            judged = judge_first(first, &shipped, &|name: &str| {
-                compare_opts(name, first, true)
+            judged = judge_first(first, &shipped, &|name: &str, right: String| {
+                compare_opts(name, first, right, true)
             })?;
             if opts.rebuilds == Rebuilds::OnMismatch
                 && judged.iter().any(|a| a.verdict == Verdict::Different)
@@ -339,9 +353,11 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     }
     // What moved between rebuilds is shown whole: no allowance applies there.
     let first = &report.rebuilds[0];
-    judge_agreement(&mut judged, &report.rebuilds, &|name: &str| {
-        compare_opts(name, first, false)
-    })?;
+    judge_agreement(
+        &mut judged,
+        &report.rebuilds,
+        &|name: &str, right: String| compare_opts(name, first, right, false),
+    )?;
     report.verdict = judged
         .iter()
         .map(|a| a.verdict)
@@ -443,7 +459,7 @@ fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Ve
 fn judge_first(
     run: &Rebuild,
     shipped: &ShippedSet,
-    compare_opts: &dyn Fn(&str) -> CompareOptions,
+    compare_opts: &dyn Fn(&str, String) -> CompareOptions,
 ) -> anyhow::Result<Vec<ArtifactReport>> {
     run.artifacts
         .iter()
@@ -465,7 +481,8 @@ fn judge_first(
                 report.verdict = Verdict::Identical;
                 return Ok(report);
             }
-            let comparison = explain(&a.file, &shipped_file.file, &compare_opts(&a.name))?;
+            let opts = compare_opts(&a.name, shipped_file.origin.clone());
+            let comparison = explain(&a.file, &shipped_file.file, &opts)?;
             report.verdict = match comparison.verdict {
                 CompareVerdict::Identical => Verdict::Identical,
                 CompareVerdict::Equivalent => Verdict::Equivalent,
@@ -483,7 +500,7 @@ fn judge_first(
 fn judge_agreement(
     artifacts: &mut [ArtifactReport],
     rebuilds: &[Rebuild],
-    compare_opts: &dyn Fn(&str) -> CompareOptions,
+    compare_opts: &dyn Fn(&str, String) -> CompareOptions,
 ) -> anyhow::Result<()> {
     for (i, report) in artifacts.iter_mut().enumerate() {
         report.rebuilt = rebuilds.iter().map(|r| r.artifacts[i].hashes).collect();
@@ -493,7 +510,10 @@ fn judge_agreement(
         };
         let (a, b) = (&rebuilds[0].artifacts[i], &rebuilds[k].artifacts[i]);
         if a.hashes.is_some() && b.hashes.is_some() {
-            let opts = compare_opts(&report.name);
+            let opts = compare_opts(
+                &report.name,
+                format!("rebuild {}: {}", k + 1, a.path.display()),
+            );
             report.nondeterminism = Some(explain(&a.file, &b.file, &opts)?);
         }
         let shipped = report.shipped.as_ref().map(|s| s.hashes);

@@ -118,6 +118,8 @@ fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondetermini
     assert_eq!(rebuilds[1]["variation"]["umask"], 0o077);
     let img = &v["artifacts"][0];
     assert_eq!(img["verdict"], "different");
+    // The rebuilt side is named by its path in the build tree, not by a work folder.
+    assert_eq!(img["difference"]["left"], "rebuild 1: out/firmware.img");
     let leaf = &img["difference"]["leaves"][0];
     assert_eq!(leaf["content"]["ranges"][0]["offset"], 0x300);
     assert_eq!(leaf["content"]["differing_bytes"], 1);
