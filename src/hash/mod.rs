@@ -182,11 +182,6 @@ impl Hashes {
             Algorithm::Blake3 => self.blake3,
         }
     }
-
-    /// True when every algorithm agrees (sizes included).
-    pub fn same_content(&self, other: &Hashes) -> bool {
-        self == other
-    }
 }
 
 /// Both digests of an in-memory buffer.

@@ -88,16 +88,6 @@ impl Output {
         }
     }
 
-    /// An output that never colours and never shows progress (for tests).
-    pub fn plain(format: Format) -> Self {
-        Self {
-            format,
-            color: false,
-            color_err: false,
-            verbose_progress: false,
-        }
-    }
-
     pub fn is_json(&self) -> bool {
         self.format == Format::Json
     }

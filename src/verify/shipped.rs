@@ -138,10 +138,6 @@ impl ShippedSet {
         files.dedup_by(|a, b| a.origin == b.origin);
         files
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
 }
 
 /// Every file below `root`, known by its relative path and, when unique, its file name.
