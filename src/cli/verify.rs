@@ -44,6 +44,9 @@ pub struct VerifyArgs {
     /// Write the attestation unsigned (only when asked)
     #[arg(long, conflicts_with = "sign_key")]
     unsigned: bool,
+    /// Also write the report as one self-contained HTML page
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     /// Keep build trees and logs in this folder (new or empty)
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
@@ -114,6 +117,11 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
     })?;
     if key.is_none() {
         out.warn("the attestation is unsigned: nobody can tell who wrote it");
+    }
+    if let Some(page) = &args.html {
+        let html = crate::output::verify::render_verify_html(&report, &attestation);
+        crate::atomic::write_atomic(page, html.as_bytes(), 0o644, true)
+            .with_context(|| format!("failed to write the report `{}`", page.display()))?;
     }
     let replay = recorded.as_ref().map(|r| compare(r, &report));
     out.verify_report(

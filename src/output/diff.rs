@@ -297,24 +297,36 @@ pre{background:#f6f6f6;padding:.5em;overflow-x:auto}mark{background:#ffb3b3}";
 
 /// One self-contained page: inline CSS, no script, no external resource, everything escaped.
 pub fn render_html(c: &Comparison) -> String {
-    let mut h = String::new();
     let title = format!("reprove diff: {}", c.verdict.name());
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"color-scheme\" content=\"light\"><title>{}</title><style>{CSS}</style></head><body>\n",
-        escape(&title)
+    let mut h = format!(
+        "<h1>reprove diff: <span class=\"verdict {v}\" id=\"verdict\">{v}</span></h1>\n",
+        v = c.verdict.name()
     );
+    h.push_str(&html_comparison(c));
+    html_page(&title, &h)
+}
+
+/// A whole self-contained page: inline style, no script, nothing fetched.
+pub(crate) fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"color-scheme\" content=\"light\"><title>{}</title><style>{CSS}</style></head><body>\n\
+         {body}</body></html>\n",
+        escape(title)
+    )
+}
+
+/// One comparison: what was compared, the summary, and every leaf.
+pub(crate) fn html_comparison(c: &Comparison) -> String {
+    let mut h = String::new();
     let _ = writeln!(
         h,
-        "<h1>reprove diff: <span class=\"verdict {v}\" id=\"verdict\">{v}</span></h1>\n\
-         <table><tr><th>left</th><td><code>{}</code></td></tr>\
+        "<table><tr><th>left</th><td><code>{}</code></td></tr>\
          <tr><th>right</th><td><code>{}</code></td></tr>\
-         <tr><th>summary</th><td id=\"summary\">{}</td></tr></table>",
+         <tr><th>summary</th><td class=\"summary\">{}</td></tr></table>",
         escape(&c.left),
         escape(&c.right),
         escape(&c.summary()),
-        v = c.verdict.name()
     );
     let (main, meta) = ordered(c);
     for leaf in main.iter().chain(meta.iter().take(METADATA_SHOWN)) {
@@ -337,7 +349,6 @@ pub fn render_html(c: &Comparison) -> String {
         }
         h.push_str("</ul></details></section>\n");
     }
-    h.push_str("</body></html>\n");
     h
 }
 

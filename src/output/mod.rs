@@ -7,7 +7,7 @@
 
 pub mod diff;
 pub mod sanitize;
-mod verify;
+pub mod verify;
 
 use std::io::{self, IsTerminal, Write};
 

@@ -188,3 +188,107 @@ fn describe(out: &Output, what: &str, c: &Comparison) -> String {
     }
     s
 }
+
+/// A verification as one self-contained page a lab engineer can attach to a report: the
+/// verdict, what was checked, each artifact, and every difference explained.
+pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
+    use super::diff::{escape, html_comparison, html_page};
+    use std::fmt::Write as _;
+    let v = report.verdict.as_str();
+    let title = format!(
+        "reprove verify: {} {}: {v}",
+        report.package.name, report.package.version
+    );
+    let mut h = format!(
+        "<h1>reprove verify: {} {}: <span class=\"verdict {v}\" id=\"verdict\">{v}</span></h1>\n<table>",
+        escape(&report.package.name),
+        escape(&report.package.version),
+    );
+    let mut row = |k: &str, v: &str| {
+        let _ = write!(
+            h,
+            "<tr><th>{}</th><td><code>{}</code></td></tr>",
+            escape(k),
+            escape(v)
+        );
+    };
+    row(
+        "recipe",
+        &format!(
+            "{} {}",
+            report.recipe.path.display(),
+            report.recipe.hashes.sha256
+        ),
+    );
+    row(
+        "lock",
+        &format!(
+            "{} pins{}",
+            report.pins.len(),
+            if report.traced_lock { ", traced" } else { "" }
+        ),
+    );
+    row(
+        "escrow",
+        &format!(
+            "{} (expected {})",
+            report.source.path.display(),
+            report.source.expected
+        ),
+    );
+    let isolation = &report.isolation;
+    row(
+        "isolation",
+        &format!(
+            "{} {}",
+            isolation.backend,
+            isolation.version.as_deref().unwrap_or("")
+        ),
+    );
+    for (i, r) in report.rebuilds.iter().enumerate() {
+        row(
+            &format!("rebuild {}", i + 1),
+            &format!(
+                "{} in {:.1} s",
+                r.outcome.termination,
+                r.outcome.elapsed.as_secs_f64()
+            ),
+        );
+    }
+    row("attestation", &attestation.display().to_string());
+    h.push_str("</table>\n<h2>Artifacts</h2>\n<table><tr><th>artifact</th><th>verdict</th><th>shipped sha256</th></tr>");
+    for a in &report.artifacts {
+        let digest = a
+            .shipped
+            .as_ref()
+            .map(|s| s.hashes.sha256.to_string())
+            .unwrap_or_default();
+        let av = a.verdict.as_str();
+        let _ = write!(
+            h,
+            "<tr><td><code>{}</code></td><td class=\"verdict {av}\">{av}</td><td><code>{}</code></td></tr>",
+            escape(&a.name),
+            escape(&digest)
+        );
+    }
+    h.push_str("</table>\n");
+    for d in &report.drift {
+        let _ = writeln!(
+            h,
+            "<p class=\"verdict different\">drift: {}</p>",
+            escape(&d.to_string())
+        );
+    }
+    for a in &report.artifacts {
+        for (what, c) in [
+            ("rebuilt against shipped", &a.difference),
+            ("rebuild 1 against a varied rebuild", &a.nondeterminism),
+        ] {
+            if let Some(c) = c {
+                let _ = writeln!(h, "<h2><code>{}</code>: {what}</h2>", escape(&a.name));
+                h.push_str(&html_comparison(c));
+            }
+        }
+    }
+    html_page(&title, &h)
+}

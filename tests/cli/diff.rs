@@ -1,13 +1,12 @@
 //! `reprove diff` end to end: exit codes, the JSON schema (any change to it breaks these
 //! structs on purpose), and the HTML report as a browser sees it.
 
-use std::path::Path;
 use std::process::Command;
 
 use predicates::prelude::*;
 use serde::Deserialize;
 
-use crate::support::TestEnv;
+use crate::support::{browse, TestEnv};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -350,33 +349,6 @@ fn json_lists_allowances_and_metadata() {
         .iter()
         .any(|l| l.path == "y" && l.change == "added"));
     assert!(x.verdict == "different" && x.causes[0].kind == "unknown");
-}
-
-/// What headless Chromium makes of a page: the DOM after parsing.
-fn browse(page: &Path) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .expect("chromium must be installed (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]

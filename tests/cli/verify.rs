@@ -642,3 +642,23 @@ fn an_interrupt_kills_the_build_it_started() {
         "work folders removed on the way out: {left:?}"
     );
 }
+
+#[test]
+fn the_html_report_reads_right_in_a_browser() {
+    let demo = Demo::locked("sandbox");
+    tamper(&demo, |img| img[0x200] ^= 0x01);
+    demo.verify([BUNDLE])
+        .args(["--html", "report.html"])
+        .assert()
+        .code(1);
+    let dom = crate::support::browse(&demo.env.path("report.html"));
+    assert!(dom.contains("id=\"verdict\">different<"), "{dom}");
+    assert!(dom.contains("acme-router-fw 1.0.0"));
+    assert!(dom.contains("firmware.img"));
+    assert!(
+        dom.contains("EXECUTABLE CODE in"),
+        "the alarm reaches the page"
+    );
+    assert!(dom.contains("rebuild 1: out/firmware.img"));
+    assert!(!dom.contains("<script"), "a report runs nothing");
+}
