@@ -454,6 +454,7 @@ mod tests {
     fn vsa(subjects: &[Subject], passed: bool) -> Value {
         vsa_statement(
             subjects,
+            "pkg:generic/fw@1",
             &"c".repeat(64),
             "file:reprove.toml",
             passed,

@@ -133,6 +133,20 @@ pub fn policy_digest(report: &Report) -> String {
     Checksum::of(crate::hash::Algorithm::Sha256, text.as_bytes()).hex()
 }
 
+/// `text` with everything but unreserved URI characters percent-encoded.
+fn percent(text: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            let _ = write!(out, "%{b:02X}");
+        }
+    }
+    out
+}
+
 /// The recipe as a `file://` URI with an absolute path (a relative one is no URI).
 fn policy_uri(recipe: &Path) -> String {
     let absolute = std::fs::canonicalize(recipe).unwrap_or_else(|_| recipe.to_path_buf());
@@ -143,8 +157,15 @@ fn policy_uri(recipe: &Path) -> String {
 pub fn statements(report: &Report, shipped: &[&Path]) -> [Value; 2] {
     let subjects = subjects(report);
     let passed = report.verdict.passed(false);
+    // The resource verified: the package as the recipe names it, as a generic package URL.
+    let resource = format!(
+        "pkg:generic/{}@{}",
+        percent(&report.package.name),
+        percent(&report.package.version)
+    );
     let vsa = vsa::vsa_statement(
         &subjects,
+        &resource,
         &policy_digest(report),
         &policy_uri(&report.recipe.path),
         passed,

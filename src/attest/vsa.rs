@@ -26,6 +26,7 @@ pub const LEVEL_FAILED: &str = "FAILED";
 /// as the spec asks, whatever was given. The time is written in UTC to the second.
 pub fn vsa_statement(
     subjects: &[Subject],
+    resource_uri: &str,
     policy_digest_sha256: &str,
     policy_uri: &str,
     passed: bool,
@@ -51,6 +52,7 @@ pub fn vsa_statement(
                 "version": { "reprove": env!("CARGO_PKG_VERSION") },
             },
             "timeVerified": time.format(&Rfc3339).expect("a UTC time formats as RFC 3339"),
+            "resourceUri": resource_uri,
             "policy": {
                 "uri": policy_uri,
                 "digest": { "sha256": policy_digest_sha256 },
@@ -72,6 +74,7 @@ mod tests {
         let subjects = [Subject::new("fw.img", "aa", "bb")];
         let v = vsa_statement(
             &subjects,
+            "pkg:generic/fw@1",
             "cc",
             "file:reprove.toml",
             true,
@@ -86,6 +89,7 @@ mod tests {
                 "verifier": {"id": "https://reprove.dev/verifier",
                              "version": {"reprove": env!("CARGO_PKG_VERSION")}},
                 "timeVerified": "2026-11-22T14:00:00Z",
+                "resourceUri": "pkg:generic/fw@1",
                 "policy": {"uri": "file:reprove.toml", "digest": {"sha256": "cc"}},
                 "verificationResult": "PASSED",
                 "verifiedLevels": ["REPROVE_REPRODUCIBLE"],
@@ -99,6 +103,7 @@ mod tests {
     fn failed_records_failed_level() {
         let v = vsa_statement(
             &[],
+            "pkg:generic/fw@1",
             "cc",
             "u",
             false,

@@ -28,6 +28,7 @@ fn statements(firmware: &[u8]) -> Vec<Value> {
     let subjects = [Subject::from_hashes("fw.img", &hash_bytes(firmware))];
     let vsa = vsa_statement(
         &subjects,
+        "pkg:generic/fw@1",
         &"c".repeat(64),
         "file:reprove.toml",
         true,
