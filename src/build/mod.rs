@@ -49,12 +49,13 @@ impl Variation {
         }
     }
 
-    /// Every variation this host supports: another umask, another host folder, the
-    /// environment reversed, and the clock 400 days on when libfaketime is installed.
-    pub fn varied() -> Self {
+    /// Every variation this build supports: another umask, another host folder, the
+    /// environment reversed, and the clock 400 days on when libfaketime is installed on the
+    /// host and the build sees the host's `/usr` (a hermetic root has its own, or none).
+    pub fn varied(hermetic_root: bool) -> Self {
         Variation {
             umask: 0o077,
-            clock_shift_days: Path::new(LIBFAKETIME).is_file().then_some(400),
+            clock_shift_days: (!hermetic_root && Path::new(LIBFAKETIME).is_file()).then_some(400),
             env_reversed: true,
             nested_build_dir: true,
         }

@@ -308,7 +308,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         let variation = if index == 0 {
             Variation::none()
         } else {
-            Variation::varied()
+            Variation::varied(recipe.spec.toolchain.root.is_some())
         };
         let step = run_one(
             &recipe,
