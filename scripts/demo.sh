@@ -19,6 +19,15 @@ mkdir -p "$work"/{vendor,operator/escrow,shipped,tampered,attestations}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# verify_expect STATUS BUNDLE ATTESTATION: verify BUNDLE, signed, and insist on exit STATUS.
+verify_expect() {
+  local expected=$1 status=0
+  "$reprove" verify "$work/operator/reprove.toml" --shipped "$2" \
+    --sign-key "$work/operator/operator.key" --out "$work/attestations/$3" || status=$?
+  echo "exit code: $status (expected $expected)"
+  [ "$status" -eq "$expected" ]
+}
+
 say "vendor: deposit the source in escrow"
 digest=$(testdata/demo/make-escrow.sh "$work/vendor/deposit")
 cp "$work/vendor/deposit/acme-router-fw-1.0.0.tar.gz" "$work/operator/escrow/"
@@ -42,13 +51,7 @@ sed "s/sha256:REPLACE_ME/$digest/" testdata/demo/reprove.toml.in > "$work/operat
 "$reprove" lock "$work/operator/reprove.toml"
 
 say "operator: verify the shipped bundle"
-set +e
-"$reprove" verify "$work/operator/reprove.toml" --shipped "$work/shipped/acme-router-fw-1.0.0.tar.gz" \
-  --sign-key "$work/operator/operator.key" --out "$work/attestations/release.intoto.jsonl"
-status=$?
-set -e
-echo "exit code: $status (expected 0)"
-[ "$status" -eq 0 ]
+verify_expect 0 "$work/shipped/acme-router-fw-1.0.0.tar.gz" release.intoto.jsonl
 
 say "attacker: change one byte inside the code of firmware.img and repack the bundle"
 mkdir -p "$work/tampered/unpacked"
@@ -67,13 +70,7 @@ tar -C "$work/tampered/unpacked" --format=ustar --sort=name --mtime=@1700000000 
   gzip -n -9 > "$work/tampered/acme-router-fw-1.0.0.tar.gz"
 
 say "operator: verify the tampered bundle"
-set +e
-"$reprove" verify "$work/operator/reprove.toml" --shipped "$work/tampered/acme-router-fw-1.0.0.tar.gz" \
-  --sign-key "$work/operator/operator.key" --out "$work/attestations/tampered.intoto.jsonl"
-status=$?
-set -e
-echo "exit code: $status (expected 1)"
-[ "$status" -eq 1 ]
+verify_expect 1 "$work/tampered/acme-router-fw-1.0.0.tar.gz" tampered.intoto.jsonl
 
 say "audit: check the release attestation against the shipped bundle"
 "$reprove" attest verify "$work/attestations/release.intoto.jsonl" \

@@ -15,30 +15,24 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
+/// `verify --json` on the shipped bundle, which must pass.
+fn verified(demo: &Demo) -> Value {
+    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    json(&out)
+}
+
 #[test]
 fn the_shipped_bundle_is_identical_on_the_host_too() {
-    let demo = Demo::locked("none");
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(json(&out)["build"]["isolation"]["backend"], "none");
+    let v = verified(&Demo::locked("none"));
+    assert_eq!(v["build"]["isolation"]["backend"], "none");
 }
 
 #[test]
 fn the_shipped_bundle_is_identical() {
     let demo = Demo::locked("sandbox");
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = verified(&demo);
     assert_eq!(v["verdict"], "identical");
     let names: Vec<&str> = v["artifacts"]
         .as_array()
