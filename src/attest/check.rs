@@ -125,6 +125,11 @@ pub enum Problem {
     },
     /// The verification summary records `FAILED`.
     VerificationFailed,
+    /// The summary's result and the rebuild predicate's verdict contradict each other.
+    VerdictsDisagree {
+        passed: bool,
+        verdict: String,
+    },
     /// An artifact whose digests match no subject.
     ArtifactUnmatched {
         path: PathBuf,
@@ -143,6 +148,7 @@ impl Problem {
             Problem::MissingPredicate { .. } => "missing_predicate",
             Problem::DuplicatePredicate { .. } => "duplicate_predicate",
             Problem::VerificationFailed => "verification_failed",
+            Problem::VerdictsDisagree { .. } => "verdicts_disagree",
             Problem::ArtifactUnmatched { .. } => "artifact_unmatched",
         }
     }
@@ -189,6 +195,11 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "envelope {envelope}: a second `{predicate_type}` statement"
+            ),
+            Problem::VerdictsDisagree { passed, verdict } => write!(
+                f,
+                "the verification summary records `{}` but the rebuild verdict is `{verdict}`",
+                if *passed { "PASSED" } else { "FAILED" }
             ),
             Problem::VerificationFailed => {
                 write!(f, "the verification summary records `FAILED`")
@@ -315,6 +326,16 @@ pub fn check_bundle(
             report
                 .problems
                 .push(Problem::MissingPredicate { predicate_type });
+        }
+    }
+    if let (Some(summary), Some(verdict)) = (&report.summary, &report.rebuild_verdict) {
+        // Both statements are signed, but they are two claims: they must tell one story.
+        let verdict_passes = matches!(verdict.as_str(), "identical" | "equivalent");
+        if summary.passed != verdict_passes {
+            report.problems.push(Problem::VerdictsDisagree {
+                passed: summary.passed,
+                verdict: verdict.clone(),
+            });
         }
     }
     if report.summary.as_ref().is_some_and(|s| !s.passed) {
@@ -463,21 +484,25 @@ mod tests {
         )
     }
 
-    /// A real predicate (from the demo, shortened), its verdict `identical`.
-    fn predicate() -> Value {
+    /// A real predicate (from the demo, shortened), with `verdict`.
+    fn predicate_with(verdict: &str) -> Value {
         let mut p: Value =
             serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json"))
                 .unwrap();
-        p["verdict"] = json!("identical");
+        p["verdict"] = json!(verdict);
         p
     }
 
     fn rebuild(subjects: &[Subject]) -> Value {
+        rebuild_with(subjects, "identical")
+    }
+
+    fn rebuild_with(subjects: &[Subject], verdict: &str) -> Value {
         json!({
             "_type": STATEMENT_TYPE,
             "subject": subjects,
             "predicateType": REBUILD_PREDICATE_TYPE,
-            "predicate": predicate(),
+            "predicate": predicate_with(verdict),
         })
     }
 
@@ -529,8 +554,24 @@ mod tests {
     fn a_failed_summary_is_a_rejection() {
         let key = SigningKey::generate();
         let s = subjects("a");
-        let envs = sign(&key, &[vsa(&s, false), rebuild(&s)]);
+        let envs = sign(&key, &[vsa(&s, false), rebuild_with(&s, "different")]);
         assert_eq!(problems(&envs, &key), vec![Problem::VerificationFailed]);
+    }
+
+    #[test]
+    fn a_summary_that_contradicts_the_rebuild_verdict_is_a_rejection() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let envs = sign(&key, &[vsa(&s, true), rebuild_with(&s, "different")]);
+        assert_eq!(
+            problems(&envs, &key),
+            vec![Problem::VerdictsDisagree {
+                passed: true,
+                verdict: "different".to_owned()
+            }]
+        );
+        let envs = sign(&key, &[vsa(&s, true), rebuild_with(&s, "equivalent")]);
+        assert_eq!(problems(&envs, &key), vec![]);
     }
 
     #[test]
