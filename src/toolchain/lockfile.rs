@@ -7,6 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Error, Pin, Tool};
+use crate::hash::{hash_bytes, Hashes};
 
 /// The lock format this build reads and writes.
 pub(super) const VERSION: u32 = 1;
@@ -35,11 +36,20 @@ struct LockFile {
 impl Lock {
     /// Read the lock at `path`.
     pub fn load(path: &Path) -> Result<Lock, Error> {
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        Lock::load_hashed(path).map(|(lock, _)| lock)
+    }
+
+    /// Read the lock at `path`, with the digests of its bytes (from the same read).
+    pub fn load_hashed(path: &Path) -> Result<(Lock, Hashes), Error> {
+        let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
-        })?;
-        Lock::parse(&text).map_err(|(line, message)| {
+        };
+        let bytes = std::fs::read(path).map_err(io)?;
+        let hashes = hash_bytes(&bytes);
+        let text = String::from_utf8(bytes)
+            .map_err(|e| io(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
+        let lock = Lock::parse(&text).map_err(|(line, message)| {
             if line == 0 {
                 if let Some(found) = message
                     .strip_prefix("version ")
@@ -56,7 +66,8 @@ impl Lock {
                 line,
                 message,
             }
-        })
+        })?;
+        Ok((lock, hashes))
     }
 
     /// Parse lock text; `Err((line, message))`, line 0 when there is none.

@@ -21,7 +21,7 @@ use crate::compare::{
     diff_paths, Comparison, Options as CompareOptions, Verdict as CompareVerdict,
 };
 use crate::escrow::{self, Escrow};
-use crate::hash::{hash_file, Checksum, Hashes};
+use crate::hash::{Checksum, Hashes};
 use crate::recipe::Recipe;
 use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
@@ -165,7 +165,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     let started = OffsetDateTime::now_utc();
     let recipe = Recipe::load(&opts.recipe)?;
     let lock_path = recipe.lock_path();
-    let lock = Lock::load(&lock_path).map_err(|e| {
+    let (lock, lock_hashes) = Lock::load_hashed(&lock_path).map_err(|e| {
         let missing = matches!(&e, crate::toolchain::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
         let err = anyhow::Error::new(e);
         if missing {
@@ -177,8 +177,6 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             err
         }
     })?;
-    let lock_hashes = hash_file(&lock_path)
-        .with_context(|| format!("failed to read `{}`", lock_path.display()))?;
 
     let scratch_holder;
     let scratch: &Path = if let Some(dir) = &opts.work_dir {

@@ -15,12 +15,17 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
+/// Run `cmd`, insist on exit `code` (showing stderr when not), and read the JSON it printed.
+fn json_of(cmd: &mut assert_cmd::Command, code: i32) -> Value {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "{stderr}");
+    json(&out)
+}
+
 /// `verify --json` on the shipped bundle, which must pass.
 fn verified(demo: &Demo) -> Value {
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    json(&out)
+    json_of(demo.verify([BUNDLE]).arg("--json"), 0)
 }
 
 #[test]
@@ -385,24 +390,16 @@ fn hostile_escrows_are_refused_naming_the_entry() {
 #[test]
 fn rebuild_copies_the_artifacts_and_prints_their_digests() {
     let demo = Demo::locked("sandbox");
-    let out = demo
-        .env
-        .cmd([
+    let v = json_of(
+        &mut demo.env.cmd([
             "rebuild",
             "operator/reprove.toml",
             "--out-dir",
             "rebuilt",
             "--json",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ]),
+        0,
     );
-    let v = json(&out);
     assert_eq!(v["result"], "identical");
     let img = std::fs::read(demo.env.path("rebuilt/firmware.img")).unwrap();
     assert_eq!(
@@ -517,14 +514,7 @@ fn a_build_that_stamps_the_wall_clock_is_nondeterministic() {
         .cmd(["lock", "operator/reprove.toml"])
         .assert()
         .success();
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v = json(&out);
+    let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
     assert_eq!(v["verdict"], "nondeterministic");
     let img = &v["artifacts"][0];
     assert_eq!(img["name"], "firmware.img");
