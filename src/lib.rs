@@ -20,5 +20,6 @@ pub mod hash;
 pub mod output;
 pub mod recipe;
 pub mod sandbox;
+pub mod store;
 pub mod toolchain;
 pub mod verify;

@@ -72,7 +72,7 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
         .rebuilds
         .iter()
         .map(|r| {
-            json!({
+            let mut v = json!({
                 "variation": r.variation,
                 "build_path": path(&r.build_path),
                 "environment": r.env,
@@ -83,7 +83,11 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
                     "name": a.name,
                     "digest": a.hashes.as_ref().map(digest_set),
                 })).collect::<Vec<_>>(),
-            })
+            });
+            if let Some(program) = &r.missing_program {
+                v["missing_program"] = json!(program);
+            }
+            v
         })
         .collect();
     let escrow = json!({

@@ -195,6 +195,8 @@ pub struct Rebuild {
     pub seconds: f64,
     pub log: Log,
     pub artifacts: Vec<RebuiltArtifact>,
+    #[serde(default)]
+    pub missing_program: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -20,7 +20,8 @@ use crate::sandbox::bwrap::Bwrap;
 use crate::sandbox::host::Host;
 use crate::sandbox::rootfs::{default_cache_dir, prepare_root};
 use crate::sandbox::{Invocation, Isolation, Outcome, Sandbox};
-use crate::toolchain::BUILD_PATH;
+use crate::store::{Store, View};
+use crate::toolchain::{Drift, Lock, BUILD_PATH};
 
 /// Where libfaketime lives on Debian; the clock variation needs it.
 const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
@@ -115,24 +116,69 @@ pub struct Rebuild {
     pub log: PathBuf,
     pub log_hashes: Hashes,
     pub artifacts: Vec<RebuiltArtifact>,
+    /// When the build failed: the program its log says could not be found or run (a tool the
+    /// lock does not pin is not in the sandbox).
+    pub missing_program: Option<String>,
 }
 
-/// The backend `recipe` asks for, ready to run builds. A hermetic root is checked against its
-/// pin (a mismatch is [`crate::sandbox::Error::RootMismatch`]) and unpacked into the cache.
-pub fn sandbox_for(recipe: &Recipe) -> Result<Box<dyn Sandbox>, crate::sandbox::Error> {
+/// Check every pin `recipe`'s builds will trust and return those that no longer hold. In the
+/// sandbox without a hermetic root the build sees the lock's view, so the pins are checked
+/// where the view takes its bytes from: the store, filled from the host as needed (see
+/// [`crate::store`]); then only a tool the lock does not know, or a pinned file the store lacks
+/// and the host no longer has as pinned, is drift. With `isolation = "none"` the build runs on
+/// the host, whose tools and files are checked in place.
+pub fn check_pins(recipe: &Recipe, lock: &Lock) -> Result<Vec<Drift>, crate::store::Error> {
+    match (recipe.spec.toolchain.isolation, &recipe.spec.toolchain.root) {
+        (Isolation::Sandbox, None) => {
+            let mut drift = lock.unlocked(recipe.spec.host_tools());
+            drift.extend(Store::open_default()?.check(lock)?);
+            Ok(drift)
+        }
+        _ => Ok(lock.check(recipe.spec.host_tools())),
+    }
+}
+
+/// The backend `recipe` asks for, ready to run builds: the host; bubblewrap showing a hermetic
+/// root, checked against its pin (a mismatch is [`crate::sandbox::Error::RootMismatch`]) and
+/// unpacked into the cache; or bubblewrap showing the lock's view, laid out from the store
+/// (call [`check_pins`] first).
+pub fn sandbox_for(recipe: &Recipe, lock: &Lock) -> anyhow::Result<Box<dyn Sandbox>> {
     match recipe.spec.toolchain.isolation {
         Isolation::None => Ok(Box::new(Host)),
         Isolation::Sandbox => {
-            let root = match &recipe.spec.toolchain.root {
-                Some(root) => Some(prepare_root(
+            if let Some(root) = &recipe.spec.toolchain.root {
+                let root = prepare_root(
                     &recipe.resolve(&root.path),
                     &root.digest,
                     &default_cache_dir()?,
-                )?),
-                None => None,
-            };
-            Ok(Box::new(Bwrap::detect(root.as_deref())?))
+                )?;
+                return Ok(Box::new(Bwrap::detect(Some(&root))?));
+            }
+            let view = Store::open_default()?.view(lock)?;
+            let bwrap = Bwrap::detect(Some(view.path()))?;
+            Ok(Box::new(InView { bwrap, _view: view }))
         }
+    }
+}
+
+/// bubblewrap showing a lock's view, which lives as long as the builds that use it.
+struct InView {
+    bwrap: Bwrap,
+    _view: View,
+}
+
+impl Sandbox for InView {
+    fn backend(&self) -> &'static str {
+        self.bwrap.backend()
+    }
+    fn version(&self) -> Option<String> {
+        self.bwrap.version()
+    }
+    fn build_path(&self, host_dir: &Path) -> PathBuf {
+        self.bwrap.build_path(host_dir)
+    }
+    fn run(&self, invocation: &Invocation<'_>) -> Result<Outcome, crate::sandbox::Error> {
+        self.bwrap.run(invocation)
     }
 }
 
@@ -171,6 +217,57 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         );
     }
     Ok(files)
+}
+
+/// The last `max` bytes of `log`, as text (empty when it cannot be read).
+fn log_tail(log: &Path, max: u64) -> String {
+    use std::io::{Read as _, Seek as _, SeekFrom};
+    let Ok(mut file) = std::fs::File::open(log) else {
+        return String::new();
+    };
+    let size = file.metadata().map_or(0, |m| m.len());
+    let _ = file.seek(SeekFrom::Start(size.saturating_sub(max)));
+    let mut bytes = Vec::new();
+    let _ = file.take(max).read_to_end(&mut bytes);
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// The program a failed build's log says it could not find or run, from the last line that
+/// says so in one of the ways shells, `make`, `env` and compiler drivers do:
+/// `sh: 1: cc: not found`, `bash: cc: command not found`, `make: cc: No such file or
+/// directory`, `env: 'cc': No such file or directory`, `gcc: fatal error: cannot execute
+/// 'cc1': execvp: No such file or directory`.
+pub fn missing_program(log: &str) -> Option<String> {
+    let plausible = |name: &str| {
+        let name = name.trim().trim_matches(['\'', '"', '`']);
+        (!name.is_empty() && name.len() <= 255 && !name.contains(char::is_whitespace))
+            .then(|| name.to_owned())
+    };
+    log.lines().rev().find_map(|line| {
+        let line = line.trim();
+        if let Some(rest) = line
+            .strip_suffix(": command not found")
+            .or_else(|| line.strip_suffix(": not found"))
+        {
+            return plausible(rest.rsplit(": ").next()?);
+        }
+        // bwrap's own: `bwrap: execvp make: No such file or directory`.
+        if let Some(rest) = line
+            .strip_prefix("bwrap: execvp ")
+            .and_then(|r| r.strip_suffix(": No such file or directory"))
+        {
+            return plausible(rest);
+        }
+        if line.ends_with("execvp: No such file or directory") {
+            let quoted = line.split('\'').nth(1)?;
+            return plausible(quoted);
+        }
+        let rest = line.strip_suffix(": No such file or directory")?;
+        let rest = ["make: ", "env: ", "xargs: ", "nice: ", "timeout: "]
+            .iter()
+            .find_map(|p| rest.strip_prefix(p))?;
+        plausible(rest)
+    })
 }
 
 /// Follow `log` as the build writes it, handing each complete line to `show`, until `done`.
@@ -271,7 +368,13 @@ pub fn rebuild(
             })
         })
         .collect::<Result<Vec<_>, Error>>()?;
+    let missing_program = if outcome.is_success() {
+        None
+    } else {
+        missing_program(&log_tail(log, 64 * 1024))
+    };
     Ok(Rebuild {
+        missing_program,
         variation: variation.clone(),
         tree: tree.to_path_buf(),
         build_path: sandbox.build_path(tree),
@@ -281,4 +384,34 @@ pub fn rebuild(
         log_hashes,
         artifacts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_a_failed_build_could_not_find_is_named() {
+        let cases = [
+            (
+                "cc -c a.c\nmake: cc: No such file or directory\nmake: *** [Makefile:2: a.o] Error 127\n",
+                Some("cc"),
+            ),
+            ("sh: 1: objcopy: not found\n", Some("objcopy")),
+            ("bwrap: execvp make: No such file or directory\n", Some("make")),
+            ("/bin/sh: 1: gzip: not found\n", Some("gzip")),
+            ("bash: line 1: xz: command not found\n", Some("xz")),
+            ("env: 'python3': No such file or directory\n", Some("python3")),
+            (
+                "gcc: fatal error: cannot execute 'cc1': execvp: No such file or directory\n",
+                Some("cc1"),
+            ),
+            ("cp: cannot stat 'out/x': No such file or directory\n", None),
+            ("main.c:1:10: fatal error: stdio.h: No such file or directory\n", None),
+            ("all good\n", None),
+        ];
+        for (log, want) in cases {
+            assert_eq!(missing_program(log).as_deref(), want, "{log}");
+        }
+    }
 }

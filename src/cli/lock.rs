@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
@@ -19,9 +20,13 @@ pub struct LockArgs {
     /// List the pins that no longer hold instead of writing the lock (exit 1 if any)
     #[arg(long)]
     check: bool,
-    /// Also run the build once in the sandbox under strace and pin every file it opened or
-    /// executed from outside the build tree (headers, libraries, the compiler's helpers)
+    /// Pin only the recipe's tools and what they load, without running the build: a lock
+    /// marked declared-only, whose view lacks every file the build reads that no tool pins
+    /// (the default runs the build once under strace and pins every file it read or ran)
     #[arg(long, conflicts_with = "check")]
+    no_trace: bool,
+    /// The default, kept for older scripts: run the build once under strace
+    #[arg(long, hide = true, conflicts_with_all = ["check", "no_trace"])]
     trace: bool,
 }
 
@@ -87,30 +92,43 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         tools.len()
     ));
     let (resolved, mut files) = lock_tools(tools)?;
-    if args.trace {
-        if recipe.spec.toolchain.root.is_some() {
-            anyhow::bail!(
-                "`--trace` pins host files, and this recipe builds in a hermetic root pinned whole"
-            );
-        }
+    // A hermetic root is pinned whole by its digest: there is nothing of the host to trace.
+    let hermetic = recipe.spec.toolchain.root.is_some();
+    if args.trace && hermetic {
+        anyhow::bail!(
+            "`--trace` pins host files, and this recipe builds in a hermetic root pinned whole"
+        );
+    }
+    let trace = !args.no_trace && !hermetic;
+    if trace {
         out.progress("running the build once under strace");
         let work = tempfile::Builder::new()
             .prefix("reprove-trace-")
             .tempdir()?;
-        let traced = traced_files(&recipe, work.path())?;
+        let traced = traced_files(&recipe, work.path()).context(
+            "the lock traces a real build by default, to pin every file it reads; \
+             to pin only the recipe's tools, run `reprove lock --no-trace` (a declared-only lock)",
+        )?;
         files.extend(canonical_files(traced.iter().map(PathBuf::as_path)));
     }
     out.progress(&format!("pinning {} files", files.len()));
-    let lock = lock_from(resolved, &files, args.trace)?;
+    let lock = lock_from(resolved, &files, trace)?;
     lock.write(&path)?;
     if out.is_json() {
         out.json(&LockJson::new(&path, &lock, None))?;
     } else {
         out.result(&format!(
-            "locked {} tools, {} files pinned{}: `{}`\n",
+            "locked {} tools, {} files and {} links pinned{}: `{}`\n",
             lock.tools.len(),
             lock.pins.len(),
-            if lock.traced { " (traced)" } else { "" },
+            lock.links.len(),
+            if lock.traced {
+                " (traced: every file the build read)"
+            } else if hermetic {
+                " (the hermetic root is pinned whole by its digest)"
+            } else {
+                " (declared only: the build sees these files and nothing else)"
+            },
             path.display()
         ))?;
     }

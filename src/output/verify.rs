@@ -167,12 +167,25 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             r.outcome.elapsed.as_secs_f64(),
             r.log_hashes.sha256
         ));
+        if let Some(program) = &r.missing_program {
+            s.push_str(&format!("  {}\n", missing_program_hint(program)));
+        }
     }
     s.push_str(&format!(
         "attestation: {}\n",
         out.paint(Style::Path, &attestation.display().to_string())
     ));
     s
+}
+
+/// What to do about a program the build could not find: the sandbox shows only the lock.
+fn missing_program_hint(program: &str) -> String {
+    format!(
+        "the build could not find `{}`: the sandbox shows only the files the lock pins; add it \
+         to `[toolchain] tools`, or run `reprove lock` again (it traces the build and pins \
+         every file it reads)",
+        super::sanitize::sanitize(program)
+    )
 }
 
 /// A comparison, explained as `reprove diff` does, indented under its artifact.
@@ -249,9 +262,13 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
         row(
             &format!("rebuild {}", i + 1),
             &format!(
-                "{} in {:.1} s",
+                "{} in {:.1} s{}",
                 r.outcome.termination,
-                r.outcome.elapsed.as_secs_f64()
+                r.outcome.elapsed.as_secs_f64(),
+                r.missing_program
+                    .as_deref()
+                    .map(|p| format!("; {}", missing_program_hint(p)))
+                    .unwrap_or_default()
             ),
         );
     }

@@ -3,9 +3,11 @@
 //!
 //! Every namespace is unshared (user, mount, pid, network, ipc, uts, cgroup), so the build has a
 //! loopback interface and nothing else, its own hostname `reprove`, and no capabilities. The
-//! file system is a read-only tmpfs holding, read-only, either the host's toolchain (`/usr`, the
-//! merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the two entries of `/etc` the loader and
-//! `cc` need) or every top-level entry of a hermetic root; then the build tree read-write at
+//! file system is a read-only tmpfs holding, read-only, every top-level entry of a root folder:
+//! the lock's view (exactly the pinned files and links, from the store: see [`crate::store`]) or
+//! a hermetic root. Only `reprove lock`'s tracer, which must learn what a build reads, sees the
+//! host's toolchain instead (`/usr`, the merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the
+//! two entries of `/etc` the loader and `cc` need). Then the build tree read-write at
 //! `/build` (the working directory), a fresh `/tmp`, `/proc` and a minimal `/dev`. The host's
 //! `/etc`, `/root` and `/home` are not there. The environment is exactly the invocation's, plus
 //! `PWD=/build`, which bubblewrap always sets.
@@ -64,8 +66,10 @@ pub struct Bwrap {
 
 impl Bwrap {
     /// Find `bwrap` and check, by running `true` in the very sandbox builds get, that the
-    /// kernel lets it create its namespaces. `root` is a hermetic root directory (see
-    /// [`super::rootfs::prepare_root`]); without one, the host's toolchain is shown read-only.
+    /// kernel lets it create its namespaces. `root` is the folder builds see as `/`: a hermetic
+    /// root (see [`super::rootfs::prepare_root`]) or a lock's view (see [`crate::store`]);
+    /// without one, the host's toolchain is shown read-only (only `reprove lock`'s tracer and
+    /// the probe run so).
     pub fn detect(root: Option<&Path>) -> Result<Bwrap, Error> {
         let program = SEARCH_PATH
             .iter()
@@ -93,13 +97,18 @@ impl Bwrap {
             .strip_prefix("bubblewrap ")
             .unwrap_or(text.trim())
             .to_owned();
+        // The probe runs in the host's toolchain: it asks whether the kernel lets bwrap make
+        // its namespaces, not whether a root or a lock's view has `true` in it.
         let bwrap = Bwrap {
             program,
             version,
-            root: root.map(Path::to_path_buf),
+            root: None,
         };
         bwrap.probe()?;
-        Ok(bwrap)
+        Ok(Bwrap {
+            root: root.map(Path::to_path_buf),
+            ..bwrap
+        })
     }
 
     /// The hermetic root, if builds see one instead of the host's toolchain.
@@ -395,17 +404,29 @@ mod tests {
     }
 
     #[test]
-    fn a_sandbox_that_cannot_start_is_unavailable() {
-        // A root without `true`: the probe runs the very sandbox builds would get.
+    fn a_root_without_the_program_runs_nothing_and_says_so() {
+        // The probe asks the kernel for namespaces in the host's toolchain; a root (or a
+        // lock's view) without the program is the build's failure, named in its log.
         let empty = tempfile::tempdir().unwrap();
-        let err = Bwrap::detect(Some(empty.path())).unwrap_err();
-        let message = err.to_string();
-        assert!(matches!(err, Error::Unavailable(_)), "{message}");
-        assert!(
-            message.contains("cannot create the sandbox: bwrap: execvp true"),
-            "{message}"
-        );
-        assert!(message.contains("isolation = \"none\""), "{message}");
+        let sandbox = Bwrap::detect(Some(empty.path())).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let argv = ["true".to_owned()];
+        let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
+        let outcome = sandbox
+            .run(&Invocation {
+                argv: &argv,
+                env: &env,
+                env_reversed: false,
+                build_dir: dir.path(),
+                log: &log,
+                timeout: Duration::from_secs(10),
+                umask: 0o022,
+            })
+            .unwrap();
+        assert!(!outcome.is_success());
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("bwrap: execvp true"), "{text}");
         let build = tempfile::tempdir().unwrap();
         let env = BTreeMap::new();
         let inv = Invocation {

@@ -31,18 +31,25 @@ use crate::hash::{hash_file, hash_tree, Algorithm, Checksum};
 /// The cache of unpacked roots: `$REPROVE_CACHE_DIR/roots`, else `$XDG_CACHE_HOME/reprove/roots`,
 /// else `~/.cache/reprove/roots`.
 pub fn default_cache_dir() -> Result<PathBuf, Error> {
-    cache_dir_from(|key| std::env::var_os(key))
+    cache_root()
+        .map(|dir| dir.join("roots"))
+        .ok_or(Error::NoCacheDir)
 }
 
-fn cache_dir_from(var: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf, Error> {
+/// reprove's cache folder: `REPROVE_CACHE_DIR`, else `XDG_CACHE_HOME/reprove`, else
+/// `~/.cache/reprove`. Everything in it is keyed by digest and safe to share.
+pub fn cache_root() -> Option<PathBuf> {
+    cache_root_from(|key| std::env::var_os(key))
+}
+
+fn cache_root_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
     let set = |key| var(key).filter(|v| !v.is_empty()).map(PathBuf::from);
     if let Some(dir) = set("REPROVE_CACHE_DIR") {
-        Ok(dir.join("roots"))
+        Some(dir)
     } else if let Some(dir) = set("XDG_CACHE_HOME") {
-        Ok(dir.join("reprove/roots"))
+        Some(dir.join("reprove"))
     } else {
-        let home = set("HOME").ok_or(Error::NoCacheDir)?;
-        Ok(home.join(".cache/reprove/roots"))
+        Some(set("HOME")?.join(".cache/reprove"))
     }
 }
 
@@ -491,23 +498,20 @@ mod tests {
     #[test]
     fn cache_dir_follows_the_environment() {
         let env = |vars: &'static [(&'static str, &'static str)]| {
-            cache_dir_from(move |key| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.into()))
+            cache_root_from(move |key| vars.iter().find(|(k, _)| *k == key).map(|(_, v)| v.into()))
         };
         let all = &[
             ("REPROVE_CACHE_DIR", "/c"),
             ("XDG_CACHE_HOME", "/x"),
             ("HOME", "/h"),
         ];
-        assert_eq!(env(all).unwrap(), Path::new("/c/roots"));
-        assert_eq!(env(&all[1..]).unwrap(), Path::new("/x/reprove/roots"));
-        assert_eq!(
-            env(&all[2..]).unwrap(),
-            Path::new("/h/.cache/reprove/roots")
-        );
+        assert_eq!(env(all).unwrap(), Path::new("/c"));
+        assert_eq!(env(&all[1..]).unwrap(), Path::new("/x/reprove"));
+        assert_eq!(env(&all[2..]).unwrap(), Path::new("/h/.cache/reprove"));
         assert_eq!(
             env(&[("XDG_CACHE_HOME", ""), ("HOME", "/h")]).unwrap(),
-            Path::new("/h/.cache/reprove/roots")
+            Path::new("/h/.cache/reprove")
         );
-        assert!(matches!(env(&[]), Err(Error::NoCacheDir)));
+        assert!(env(&[]).is_none());
     }
 }

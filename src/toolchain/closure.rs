@@ -55,6 +55,94 @@ pub fn lock_tools(tools: &[String]) -> Result<(BTreeMap<String, Tool>, BTreeSet<
     Ok((resolved, closure.files))
 }
 
+/// Where the symbolic links that lead to pinned files are looked for: the host's toolchain
+/// (`/usr`, the merged-`/usr` links at the top) and the alternatives `cc` and friends go through.
+const LINK_ROOTS: &[&str] = &["/usr", "/etc/alternatives"];
+const TOP_LINKS: &[&str] = &["/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+/// Every symbolic link the build may pass on its way to a pinned file: the links under
+/// [`LINK_ROOTS`], the top-level merged-`/usr` links, and each link on the way from a tool's
+/// name to its file, kept when it resolves to a pinned file or to a folder that holds one.
+/// The sandbox's view of the lock has these links and no others.
+pub(super) fn links_to(pins: &[super::Pin], tools: &BTreeMap<String, Tool>) -> Vec<super::Link> {
+    let files: BTreeSet<PathBuf> = pins.iter().map(|p| p.path.clone()).collect();
+    let mut folders: BTreeSet<PathBuf> = files
+        .iter()
+        .flat_map(|p| p.ancestors().skip(1).map(Path::to_path_buf))
+        .collect();
+    let mut candidates: BTreeSet<PathBuf> = TOP_LINKS.iter().map(PathBuf::from).collect();
+    for root in LINK_ROOTS {
+        for entry in walkdir::WalkDir::new(root).into_iter().flatten() {
+            if entry.path_is_symlink() {
+                candidates.insert(entry.into_path());
+            }
+        }
+    }
+    for tool in tools.values() {
+        candidates.extend(links_on(&tool.path));
+    }
+    for file in &files {
+        candidates.extend(links_on(file));
+    }
+    let mut pending: Vec<(PathBuf, PathBuf, PathBuf)> = candidates
+        .into_iter()
+        .filter_map(|path| {
+            let target = std::fs::read_link(&path).ok()?;
+            let real = std::fs::canonicalize(&path).ok()?;
+            Some((path, target, real))
+        })
+        .collect();
+    // A link is kept when it leads to a pinned file or to a folder the view has: one holding a
+    // pinned file or a kept link (`/lib64` → `usr/lib64`, which holds only the loader's link).
+    let mut kept = Vec::new();
+    loop {
+        let (wanted, rest): (Vec<_>, Vec<_>) = pending
+            .into_iter()
+            .partition(|(_, _, real)| files.contains(real) || folders.contains(real));
+        pending = rest;
+        if wanted.is_empty() {
+            break;
+        }
+        for (path, target, _) in wanted {
+            folders.extend(path.ancestors().skip(1).map(Path::to_path_buf));
+            kept.push(super::Link { path, target });
+        }
+    }
+    kept.sort();
+    kept
+}
+
+/// The symbolic links met while resolving `path`, component by component (at most 40 hops).
+fn links_on(path: &Path) -> Vec<PathBuf> {
+    let mut links = Vec::new();
+    let mut pending: VecDeque<PathBuf> = VecDeque::from([path.to_path_buf()]);
+    let mut hops = 0;
+    while let Some(path) = pending.pop_front() {
+        let mut prefix = PathBuf::from("/");
+        for component in path.components().skip(1) {
+            prefix.push(component);
+            let Ok(meta) = std::fs::symlink_metadata(&prefix) else {
+                break;
+            };
+            if !meta.file_type().is_symlink() {
+                continue;
+            }
+            hops += 1;
+            if hops > 40 {
+                return links;
+            }
+            links.push(prefix.clone());
+            if let Ok(target) = std::fs::read_link(&prefix) {
+                let parent = prefix.parent().unwrap_or(Path::new("/"));
+                let rest: PathBuf = path.strip_prefix(&prefix).unwrap_or(Path::new("")).into();
+                pending.push_back(parent.join(target).join(rest));
+            }
+            break;
+        }
+    }
+    links
+}
+
 /// Files to pin, found breadth-first from the tools.
 #[derive(Debug, Default)]
 struct Closure {

@@ -6,11 +6,11 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{Error, Pin, Tool};
+use super::{Error, Link, Pin, Tool};
 use crate::hash::{hash_bytes, Hashes};
 
 /// The lock format this build reads and writes.
-pub(super) const VERSION: u32 = 1;
+pub(super) const VERSION: u32 = 2;
 
 /// The resolved toolchain: tools and pinned files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub struct Lock {
     pub tools: BTreeMap<String, Tool>,
     /// Sorted by path, no duplicates.
     pub pins: Vec<Pin>,
+    /// Sorted by path, no duplicates: the links the build finds on its way to pinned files.
+    pub links: Vec<Link>,
     /// True when the pins come from tracing a real build (`reprove lock --trace`).
     pub traced: bool,
 }
@@ -31,6 +33,8 @@ struct LockFile {
     tools: BTreeMap<String, Tool>,
     #[serde(default)]
     pin: Vec<Pin>,
+    #[serde(default)]
+    link: Vec<Link>,
 }
 
 impl Lock {
@@ -84,9 +88,13 @@ impl Lock {
         let mut pins = file.pin;
         pins.sort();
         pins.dedup();
+        let mut links = file.link;
+        links.sort();
+        links.dedup();
         Ok(Lock {
             tools: file.tools,
             pins,
+            links,
             traced: file.traced,
         })
     }
@@ -117,9 +125,22 @@ impl Lock {
         for pin in &self.pins {
             let _ = writeln!(
                 out,
-                "[[pin]]\npath = {}\ndigest = {}",
+                "[[pin]]\npath = {}\ndigest = {}{}",
                 q(&pin.path.to_string_lossy()),
-                q(&pin.digest.to_string())
+                q(&pin.digest.to_string()),
+                if pin.executable {
+                    "\nexecutable = true"
+                } else {
+                    ""
+                }
+            );
+        }
+        for link in &self.links {
+            let _ = writeln!(
+                out,
+                "[[link]]\npath = {}\ntarget = {}",
+                q(&link.path.to_string_lossy()),
+                q(&link.target.to_string_lossy())
             );
         }
         out
@@ -157,13 +178,24 @@ mod tests {
             .map(|p| Pin {
                 path: PathBuf::from(p),
                 digest: Checksum::of(Algorithm::Sha256, p.as_bytes()),
+                executable: p.len() % 2 == 0,
             })
             .collect();
         pins.sort();
         pins.dedup();
+        let mut links: Vec<Link> = paths
+            .iter()
+            .map(|p| Link {
+                path: PathBuf::from(format!("{p}.link")),
+                target: PathBuf::from(p.rsplit('/').next().unwrap_or(p)),
+            })
+            .collect();
+        links.sort();
+        links.dedup();
         Lock {
             tools,
             pins,
+            links,
             traced: false,
         }
     }
@@ -188,7 +220,7 @@ mod tests {
         assert!(message.contains("unknown field `extra`"), "{message}");
         let text = sample(&["/a"])
             .render()
-            .replace("version = 1", "version = 9");
+            .replace("version = 2", "version = 9");
         assert_eq!(Lock::parse(&text).unwrap_err(), (0, "version 9".to_owned()));
     }
 

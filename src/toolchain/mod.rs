@@ -15,6 +15,8 @@ mod lockfile;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,20 @@ pub struct Tool {
 pub struct Pin {
     pub path: PathBuf,
     pub digest: Checksum,
+    /// The file is executable: the store keeps it so, and the build sees it so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub executable: bool,
+}
+
+/// A symbolic link the build finds on its way to a pinned file (`/usr/bin/cc` → `gcc`, the
+/// merged-`/usr` `/lib` → `usr/lib`, a library's soname link). The sandbox's view of the lock
+/// recreates it as recorded, whatever the host has at that path now.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub path: PathBuf,
+    /// What the link says, as `readlink` gives it (relative or absolute).
+    pub target: PathBuf,
 }
 
 /// A pin or a tool that no longer holds.
@@ -139,32 +155,39 @@ pub enum Error {
         line: usize,
         message: String,
     },
-    #[error("lock `{}` has version {found}; this reprove reads version {}", path.display(), lockfile::VERSION)]
+    #[error("lock `{}` has version {found}; this reprove reads version {}: run `reprove lock` to write it anew", path.display(), lockfile::VERSION)]
     Version { path: PathBuf, found: u32 },
 }
 
 impl Lock {
     /// Every tool re-resolved and every pin re-hashed (in parallel); what no longer holds.
     pub fn check(&self, tools: &[String]) -> Vec<Drift> {
-        let mut drift: Vec<Drift> = tools
-            .iter()
-            .filter_map(|name| match self.tools.get(name) {
-                None => Some(Drift::Unlocked { tool: name.clone() }),
-                Some(locked) => {
-                    let found = find_on_path(name).ok();
-                    let same = found
-                        .as_ref()
-                        .is_some_and(|f| f.path == locked.path && f.resolved == locked.resolved);
-                    (!same).then(|| Drift::Moved {
-                        tool: name.clone(),
-                        expected: locked.resolved.clone(),
-                        found: found.map(|f| f.resolved),
-                    })
-                }
-            })
-            .collect();
+        let mut drift: Vec<Drift> = self.unlocked(tools);
+        drift.extend(tools.iter().filter_map(|name| match self.tools.get(name) {
+            None => None,
+            Some(locked) => {
+                let found = find_on_path(name).ok();
+                let same = found
+                    .as_ref()
+                    .is_some_and(|f| f.path == locked.path && f.resolved == locked.resolved);
+                (!same).then(|| Drift::Moved {
+                    tool: name.clone(),
+                    expected: locked.resolved.clone(),
+                    found: found.map(|f| f.resolved),
+                })
+            }
+        }));
         drift.extend(check_pins(&self.pins));
         drift
+    }
+
+    /// The tools `tools` names that the lock does not know: the lock is older than the recipe.
+    pub fn unlocked(&self, tools: &[String]) -> Vec<Drift> {
+        tools
+            .iter()
+            .filter(|name| !self.tools.contains_key(*name))
+            .map(|name| Drift::Unlocked { tool: name.clone() })
+            .collect()
     }
 }
 
@@ -199,9 +222,19 @@ pub fn pin_files(paths: &BTreeSet<PathBuf>) -> Result<Vec<Pin>, Error> {
                 path: (*p).clone(),
                 source,
             })?;
+            let executable = std::fs::metadata(p)
+                .map_err(|source| Error::Io {
+                    path: (*p).clone(),
+                    source,
+                })?
+                .permissions()
+                .mode()
+                & 0o111
+                != 0;
             Ok(Pin {
                 path: (*p).clone(),
                 digest: h.sha256,
+                executable,
             })
         })
         .collect()
@@ -213,9 +246,12 @@ pub fn lock_from(
     files: &BTreeSet<PathBuf>,
     traced: bool,
 ) -> Result<Lock, Error> {
+    let pins = pin_files(files)?;
+    let links = closure::links_to(&pins, &tools);
     Ok(Lock {
         tools,
-        pins: pin_files(files)?,
+        pins,
+        links,
         traced,
     })
 }

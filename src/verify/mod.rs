@@ -234,25 +234,28 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     };
 
     progress.step(&format!("checking {} pins", lock.pins.len()));
-    report.drift = lock.check(recipe.spec.host_tools());
-    let sandbox = match crate::build::sandbox_for(&recipe) {
-        Ok(sandbox) => Some(sandbox),
-        Err(crate::sandbox::Error::RootMismatch {
-            path,
-            expected,
-            actual,
-        }) => {
-            report.drift.push(Drift::Changed {
+    report.drift = crate::build::check_pins(&recipe, &lock)?;
+    if !report.drift.is_empty() {
+        return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
+    }
+    let sandbox = match crate::build::sandbox_for(&recipe, &lock) {
+        Ok(sandbox) => sandbox,
+        Err(e) => match e.downcast::<crate::sandbox::Error>() {
+            Ok(crate::sandbox::Error::RootMismatch {
                 path,
                 expected,
-                found: actual,
-            });
-            None
-        }
-        Err(e) => return Err(e.into()),
-    };
-    let (Some(sandbox), true) = (sandbox, report.drift.is_empty()) else {
-        return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
+                actual,
+            }) => {
+                report.drift.push(Drift::Changed {
+                    path,
+                    expected,
+                    found: actual,
+                });
+                return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
+            }
+            Ok(e) => return Err(e.into()),
+            Err(e) => return Err(e),
+        },
     };
     report.isolation.version = sandbox.version();
 

@@ -8,3 +8,4 @@ mod hash;
 mod sandbox;
 mod support;
 mod verify;
+mod view;
