@@ -4,7 +4,7 @@
 # Debian packages each script needs: a command (or, when it starts with `/`, a file) → package.
 declare -A REPROVE_DEPS_demo=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
-  [python3]=python3 [/usr/include/stdio.h]=libc6-dev
+  [strace]=strace [python3]=python3 [/usr/include/stdio.h]=libc6-dev
 )
 declare -A REPROVE_DEPS_test=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
