@@ -77,6 +77,7 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
                 "build_path": path(&r.build_path),
                 "environment": r.env,
                 "termination": r.outcome.termination,
+                "limits": r.outcome.limits,
                 "seconds": r.outcome.elapsed.as_secs_f64(),
                 "log": { "digest": digest_set(&r.log_hashes), "size": r.log_hashes.size },
                 "artifacts": r.artifacts.iter().map(|a| json!({

@@ -217,6 +217,12 @@ pub enum Termination {
         value: i32,
     },
     TimedOut,
+    ProcessLimit {
+        value: u32,
+    },
+    DiskLimit {
+        value: u64,
+    },
     /// A kind this version does not know.
     #[serde(other)]
     Other,

@@ -18,6 +18,7 @@ use crate::hash::{hash_file, Hashes};
 use crate::recipe::Recipe;
 use crate::sandbox::bwrap::Bwrap;
 use crate::sandbox::host::Host;
+use crate::sandbox::limits::Limits;
 use crate::sandbox::rootfs::{default_cache_dir, prepare_root};
 use crate::sandbox::{Invocation, Isolation, Outcome, Sandbox};
 use crate::store::{Store, View};
@@ -203,6 +204,7 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         log: &log,
         timeout: recipe.spec.build.timeout,
         umask: Variation::none().umask,
+        limits: limits_of(recipe),
     };
     let (outcome, files) =
         crate::sandbox::trace::trace(&bwrap, &invocation, &work.join("trace.log"))?;
@@ -217,6 +219,14 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         );
     }
     Ok(files)
+}
+
+/// The bounds `recipe` sets on its builds (`[build] max-processes`, `max-disk`).
+fn limits_of(recipe: &Recipe) -> Limits {
+    Limits {
+        processes: recipe.spec.build.max_processes,
+        disk: recipe.spec.build.max_disk,
+    }
 }
 
 /// The last `max` bytes of `log`, as text (empty when it cannot be read).
@@ -326,6 +336,7 @@ pub fn rebuild(
         log,
         timeout: recipe.spec.build.timeout,
         umask: variation.umask,
+        limits: limits_of(recipe),
     };
     let outcome = match log_line {
         None => sandbox.run(&invocation)?,

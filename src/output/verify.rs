@@ -11,6 +11,7 @@ use super::sanitize::sanitize;
 use super::{Output, Style};
 use crate::attest::replay::Mismatch;
 use crate::compare::Comparison;
+use crate::sandbox::limits::ProcessBound;
 use crate::verify::{Report, Verdict};
 
 impl Output {
@@ -169,6 +170,12 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         ));
         if let Some(program) = &r.missing_program {
             s.push_str(&format!("  {}\n", missing_program_hint(program)));
+        }
+        if r.outcome.limits.process_bound == ProcessBound::None {
+            s.push_str(
+                "  note: no process limit could be applied (running as root without a pids \
+                 cgroup reprove can make)\n",
+            );
         }
     }
     s.push_str(&format!(

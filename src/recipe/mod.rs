@@ -96,10 +96,72 @@ pub struct Build {
     pub env: BTreeMap<String, String>,
     #[serde(default = "default_timeout", with = "duration::serde_text")]
     pub timeout: Duration,
+    /// Processes (and threads) the build may run at once.
+    #[serde(
+        default = "default_max_processes",
+        rename = "max-processes",
+        skip_serializing_if = "is_default_max_processes"
+    )]
+    pub max_processes: u32,
+    /// Bytes the build tree may take on disk: an integer, or a size such as `"64G"`.
+    #[serde(
+        default = "default_max_disk",
+        rename = "max-disk",
+        with = "size_text",
+        skip_serializing_if = "is_default_max_disk"
+    )]
+    pub max_disk: u64,
 }
 
 fn default_timeout() -> Duration {
     Duration::from_secs(30 * 60)
+}
+
+fn default_max_processes() -> u32 {
+    crate::sandbox::limits::DEFAULT_PROCESSES
+}
+
+fn default_max_disk() -> u64 {
+    crate::sandbox::limits::DEFAULT_DISK
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_max_processes(n: &u32) -> bool {
+    *n == default_max_processes()
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)]
+fn is_default_max_disk(n: &u64) -> bool {
+    *n == default_max_disk()
+}
+
+/// A size in a recipe: an integer number of bytes, or text such as `"64G"` or `"512MiB"`.
+mod size_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Bytes(u64),
+        Text(String),
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+        match Size::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a size such as `64G` or a number of bytes")
+        })? {
+            Size::Bytes(0) => Err(serde::de::Error::custom("must be at least 1 byte")),
+            Size::Bytes(n) => Ok(n),
+            Size::Text(t) => {
+                crate::sandbox::limits::parse_size(&t).map_err(serde::de::Error::custom)
+            }
+        }
+    }
+
+    #[allow(clippy::trivially_copy_pass_by_ref)]
+    pub(super) fn serialize<S: Serializer>(n: &u64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(*n)
+    }
 }
 
 /// A file the build produces, and its name in the shipped set.
@@ -260,6 +322,9 @@ impl RecipeSpec {
                 "build.command",
                 "must name a program: `command = [\"make\"]`",
             );
+        }
+        if self.build.max_processes == 0 {
+            return err("build.max-processes", "must be at least 1");
         }
         if self.build.timeout.is_zero() {
             return err("build.timeout", "must be longer than zero");

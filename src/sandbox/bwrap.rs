@@ -123,7 +123,7 @@ impl Bwrap {
         })?;
         let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
         let argv = ["true".to_owned()];
-        let mut cmd = self.command(dir.path(), &env, false, None, None)?;
+        let mut cmd = self.command(dir.path(), &env, false, None, None, 1 << 20)?;
         cmd.args(argv);
         let output = cmd.output().map_err(|source| Error::Spawn {
             program: self.program.display().to_string(),
@@ -164,6 +164,7 @@ impl Bwrap {
             inv.env_reversed,
             trace_log,
             Some(fd),
+            inv.limits.disk,
         )?;
         cmd.args(prefix).args(inv.argv);
         // SAFETY: fcntl is async-signal-safe; the pipe survives exec in the child only.
@@ -175,7 +176,7 @@ impl Bwrap {
                 Ok(())
             });
         }
-        let outcome = run_in_group(cmd, inv.log, inv.timeout, inv.umask);
+        let outcome = run_in_group(cmd, inv);
         drop(info_write);
         // bwrap exits as soon as its pid 1 reports the command's status, before the kernel
         // has killed what the command left behind in the namespace.
@@ -186,7 +187,8 @@ impl Bwrap {
     }
 
     /// `bwrap` with every option, ready for the command's argv; `trace_log` is a host file
-    /// bound read-write at [`TRACE_LOG`] for `strace` to write to.
+    /// bound read-write at [`TRACE_LOG`] for `strace` to write to; `/tmp` holds `tmp_size`
+    /// bytes at most.
     fn command(
         &self,
         build_dir: &Path,
@@ -194,6 +196,7 @@ impl Bwrap {
         env_reversed: bool,
         trace_log: Option<&Path>,
         info_fd: Option<RawFd>,
+        tmp_size: u64,
     ) -> Result<Command, Error> {
         let mut cmd = Command::new(&self.program);
         // bwrap itself runs with an empty environment, so nothing of the recipe's (say
@@ -229,7 +232,15 @@ impl Bwrap {
             }
         }
         cmd.arg("--bind").arg(build_dir).arg(BUILD);
-        cmd.args(["--perms", "1777", "--tmpfs", "/tmp"]);
+        // `/tmp` is memory: bounded like the build tree.
+        cmd.args([
+            "--perms",
+            "1777",
+            "--size",
+            &tmp_size.to_string(),
+            "--tmpfs",
+            "/tmp",
+        ]);
         cmd.args(["--proc", "/proc", "--dev", "/dev"]);
         if let Some(log) = trace_log {
             cmd.arg("--bind").arg(log).arg(TRACE_LOG);
@@ -366,6 +377,7 @@ mod tests {
             log: &log,
             timeout,
             umask: 0o027,
+            limits: crate::sandbox::limits::Limits::default(),
         };
         let outcome = sandbox.run(&inv).unwrap();
         (outcome, fs::read_to_string(&log).unwrap())
@@ -422,6 +434,7 @@ mod tests {
                 log: &log,
                 timeout: Duration::from_secs(10),
                 umask: 0o022,
+                limits: crate::sandbox::limits::Limits::default(),
             })
             .unwrap();
         assert!(!outcome.is_success());
@@ -437,6 +450,7 @@ mod tests {
             log: &build.path().join("log"),
             timeout: Duration::from_secs(1),
             umask: 0o022,
+            limits: crate::sandbox::limits::Limits::default(),
         };
         assert!(matches!(bwrap().run(&inv), Err(Error::EmptyCommand)));
     }

@@ -12,6 +12,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
+use super::limits::{disk_usage, Applied, DiskWatch, ProcessGuard};
 use super::{Error, Invocation, Outcome, Sandbox, Termination};
 
 /// Runs builds on the host.
@@ -38,18 +39,15 @@ impl Sandbox for Host {
             .env_clear()
             .envs(inv.env)
             .current_dir(inv.build_dir);
-        run_in_group(cmd, inv.log, inv.timeout, inv.umask)
+        run_in_group(cmd, inv)
     }
 }
 
-/// Spawn `cmd` as the leader of a new session with `umask`, its output in `log`; wait up to
-/// `timeout`; then kill whatever is left of its process group.
-pub(crate) fn run_in_group(
-    mut cmd: Command,
-    log: &Path,
-    timeout: Duration,
-    umask: u32,
-) -> Result<Outcome, Error> {
+/// Spawn `cmd` as the leader of a new session with the invocation's umask and limits, its
+/// output in the invocation's log; wait up to its timeout, stopping it at a limit; then kill
+/// whatever is left of its process group.
+pub(crate) fn run_in_group(mut cmd: Command, inv: &Invocation<'_>) -> Result<Outcome, Error> {
+    let log = inv.log;
     let log_err = |source| Error::Log {
         path: log.to_path_buf(),
         source,
@@ -57,15 +55,19 @@ pub(crate) fn run_in_group(
     let out = File::create(log).map_err(log_err)?;
     let err = out.try_clone().map_err(log_err)?;
     cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-    let mask = umask as libc::mode_t;
-    // SAFETY: setsid and umask are async-signal-safe and touch only the child.
+    let mask = inv.umask as libc::mode_t;
+    let processes = ProcessGuard::new(inv.limits.processes);
+    let setup = processes.child_setup();
+    let max_file = inv.limits.disk;
+    // SAFETY: setsid, umask, write and setrlimit are async-signal-safe and touch only the
+    // child; `setup` holds no allocation.
     unsafe {
         cmd.pre_exec(move || {
             if libc::setsid() < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             libc::umask(mask);
-            Ok(())
+            setup.apply(max_file)
         });
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
@@ -75,21 +77,38 @@ pub(crate) fn run_in_group(
         .map_err(|source| Error::Spawn { program, source })?;
     let group = libc::pid_t::try_from(child.id()).expect("pids fit in pid_t");
     ACTIVE_GROUP.store(group, Ordering::SeqCst);
-    let deadline = start + timeout;
+    let deadline = start + inv.timeout;
+    let mut disk = DiskWatch::new(inv.limits.disk);
     let mut pause = Duration::from_millis(1);
+    let stop = |why: Termination, child: &mut std::process::Child| {
+        kill_group(group);
+        child.wait().map_err(Error::Wait).map(|_| why)
+    };
     let termination = loop {
         match child.try_wait().map_err(Error::Wait)? {
             Some(status) => {
+                // A build that failed because a fork was refused, or a write past the file
+                // size limit (SIGXFSZ), failed at the limit.
+                if !status.success() {
+                    if processes.was_hit() {
+                        break Termination::ProcessLimit(inv.limits.processes);
+                    }
+                    if disk_usage(inv.build_dir) >= inv.limits.disk {
+                        break Termination::DiskLimit(inv.limits.disk);
+                    }
+                }
                 break match (status.code(), status.signal()) {
                     (Some(code), _) => Termination::Exited(code),
                     (None, Some(sig)) => Termination::Signalled(sig),
                     (None, None) => Termination::Exited(-1),
                 };
             }
-            None if Instant::now() >= deadline => {
-                kill_group(group);
-                child.wait().map_err(Error::Wait)?;
-                break Termination::TimedOut;
+            None if Instant::now() >= deadline => break stop(Termination::TimedOut, &mut child)?,
+            None if processes.was_hit() => {
+                break stop(Termination::ProcessLimit(inv.limits.processes), &mut child)?;
+            }
+            None if disk.is_over(inv.build_dir) => {
+                break stop(Termination::DiskLimit(inv.limits.disk), &mut child)?;
             }
             None => {
                 std::thread::sleep(pause.min(deadline.saturating_duration_since(Instant::now())));
@@ -103,9 +122,16 @@ pub(crate) fn run_in_group(
     if interrupted != 0 {
         return Err(Error::Interrupted(interrupted));
     }
+    let limits = Applied {
+        max_processes: inv.limits.processes,
+        process_bound: processes.bound(),
+        max_disk_bytes: inv.limits.disk,
+    };
+    drop(processes);
     Ok(Outcome {
         termination,
         elapsed: start.elapsed(),
+        limits,
     })
 }
 
@@ -168,6 +194,7 @@ mod tests {
             log: &log,
             timeout,
             umask: 0o027,
+            limits: crate::sandbox::limits::Limits::default(),
         };
         let outcome = Host.run(&inv).unwrap();
         (outcome, std::fs::read_to_string(&log).unwrap())
@@ -190,6 +217,61 @@ mod tests {
         assert_eq!(outcome.termination, Termination::Exited(3));
         let (outcome, _) = run(&["sh", "-c", "kill -TERM $$"], Duration::from_secs(10));
         assert_eq!(outcome.termination, Termination::Signalled(libc::SIGTERM));
+    }
+
+    fn run_limited(script: &str, limits: crate::sandbox::limits::Limits) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        let argv = ["sh".to_owned(), "-c".to_owned(), script.to_owned()];
+        let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
+        Host.run(&Invocation {
+            argv: &argv,
+            env: &env,
+            env_reversed: false,
+            build_dir: dir.path(),
+            log: &dir.path().join("log"),
+            timeout: Duration::from_secs(60),
+            umask: 0o022,
+            limits,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn too_many_processes_stop_the_build_at_the_limit() {
+        let limits = crate::sandbox::limits::Limits {
+            processes: 24,
+            ..Default::default()
+        };
+        // Bounded, so that a broken limit slows the test instead of the machine.
+        let outcome = run_limited("for i in $(seq 1 200); do sleep 20 & done; wait", limits);
+        assert_eq!(outcome.termination, Termination::ProcessLimit(24));
+        assert!(outcome.elapsed < Duration::from_secs(15), "{outcome:?}");
+        let fine = run_limited("for i in $(seq 1 8); do sleep 0.1 & done; wait", limits);
+        assert!(fine.is_success(), "{fine:?}");
+    }
+
+    #[test]
+    fn a_tree_past_the_disk_limit_stops_the_build() {
+        let limits = crate::sandbox::limits::Limits {
+            disk: 8 << 20,
+            ..Default::default()
+        };
+        // One big file: the file size limit stops it at once.
+        let one = run_limited("head -c 64M /dev/zero > big", limits);
+        assert_eq!(one.termination, Termination::DiskLimit(8 << 20), "{one:?}");
+        // Many small ones: the tree is measured while the build runs.
+        let many = run_limited(
+            "for i in $(seq 1 64); do head -c 1M /dev/zero > f$i; sync f$i; sleep 0.05; done",
+            limits,
+        );
+        assert_eq!(
+            many.termination,
+            Termination::DiskLimit(8 << 20),
+            "{many:?}"
+        );
+        assert!(many.elapsed < Duration::from_secs(3), "{many:?}");
+        let fine = run_limited("head -c 1M /dev/zero > small", limits);
+        assert!(fine.is_success(), "{fine:?}");
     }
 
     #[test]

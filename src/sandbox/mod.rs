@@ -10,6 +10,7 @@
 
 pub mod bwrap;
 pub mod host;
+pub mod limits;
 pub mod rootfs;
 pub mod trace;
 
@@ -47,6 +48,8 @@ pub struct Invocation<'a> {
     pub log: &'a Path,
     pub timeout: Duration,
     pub umask: u32,
+    /// How many processes the build may run and how much disk its tree may take.
+    pub limits: limits::Limits,
 }
 
 /// How the command ended.
@@ -56,6 +59,10 @@ pub enum Termination {
     Exited(i32),
     Signalled(i32),
     TimedOut,
+    /// Stopped when it tried to run more processes than this.
+    ProcessLimit(u32),
+    /// Stopped when its tree took more bytes on disk than this.
+    DiskLimit(u64),
 }
 
 impl std::fmt::Display for Termination {
@@ -64,6 +71,16 @@ impl std::fmt::Display for Termination {
             Termination::Exited(code) => write!(f, "exited {code}"),
             Termination::Signalled(sig) => write!(f, "killed by signal {sig}"),
             Termination::TimedOut => f.write_str("timed out"),
+            Termination::ProcessLimit(n) => {
+                write!(
+                    f,
+                    "stopped at the process limit ({n}, `[build] max-processes`)"
+                )
+            }
+            Termination::DiskLimit(n) => write!(
+                f,
+                "stopped at the disk limit ({n} bytes, `[build] max-disk`)"
+            ),
         }
     }
 }
@@ -73,6 +90,8 @@ impl std::fmt::Display for Termination {
 pub struct Outcome {
     pub termination: Termination,
     pub elapsed: Duration,
+    /// What bounded the build.
+    pub limits: limits::Applied,
 }
 
 impl Outcome {

@@ -370,6 +370,7 @@ mod tests {
             log: &log,
             timeout: Duration::from_secs(120),
             umask: 0o022,
+            limits: crate::sandbox::limits::Limits::default(),
         };
         let (outcome, files) = trace(&bwrap, &inv, &logs.path().join("strace")).unwrap();
         assert!(
