@@ -286,16 +286,16 @@ impl<'a> Sink<'a> {
                 }
             }
         }
-        Ok(self.nodes.values().fold(
-            Totals { files: 0, bytes: 0 },
-            |totals, node| match node {
+        Ok(self
+            .nodes
+            .values()
+            .fold(Totals { files: 0, bytes: 0 }, |totals, node| match node {
                 Node::File { size } => Totals {
                     files: totals.files + 1,
                     bytes: totals.bytes + size,
                 },
                 _ => totals,
-            },
-        ))
+            }))
     }
 
     /// The normalised, non-empty path of an entry that is not a directory.
@@ -492,5 +492,4 @@ mod tests {
         let looped = links(&[("a", "b"), ("b", "a")]);
         assert_eq!(check_link(&looped, b"l", b"a"), Err(Reason::LinkLoop));
     }
-
 }

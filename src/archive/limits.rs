@@ -226,9 +226,7 @@ pub fn copy_bounded(
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(CopyError::Read(e)),
         };
-        budget
-            .charge_bytes(n as u64)
-            .map_err(CopyError::Exceeded)?;
+        budget.charge_bytes(n as u64).map_err(CopyError::Exceeded)?;
         writer.write_all(&buf[..n]).map_err(CopyError::Write)?;
         copied += n as u64;
     }
@@ -282,7 +280,9 @@ mod tests {
             let err = from(&[("REPROVE_MAX_ENTRIES", value)]).unwrap_err();
             assert_eq!(
                 err.to_string(),
-                format!("`REPROVE_MAX_ENTRIES` must be a whole number of at least 1, not `{value}`")
+                format!(
+                    "`REPROVE_MAX_ENTRIES` must be a whole number of at least 1, not `{value}`"
+                )
             );
         }
     }

@@ -48,7 +48,7 @@ const MAX_EXPLAINED: usize = 64;
 const CONTEXT_RANGES: usize = 3;
 
 /// What a comparison knows beyond the two inputs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Options {
     /// The rebuild's `SOURCE_DATE_EPOCH`: integers near it are taken for timestamps.
     pub source_date_epoch: Option<i64>,
@@ -68,20 +68,6 @@ pub struct Options {
     /// How reports name the two inputs and the layout (default: their paths), when the paths
     /// are a work folder's that means nothing to a reader: `(left, right, layout)`.
     pub shown_as: Option<(String, String, String)>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            source_date_epoch: None,
-            build_time: None,
-            allowances: Vec::new(),
-            limits: None,
-            layout: None,
-            layout_name: None,
-            shown_as: None,
-        }
-    }
 }
 
 /// How two inputs, or one leaf of them, relate. Ordered from best to worst.

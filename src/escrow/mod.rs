@@ -42,10 +42,10 @@ use serde::Serialize;
 use xz2::read::XzDecoder;
 
 use crate::archive::limits::BadValue;
+pub use crate::archive::Reason;
 use crate::archive::{
     all_or_nothing, chain, sniff, Exceeded, Format, Limits, Policy, Totals, SNIFF_LEN,
 };
-pub use crate::archive::Reason;
 use crate::hash::{hash_reader, hash_tree, Algorithm, Checksum};
 
 /// What an escrow is, by content.
@@ -762,6 +762,116 @@ mod tests {
         assert_eq!(unsafe_reason(result).1, Reason::Absolute);
         let (_dir, result) = unpack_bytes(&zip_files(&[("./a", b"1"), ("a", b"2")]));
         assert_eq!(unsafe_reason(result), ("a".to_owned(), Reason::Duplicate));
+    }
+
+    /// A zip naming `name` for each of `data`: written under placeholders of the same length
+    /// (the zip crate refuses a name twice), then patched in the local and central headers.
+    fn zip_twice(name: &str, data: &[&[u8]]) -> Vec<u8> {
+        let tags: Vec<String> = (0..data.len())
+            .map(|i| format!("{i:0width$}", width = name.len()))
+            .collect();
+        let entries: Vec<(&str, &[u8])> = tags
+            .iter()
+            .map(String::as_str)
+            .zip(data.iter().copied())
+            .collect();
+        let mut bytes = zip_files(&entries);
+        for tag in &tags {
+            for at in find_all(&bytes, tag.as_bytes()) {
+                bytes[at..at + name.len()].copy_from_slice(name.as_bytes());
+            }
+        }
+        bytes
+    }
+
+    // See: issue 8. The zip crate keys members by name: a name listed twice showed up once,
+    // and the last one was unpacked.
+    #[test]
+    fn a_zip_naming_a_member_twice_is_refused() {
+        let (dir, result) = unpack_bytes(&zip_twice("Makefile", &[b"evil", b"good"]));
+        assert_eq!(
+            unsafe_reason(result),
+            ("Makefile".to_owned(), Reason::Duplicate)
+        );
+        assert_eq!(leftovers(dir.path()), ["escrow.bin"]);
+        for (a, b) in [("a//b", "a/b"), ("a/./b", "a/b"), ("d/", "d")] {
+            let (dir, result) = unpack_bytes(&zip_files(&[(a, b"1"), (b, b"2")]));
+            assert_eq!(unsafe_reason(result), (b.to_owned(), Reason::Duplicate));
+            assert_eq!(leftovers(dir.path()), ["escrow.bin"]);
+        }
+    }
+
+    /// Unpack `bytes` within `limits`; the error must be the bound `bound`, with nothing left.
+    fn assert_bound(bytes: &[u8], limits: Limits, bound: crate::archive::Bound) {
+        let dir = tempfile::tempdir().unwrap();
+        let escrow = dir.path().join("escrow.bin");
+        fs::write(&escrow, bytes).unwrap();
+        let err =
+            unpack_within(&escrow, &sha256(bytes), &dir.path().join("out"), limits).unwrap_err();
+        match &err {
+            Error::Bound { exceeded, .. } => assert_eq!(exceeded.bound, bound, "{err}"),
+            other => panic!("expected a bound, got: {other}"),
+        }
+        assert_eq!(leftovers(dir.path()), ["escrow.bin"]);
+    }
+
+    #[test]
+    fn unpacking_stops_at_each_bound_and_leaves_nothing() {
+        let zeros = tar_raw(&[(b"z", REG, b"", &vec![0u8; 1 << 20])]);
+        let small = Limits {
+            max_bytes: 4096,
+            ..Limits::default()
+        };
+        assert_bound(&gz(&zeros), small, crate::archive::Bound::Bytes);
+        assert_bound(&xz(&zeros), small, crate::archive::Bound::Bytes);
+        assert_bound(
+            &zip_files(&[("z", &vec![0u8; 1 << 20])]),
+            small,
+            crate::archive::Bound::Bytes,
+        );
+        // Past the tar's end: read to check the trailer, and counted all the same.
+        let mut padded = tar_raw(&[(b"a", REG, b"", b"x")]);
+        padded.extend_from_slice(&vec![0u8; 1 << 20]);
+        assert_bound(&gz(&padded), small, crate::archive::Bound::Bytes);
+        let few = Limits {
+            max_entries: 2,
+            ..Limits::default()
+        };
+        assert_bound(&tar_of(TREE), few, crate::archive::Bound::Entries);
+        assert_bound(&zip_of(TREE), few, crate::archive::Bound::Entries);
+        // Exactly at the bound is within it.
+        let dir = tempfile::tempdir().unwrap();
+        let escrow = dir.path().join("escrow.bin");
+        let bytes = tar_raw(&[(b"a", REG, b"", &[1u8; 100])]);
+        fs::write(&escrow, &bytes).unwrap();
+        let exact = Limits {
+            max_bytes: 100 + 1024,
+            max_entries: 1,
+            ..Limits::default()
+        };
+        // 1024: the tar's two end blocks, read past its last entry.
+        unpack_within(&escrow, &sha256(&bytes), &dir.path().join("out"), exact).unwrap();
+    }
+
+    #[test]
+    fn a_bound_error_names_the_escrow_the_bound_and_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let escrow = dir.path().join("escrow.bin");
+        let bytes = gz(&tar_raw(&[(b"z", REG, b"", &vec![0u8; 1 << 16])]));
+        fs::write(&escrow, &bytes).unwrap();
+        let limits = Limits {
+            max_bytes: 1000,
+            ..Limits::default()
+        };
+        let err =
+            unpack_within(&escrow, &sha256(&bytes), &dir.path().join("out"), limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "escrow `{}` unpacks to more than 1000 bytes: set `REPROVE_MAX_UNPACKED_BYTES` to raise the bound",
+                escrow.display()
+            )
+        );
     }
 
     #[test]

@@ -106,13 +106,10 @@ fn prepare_root_within(
         .read_to_end(&mut head)
         .and_then(|_| file.rewind())
         .map_err(read_err)?;
-    let format = match sniff(&head) {
-        Some(f @ (Format::Tar | Format::Gzip | Format::Xz)) => f,
-        _ => {
-            return Err(Error::RootFormat {
-                path: path.to_path_buf(),
-            })
-        }
+    let Some(format @ (Format::Tar | Format::Gzip | Format::Xz)) = sniff(&head) else {
+        return Err(Error::RootFormat {
+            path: path.to_path_buf(),
+        });
     };
     crate::archive::unpack(path, &mut file, format, tmp.path(), Policy::Root, limits).map_err(
         |e| match e {
@@ -142,10 +139,10 @@ mod tests {
     use super::*;
     use crate::archive::Reason;
     use crate::hash::Hashes;
+    use std::io::Write;
     use std::os::unix::ffi::OsStrExt;
     use std::os::unix::fs::{symlink, PermissionsExt};
     use tar::EntryType;
-    use std::io::Write;
     use tar::{Builder, Header};
 
     /// A tar entry: a name written as raw bytes (so hostile names can be made), a type, a
@@ -317,7 +314,11 @@ mod tests {
         );
         let mode = fs::metadata(&host).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "the host folder is untouched");
-        assert_eq!(fs::read_dir(&cache).unwrap().count(), 0, "nothing left in the cache");
+        assert_eq!(
+            fs::read_dir(&cache).unwrap().count(),
+            0,
+            "nothing left in the cache"
+        );
     }
 
     #[test]
@@ -401,10 +402,7 @@ mod tests {
                 matches!(&err, Error::RootEntry { reason: r, .. } if *r == reason),
                 "{reason}: {err}"
             );
-            assert!(
-                fs::read_dir(&cache).unwrap().count() == 0,
-                "{err}"
-            );
+            assert!(fs::read_dir(&cache).unwrap().count() == 0, "{err}");
             assert!(!cache.join(hashes.sha256.hex()).exists());
             assert!(!Path::new("/etc/evil").exists());
         }

@@ -129,7 +129,10 @@ fn a_zip_escrow_naming_a_member_twice_is_refused_by_verify_and_rebuild() {
 #[test]
 fn escrow_names_that_are_one_path_after_normalising_are_refused() {
     let demo = Demo::locked("none");
-    for (first, second) in [("src/./main.c", "src/main.c"), ("src//main.c", "src/main.c")] {
+    for (first, second) in [
+        ("src/./main.c", "src/main.c"),
+        ("src//main.c", "src/main.c"),
+    ] {
         for bytes in [
             zip_raw(&[(first, b"int x;\n"), (second, b"int y;\n")]),
             gz(&tar_raw(&[(first, b"int x;\n"), (second, b"int y;\n")])),
@@ -273,7 +276,10 @@ fn an_escrow_with_too_many_entries_is_refused() {
             ));
         // The work folder keeps what the user may inspect (the unpacked shipped set); the
         // escrow's partial tree is gone.
-        assert_eq!(names(&demo.env.path("work/rebuild-1")), Vec::<String>::new());
+        assert_eq!(
+            names(&demo.env.path("work/rebuild-1")),
+            Vec::<String>::new()
+        );
         std::fs::remove_dir_all(demo.env.path("work")).unwrap();
         demo.set_recipe(&demo.recipe().replace(
             &format!("sha256:{}", reprove::hash::hash_bytes(&bytes).sha256.hex()),
@@ -359,5 +365,21 @@ fn a_bound_that_is_not_a_number_is_refused() {
             .code(2)
             .stderr(predicate::str::contains(format!("`{var}`")))
             .stderr(predicate::str::contains(format!("`{value}`")));
+    }
+}
+
+#[test]
+fn the_commands_that_read_archives_say_how_to_raise_the_bounds() {
+    let env = TestEnv::new();
+    for command in ["verify", "rebuild", "lock", "diff"] {
+        let help = env.cmd([command, "--help"]).assert().success();
+        let text = String::from_utf8_lossy(&help.get_output().stdout).into_owned();
+        for var in [
+            "REPROVE_MAX_UNPACKED_BYTES",
+            "REPROVE_MAX_ENTRIES",
+            "REPROVE_MAX_DEPTH",
+        ] {
+            assert!(text.contains(var), "{command} --help: {text}");
+        }
     }
 }
