@@ -21,7 +21,7 @@ pub mod name;
 pub(crate) mod read;
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek};
 use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
@@ -60,6 +60,45 @@ pub fn unpack(
         }
         sink.finish()
     })
+}
+
+/// What [`unpack`] can make of `file` (at `path`, for messages), by content: `Tar`, `Zip`, or
+/// `Gzip`/`Xz` when the decompressed stream starts with a tar header; `None` for anything
+/// else. Leaves the file rewound.
+pub fn unpackable_format(path: &Path, file: &mut File) -> Result<Option<Format>, Error> {
+    let io_error = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    file.rewind()
+        .and_then(|()| (&mut *file).take(SNIFF_LEN as u64).read_to_end(&mut head))
+        .map_err(io_error)?;
+    let holds_tar = |decoded: &mut dyn Read| {
+        let mut head = Vec::with_capacity(SNIFF_LEN);
+        decoded
+            .take(SNIFF_LEN as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                detail: chain(&e),
+            })?;
+        Ok::<_, Error>(sniff(&head) == Some(Format::Tar))
+    };
+    let format = match sniff(&head) {
+        Some(f @ (Format::Tar | Format::Zip)) => Some(f),
+        Some(Format::Gzip) => {
+            file.rewind().map_err(io_error)?;
+            holds_tar(&mut MultiGzDecoder::new(&mut *file))?.then_some(Format::Gzip)
+        }
+        Some(Format::Xz) => {
+            file.rewind().map_err(io_error)?;
+            holds_tar(&mut XzDecoder::new_multi_decoder(&mut *file))?.then_some(Format::Xz)
+        }
+        _ => None,
+    };
+    file.rewind().map_err(io_error)?;
+    Ok(format)
 }
 
 /// Copy the directory `src` into `dest` (which exists and is empty) under the same rules as

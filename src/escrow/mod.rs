@@ -33,19 +33,15 @@
 //!   [`Error::Corrupt`]; an entry's data must be as long as its header says.
 
 use std::fs::{self, File};
-use std::io::{self, Read, Seek};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
 use serde::Serialize;
-use xz2::read::XzDecoder;
 
 use crate::archive::limits::BadValue;
 pub use crate::archive::Reason;
-use crate::archive::{
-    all_or_nothing, chain, sniff, Exceeded, Format, Limits, Policy, Totals, SNIFF_LEN,
-};
+use crate::archive::{all_or_nothing, Exceeded, Format, Limits, Policy, Totals};
 use crate::hash::{hash_reader, hash_tree, Algorithm, Checksum};
 
 /// What an escrow is, by content.
@@ -257,38 +253,15 @@ fn open(path: &Path) -> Result<Option<File>, Error> {
 /// The kind of archive in `file`, from its first bytes (decompressed for gzip and xz); leaves
 /// the file rewound.
 fn detect(path: &Path, file: &mut File) -> Result<Kind, Error> {
-    let mut head = Vec::with_capacity(SNIFF_LEN);
-    file.rewind()
-        .and_then(|()| file.take(SNIFF_LEN as u64).read_to_end(&mut head))
-        .map_err(io_error(path))?;
-    let decoded_head = |decoded: &mut dyn Read| {
-        let mut head = Vec::with_capacity(SNIFF_LEN);
-        decoded
-            .take(SNIFF_LEN as u64)
-            .read_to_end(&mut head)
-            .map_err(|e| Error::Corrupt {
-                path: path.to_path_buf(),
-                detail: chain(&e),
-            })?;
-        Ok::<_, Error>(sniff(&head) == Some(Format::Tar))
-    };
-    let kind = match sniff(&head) {
-        Some(Format::Tar) => Some(Kind::Tar),
-        Some(Format::Zip) => Some(Kind::Zip),
-        Some(Format::Gzip) => {
-            file.rewind().map_err(io_error(path))?;
-            decoded_head(&mut MultiGzDecoder::new(&mut *file))?.then_some(Kind::TarGz)
-        }
-        Some(Format::Xz) => {
-            file.rewind().map_err(io_error(path))?;
-            decoded_head(&mut XzDecoder::new_multi_decoder(&mut *file))?.then_some(Kind::TarXz)
-        }
-        _ => None,
-    };
-    file.rewind().map_err(io_error(path))?;
-    kind.ok_or_else(|| Error::UnknownFormat {
-        path: path.to_path_buf(),
-    })
+    match crate::archive::unpackable_format(path, file)? {
+        Some(Format::Tar) => Ok(Kind::Tar),
+        Some(Format::Gzip) => Ok(Kind::TarGz),
+        Some(Format::Xz) => Ok(Kind::TarXz),
+        Some(Format::Zip) => Ok(Kind::Zip),
+        _ => Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
+    }
 }
 
 fn escrow(path: &Path, kind: Kind, sha256: Checksum, blake3: Checksum) -> Escrow {
