@@ -12,8 +12,9 @@
 //!   the `REPROVE_MAX_*` variables that raise them, charged while streaming.
 //! - [`unpack`] and [`copy_directory`] (in `extract`): a tree written below a root with
 //!   nothing outside it, nothing through a symlink, no duplicate, within the bounds, and all
-//!   or nothing. `diff` does not unpack; it lists members ([`read::zip_names`] and the
-//!   [`name`] rules) and spools compressed streams within the same [`limits::Budget`].
+//!   or nothing. `diff` does not unpack: it lists members (zip names from the central
+//!   directory, under the [`name`] rules) and spools compressed streams, within the same
+//!   [`limits::Budget`].
 
 mod extract;
 pub mod limits;
