@@ -1,9 +1,123 @@
-//! Archive and stream formats, recognised by their magic bytes rather than their names.
+//! Archives: their formats, recognised by content, and the one way into them.
 //!
-//! Escrow intake and `diff` both open what they are given by content: a vendor bundle
-//! called `.bin` is still a tar.gz. Reading and extracting live in the modules that need them.
+//! Escrow intake, shipped bundles, hermetic roots and `diff` open what they are given by
+//! content (a vendor bundle called `.bin` is still a tar.gz, [`sniff`]), and reach what is
+//! inside through this module alone, so that one set of rules holds everywhere:
+//!
+//! - [`name`]: what path a member name stands for; `./a`, `a/` and `a//b`, `a/./b` are one
+//!   path each, and two members that are one path are duplicates, refused in every format
+//!   (tar, zip, cpio). Zip names are read from the central directory itself, since the zip
+//!   crate shows a name listed twice only once.
+//! - [`limits`]: the bounds on bytes written, entries and nesting, with their defaults and
+//!   the `REPROVE_MAX_*` variables that raise them, charged while streaming.
+//! - [`unpack`] and [`copy_directory`] (in `extract`): a tree written below a root with
+//!   nothing outside it, nothing through a symlink, no duplicate, within the bounds, and all
+//!   or nothing. `diff` does not unpack: it lists members (zip names from the central
+//!   directory, under the [`name`] rules) and spools compressed streams, within the same
+//!   [`limits::Budget`].
 
+mod extract;
+pub mod limits;
+pub mod name;
+pub(crate) mod read;
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek};
+use std::path::Path;
+
+use flate2::read::MultiGzDecoder;
 use serde::Serialize;
+use xz2::read::XzDecoder;
+
+pub(crate) use extract::chain;
+pub use extract::{Error, Policy, Totals};
+pub use limits::{Bound, Exceeded, Limits};
+pub use name::Reason;
+
+/// Unpack the archive `file` (at `path`, for messages) of `format` into `dest`, which is
+/// created or must be an empty directory. `Gzip` and `Xz` mean a compressed tar. On any error,
+/// what was written is removed again.
+pub fn unpack(
+    path: &Path,
+    file: &mut File,
+    format: Format,
+    dest: &Path,
+    policy: Policy,
+    limits: Limits,
+) -> Result<Totals, Error> {
+    extract::all_or_nothing(dest, |dest| {
+        let mut sink = extract::Sink::new(path, dest, policy, limits, false);
+        match format {
+            Format::Tar => read::tar(BufReader::new(&mut *file), &mut sink)?,
+            Format::Gzip => read::tar(MultiGzDecoder::new(BufReader::new(&mut *file)), &mut sink)?,
+            Format::Xz => read::tar(
+                XzDecoder::new_multi_decoder(BufReader::new(&mut *file)),
+                &mut sink,
+            )?,
+            Format::Zip => read::zip(file, &mut sink)?,
+            Format::Cpio | Format::Elf => {
+                return Err(sink.corrupt(format!("{} cannot be unpacked", format.name())))
+            }
+        }
+        sink.finish()
+    })
+}
+
+/// What [`unpack`] can make of `file` (at `path`, for messages), by content: `Tar`, `Zip`, or
+/// `Gzip`/`Xz` when the decompressed stream starts with a tar header; `None` for anything
+/// else. Leaves the file rewound.
+pub fn unpackable_format(path: &Path, file: &mut File) -> Result<Option<Format>, Error> {
+    let io_error = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    file.rewind()
+        .and_then(|()| (&mut *file).take(SNIFF_LEN as u64).read_to_end(&mut head))
+        .map_err(io_error)?;
+    let holds_tar = |decoded: &mut dyn Read| {
+        let mut head = Vec::with_capacity(SNIFF_LEN);
+        decoded
+            .take(SNIFF_LEN as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::Corrupt {
+                path: path.to_path_buf(),
+                detail: chain(&e),
+            })?;
+        Ok::<_, Error>(sniff(&head) == Some(Format::Tar))
+    };
+    let format = match sniff(&head) {
+        Some(f @ (Format::Tar | Format::Zip)) => Some(f),
+        Some(Format::Gzip) => {
+            file.rewind().map_err(io_error)?;
+            holds_tar(&mut MultiGzDecoder::new(&mut *file))?.then_some(Format::Gzip)
+        }
+        Some(Format::Xz) => {
+            file.rewind().map_err(io_error)?;
+            holds_tar(&mut XzDecoder::new_multi_decoder(&mut *file))?.then_some(Format::Xz)
+        }
+        _ => None,
+    };
+    file.rewind().map_err(io_error)?;
+    Ok(format)
+}
+
+/// Copy the directory `src` into `dest` (which exists and is empty) under the same rules as
+/// an archive: files, directories and symlinks that stay inside, within `limits`. The caller
+/// runs it inside [`all_or_nothing`] when it has more to check afterwards.
+pub fn copy_directory(src: &Path, dest: &Path, limits: Limits) -> Result<Totals, Error> {
+    let mut sink = extract::Sink::new(src, dest, Policy::Source, limits, true);
+    read::directory(src, &mut sink)?;
+    sink.finish()
+}
+
+/// Run `extract` into `dest` (created, or checked empty); on error, leave nothing behind.
+pub fn all_or_nothing<T, E: From<Error>>(
+    dest: &Path,
+    extract: impl FnOnce(&Path) -> Result<T, E>,
+) -> Result<T, E> {
+    extract::all_or_nothing(dest, extract)
+}
 
 /// A container or compression format the tool understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -37,13 +37,25 @@ pub struct GlobalArgs {
     pub quiet: bool,
 }
 
+/// The bounds kept by every command that reads archives, for its `--help` (the values are
+/// [`crate::archive::Limits::default`]'s, checked by a test).
+const ARCHIVE_BOUNDS: &str = "\
+Archives (escrows, shipped bundles, toolchain roots, diff inputs) are read within bounds; past one,
+the command stops with exit code 2 and removes what it unpacked. Raise them in the environment:
+  REPROVE_MAX_UNPACKED_BYTES  bytes written when unpacking (default 68719476736, 64 GiB)
+  REPROVE_MAX_ENTRIES         archive entries (default 4000000)
+  REPROVE_MAX_DEPTH           archives nested in archives, for comparing (default 16)";
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Rebuild from escrow, compare with the shipped binaries, write an attestation
+    #[command(after_help = ARCHIVE_BOUNDS)]
     Verify(verify::VerifyArgs),
     /// Rebuild from escrow only: the artifacts and their digests
+    #[command(after_help = ARCHIVE_BOUNDS)]
     Rebuild(rebuild::RebuildArgs),
     /// Write the toolchain lock, or check that its pins still hold
+    #[command(after_help = ARCHIVE_BOUNDS)]
     Lock(lock::LockArgs),
     /// Print file and tree digests (sha256 and blake3)
     Hash(hash::HashArgs),
@@ -54,6 +66,7 @@ pub enum Command {
     #[command(subcommand)]
     Attest(attest::AttestCommand),
     /// Compare two files, directories, archives or images, and explain each difference
+    #[command(after_help = ARCHIVE_BOUNDS)]
     Diff(diff::DiffArgs),
 }
 
@@ -108,5 +121,21 @@ mod tests {
     #[test]
     fn cli_definition_is_sound() {
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_help_states_the_archive_bounds_in_force() {
+        let limits = crate::archive::Limits::default();
+        for (bound, default) in [
+            (crate::archive::Bound::Bytes, limits.max_bytes),
+            (crate::archive::Bound::Entries, limits.max_entries),
+            (crate::archive::Bound::Depth, limits.max_depth),
+        ] {
+            let line = super::ARCHIVE_BOUNDS
+                .lines()
+                .find(|l| l.contains(bound.var()))
+                .unwrap();
+            assert!(line.contains(&format!("(default {default}")), "{line}");
+        }
     }
 }

@@ -4,14 +4,40 @@
 //! Nothing is held in memory whole. A tar or cpio member, or a stored zip member, is a span of
 //! its archive's file, read in place; a deflated zip member, and the content of a gzip or xz
 //! stream, is first streamed to a temporary file that lives as long as the comparison of
-//! that subtree. Member paths lose a leading `./` or `/`, so `./fw.img` and `fw.img` match.
+//! that subtree, charged to the comparison's [`Budget`] as it is written. Member paths are
+//! [`crate::archive::name::key`]s, so `./fw.img`, `/fw.img` and `fw.img`, or `a//b` and
+//! `a/./b`, match; an archive that lists one path twice (zip's central directory included) is
+//! not read as members at all ([`Fault::Corrupt`]), since matching would have to pick one.
+//! Every member listed is charged as an entry.
 
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use crate::archive::{sniff, Format, SNIFF_LEN};
+use crate::archive::limits::{copy_bounded, Budget, CopyError, Exceeded};
+use crate::archive::{name, sniff, Format, SNIFF_LEN};
+
+/// Why a container could not be read: damaged (the comparison goes on, as bytes) or past a
+/// bound (the comparison stops).
+#[derive(Debug)]
+pub(super) enum Fault {
+    Corrupt(String),
+    Bound(Exceeded),
+}
+
+impl From<String> for Fault {
+    fn from(detail: String) -> Self {
+        Fault::Corrupt(detail)
+    }
+}
+
+impl From<Exceeded> for Fault {
+    fn from(e: Exceeded) -> Self {
+        Fault::Bound(e)
+    }
+}
 
 /// A span of a file on disk: a whole file, or a member inside an archive file.
 #[derive(Debug, Clone)]
@@ -131,26 +157,33 @@ fn unix_time(secs: u64) -> String {
 }
 
 fn clean_path(raw: &[u8]) -> String {
-    let s = String::from_utf8_lossy(raw);
-    let s = s.trim_start_matches("./").trim_start_matches('/');
-    s.trim_end_matches('/').to_owned()
+    String::from_utf8_lossy(&name::key(raw)).into_owned()
 }
 
-/// Members of an archive of `format` (tar, cpio or zip) held in `blob`.
-pub(super) fn list(format: Format, blob: &Blob) -> Result<Vec<Member>, String> {
-    match format {
-        Format::Tar => list_tar(blob),
-        Format::Cpio => list_cpio(blob),
-        Format::Zip => list_zip(blob),
-        Format::Gzip | Format::Xz | Format::Elf => Err(format!("{} is no archive", format.name())),
+/// Members of an archive of `format` (tar, cpio or zip) held in `blob`, each charged to
+/// `budget`. Refused when two members are one path.
+pub(super) fn list(format: Format, blob: &Blob, budget: &mut Budget) -> Result<Vec<Member>, Fault> {
+    let members = match format {
+        Format::Tar => list_tar(blob, budget)?,
+        Format::Cpio => list_cpio(blob, budget)?,
+        Format::Zip => list_zip(blob, budget)?,
+        Format::Gzip | Format::Xz | Format::Elf => {
+            return Err(format!("{} is no archive", format.name()).into())
+        }
+    };
+    let mut seen = HashSet::new();
+    if let Some(dup) = members.iter().find(|m| !seen.insert(m.path.as_str())) {
+        return Err(format!("member `{}` appears twice", dup.path).into());
     }
+    Ok(members)
 }
 
-fn list_tar(blob: &Blob) -> Result<Vec<Member>, String> {
+fn list_tar(blob: &Blob, budget: &mut Budget) -> Result<Vec<Member>, Fault> {
     let mut archive = tar::Archive::new(blob.reader().map_err(|e| e.to_string())?);
     let mut members = Vec::new();
     for entry in archive.entries().map_err(|e| e.to_string())? {
         let entry = entry.map_err(|e| e.to_string())?;
+        budget.charge_entry()?;
         let h = entry.header();
         let kind = match h.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
@@ -199,14 +232,15 @@ fn list_tar(blob: &Blob) -> Result<Vec<Member>, String> {
 
 /// cpio "new ASCII" (`070701`/`070702`): a 110-byte hex header, the name, the data, each
 /// padded to 4 bytes, up to `TRAILER!!!`.
-fn list_cpio(blob: &Blob) -> Result<Vec<Member>, String> {
+fn list_cpio(blob: &Blob, budget: &mut Budget) -> Result<Vec<Member>, Fault> {
     const HEADER: u64 = 110;
     let mut members = Vec::new();
     let mut pos = 0u64;
     loop {
+        budget.charge_entry()?;
         let h = blob.read_at(pos, 110).map_err(|e| e.to_string())?;
         if h.len() < 110 || !(h.starts_with(b"070701") || h.starts_with(b"070702")) {
-            return Err(format!("no cpio header at offset {pos}"));
+            return Err(format!("no cpio header at offset {pos}").into());
         }
         let field = |i: usize| -> Result<u64, String> {
             let hex = std::str::from_utf8(&h[6 + 8 * i..14 + 8 * i]).map_err(|e| e.to_string())?;
@@ -266,11 +300,28 @@ fn list_cpio(blob: &Blob) -> Result<Vec<Member>, String> {
     }
 }
 
-fn list_zip(blob: &Blob) -> Result<Vec<Member>, String> {
+fn list_zip(blob: &Blob, budget: &mut Budget) -> Result<Vec<Member>, Fault> {
+    let zip = zip::ZipArchive::new(blob.reader().map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    // The crate shows a name listed twice once: count the central directory's own records.
+    let (start, len) = (zip.central_directory_start(), zip.len());
+    let names = crate::archive::read::zip_names(&mut zip.into_inner(), start, len + 1)
+        .map_err(|e| format!("its central directory: {e}"))?;
+    if let Some(dup) = crate::archive::read::first_duplicate(&names) {
+        return Err(format!("member `{}` appears twice", clean_path(dup)).into());
+    }
+    if names.len() != len {
+        return Err(format!(
+            "its central directory lists {} entries where {len} were read",
+            names.len()
+        )
+        .into());
+    }
     let mut zip = zip::ZipArchive::new(blob.reader().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     let mut members = Vec::new();
     for i in 0..zip.len() {
+        budget.charge_entry()?;
         let f = zip.by_index_raw(i).map_err(|e| e.to_string())?;
         let kind = if f.is_dir() {
             Kind::Dir
@@ -318,28 +369,48 @@ fn list_zip(blob: &Blob) -> Result<Vec<Member>, String> {
 }
 
 /// Stream zip entry `index` of `blob` into a new file in `dir`.
-pub(super) fn extract_zip(blob: &Blob, index: usize, dir: &Path) -> Result<Blob, String> {
+pub(super) fn extract_zip(
+    blob: &Blob,
+    index: usize,
+    dir: &Path,
+    budget: &mut Budget,
+) -> Result<Blob, Fault> {
     let mut zip = zip::ZipArchive::new(blob.reader().map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
     let mut entry = zip.by_index(index).map_err(|e| e.to_string())?;
-    spool(&mut entry, dir)
+    spool(&mut entry, dir, budget)
 }
 
 /// Stream the decompressed content of a gzip or xz `blob` into a new file in `dir`.
-pub(super) fn decompress(format: Format, blob: &Blob, dir: &Path) -> Result<Blob, String> {
+pub(super) fn decompress(
+    format: Format,
+    blob: &Blob,
+    dir: &Path,
+    budget: &mut Budget,
+) -> Result<Blob, Fault> {
     let reader = blob.reader().map_err(|e| e.to_string())?;
     match format {
-        Format::Gzip => spool(&mut flate2::read::MultiGzDecoder::new(reader), dir),
-        Format::Xz => spool(&mut xz2::read::XzDecoder::new_multi_decoder(reader), dir),
-        _ => Err(format!("{} is no compressed stream", format.name())),
+        Format::Gzip => spool(&mut flate2::read::MultiGzDecoder::new(reader), dir, budget),
+        Format::Xz => spool(
+            &mut xz2::read::XzDecoder::new_multi_decoder(reader),
+            dir,
+            budget,
+        ),
+        _ => Err(format!("{} is no compressed stream", format.name()).into()),
     }
 }
 
-fn spool(reader: &mut impl Read, dir: &Path) -> Result<Blob, String> {
+/// Write `reader` to a new file in `dir`, charging every chunk before it is written.
+fn spool(reader: &mut impl Read, dir: &Path, budget: &mut Budget) -> Result<Blob, Fault> {
     let (mut file, path) = tempfile::NamedTempFile::new_in(dir)
         .and_then(|t| t.keep().map_err(|e| e.error))
         .map_err(|e| e.to_string())?;
-    let len = io::copy(reader, &mut file).map_err(|e| e.to_string())?;
+    let mut buf = vec![0u8; 64 << 10];
+    let len = match copy_bounded(reader, &mut file, budget, &mut buf) {
+        Ok(len) => len,
+        Err(CopyError::Exceeded(e)) => return Err(Fault::Bound(e)),
+        Err(CopyError::Read(e) | CopyError::Write(e)) => return Err(e.to_string().into()),
+    };
     Ok(Blob {
         path,
         offset: 0,

@@ -6,14 +6,21 @@
 //!
 //! [`diff_paths`] builds on it. Two inputs are first compared as bytes; only when they differ
 //! is anything looked into. Directories, tar, cpio and zip archives are matched member by
-//! member (by path), gzip and xz streams by their decompressed content, recursively up to
-//! [`Options::max_depth`]; a differing member that is no container is a *leaf*, whose byte
+//! member (by path, as [`crate::archive::name::key`] spells it), gzip and xz streams by their
+//! decompressed content, recursively; a differing member that is no container is a *leaf*, whose byte
 //! ranges are each given a likely [`Cause`] (ELF files by section, segment and function).
 //! A nested archive that cannot be read is compared as bytes, with a note: one corrupt member
 //! never aborts the whole comparison. Allowances ([`allow`]) turn differences that a recipe
 //! declares harmless into `equivalent`. Leaf paths join nesting levels with `//`:
 //! `bundle.tar.gz//inner.tar//fw.img`. The JSON form of [`Comparison`] is documented in
 //! `docs/diff.md`.
+//!
+//! A comparison is bounded ([`Options::limits`], by default from the environment): the bytes
+//! it spools (both sides), the members it lists and the container levels it opens are charged
+//! to one [`Budget`]. Past a bound it stops with [`Error::Bound`], never a verdict; the
+//! spooled files live in temporary folders removed on the way out. An archive naming one path
+//! twice is not matched member by member (which member would stand for the path?): it is
+//! compared as bytes, with a note.
 
 pub mod allow;
 pub mod bytes;
@@ -30,8 +37,9 @@ use serde::Serialize;
 pub use allow::{Allowance, Rule};
 pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
 
+use crate::archive::limits::{BadValue, Budget, Exceeded, Limits};
 use crate::archive::Format;
-use container::{Blob, Content, Kind, Member, METADATA_FIELDS};
+use container::{Blob, Content, Fault, Kind, Member, METADATA_FIELDS};
 use elf::{ElfMap, Location};
 
 /// Ranges per leaf given a cause (the count of all ranges is always exact).
@@ -40,15 +48,16 @@ const MAX_EXPLAINED: usize = 64;
 const CONTEXT_RANGES: usize = 3;
 
 /// What a comparison knows beyond the two inputs.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Options {
     /// The rebuild's `SOURCE_DATE_EPOCH`: integers near it are taken for timestamps.
     pub source_date_epoch: Option<i64>,
     /// When the rebuild ran (Unix seconds), for the same purpose.
     pub build_time: Option<i64>,
     pub allowances: Vec<Allowance>,
-    /// How many container levels to look into (a tar in a tar.gz is 2).
-    pub max_depth: usize,
+    /// The bounds on what the comparison may spool, list and open (a tar in a tar.gz is 2
+    /// levels); `None`: [`Limits::from_env`].
+    pub limits: Option<Limits>,
     /// The ELF file a raw image was made from (`objcopy -O binary`): differing bytes of a raw
     /// top-level file (or of a member with the same file name) are then located by its
     /// sections and functions. Used only when the left side has the size the ELF file's
@@ -59,20 +68,6 @@ pub struct Options {
     /// How reports name the two inputs and the layout (default: their paths), when the paths
     /// are a work folder's that means nothing to a reader: `(left, right, layout)`.
     pub shown_as: Option<(String, String, String)>,
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            source_date_epoch: None,
-            build_time: None,
-            allowances: Vec::new(),
-            max_depth: 8,
-            layout: None,
-            layout_name: None,
-            shown_as: None,
-        }
-    }
 }
 
 /// How two inputs, or one leaf of them, relate. Ordered from best to worst.
@@ -263,6 +258,27 @@ pub enum Error {
     /// comparison with a note.
     #[error("corrupt archive `{path}`: {detail}")]
     Corrupt { path: String, detail: String },
+    /// A bound on what the comparison may spool, list or open was reached.
+    #[error("archive `{archive}` {exceeded}")]
+    Bound { archive: String, exceeded: Exceeded },
+    #[error(transparent)]
+    BadLimit(#[from] BadValue),
+}
+
+impl Error {
+    /// `fault` while reading the container at `path`.
+    fn from_fault(path: &str, fault: Fault) -> Error {
+        match fault {
+            Fault::Corrupt(detail) => Error::Corrupt {
+                path: path.to_owned(),
+                detail,
+            },
+            Fault::Bound(exceeded) => Error::Bound {
+                archive: path.to_owned(),
+                exceeded,
+            },
+        }
+    }
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -305,6 +321,10 @@ impl Comparison {
 
 /// Compare two files or two directories, recursively.
 pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Comparison, Error> {
+    let limits = match opts.limits {
+        Some(limits) => limits,
+        None => Limits::from_env()?,
+    };
     let (lm, rm) = (
         std::fs::metadata(left).map_err(io_error(left))?,
         std::fs::metadata(right).map_err(io_error(right))?,
@@ -335,6 +355,7 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         times,
         aliases: (name != right_name).then(|| (name.clone(), right_name)),
         layout,
+        budget: Budget::new(limits),
         identical: 0,
         leaves: Vec::new(),
     };
@@ -445,6 +466,8 @@ struct Walker<'o> {
     /// For a file pair with two names: the left name (used in paths) and the right one.
     aliases: Option<(String, String)>,
     layout: Option<Layout>,
+    /// What the comparison has spooled and listed so far, against its bounds.
+    budget: Budget,
     identical: u64,
     leaves: Vec<LeafDiff>,
 }
@@ -526,10 +549,13 @@ impl Walker<'_> {
                 .ranges
                 .iter()
                 .all(|r| self.allowances(path).any(|a| a.covers(*r, size, |_| None)));
-        if !byte_allowed && depth < self.opts.max_depth {
+        if !byte_allowed {
             let lf = left.format().map_err(io_error(&left.path))?;
             let rf = right.format().map_err(io_error(&right.path))?;
             if let Some(format) = lf.filter(|f| Some(*f) == rf && *f != Format::Elf) {
+                self.budget
+                    .check_depth(depth as u64)
+                    .map_err(|e| Error::from_fault(path, e.into()))?;
                 let (leaves, identical) = (self.leaves.len(), self.identical);
                 match self.expand(path, format, left, right, &bytes, depth) {
                     Ok(()) if self.leaves.len() > leaves => return Ok(()),
@@ -585,14 +611,13 @@ impl Walker<'_> {
         bytes: &ByteDiff,
         depth: usize,
     ) -> Result<(), Error> {
-        let corrupt = |detail: String| Error::Corrupt {
-            path: path.to_owned(),
-            detail,
-        };
+        let corrupt = |fault: Fault| Error::from_fault(path, fault);
         let tmp = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
         if matches!(format, Format::Gzip | Format::Xz) {
-            let l = container::decompress(format, left, tmp.path()).map_err(corrupt)?;
-            let r = container::decompress(format, right, tmp.path()).map_err(corrupt)?;
+            let l = container::decompress(format, left, tmp.path(), &mut self.budget)
+                .map_err(corrupt)?;
+            let r = container::decompress(format, right, tmp.path(), &mut self.budget)
+                .map_err(corrupt)?;
             let before = self.leaves.len();
             self.blobs(path, &l, &r, depth + 1)?;
             let headers = (format == Format::Gzip)
@@ -626,8 +651,8 @@ impl Walker<'_> {
             }
             return Ok(());
         }
-        let l = container::list(format, left).map_err(corrupt)?;
-        let r = container::list(format, right).map_err(corrupt)?;
+        let l = container::list(format, left, &mut self.budget).map_err(corrupt)?;
+        let r = container::list(format, right, &mut self.budget).map_err(corrupt)?;
         let sides = Some((left, right, tmp.path()));
         self.members(&format!("{path}//"), &l, &r, sides, depth + 1)
     }
@@ -722,23 +747,15 @@ impl Walker<'_> {
                     continue;
                 }
             }
-            let (l, r) = match (
-                materialize(&lm.content, zip, true),
-                materialize(&rm.content, zip, false),
-            ) {
-                (Ok(Some(l)), Ok(Some(r))) => (l, r),
-                (Ok(_), Ok(_)) => {
-                    if same_meta && lm.kind != Kind::Dir {
-                        self.identical += 1;
-                    }
-                    continue;
+            let l = materialize(&lm.content, zip, true, &mut self.budget)
+                .map_err(|f| Error::from_fault(&child, f))?;
+            let r = materialize(&rm.content, zip, false, &mut self.budget)
+                .map_err(|f| Error::from_fault(&child, f))?;
+            let (Some(l), Some(r)) = (l, r) else {
+                if same_meta && lm.kind != Kind::Dir {
+                    self.identical += 1;
                 }
-                (Err(detail), _) | (_, Err(detail)) => {
-                    return Err(Error::Corrupt {
-                        path: child,
-                        detail,
-                    })
-                }
+                continue;
             };
             self.blobs(&child, &l, &r, depth)?;
         }
@@ -907,13 +924,14 @@ fn materialize(
     content: &Content,
     zip: Option<(&Blob, &Blob, &Path)>,
     is_left: bool,
-) -> Result<Option<Blob>, String> {
+    budget: &mut Budget,
+) -> Result<Option<Blob>, Fault> {
     match content {
         Content::None => Ok(None),
         Content::Blob(b) => Ok(Some(b.clone())),
         Content::Zip(i, _) => {
-            let (l, r, dir) = zip.ok_or("a zip entry outside a zip")?;
-            container::extract_zip(if is_left { l } else { r }, *i, dir).map(Some)
+            let (l, r, dir) = zip.ok_or_else(|| "a zip entry outside a zip".to_owned())?;
+            container::extract_zip(if is_left { l } else { r }, *i, dir, budget).map(Some)
         }
     }
 }

@@ -554,6 +554,92 @@ fn a_cpio_member_difference_is_found() {
     assert_eq!(l.content.as_ref().unwrap().ranges[0].offset, 3);
 }
 
+// See: issue 8. One path named twice is not matched member by member: it used to be paired
+// as `path` and `path#2` (or, in a zip, one of the two was never seen).
+#[test]
+fn a_cpio_naming_a_path_twice_is_compared_as_bytes() {
+    let d = Dir::new();
+    for dup in ["./bin/app", "bin//app", "bin/./app"] {
+        let a = d.write("a.cpio", &cpio(&[("bin/app", b"AAAA"), (dup, b"BBBB")]));
+        let b = d.write("b.cpio", &cpio(&[("bin/app", b"BBBB")]));
+        let c = diff(&a, &b);
+        assert_eq!(c.verdict, Verdict::Different);
+        let l = leaf(&c, "a.cpio");
+        assert!(
+            l.notes
+                .iter()
+                .any(|n| n.contains("member `bin/app` appears twice") && n.contains("as bytes")),
+            "{dup}: {:?}",
+            l.notes
+        );
+    }
+}
+
+fn bounded(limits: Limits) -> Options {
+    Options {
+        limits: Some(limits),
+        ..Options::default()
+    }
+}
+
+#[test]
+fn a_comparison_stops_at_each_bound() {
+    let d = Dir::new();
+    let entries: Vec<(String, Vec<u8>)> = (0..10u8).map(|i| (format!("f{i}"), vec![i])).collect();
+    let mut list: Vec<(&str, &[u8])> = entries.iter().map(|(n, v)| (n.as_str(), &v[..])).collect();
+    let a = d.write("a.cpio", &cpio(&list));
+    list[9].1 = b"changed";
+    let b = d.write("b.cpio", &cpio(&list));
+    let few = Limits {
+        max_entries: 15,
+        ..Limits::default()
+    };
+    let err = diff_paths(&a, &b, &bounded(few)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Bound { archive, exceeded } if archive == "a.cpio" && exceeded.bound == crate::archive::Bound::Entries),
+        "{err}"
+    );
+    let gz = |data: &[u8]| {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    };
+    let (a, b) = (
+        d.write("a.gz", &gz(&vec![0u8; 1 << 20])),
+        d.write("b.gz", &gz(&vec![1u8; 1 << 20])),
+    );
+    let small = Limits {
+        max_bytes: 1 << 16,
+        ..Limits::default()
+    };
+    let err = diff_paths(&a, &b, &bounded(small)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Bound { exceeded, .. } if exceeded.bound == crate::archive::Bound::Bytes),
+        "{err}"
+    );
+    let (a, b) = (
+        d.write("a.gz", &gz(&gz(b"left"))),
+        d.write("b.gz", &gz(&gz(b"right"))),
+    );
+    let shallow = Limits {
+        max_depth: 1,
+        ..Limits::default()
+    };
+    let err = diff_paths(&a, &b, &bounded(shallow)).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "archive `a.gz` nests archives more than 1 levels deep: set `REPROVE_MAX_DEPTH` to raise the bound"
+    );
+    let two = Limits {
+        max_depth: 2,
+        ..Limits::default()
+    };
+    assert_eq!(
+        diff_paths(&a, &b, &bounded(two)).unwrap().verdict,
+        Verdict::Different
+    );
+}
+
 fn zip(entries: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let opts = zip::write::SimpleFileOptions::default().compression_method(method);

@@ -3,7 +3,9 @@
 //!
 //! An escrow is a directory or an archive — tar, tar.gz, tar.xz or zip — recognised by its
 //! content, never by its name (a gzip or xz stream must hold a tar). [`digest`] says what to
-//! pin; [`unpack`] checks the pin and unpacks. `docs/escrow.md` is the user-facing account.
+//! pin; [`unpack`] checks the pin and unpacks, through [`crate::archive`] (which owns the
+//! rules below on names, links and bounds, shared with shipped bundles, hermetic roots and
+//! `diff`). `docs/escrow.md` is the user-facing account.
 //!
 //! Invariants of [`unpack`]:
 //!
@@ -17,7 +19,11 @@
 //!   nothing written through a symlink or below a file. Files are created with `O_EXCL`.
 //! - **Only files, directories and symlinks.** Devices, fifos, sockets, sparse files and
 //!   encrypted zip entries are refused, and so are names with control characters and an entry
-//!   whose path an earlier entry already used (`./a` and `a` are one path).
+//!   whose path an earlier entry already used (`./a`, `a/` and `a`, or `a//b` and `a/./b`,
+//!   are one path), in a zip too.
+//! - **Bounded.** What is written, the entries and the bytes, is charged as it is written
+//!   against [`Limits::from_env`] (`REPROVE_MAX_UNPACKED_BYTES`, `REPROVE_MAX_ENTRIES`);
+//!   past a bound, [`Error::Bound`] and nothing is left.
 //! - **No metadata from the escrow.** Files are `0o755` when any execute bit is set and
 //!   `0o644` otherwise, directories `0o755`; mtimes and owners are not restored. The tree
 //!   digest ignores them too.
@@ -26,21 +32,17 @@
 //! - **Errors, not panics.** A corrupt, truncated or unsupported archive is
 //!   [`Error::Corrupt`]; an entry's data must be as long as its header says.
 
-mod read;
-mod sink;
-
 use std::fs::{self, File};
-use std::io::{self, Read, Seek};
+use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-use flate2::read::MultiGzDecoder;
 use serde::Serialize;
-use xz2::read::XzDecoder;
 
-use crate::archive::{sniff, Format, SNIFF_LEN};
+use crate::archive::limits::BadValue;
+pub use crate::archive::Reason;
+use crate::archive::{all_or_nothing, Exceeded, Format, Limits, Policy, Totals};
 use crate::hash::{hash_reader, hash_tree, Algorithm, Checksum};
-use sink::{chain, Sink};
 
 /// What an escrow is, by content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -98,6 +100,11 @@ pub enum Error {
         entry: String,
         reason: Reason,
     },
+    /// A bound on what unpacking may write was reached.
+    #[error("escrow `{archive}` {exceeded}")]
+    Bound { archive: String, exceeded: Exceeded },
+    #[error(transparent)]
+    BadLimit(#[from] BadValue),
     #[error("escrow `{}` is neither a directory nor a tar, tar.gz, tar.xz or zip archive", path.display())]
     UnknownFormat { path: PathBuf },
     #[error("failed to access `{}`", path.display())]
@@ -108,33 +115,24 @@ pub enum Error {
     },
 }
 
-/// Why an entry is refused. Names and targets are escaped for printing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Reason {
-    #[error("its path is absolute")]
-    Absolute,
-    #[error("it climbs out of the tree with `..`")]
-    ParentDir,
-    #[error("its name or link target holds a control character")]
-    ControlChar,
-    #[error("its name or link target is empty")]
-    NoName,
-    #[error("it links to `{0}`, outside the tree")]
-    LinkOutside(String),
-    #[error("its link target passes through too many symlinks")]
-    LinkLoop,
-    #[error("it is a hard link to `{0}`, which is not a regular file extracted before it")]
-    HardLinkTarget(String),
-    #[error("it would be written through the symlink `{0}`")]
-    ThroughSymlink(String),
-    #[error("it would be written below the file `{0}`")]
-    UnderFile(String),
-    #[error("an earlier entry has the same path")]
-    Duplicate,
-    #[error("it is a {0}, not a file, a directory or a symlink")]
-    Special(&'static str),
-    #[error("it is encrypted")]
-    Encrypted,
+impl From<crate::archive::Error> for Error {
+    fn from(e: crate::archive::Error) -> Self {
+        use crate::archive::Error as A;
+        match e {
+            A::Corrupt { path, detail } => Error::Corrupt { path, detail },
+            A::UnsafeEntry {
+                path,
+                entry,
+                reason,
+            } => Error::UnsafeEntry {
+                path,
+                entry,
+                reason,
+            },
+            A::Bound { archive, exceeded } => Error::Bound { archive, exceeded },
+            A::Io { path, source } => Error::Io { path, source },
+        }
+    }
 }
 
 /// The digests of the escrow at `path` and its kind, without unpacking or vetting its entries.
@@ -149,10 +147,21 @@ pub fn digest(path: &Path) -> Result<Escrow, Error> {
 }
 
 /// Check the escrow at `path` against `expected` (compared in `expected`'s algorithm) and
-/// unpack it into `dest`, which is created, or must be an empty directory.
+/// unpack it into `dest`, which is created, or must be an empty directory, within the bounds
+/// the environment sets ([`Limits::from_env`]).
 pub fn unpack(path: &Path, expected: &Checksum, dest: &Path) -> Result<Unpacked, Error> {
+    unpack_within(path, expected, dest, Limits::from_env()?)
+}
+
+/// [`unpack`] within `limits`.
+pub fn unpack_within(
+    path: &Path,
+    expected: &Checksum,
+    dest: &Path,
+    limits: Limits,
+) -> Result<Unpacked, Error> {
     let Some(mut file) = open(path)? else {
-        return unpack_directory(path, expected, dest);
+        return unpack_directory(path, expected, dest, limits);
     };
     let hashes = hash_reader(&mut file).map_err(io_error(path))?;
     let found = hashes.get(expected.algorithm);
@@ -165,26 +174,29 @@ pub fn unpack(path: &Path, expected: &Checksum, dest: &Path) -> Result<Unpacked,
     }
     let kind = detect(path, &mut file)?;
     let escrow = escrow(path, kind, hashes.sha256, hashes.blake3);
-    all_or_nothing(dest, |dest| {
-        let mut sink = Sink::new(path, dest, false);
-        match kind {
-            Kind::Tar => read::tar(io::BufReader::new(&mut file), &mut sink)?,
-            Kind::TarGz => read::tar(MultiGzDecoder::new(&mut file), &mut sink)?,
-            Kind::TarXz => read::tar(XzDecoder::new_multi_decoder(&mut file), &mut sink)?,
-            Kind::Zip => read::zip(&mut file, &mut sink)?,
-            Kind::Directory => unreachable!("directories are copied, not read"),
-        }
-        let (files, bytes) = sink.finish()?;
-        Ok(Unpacked {
-            escrow,
-            files,
-            bytes,
-        })
+    let format = match kind {
+        Kind::Tar => Format::Tar,
+        Kind::TarGz => Format::Gzip,
+        Kind::TarXz => Format::Xz,
+        Kind::Zip => Format::Zip,
+        Kind::Directory => unreachable!("directories are copied, not read"),
+    };
+    let Totals { files, bytes } =
+        crate::archive::unpack(path, &mut file, format, dest, Policy::Source, limits)?;
+    Ok(Unpacked {
+        escrow,
+        files,
+        bytes,
     })
 }
 
 /// Copy the tree, then hash the copy: the digest is of exactly what was copied.
-fn unpack_directory(path: &Path, expected: &Checksum, dest: &Path) -> Result<Unpacked, Error> {
+fn unpack_directory(
+    path: &Path,
+    expected: &Checksum,
+    dest: &Path,
+    limits: Limits,
+) -> Result<Unpacked, Error> {
     all_or_nothing(dest, |dest| {
         let inside = fs::canonicalize(dest)
             .and_then(|d| Ok(d.starts_with(fs::canonicalize(path)?)))
@@ -198,9 +210,7 @@ fn unpack_directory(path: &Path, expected: &Checksum, dest: &Path) -> Result<Unp
                 ),
             });
         }
-        let mut sink = Sink::new(path, dest, true);
-        read::directory(path, &mut sink)?;
-        sink.finish()?;
+        crate::archive::copy_directory(path, dest, limits)?;
         let tree = hash_tree(dest).map_err(|e| tree_error(dest, e))?;
         let escrow = escrow(path, Kind::Directory, tree.sha256, tree.blake3);
         let found = escrow.checksum(expected.algorithm);
@@ -243,84 +253,15 @@ fn open(path: &Path) -> Result<Option<File>, Error> {
 /// The kind of archive in `file`, from its first bytes (decompressed for gzip and xz); leaves
 /// the file rewound.
 fn detect(path: &Path, file: &mut File) -> Result<Kind, Error> {
-    let mut head = Vec::with_capacity(SNIFF_LEN);
-    file.rewind()
-        .and_then(|()| file.take(SNIFF_LEN as u64).read_to_end(&mut head))
-        .map_err(io_error(path))?;
-    let decoded_head = |decoded: &mut dyn Read| {
-        let mut head = Vec::with_capacity(SNIFF_LEN);
-        decoded
-            .take(SNIFF_LEN as u64)
-            .read_to_end(&mut head)
-            .map_err(|e| Error::Corrupt {
-                path: path.to_path_buf(),
-                detail: chain(&e),
-            })?;
-        Ok::<_, Error>(sniff(&head) == Some(Format::Tar))
-    };
-    let kind = match sniff(&head) {
-        Some(Format::Tar) => Some(Kind::Tar),
-        Some(Format::Zip) => Some(Kind::Zip),
-        Some(Format::Gzip) => {
-            file.rewind().map_err(io_error(path))?;
-            decoded_head(&mut MultiGzDecoder::new(&mut *file))?.then_some(Kind::TarGz)
-        }
-        Some(Format::Xz) => {
-            file.rewind().map_err(io_error(path))?;
-            decoded_head(&mut XzDecoder::new_multi_decoder(&mut *file))?.then_some(Kind::TarXz)
-        }
-        _ => None,
-    };
-    file.rewind().map_err(io_error(path))?;
-    kind.ok_or_else(|| Error::UnknownFormat {
-        path: path.to_path_buf(),
-    })
-}
-
-/// Run `extract` into `dest` (created, or checked empty); on error, leave nothing behind.
-fn all_or_nothing<T>(
-    dest: &Path,
-    extract: impl FnOnce(&Path) -> Result<T, Error>,
-) -> Result<T, Error> {
-    let created = match fs::symlink_metadata(dest) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir(dest).map_err(io_error(dest))?;
-            true
-        }
-        Err(e) => return Err(io_error(dest)(e)),
-        Ok(meta) if meta.is_dir() => {
-            let mut entries = fs::read_dir(dest).map_err(io_error(dest))?;
-            if entries.next().is_some() {
-                return Err(io_error(dest)(io::Error::new(
-                    io::ErrorKind::DirectoryNotEmpty,
-                    "the destination is not empty",
-                )));
-            }
-            false
-        }
-        Ok(_) => {
-            return Err(io_error(dest)(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                "the destination exists and is not a directory",
-            )))
-        }
-    };
-    let result = extract(dest);
-    if result.is_err() {
-        if created {
-            let _ = fs::remove_dir_all(dest);
-        } else if let Ok(entries) = fs::read_dir(dest) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let _ = if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    fs::remove_dir_all(&path)
-                } else {
-                    fs::remove_file(&path)
-                };
-            }
-        }
+    match crate::archive::unpackable_format(path, file)? {
+        Some(Format::Tar) => Ok(Kind::Tar),
+        Some(Format::Gzip) => Ok(Kind::TarGz),
+        Some(Format::Xz) => Ok(Kind::TarXz),
+        Some(Format::Zip) => Ok(Kind::Zip),
+        _ => Err(Error::UnknownFormat {
+            path: path.to_path_buf(),
+        }),
     }
-    result
 }
 
 fn escrow(path: &Path, kind: Kind, sha256: Checksum, blake3: Checksum) -> Escrow {
@@ -794,6 +735,116 @@ mod tests {
         assert_eq!(unsafe_reason(result).1, Reason::Absolute);
         let (_dir, result) = unpack_bytes(&zip_files(&[("./a", b"1"), ("a", b"2")]));
         assert_eq!(unsafe_reason(result), ("a".to_owned(), Reason::Duplicate));
+    }
+
+    /// A zip naming `name` for each of `data`: written under placeholders of the same length
+    /// (the zip crate refuses a name twice), then patched in the local and central headers.
+    fn zip_twice(name: &str, data: &[&[u8]]) -> Vec<u8> {
+        let tags: Vec<String> = (0..data.len())
+            .map(|i| format!("{i:0width$}", width = name.len()))
+            .collect();
+        let entries: Vec<(&str, &[u8])> = tags
+            .iter()
+            .map(String::as_str)
+            .zip(data.iter().copied())
+            .collect();
+        let mut bytes = zip_files(&entries);
+        for tag in &tags {
+            for at in find_all(&bytes, tag.as_bytes()) {
+                bytes[at..at + name.len()].copy_from_slice(name.as_bytes());
+            }
+        }
+        bytes
+    }
+
+    // See: issue 8. The zip crate keys members by name: a name listed twice showed up once,
+    // and the last one was unpacked.
+    #[test]
+    fn a_zip_naming_a_member_twice_is_refused() {
+        let (dir, result) = unpack_bytes(&zip_twice("Makefile", &[b"evil", b"good"]));
+        assert_eq!(
+            unsafe_reason(result),
+            ("Makefile".to_owned(), Reason::Duplicate)
+        );
+        assert_eq!(leftovers(dir.path()), ["escrow.bin"]);
+        for (a, b) in [("a//b", "a/b"), ("a/./b", "a/b"), ("d/", "d")] {
+            let (dir, result) = unpack_bytes(&zip_files(&[(a, b"1"), (b, b"2")]));
+            assert_eq!(unsafe_reason(result), (b.to_owned(), Reason::Duplicate));
+            assert_eq!(leftovers(dir.path()), ["escrow.bin"]);
+        }
+    }
+
+    /// Unpack `bytes` within `limits`; the error must be the bound `bound`, with nothing left.
+    fn assert_bound(bytes: &[u8], limits: Limits, bound: crate::archive::Bound) {
+        let dir = tempfile::tempdir().unwrap();
+        let escrow = dir.path().join("escrow.bin");
+        fs::write(&escrow, bytes).unwrap();
+        let err =
+            unpack_within(&escrow, &sha256(bytes), &dir.path().join("out"), limits).unwrap_err();
+        match &err {
+            Error::Bound { exceeded, .. } => assert_eq!(exceeded.bound, bound, "{err}"),
+            other => panic!("expected a bound, got: {other}"),
+        }
+        assert_eq!(leftovers(dir.path()), ["escrow.bin"]);
+    }
+
+    #[test]
+    fn unpacking_stops_at_each_bound_and_leaves_nothing() {
+        let zeros = tar_raw(&[(b"z", REG, b"", &vec![0u8; 1 << 20])]);
+        let small = Limits {
+            max_bytes: 4096,
+            ..Limits::default()
+        };
+        assert_bound(&gz(&zeros), small, crate::archive::Bound::Bytes);
+        assert_bound(&xz(&zeros), small, crate::archive::Bound::Bytes);
+        assert_bound(
+            &zip_files(&[("z", &vec![0u8; 1 << 20])]),
+            small,
+            crate::archive::Bound::Bytes,
+        );
+        // Past the tar's end: read to check the trailer, and counted all the same.
+        let mut padded = tar_raw(&[(b"a", REG, b"", b"x")]);
+        padded.extend_from_slice(&vec![0u8; 1 << 20]);
+        assert_bound(&gz(&padded), small, crate::archive::Bound::Bytes);
+        let few = Limits {
+            max_entries: 2,
+            ..Limits::default()
+        };
+        assert_bound(&tar_of(TREE), few, crate::archive::Bound::Entries);
+        assert_bound(&zip_of(TREE), few, crate::archive::Bound::Entries);
+        // Exactly at the bound is within it.
+        let dir = tempfile::tempdir().unwrap();
+        let escrow = dir.path().join("escrow.bin");
+        let bytes = tar_raw(&[(b"a", REG, b"", &[1u8; 100])]);
+        fs::write(&escrow, &bytes).unwrap();
+        let exact = Limits {
+            max_bytes: 100 + 1024,
+            max_entries: 1,
+            ..Limits::default()
+        };
+        // 1024: the tar's two end blocks, read past its last entry.
+        unpack_within(&escrow, &sha256(&bytes), &dir.path().join("out"), exact).unwrap();
+    }
+
+    #[test]
+    fn a_bound_error_names_the_escrow_the_bound_and_the_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let escrow = dir.path().join("escrow.bin");
+        let bytes = gz(&tar_raw(&[(b"z", REG, b"", &vec![0u8; 1 << 16])]));
+        fs::write(&escrow, &bytes).unwrap();
+        let limits = Limits {
+            max_bytes: 1000,
+            ..Limits::default()
+        };
+        let err =
+            unpack_within(&escrow, &sha256(&bytes), &dir.path().join("out"), limits).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "escrow `{}` unpacks to more than 1000 bytes: set `REPROVE_MAX_UNPACKED_BYTES` to raise the bound",
+                escrow.display()
+            )
+        );
     }
 
     #[test]

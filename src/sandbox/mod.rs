@@ -148,8 +148,17 @@ pub enum Error {
     RootEntry {
         path: PathBuf,
         entry: String,
-        reason: &'static str,
+        reason: crate::archive::Reason,
     },
+    /// A damaged root, or one past a bound on what unpacking may write.
+    #[error("failed to unpack the toolchain root `{}`", path.display())]
+    RootArchive {
+        path: PathBuf,
+        #[source]
+        source: crate::archive::Error,
+    },
+    #[error(transparent)]
+    BadLimit(#[from] crate::archive::limits::BadValue),
     #[error("failed to unpack the toolchain root `{}` into `{}`", path.display(), dest.display())]
     RootUnpack {
         path: PathBuf,

@@ -9,23 +9,22 @@
 //! when the cache entry is missing. An entry is unpacked into a temporary directory in the cache
 //! and renamed into place, so an entry that exists is complete: the rename is the marker.
 //!
-//! A root is unpacked as a root, not as escrowed source: symlinks are kept exactly as they are,
-//! absolute ones included (they are resolved inside the sandbox, never on the host), device
-//! nodes and fifos are skipped, execute bits are kept and set-id bits dropped. An entry whose
-//! name is absolute or holds `..`, or whose parent path (or hard-link source) would go through a
-//! symlink on the host, is refused.
+//! A root is unpacked through [`crate::archive`] as a root ([`Policy::Root`]), not as escrowed
+//! source: symlinks are kept exactly as they are, absolute ones included (they are resolved
+//! inside the sandbox, never on the host), device nodes and fifos are skipped, execute bits
+//! are kept and set-id bits dropped. The archive rules hold as everywhere: an entry whose name
+//! is absolute or holds `..`, that would be written through a symlink on the host, that is a
+//! hard link to anything but a file unpacked before it, or whose path an earlier entry already
+//! used (`./a` and `a` are one path) is refused, and the bounds on bytes and entries
+//! (`REPROVE_MAX_UNPACKED_BYTES`, `REPROVE_MAX_ENTRIES`) apply.
 
 use std::ffi::OsString;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufReader, Read, Seek};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{symlink, OpenOptionsExt, PermissionsExt};
-use std::path::{Component, Path, PathBuf};
-
-use tar::EntryType;
+use std::fs::{self, File};
+use std::io::{Read, Seek};
+use std::path::{Path, PathBuf};
 
 use super::Error;
-use crate::archive::{sniff, Format, SNIFF_LEN};
+use crate::archive::{sniff, Format, Limits, Policy, SNIFF_LEN};
 use crate::hash::{hash_file, hash_tree, Algorithm, Checksum};
 
 /// The cache of unpacked roots: `$REPROVE_CACHE_DIR/roots`, else `$XDG_CACHE_HOME/reprove/roots`,
@@ -55,7 +54,17 @@ fn cache_root_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
 
 /// Check the root at `path` against `expected` and return the directory to use as `/`: `path`
 /// itself for a directory, the unpacked copy in `cache` for an archive.
+/// An archive is unpacked within the bounds the environment sets ([`Limits::from_env`]).
 pub fn prepare_root(path: &Path, expected: &Checksum, cache: &Path) -> Result<PathBuf, Error> {
+    prepare_root_within(path, expected, cache, Limits::from_env()?)
+}
+
+fn prepare_root_within(
+    path: &Path,
+    expected: &Checksum,
+    cache: &Path,
+    limits: Limits,
+) -> Result<PathBuf, Error> {
     let read_err = |source| Error::RootRead {
         path: path.to_path_buf(),
         source,
@@ -97,17 +106,32 @@ pub fn prepare_root(path: &Path, expected: &Checksum, cache: &Path) -> Result<Pa
         .prefix(".unpack-")
         .tempdir_in(cache)
         .map_err(unpack_err)?;
-    unpack(path, tmp.path()).map_err(|e| match e {
-        Unpack::Io(source) => unpack_err(source),
-        Unpack::Entry { entry, reason } => Error::RootEntry {
+    let mut file = File::open(path).map_err(read_err)?;
+    let mut head = Vec::with_capacity(SNIFF_LEN);
+    (&mut file)
+        .take(SNIFF_LEN as u64)
+        .read_to_end(&mut head)
+        .and_then(|_| file.rewind())
+        .map_err(read_err)?;
+    let Some(format @ (Format::Tar | Format::Gzip | Format::Xz)) = sniff(&head) else {
+        return Err(Error::RootFormat {
             path: path.to_path_buf(),
-            entry,
-            reason,
+        });
+    };
+    crate::archive::unpack(path, &mut file, format, tmp.path(), Policy::Root, limits).map_err(
+        |e| match e {
+            crate::archive::Error::UnsafeEntry { entry, reason, .. } => Error::RootEntry {
+                path: path.to_path_buf(),
+                entry,
+                reason,
+            },
+            crate::archive::Error::Io { source, .. } => unpack_err(source),
+            source => Error::RootArchive {
+                path: path.to_path_buf(),
+                source,
+            },
         },
-        Unpack::Format => Error::RootFormat {
-            path: path.to_path_buf(),
-        },
-    })?;
+    )?;
     match fs::rename(tmp.path(), &dest) {
         Ok(()) => {}
         // Another process unpacked the same root first; ours is dropped.
@@ -117,151 +141,15 @@ pub fn prepare_root(path: &Path, expected: &Checksum, cache: &Path) -> Result<Pa
     Ok(dest)
 }
 
-enum Unpack {
-    Io(io::Error),
-    Entry { entry: String, reason: &'static str },
-    Format,
-}
-
-impl From<io::Error> for Unpack {
-    fn from(e: io::Error) -> Self {
-        Unpack::Io(e)
-    }
-}
-
-fn refuse(raw: &[u8], reason: &'static str) -> Unpack {
-    Unpack::Entry {
-        entry: String::from_utf8_lossy(raw).into_owned(),
-        reason,
-    }
-}
-
-fn unpack(archive: &Path, dest: &Path) -> Result<(), Unpack> {
-    let mut file = File::open(archive)?;
-    let mut head = Vec::with_capacity(SNIFF_LEN);
-    (&mut file).take(SNIFF_LEN as u64).read_to_end(&mut head)?;
-    file.rewind()?;
-    let file = BufReader::new(file);
-    let reader: Box<dyn Read> = match sniff(&head) {
-        Some(Format::Tar) => Box::new(file),
-        Some(Format::Gzip) => Box::new(flate2::read::MultiGzDecoder::new(file)),
-        Some(Format::Xz) => Box::new(xz2::read::XzDecoder::new_multi_decoder(file)),
-        _ => return Err(Unpack::Format),
-    };
-    let mut tar = tar::Archive::new(reader);
-    for entry in tar.entries()? {
-        let mut entry = entry?;
-        let raw = entry.path_bytes().into_owned();
-        let Some(rel) = entry_path(&raw)? else {
-            continue; // the root itself
-        };
-        let target = dest.join(&rel);
-        let kind = entry.header().entry_type();
-        let mode = entry.header().mode()? & 0o777;
-        check_parents(dest, &rel, &raw)?;
-        if let Some(parent) = target.parent() {
-            fs::create_dir_all(parent)?;
-        }
-        match kind {
-            EntryType::Directory => {
-                // Never `is_dir`: it follows a symlink, and the chmod below would land on the host.
-                if !fs::symlink_metadata(&target).is_ok_and(|m| m.is_dir()) {
-                    remove_leaf(&target)?;
-                    fs::create_dir(&target)?;
-                }
-                // Owner access stays, so the rest of the archive can be unpacked inside.
-                fs::set_permissions(&target, fs::Permissions::from_mode(mode | 0o700))?;
-            }
-            EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
-                remove_leaf(&target)?;
-                let mut out = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .open(&target)?;
-                io::copy(&mut entry, &mut out)?;
-                out.set_permissions(fs::Permissions::from_mode(mode))?;
-            }
-            EntryType::Symlink => {
-                let link = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| refuse(&raw, "a symlink without a target"))?;
-                remove_leaf(&target)?;
-                symlink(Path::new(std::ffi::OsStr::from_bytes(&link)), &target)?;
-            }
-            EntryType::Link => {
-                let link = entry
-                    .link_name_bytes()
-                    .ok_or_else(|| refuse(&raw, "a hard link without a source"))?;
-                let source =
-                    entry_path(&link)?.ok_or_else(|| refuse(&raw, "a hard link to the root"))?;
-                check_parents(dest, &source, &raw)?;
-                remove_leaf(&target)?;
-                fs::hard_link(dest.join(source), &target)?;
-            }
-            // The sandbox provides `/dev`; nodes in a root are left over from making it.
-            EntryType::Char | EntryType::Block | EntryType::Fifo => {}
-            _ => return Err(refuse(&raw, "an unsupported entry type")),
-        }
-    }
-    Ok(())
-}
-
-/// The relative path an entry name stands for, or `None` for the root (`.`, `./`).
-fn entry_path(raw: &[u8]) -> Result<Option<PathBuf>, Unpack> {
-    if raw.starts_with(b"/") {
-        return Err(refuse(raw, "an absolute path"));
-    }
-    let mut rel = PathBuf::new();
-    for component in Path::new(std::ffi::OsStr::from_bytes(raw)).components() {
-        match component {
-            Component::Normal(name) => rel.push(name),
-            Component::CurDir => {}
-            _ => return Err(refuse(raw, "a path with `..`")),
-        }
-    }
-    Ok((!rel.as_os_str().is_empty()).then_some(rel))
-}
-
-/// Refuse `rel` when a directory on its way down from `dest` is a symlink: following it would
-/// write on the host, outside the root.
-fn check_parents(dest: &Path, rel: &Path, raw: &[u8]) -> Result<(), Unpack> {
-    let mut at = dest.to_path_buf();
-    let Some(parent) = rel.parent() else {
-        return Ok(());
-    };
-    for component in parent.components() {
-        at.push(component);
-        match fs::symlink_metadata(&at) {
-            Ok(meta) if meta.file_type().is_symlink() => {
-                return Err(refuse(raw, "its parent path goes through a symlink"));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
-/// Make room for a file or link: an archive may hold the same name twice, and the later wins.
-fn remove_leaf(target: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(target) {
-        Ok(meta) if meta.is_dir() => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("`{}` is already a directory", target.display()),
-        )),
-        Ok(_) => fs::remove_file(target),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::Reason;
     use crate::hash::Hashes;
     use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    use tar::EntryType;
     use tar::{Builder, Header};
 
     /// A tar entry: a name written as raw bytes (so hostile names can be made), a type, a
@@ -412,7 +300,9 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_replaces_a_symlink_of_the_same_name() {
+    fn a_symlink_and_a_directory_of_the_same_name_are_refused() {
+        // See: issue 8. An archive that names a path twice is refused; it used to be unpacked
+        // "later wins", which let a root say one thing to a reader and another to the sandbox.
         let tmp = tempfile::tempdir().unwrap();
         let host = tmp.path().join("host");
         fs::create_dir(&host).unwrap();
@@ -423,10 +313,49 @@ mod tests {
             add(b, b"./opt/", EntryType::Directory, 0o755, b"");
         });
         let (path, hashes) = write(tmp.path(), "root.tar", &tar);
-        let root = prepare_root(&path, &hashes.sha256, &tmp.path().join("cache")).unwrap();
-        assert!(fs::symlink_metadata(root.join("opt")).unwrap().is_dir());
+        let cache = tmp.path().join("cache");
+        let err = prepare_root(&path, &hashes.sha256, &cache).unwrap_err();
+        assert!(
+            matches!(&err, Error::RootEntry { entry, reason: Reason::Duplicate, .. } if entry == "./opt/"),
+            "{err}"
+        );
         let mode = fs::metadata(&host).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700, "the host folder is untouched");
+        assert_eq!(
+            fs::read_dir(&cache).unwrap().count(),
+            0,
+            "nothing left in the cache"
+        );
+    }
+
+    #[test]
+    fn a_root_past_a_bound_is_refused_and_leaves_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let (path, hashes) = write(tmp.path(), "root.tar", &root_tar(|_| {}));
+        for (limits, bound) in [
+            (
+                Limits {
+                    max_bytes: 8,
+                    ..Limits::default()
+                },
+                crate::archive::Bound::Bytes,
+            ),
+            (
+                Limits {
+                    max_entries: 3,
+                    ..Limits::default()
+                },
+                crate::archive::Bound::Entries,
+            ),
+        ] {
+            let err = prepare_root_within(&path, &hashes.sha256, &cache, limits).unwrap_err();
+            assert!(
+                matches!(&err, Error::RootArchive { source: crate::archive::Error::Bound { exceeded, .. }, .. } if exceeded.bound == bound),
+                "{err}"
+            );
+            assert_eq!(fs::read_dir(&cache).unwrap().count(), 0);
+        }
     }
 
     #[test]
@@ -442,20 +371,33 @@ mod tests {
 
     #[test]
     fn hostile_entries_are_refused() {
-        let cases: [(&str, Extra); 4] = [
-            ("a path with `..`", |b| {
+        let cases: [(Reason, Extra); 8] = [
+            (Reason::ParentDir, |b| {
                 add(b, b"./usr/../../evil", EntryType::Regular, 0o644, b"x");
             }),
-            ("an absolute path", |b| {
+            (Reason::Absolute, |b| {
                 add(b, b"/etc/evil", EntryType::Regular, 0o644, b"x");
             }),
             // `bin` is a symlink to `usr/bin`: legitimate inside the sandbox, but writing
             // through it on the host is what an attack through `lib64 -> /` would do.
-            ("its parent path goes through a symlink", |b| {
+            (Reason::ThroughSymlink("bin".into()), |b| {
                 add(b, b"./bin/evil", EntryType::Regular, 0o644, b"x");
             }),
-            ("its parent path goes through a symlink", |b| {
+            (Reason::HardLinkTarget("./lib64/ld.so/x".into()), |b| {
                 link(b, b"./evil", EntryType::Link, b"./lib64/ld.so/x");
+            }),
+            // The same path twice, spelt alike or not: refused, not "the later wins".
+            (Reason::Duplicate, |b| {
+                add(b, b"./usr/bin/tool", EntryType::Regular, 0o755, b"evil");
+            }),
+            (Reason::Duplicate, |b| {
+                add(b, b"usr/./bin/tool", EntryType::Regular, 0o755, b"evil");
+            }),
+            (Reason::Duplicate, |b| {
+                add(b, b"usr//lib/ld.so", EntryType::Regular, 0o644, b"evil");
+            }),
+            (Reason::Duplicate, |b| {
+                add(b, b"./usr/bin/tool/", EntryType::Directory, 0o755, b"");
             }),
         ];
         for (reason, extra) in cases {
@@ -465,8 +407,9 @@ mod tests {
             let err = prepare_root(&path, &hashes.sha256, &cache).unwrap_err();
             assert!(
                 matches!(&err, Error::RootEntry { reason: r, .. } if *r == reason),
-                "{err}"
+                "{reason}: {err}"
             );
+            assert!(fs::read_dir(&cache).unwrap().count() == 0, "{err}");
             assert!(!cache.join(hashes.sha256.hex()).exists());
             assert!(!Path::new("/etc/evil").exists());
         }

@@ -3,14 +3,16 @@
 //! Operators receive files, folders, or a vendor bundle. A file is known by its name; a
 //! folder's files by their path below it and, when that is unambiguous, their file name; an
 //! archive (tar, tar.gz, tar.xz, zip — recognised by content) is known by its own name *and*
-//! its members are unpacked (with the escrow's safety checks) and known as a folder's files
-//! are. Two inputs that give one name different bytes make the set ambiguous: an error.
+//! its members are unpacked (through [`crate::archive`], with the escrow's safety checks and
+//! bounds: a member named twice is refused, never one of the two picked) and known as a
+//! folder's files are. Two inputs that give one name different bytes make the set ambiguous: an error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::archive::Policy;
 use crate::hash::{hash_file, Hashes};
 
 /// One shipped file.
@@ -42,8 +44,10 @@ pub enum Error {
     Bundle {
         path: PathBuf,
         #[source]
-        source: crate::escrow::Error,
+        source: crate::archive::Error,
     },
+    #[error(transparent)]
+    BadLimit(#[from] crate::archive::limits::BadValue),
     #[error("the shipped set names `{name}` twice with different bytes: `{first}` and `{second}`")]
     Ambiguous {
         name: String,
@@ -75,17 +79,17 @@ impl ShippedSet {
                 path: input.clone(),
                 source,
             };
-            let escrow = match crate::escrow::digest(input) {
-                Ok(escrow) => escrow,
+            let mut file = std::fs::File::open(input).map_err(io)?;
+            let format = match crate::archive::unpackable_format(input, &mut file) {
+                Ok(Some(format)) => format,
                 // A compressed file that holds no archive (`fw.img.gz`) is just a file.
-                Err(
-                    crate::escrow::Error::UnknownFormat { .. }
-                    | crate::escrow::Error::Corrupt { .. },
-                ) => continue,
+                Ok(None) | Err(crate::archive::Error::Corrupt { .. }) => continue,
                 Err(e) => return Err(bundle_err(e)),
             };
             let dest = scratch.join(format!("shipped-{i}"));
-            crate::escrow::unpack(input, &escrow.sha256, &dest).map_err(bundle_err)?;
+            let limits = crate::archive::Limits::from_env()?;
+            crate::archive::unpack(input, &mut file, format, &dest, Policy::Source, limits)
+                .map_err(bundle_err)?;
             add_folder(&mut found, &dest, &format!("{shown}/"))?;
         }
         let hashed: Vec<Result<Hashes, Error>> = found
