@@ -3,6 +3,7 @@
 
 mod attest;
 mod attest_schema;
+mod beneath;
 mod diff;
 mod hash;
 mod sandbox;
