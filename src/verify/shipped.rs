@@ -5,6 +5,11 @@
 //! archive (tar, tar.gz, tar.xz, zip — recognised by content) is known by its own name *and*
 //! its members are unpacked (with the escrow's safety checks) and known as a folder's files
 //! are. Two inputs that give one name different bytes make the set ambiguous: an error.
+//!
+//! Only regular files are read. An input that is a FIFO, a socket or a device is refused before
+//! it is opened (nothing blocks); a folder's files are opened beneath the folder through no
+//! symlink ([`crate::beneath`]), and a symlink in a folder is not a shipped file: nothing outside
+//! the folder is read as part of it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
