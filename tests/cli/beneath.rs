@@ -88,7 +88,7 @@ fn assert_not_hashed_through_the_link(demo: &Demo, reason: &str) {
     std::fs::remove_dir_all(demo.env.path("work")).unwrap();
     let text = demo
         .verify(["loose"])
-        .args(["--work-dir", "work"])
+        .args(["--work-dir", "work", "--html", "report.html"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&text.stdout);
@@ -96,6 +96,11 @@ fn assert_not_hashed_through_the_link(demo: &Demo, reason: &str) {
     assert!(
         stdout.contains(&format!("absent from the rebuild: {reason}")),
         "{stdout}"
+    );
+    let html = std::fs::read_to_string(demo.env.path("report.html")).unwrap();
+    assert!(
+        html.contains(&format!("absent from the rebuild: {reason}")),
+        "{html}"
     );
 }
 
