@@ -32,6 +32,33 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, overwrite: bool) ->
     Ok(())
 }
 
+/// Copy everything `source` yields to `path` atomically, as [`write_atomic`] does: a copy
+/// read from a handle already opened and checked, never by opening a path again.
+pub fn copy_atomic(
+    path: &Path,
+    source: &mut impl io::Read,
+    mode: u32,
+    overwrite: bool,
+) -> io::Result<u64> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".reprove-")
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)?;
+    let copied = io::copy(source, &mut tmp)?;
+    tmp.as_file().sync_all()?;
+    if overwrite {
+        tmp.persist(path)?;
+    } else {
+        tmp.persist_noclobber(path)?;
+    }
+    Ok(copied)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,6 +11,7 @@
 pub mod archive;
 pub mod atomic;
 pub mod attest;
+pub mod beneath;
 pub mod build;
 pub mod cli;
 pub mod compare;

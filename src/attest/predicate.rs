@@ -65,6 +65,12 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
             if let Some(d) = &a.nondeterminism {
                 v["nondeterminism"] = json!(d);
             }
+            if let Some(why) = &a.absent {
+                v["absent"] = json!(why);
+            }
+            if !a.notes.is_empty() {
+                v["notes"] = json!(a.notes);
+            }
             v
         })
         .collect();
@@ -80,10 +86,16 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
                 "limits": r.outcome.limits,
                 "seconds": r.outcome.elapsed.as_secs_f64(),
                 "log": { "digest": digest_set(&r.log_hashes), "size": r.log_hashes.size },
-                "artifacts": r.artifacts.iter().map(|a| json!({
-                    "name": a.name,
-                    "digest": a.hashes.as_ref().map(digest_set),
-                })).collect::<Vec<_>>(),
+                "artifacts": r.artifacts.iter().map(|a| {
+                    let mut v = json!({
+                        "name": a.name,
+                        "digest": a.hashes.as_ref().map(digest_set),
+                    });
+                    if let Some(why) = &a.absent {
+                        v["absent"] = json!(why);
+                    }
+                    v
+                }).collect::<Vec<_>>(),
             });
             if let Some(program) = &r.missing_program {
                 v["missing_program"] = json!(program);

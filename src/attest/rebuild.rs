@@ -239,6 +239,9 @@ pub struct RebuiltArtifact {
     pub name: String,
     /// `None` when the rebuild did not produce it.
     pub digest: Option<DigestSet>,
+    /// Why the rebuild did not produce it (written since the build tree is read beneath).
+    #[serde(default)]
+    pub absent: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -250,6 +253,12 @@ pub struct Artifact {
     pub shipped: Option<Shipped>,
     pub difference: Option<Comparison>,
     pub nondeterminism: Option<Comparison>,
+    /// Why the first rebuild did not produce it.
+    #[serde(default)]
+    pub absent: Option<String>,
+    /// Notes no verdict carries (an `elf` file the rebuild did not make).
+    #[serde(default)]
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

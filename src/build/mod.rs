@@ -8,13 +8,17 @@
 //! build from a shipped binary that is the odd one out.
 
 use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::hash::{hash_file, Hashes};
+use crate::beneath::{Links, Tree};
+use crate::hash::{hash_reader, Hashes};
 use crate::recipe::Recipe;
 use crate::sandbox::bwrap::Bwrap;
 use crate::sandbox::host::Host;
@@ -99,10 +103,15 @@ pub struct RebuiltArtifact {
     pub name: String,
     /// Its path in the build tree, as the recipe gives it.
     pub path: PathBuf,
-    /// Where it is on the host (meaningful while the work folder exists).
+    /// Where it is on the host with every in-tree symlink resolved (meaningful while the work
+    /// folder exists): what a comparison reads.
     pub file: PathBuf,
     /// `None` when the build did not produce it.
     pub hashes: Option<Hashes>,
+    /// Why it counts as not produced (`None` exactly when `hashes` is set).
+    pub absent: Option<String>,
+    /// The handle its digests were read from, kept so that a copy reads the same file.
+    pub opened: Option<Arc<File>>,
 }
 
 /// One finished rebuild.
@@ -288,7 +297,8 @@ fn tail_log(log: &Path, done: &AtomicBool, show: &(dyn Fn(&str) + Sync)) {
     loop {
         let finished = done.load(Ordering::Acquire);
         if file.is_none() {
-            file = std::fs::File::open(log).ok();
+            // Never through a link, and never blocking on a FIFO put in its place.
+            file = crate::beneath::open_regular_nofollow(log).ok();
         }
         if let Some(f) = file.as_mut() {
             let _ = f.read_to_end(&mut pending);
@@ -315,6 +325,75 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("failed to read `{}`", path.display())]
+    Beneath {
+        path: PathBuf,
+        #[source]
+        source: crate::beneath::Error,
+    },
+}
+
+/// The build log's digests. The log is reprove's own file beside the tree, but the build could
+/// have replaced it (with `isolation = "none"`): it is read only as a regular file, opened
+/// without following a symlink and without blocking.
+fn hash_log(log: &Path) -> Result<Hashes, Error> {
+    let beneath = |source| Error::Beneath {
+        path: log.to_path_buf(),
+        source,
+    };
+    let parent = log.parent().unwrap_or(Path::new("."));
+    let name = log.file_name().unwrap_or(log.as_os_str());
+    let opened = Tree::open(parent, "work folder")
+        .and_then(|dir| dir.open_file(Path::new(name), Links::None))
+        .map_err(beneath)?;
+    hash_reader(&opened.file).map_err(|source| Error::Io {
+        path: log.to_path_buf(),
+        source,
+    })
+}
+
+/// Open the artifact at `rel` beneath the build tree and hash it from that handle. A path that
+/// is no regular file beneath the tree (a symlink out of it in any component, a directory, a
+/// FIFO, nothing) is an artifact the build did not produce, with the reason kept.
+fn rebuilt_artifact(tree: &Tree, name: String, rel: &Path) -> Result<RebuiltArtifact, Error> {
+    let file = tree.root().join(rel);
+    match tree.open_file(rel, Links::Inside) {
+        Ok(opened) => {
+            let mut handle = opened.file;
+            let hashes = hash_reader(&handle).map_err(|source| Error::Io {
+                path: file.clone(),
+                source,
+            })?;
+            handle
+                .seek(SeekFrom::Start(0))
+                .map_err(|source| Error::Io {
+                    path: file.clone(),
+                    source,
+                })?;
+            Ok(RebuiltArtifact {
+                name,
+                path: rel.to_path_buf(),
+                file: opened
+                    .resolved
+                    .map_or(file, |resolved| tree.root().join(resolved)),
+                hashes: Some(hashes),
+                absent: None,
+                opened: Some(Arc::new(handle)),
+            })
+        }
+        Err(e) if e.is_refusal() => Ok(RebuiltArtifact {
+            name,
+            path: rel.to_path_buf(),
+            file,
+            hashes: None,
+            absent: Some(e.to_string()),
+            opened: None,
+        }),
+        Err(e) => Err(Error::Beneath {
+            path: file,
+            source: e,
+        }),
+    }
 }
 
 /// Run `recipe`'s command in `tree` (already holding the source) through `sandbox`, log to
@@ -350,34 +429,16 @@ pub fn rebuild(
             })?
         }
     };
-    let log_hashes = hash_file(log).map_err(|source| Error::Io {
-        path: log.to_path_buf(),
-        source,
+    let log_hashes = hash_log(log)?;
+    let tree_handle = Tree::open(tree, "build tree").map_err(|e| Error::Beneath {
+        path: tree.to_path_buf(),
+        source: e,
     })?;
     let artifacts = recipe
         .spec
         .artifacts
         .par_iter()
-        .map(|a| {
-            let file = tree.join(&a.path);
-            // Only a regular file counts: a build that leaves a symlink or folder in its place
-            // has not produced the artifact.
-            let hashes = std::fs::symlink_metadata(&file)
-                .ok()
-                .filter(std::fs::Metadata::is_file)
-                .map(|_| hash_file(&file))
-                .transpose()
-                .map_err(|source| Error::Io {
-                    path: file.clone(),
-                    source,
-                })?;
-            Ok(RebuiltArtifact {
-                name: a.shipped_name(),
-                path: a.path.clone(),
-                file,
-                hashes,
-            })
-        })
+        .map(|a| rebuilt_artifact(&tree_handle, a.shipped_name(), &a.path))
         .collect::<Result<Vec<_>, Error>>()?;
     let missing_program = if outcome.is_success() {
         None

@@ -91,7 +91,8 @@ impl DiffArgs {
 pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     if let Some(elf) = &args.layout {
         // Asked for by name: a missing file is a mistake, not something to note and pass over.
-        std::fs::metadata(elf).with_context(|| format!("failed to read `{}`", elf.display()))?;
+        crate::beneath::open_regular(elf)
+            .with_context(|| format!("failed to read `{}`", elf.display()))?;
     }
     let comparison = diff_paths(&args.left, &args.right, &args.options())?;
     if let Some(path) = &args.html {

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::exit::ExitStatus;
-use crate::hash::{hash_file, hash_tree, Checksum};
+use crate::hash::{hash_reader, hash_tree, Checksum};
 use crate::output::sanitize::sanitize;
 use crate::output::{Output, Style};
 
@@ -46,8 +46,14 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         .par_iter()
         .map(|path| {
             let shown = path.display().to_string();
-            let meta =
-                std::fs::metadata(path).with_context(|| format!("failed to read `{shown}`"))?;
+            // The type is read before anything is opened: a FIFO, a socket or a device is
+            // refused at once instead of blocking or acting.
+            let meta = crate::beneath::stat_file_or_dir(path).map_err(|e| match e {
+                crate::beneath::Error::Io { source, .. } => {
+                    anyhow::Error::new(source).context(format!("failed to read `{shown}`"))
+                }
+                e => anyhow::anyhow!("{e}: only files and directories are hashed"),
+            })?;
             if meta.is_dir() {
                 if args.sha256sum {
                     anyhow::bail!("`--sha256sum` takes files only, and `{shown}` is a directory");
@@ -63,7 +69,9 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
                     blake3: tree.blake3,
                 })
             } else {
-                let h = hash_file(path).with_context(|| format!("failed to read `{shown}`"))?;
+                let file = crate::beneath::open_regular(path)
+                    .with_context(|| format!("failed to read `{shown}`"))?;
+                let h = hash_reader(&file).with_context(|| format!("failed to read `{shown}`"))?;
                 Ok(EntryJson {
                     path: shown,
                     kind: "file",

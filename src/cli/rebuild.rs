@@ -34,8 +34,23 @@ struct ArtifactJson {
     path: PathBuf,
     #[serde(skip_serializing_if = "Option::is_none")]
     hashes: Option<Hashes>,
+    /// Why the rebuild did not produce it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    absent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     copied_to: Option<PathBuf>,
+}
+
+/// Copy the artifact from the handle its digests were read from (never by opening its path in
+/// the build tree again), whole or not at all.
+fn copy_artifact(handle: &std::fs::File, dest: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Seek as _, SeekFrom};
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = handle.metadata()?.permissions().mode() & 0o777;
+    let mut reader = handle;
+    reader.seek(SeekFrom::Start(0))?;
+    crate::atomic::copy_atomic(dest, &mut reader, mode, true)?;
+    Ok(())
 }
 
 pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
@@ -70,10 +85,10 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
         .map(|r| r.artifacts.as_slice())
         .unwrap_or_default()
     {
-        let copied_to = match (&args.out_dir, a.hashes) {
-            (Some(dir), Some(_)) => {
+        let copied_to = match (&args.out_dir, &a.opened) {
+            (Some(dir), Some(handle)) => {
                 let dest = dir.join(&a.name);
-                std::fs::copy(&a.file, &dest)
+                copy_artifact(handle, &dest)
                     .with_context(|| format!("failed to copy `{}`", dest.display()))?;
                 Some(dest)
             }
@@ -83,6 +98,7 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
             name: a.name.clone(),
             path: a.path.clone(),
             hashes: a.hashes,
+            absent: a.absent.clone(),
             copied_to,
         });
     }
@@ -110,7 +126,14 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
                     h.sha256,
                     h.blake3
                 )),
-                None => text.push_str(&format!("{}: not produced\n", a.name)),
+                None => text.push_str(&format!(
+                    "{}: not produced{}\n",
+                    crate::output::sanitize::sanitize(&a.name),
+                    a.absent
+                        .as_deref()
+                        .map(|why| format!(": {}", crate::output::sanitize::sanitize(why)))
+                        .unwrap_or_default()
+                )),
             }
         }
         out.result(&text)?;

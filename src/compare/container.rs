@@ -39,6 +39,15 @@ impl From<Exceeded> for Fault {
     }
 }
 
+/// Open the file behind a blob for reading, refusing (without blocking) anything but a regular
+/// file: the listing saw a regular file, but a path can be swapped for a FIFO after it.
+fn open_blob(path: &Path) -> io::Result<File> {
+    crate::beneath::open_regular(path).map_err(|e| match e {
+        crate::beneath::Error::Io { source, .. } => source,
+        e => io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+    })
+}
+
 /// A span of a file on disk: a whole file, or a member inside an archive file.
 #[derive(Debug, Clone)]
 pub(super) struct Blob {
@@ -58,7 +67,7 @@ impl Blob {
 
     /// A stream of the span's bytes.
     pub(super) fn reader(&self) -> io::Result<io::Take<File>> {
-        let mut f = File::open(&self.path)?;
+        let mut f = open_blob(&self.path)?;
         f.seek(SeekFrom::Start(self.offset))?;
         Ok(f.take(self.len))
     }
@@ -68,7 +77,7 @@ impl Blob {
         let avail = self.len.saturating_sub(pos);
         let want = usize::try_from(avail).map_or(len, |a| a.min(len));
         let mut buf = vec![0u8; want];
-        let f = File::open(&self.path)?;
+        let f = open_blob(&self.path)?;
         let mut filled = 0;
         while filled < want {
             let n = f.read_at(&mut buf[filled..], self.offset + pos + filled as u64)?;

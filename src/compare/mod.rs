@@ -254,6 +254,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A path named for comparison that is neither a file nor a directory (a FIFO, a socket,
+    /// a device): refused before anything opens it, so nothing blocks.
+    #[error("{0}: only files and directories are compared")]
+    NotAFile(crate::beneath::Error),
     /// A container that cannot be read. Inside a comparison this degrades to a byte
     /// comparison with a note.
     #[error("corrupt archive `{path}`: {detail}")]
@@ -325,10 +329,13 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         Some(limits) => limits,
         None => Limits::from_env()?,
     };
-    let (lm, rm) = (
-        std::fs::metadata(left).map_err(io_error(left))?,
-        std::fs::metadata(right).map_err(io_error(right))?,
-    );
+    let stat = |p: &Path| {
+        crate::beneath::stat_file_or_dir(p).map_err(|e| match e {
+            crate::beneath::Error::Io { path, source } => Error::Io { path, source },
+            e => Error::NotAFile(e),
+        })
+    };
+    let (lm, rm) = (stat(left)?, stat(right)?);
     let now = unix_time(std::time::SystemTime::now());
     let mtimes = [&lm, &rm].map(|m| m.modified().ok().and_then(unix_time));
     let times: Vec<i64> = [opts.source_date_epoch, opts.build_time, now]

@@ -227,9 +227,13 @@ pub fn hash_reader(mut reader: impl Read + Send) -> io::Result<Hashes> {
     Ok(finish(sha, &b3, size))
 }
 
-/// Both digests of the file at `path`.
+/// Both digests of the regular file at `path` (a symlink to one is followed). A FIFO, a socket
+/// or a device is refused before it is opened, so hashing never blocks on one.
 pub fn hash_file(path: &Path) -> io::Result<Hashes> {
-    let file = File::open(path)?;
+    let file: File = crate::beneath::open_regular(path).map_err(|e| match e {
+        crate::beneath::Error::Io { source, .. } => source,
+        e => io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+    })?;
     hash_reader(file)
 }
 

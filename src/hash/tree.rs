@@ -18,6 +18,8 @@
 //! owners, modes other than the execute bit, and the order the file system lists entries in —
 //! none of them survive an escrow deposit reliably. Anything other than a file, a directory or
 //! a symlink (a device, a fifo, a socket) is an error: escrowed source has no use for them.
+//! A link is listed, never read through; each file is opened beneath the root's handle through
+//! no symlink ([`crate::beneath`]), so the digest is of bytes inside the tree only.
 
 use std::fs;
 use std::io;
@@ -28,7 +30,20 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{hash_file, Algorithm, Checksum, Hashes};
+use super::{hash_reader, Algorithm, Checksum, Hashes};
+use crate::beneath::{Links, Tree};
+
+/// A file of the tree that cannot be opened beneath it, as a [`TreeError`].
+fn tree_read_error(path: &Path, e: crate::beneath::Error) -> TreeError {
+    let source = match e {
+        crate::beneath::Error::Io { source, .. } => source,
+        e => io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+    };
+    TreeError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
 
 /// What an entry in a tree is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -96,6 +111,7 @@ pub fn hash_tree(root: &Path) -> Result<TreeHash, TreeError> {
     if !meta.is_dir() {
         return Err(TreeError::NotADirectory(root.to_path_buf()));
     }
+    let beneath = Tree::open(root, "tree").map_err(|e| tree_read_error(root, e))?;
     let mut found = Vec::new();
     for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
         let item = item.map_err(|e| {
@@ -132,9 +148,15 @@ pub fn hash_tree(root: &Path) -> Result<TreeHash, TreeError> {
             };
             match kind {
                 TreeEntryKind::File => {
-                    let meta = fs::metadata(path).map_err(io_err(path))?;
+                    // Read beneath the root, through no symlink at all, and only as a regular
+                    // file: a folder on the way swapped for a link since the walk cannot lead
+                    // out of the tree, nor a FIFO put in the file's place block the hash.
+                    let opened = beneath
+                        .open_file(rel, Links::None)
+                        .map_err(|e| tree_read_error(path, e))?;
+                    let meta = opened.file.metadata().map_err(io_err(path))?;
                     entry.executable = meta.permissions().mode() & 0o111 != 0;
-                    entry.hashes = Some(hash_file(path).map_err(io_err(path))?);
+                    entry.hashes = Some(hash_reader(&opened.file).map_err(io_err(path))?);
                 }
                 TreeEntryKind::Link => {
                     let target = fs::read_link(path).map_err(io_err(path))?;

@@ -110,7 +110,17 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             } else {
                 "the rebuild"
             };
-            s.push_str(&format!("      absent from {which}\n"));
+            match a.absent.as_deref().filter(|_| a.shipped.is_some()) {
+                Some(why) => s.push_str(&format!("      absent from {which}: {}\n", sanitize(why))),
+                None => s.push_str(&format!("      absent from {which}\n")),
+            }
+        }
+        for note in &a.notes {
+            s.push_str(&format!(
+                "      {} {}\n",
+                out.paint(Style::Dim, "note:"),
+                sanitize(note)
+            ));
         }
         if let Some(d) = &a.difference {
             s.push_str(&describe(out, "rebuilt (left) against shipped (right)", d));
@@ -296,6 +306,26 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
         );
     }
     h.push_str("</table>\n");
+    for a in &report.artifacts {
+        if a.verdict == Verdict::Missing {
+            if let Some(why) = &a.absent {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"absent\"><code>{}</code>: absent from the rebuild: {}</p>",
+                    escape(&a.name),
+                    escape(why)
+                );
+            }
+        }
+        for note in &a.notes {
+            let _ = writeln!(
+                h,
+                "<p class=\"note\"><code>{}</code>: note: {}</p>",
+                escape(&a.name),
+                escape(note)
+            );
+        }
+    }
     for d in &report.drift {
         let _ = writeln!(
             h,

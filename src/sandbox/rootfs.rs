@@ -17,15 +17,18 @@
 //! hard link to anything but a file unpacked before it, or whose path an earlier entry already
 //! used (`./a` and `a` are one path) is refused, and the bounds on bytes and entries
 //! (`REPROVE_MAX_UNPACKED_BYTES`, `REPROVE_MAX_ENTRIES`) apply.
+//!
+//! A root directory is hashed with [`crate::hash::hash_tree`], which reads each file beneath the
+//! root through no symlink; a root named as a FIFO or a device is refused before it is opened.
 
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{Read, Seek};
+use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 
 use super::Error;
 use crate::archive::{sniff, Format, Limits, Policy, SNIFF_LEN};
-use crate::hash::{hash_file, hash_tree, Algorithm, Checksum};
+use crate::hash::{hash_reader, hash_tree, Algorithm, Checksum};
 
 /// The cache of unpacked roots: `$REPROVE_CACHE_DIR/roots`, else `$XDG_CACHE_HOME/reprove/roots`,
 /// else `~/.cache/reprove/roots`.
@@ -69,7 +72,15 @@ fn prepare_root_within(
         path: path.to_path_buf(),
         source,
     };
-    let meta = fs::metadata(path).map_err(read_err)?;
+    // Only a directory or a regular file: a FIFO or a device named as the root is refused
+    // before anything opens it.
+    let as_io = |e: crate::beneath::Error| match e {
+        crate::beneath::Error::Io { source, .. } => source,
+        e => io::Error::new(io::ErrorKind::InvalidInput, e.to_string()),
+    };
+    let meta = crate::beneath::stat_file_or_dir(path)
+        .map_err(as_io)
+        .map_err(read_err)?;
     let actual = if meta.is_dir() {
         let tree = hash_tree(path).map_err(|source| Error::RootTree {
             path: path.to_path_buf(),
@@ -80,7 +91,12 @@ fn prepare_root_within(
             Algorithm::Blake3 => tree.blake3,
         }
     } else {
-        hash_file(path).map_err(read_err)?.get(expected.algorithm)
+        let file = crate::beneath::open_regular(path)
+            .map_err(as_io)
+            .map_err(read_err)?;
+        hash_reader(&file)
+            .map_err(read_err)?
+            .get(expected.algorithm)
     };
     if actual != *expected {
         return Err(Error::RootMismatch {
@@ -221,7 +237,7 @@ mod tests {
     fn write(dir: &Path, name: &str, data: &[u8]) -> (PathBuf, Hashes) {
         let path = dir.join(name);
         fs::write(&path, data).unwrap();
-        (path.clone(), hash_file(&path).unwrap())
+        (path.clone(), crate::hash::hash_file(&path).unwrap())
     }
 
     fn gzip(data: &[u8]) -> Vec<u8> {

@@ -115,6 +115,11 @@ pub struct ArtifactReport {
     pub difference: Option<Comparison>,
     /// How a later rebuild differs from the first, when they disagree.
     pub nondeterminism: Option<Comparison>,
+    /// Why the first rebuild did not produce it, when it did not (`out` is a symlink that
+    /// leaves the build tree, `out/fw.bin` is a directory, …).
+    pub absent: Option<String>,
+    /// What a reader should know that no verdict says: an `elf` the rebuild did not make.
+    pub notes: Vec<String>,
 }
 
 /// Everything a verification found: what the attestation records.
@@ -279,8 +284,8 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             .find(|a| a.shipped_name() == name && a.elf.is_some())
             .or_else(|| artifacts.iter().find(|a| a.elf.is_some()));
         let layout = described.and_then(|a| {
-            let elf = run.tree.join(a.elf.as_ref()?);
-            elf.is_file().then(|| (elf, a.shipped_name()))
+            let elf = layout_file(run, a.elf.as_ref()?).ok()?;
+            Some((elf, a.shipped_name()))
         });
         CompareOptions {
             source_date_epoch: Some(recipe.spec.source_date_epoch()),
@@ -343,6 +348,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             judged = judge_first(first, &shipped, &|name: &str, right: String| {
                 compare_opts(name, first, right, true)
             })?;
+            note_missing_layouts(&mut judged, &recipe, first);
             if opts.rebuilds == Rebuilds::OnMismatch
                 && judged.iter().any(|a| a.verdict == Verdict::Different)
             {
@@ -447,6 +453,11 @@ fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Ve
                     .collect(),
                 difference: None,
                 nondeterminism: None,
+                absent: report
+                    .rebuilds
+                    .first()
+                    .and_then(|r| r.artifacts[i].absent.clone()),
+                notes: Vec::new(),
             }
         })
         .collect();
@@ -474,6 +485,8 @@ fn judge_first(
                 shipped: shipped_file.clone(),
                 difference: None,
                 nondeterminism: None,
+                absent: a.absent.clone(),
+                notes: Vec::new(),
             };
             let (Some(hashes), Some(shipped_file)) = (a.hashes, shipped_file) else {
                 return Ok(report);
@@ -528,6 +541,36 @@ fn judge_agreement(
         }
     }
     Ok(())
+}
+
+/// The `elf` file `rel` of a rebuild, opened beneath its build tree (never through a link
+/// that leaves it): the path a comparison reads it by, or why there is none.
+fn layout_file(run: &Rebuild, rel: &Path) -> Result<PathBuf, crate::beneath::Error> {
+    let tree = crate::beneath::Tree::open(&run.tree, "build tree")?;
+    let opened = tree.open_file(rel, crate::beneath::Links::Inside)?;
+    Ok(opened
+        .resolved
+        .map_or_else(|| run.tree.join(rel), |r| run.tree.join(r)))
+}
+
+/// A note on each artifact whose `elf` the first rebuild did not produce: its differences
+/// cannot be located by section, and the recipe should say so rather than the report be silent.
+fn note_missing_layouts(judged: &mut [ArtifactReport], recipe: &Recipe, first: &Rebuild) {
+    for (report, artifact) in judged.iter_mut().zip(&recipe.spec.artifacts) {
+        let Some(elf) = &artifact.elf else { continue };
+        let shown = elf.display();
+        match layout_file(first, elf) {
+            Ok(_) => {}
+            Err(crate::beneath::Error::NotFound { .. }) => report.notes.push(format!(
+                "`{shown}` named by `elf` was not produced by the rebuild: differences are not \
+                 located by section"
+            )),
+            Err(why) => report.notes.push(format!(
+                "`{shown}` named by `elf` cannot be read from the rebuild ({why}): differences \
+                 are not located by section"
+            )),
+        }
+    }
 }
 
 fn explain(left: &Path, right: &Path, opts: &CompareOptions) -> anyhow::Result<Comparison> {

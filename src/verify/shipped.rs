@@ -6,14 +6,21 @@
 //! its members are unpacked (through [`crate::archive`], with the escrow's safety checks and
 //! bounds: a member named twice is refused, never one of the two picked) and known as a
 //! folder's files are. Two inputs that give one name different bytes make the set ambiguous: an error.
+//!
+//! Only regular files are read. An input that is a FIFO, a socket or a device is refused before
+//! it is opened (nothing blocks); a folder's files are opened beneath the folder through no
+//! symlink ([`crate::beneath`]), and a symlink in a folder is not a shipped file: nothing outside
+//! the folder is read as part of it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rayon::prelude::*;
 
 use crate::archive::Policy;
-use crate::hash::{hash_file, Hashes};
+use crate::beneath::Tree;
+use crate::hash::{hash_reader, Hashes};
 
 /// One shipped file.
 #[derive(Debug, Clone)]
@@ -59,19 +66,32 @@ pub enum Error {
 impl ShippedSet {
     /// Gather `inputs`; archives are unpacked below `scratch`.
     pub fn collect(inputs: &[PathBuf], scratch: &Path) -> Result<ShippedSet, Error> {
-        let mut found: Vec<(Vec<String>, String, PathBuf)> = Vec::new();
+        let mut found: Vec<Found> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             let io = |source| Error::Io {
                 path: input.clone(),
                 source,
             };
-            let meta = std::fs::metadata(input).map_err(io)?;
+            // The type is read before anything is opened: a FIFO or a device named as shipped
+            // is refused at once instead of blocking.
+            let meta = crate::beneath::stat_file_or_dir(input).map_err(|e| match e {
+                crate::beneath::Error::Io { source, .. } => io(source),
+                e => io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    e.to_string(),
+                )),
+            })?;
             let shown = input.display().to_string();
             if meta.is_dir() {
                 add_folder(&mut found, input, &shown)?;
                 continue;
             }
-            found.push((vec![file_name(input)], shown.clone(), input.clone()));
+            found.push((
+                vec![file_name(input)],
+                shown.clone(),
+                input.clone(),
+                Read::Named,
+            ));
             if !is_bundle(input).map_err(io)? {
                 continue;
             }
@@ -94,15 +114,29 @@ impl ShippedSet {
         }
         let hashed: Vec<Result<Hashes, Error>> = found
             .par_iter()
-            .map(|(_, _, file)| {
-                hash_file(file).map_err(|source| Error::Io {
+            .map(|(_, _, file, how)| {
+                let io = |source| Error::Io {
                     path: file.clone(),
                     source,
-                })
+                };
+                let handle = match how {
+                    Read::Named => crate::beneath::open_regular(file),
+                    Read::Beneath(tree, rel) => tree
+                        .open_file(rel, crate::beneath::Links::None)
+                        .map(|o| o.file),
+                }
+                .map_err(|e| match e {
+                    crate::beneath::Error::Io { source, .. } => io(source),
+                    e => io(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        e.to_string(),
+                    )),
+                })?;
+                hash_reader(&handle).map_err(io)
             })
             .collect();
         let mut set = ShippedSet::default();
-        for ((names, origin, file), hashes) in found.into_iter().zip(hashed) {
+        for ((names, origin, file, _), hashes) in found.into_iter().zip(hashed) {
             let shipped = ShippedFile {
                 origin,
                 file,
@@ -144,12 +178,25 @@ impl ShippedSet {
     }
 }
 
-/// Every file below `root`, known by its relative path and, when unique, its file name.
-fn add_folder(
-    found: &mut Vec<(Vec<String>, String, PathBuf)>,
-    root: &Path,
-    shown: &str,
-) -> Result<(), Error> {
+/// How a shipped file is opened: a path the user named, or a file beneath a shipped folder
+/// (read through no symlink, so nothing outside the folder is read as part of it).
+enum Read {
+    Named,
+    Beneath(Arc<Tree>, PathBuf),
+}
+
+/// A file found: the names it is known by, where it came from, where it is, how to open it.
+type Found = (Vec<String>, String, PathBuf, Read);
+
+/// Every regular file below `root`, known by its relative path and, when unique, its file
+/// name. A symlink in the folder is not a shipped file and is not followed.
+fn add_folder(found: &mut Vec<Found>, root: &Path, shown: &str) -> Result<(), Error> {
+    let tree = Arc::new(
+        Tree::open_named(root, "shipped folder").map_err(|e| Error::Io {
+            path: root.to_path_buf(),
+            source: std::io::Error::other(e.to_string()),
+        })?,
+    );
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
         let entry = entry.map_err(|e| Error::Io {
@@ -171,8 +218,14 @@ fn add_folder(
         if base != rel && base_count[&base] == 1 {
             names.push(base);
         }
+        let below = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
         // An archive's members read `bundle.tar.gz//member`, a folder's `dir/member`.
-        found.push((names, format!("{shown}/{rel}"), path));
+        found.push((
+            names,
+            format!("{shown}/{rel}"),
+            path,
+            Read::Beneath(Arc::clone(&tree), below),
+        ));
     }
     Ok(())
 }
@@ -187,7 +240,11 @@ fn file_name(path: &Path) -> String {
 fn is_bundle(path: &Path) -> std::io::Result<bool> {
     use std::io::Read as _;
     let mut head = vec![0u8; crate::archive::SNIFF_LEN];
-    let n = std::fs::File::open(path)?.read(&mut head)?;
+    let mut file = crate::beneath::open_regular(path).map_err(|e| match e {
+        crate::beneath::Error::Io { source, .. } => source,
+        e => std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+    })?;
+    let n = file.read(&mut head)?;
     Ok(matches!(
         crate::archive::sniff(&head[..n]),
         Some(

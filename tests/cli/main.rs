@@ -4,6 +4,7 @@
 mod archive;
 mod attest;
 mod attest_schema;
+mod beneath;
 mod diff;
 mod hash;
 mod limits;
