@@ -319,9 +319,25 @@ fn json_lists_allowances_and_metadata() {
         }]
     );
     assert!(doc.leaves[0].notes.is_empty() && doc.leaves[0].metadata.is_empty());
-    let (doc, _) = json(
+    // A region never covers bytes one side lacks: past the end of `a.img` it covers nothing.
+    let (doc, code) = json(
         &env,
         &["diff", "a.img", "b.img", "--allow-region", "0x64:16"],
+    );
+    assert_eq!((code, doc.verdict.as_str()), (1, "different"));
+    assert!(doc.leaves[0].allowances.is_empty());
+    assert!(
+        doc.leaves[0].notes[0].contains("does not lie inside both files (100 and 116 bytes)"),
+        "{:?}",
+        doc.leaves[0].notes
+    );
+    env.write(
+        "c.img",
+        [vec![1u8; 50], vec![2u8; 16], vec![1u8; 34]].concat(),
+    );
+    let (doc, _) = json(
+        &env,
+        &["diff", "a.img", "c.img", "--allow-region", "0x32:16"],
     );
     let region = doc.leaves[0].allowances[0]
         .allowance
@@ -330,7 +346,7 @@ fn json_lists_allowances_and_metadata() {
         .unwrap();
     assert_eq!(
         (region.offset, region.length, doc.verdict.as_str()),
-        (100, 16, "equivalent")
+        (50, 16, "equivalent")
     );
 
     // A directory whose member became a symlink: a metadata field, named.
@@ -420,4 +436,43 @@ fn hostile_member_names_cannot_drive_the_terminal() {
         !text.contains('\u{202e}') && !text.contains("\x1b[2J"),
         "{text}"
     );
+}
+
+/// See issue 8, item 3: `--allow-trailer N` accepts B = A and N more bytes, nothing else;
+/// `--allow-region` covers no bytes one side lacks.
+#[test]
+fn allowances_accept_only_the_shape_they_declare() {
+    let image = vec![1u8; 4096];
+    let mut overwritten = image.clone();
+    overwritten[4096 - 64..].fill(9);
+    let env = TestEnv::new()
+        .file("a.img", &image)
+        .file("signed.img", [image.clone(), vec![9u8; 64]].concat())
+        .file("cut.img", &image[..4096 - 64])
+        .file("overwritten.img", &overwritten)
+        .file("longer.img", [image.clone(), vec![9u8; 65]].concat());
+    env.cmd(["diff", "a.img", "signed.img", "--allow-trailer", "64"])
+        .assert()
+        .code(0);
+    for other in ["cut.img", "overwritten.img", "longer.img"] {
+        env.cmd(["diff", "a.img", other, "--allow-trailer", "64"])
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("different"));
+    }
+    env.cmd(["diff", "a.img", "signed.img", "--allow-region", "4096:64"])
+        .assert()
+        .code(1);
+    env.cmd([
+        "diff",
+        "a.img",
+        "overwritten.img",
+        "--allow-region",
+        "4032:64",
+    ])
+    .assert()
+    .code(0);
+    env.cmd(["diff", "a.img", "cut.img", "--allow-region", "4032:64"])
+        .assert()
+        .code(1);
 }

@@ -646,3 +646,34 @@ fn the_html_report_reads_right_in_a_browser() {
     assert!(dom.contains("rebuild 1: out/firmware.img"));
     assert!(!dom.contains("<script"), "a report runs nothing");
 }
+
+/// See issue 8, item 3: `trailer = 64` accepts a shipped image that is the rebuilt one and 64
+/// more bytes, and neither one cut 64 bytes short nor one whose last 64 bytes were overwritten.
+#[test]
+fn a_trailer_allowance_accepts_only_an_appended_trailer() {
+    type Edit = fn(&mut Vec<u8>);
+    let demo = Demo::locked("sandbox");
+    let recipe = demo.recipe()
+        + "\n[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"vendor signature block\"\n"
+        + "\n[[allow]]\nartifact = \"acme-router-fw-1.0.0.tar.gz\"\ntrailer = 64\nreason = \"the signed image inside\"\n";
+    demo.set_recipe(&recipe);
+    let original = std::fs::read(demo.env.path(BUNDLE)).unwrap();
+    let shapes: [(&str, Edit); 2] = [
+        ("cut 64 bytes short", |img| img.truncate(img.len() - 64)),
+        ("last 64 bytes overwritten", |img| {
+            let n = img.len();
+            img[n - 64..].fill(0x5a);
+        }),
+    ];
+    for (what, edit) in shapes {
+        std::fs::write(demo.env.path(BUNDLE), &original).unwrap();
+        tamper(&demo, edit);
+        let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
+        assert_eq!(v["artifacts"][0]["verdict"], "different", "{what}: {v}");
+        let notes = v["artifacts"][0]["difference"]["leaves"][0]["notes"].to_string();
+        assert!(
+            notes.contains("`trailer = 64` not applied"),
+            "{what}: {notes}"
+        );
+    }
+}
