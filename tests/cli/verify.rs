@@ -647,6 +647,27 @@ fn the_html_report_reads_right_in_a_browser() {
     assert!(!dom.contains("<script"), "a report runs nothing");
 }
 
+/// See issue 8, item 8: a duration past 7 days is one clear error (file, line, key), exit 2,
+/// where it used to overflow a deadline and panic.
+#[test]
+fn a_huge_timeout_is_a_clear_error_not_a_panic() {
+    let demo = Demo::locked("sandbox");
+    let recipe = demo
+        .recipe()
+        .replace("timeout = \"5m\"", "timeout = \"18446744073709551615s\"");
+    demo.set_recipe(&recipe);
+    let line = line_of(&recipe, "timeout = \"18446744073709551615s\"");
+    demo.verify([BUNDLE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "error: invalid recipe `operator/reprove.toml`, line {line}"
+        )))
+        .stderr(predicate::str::contains("a duration is at most 7 days"))
+        .stderr(predicate::str::contains("timeout = "))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
 /// See issue 8, item 3: `trailer = 64` accepts a shipped image that is the rebuilt one and 64
 /// more bytes, and neither one cut 64 bytes short nor one whose last 64 bytes were overwritten.
 #[test]
