@@ -438,6 +438,49 @@ fn hostile_member_names_cannot_drive_the_terminal() {
     );
 }
 
+/// See issue 8, item 8: the HTML report escapes what the text output escapes, in every place
+/// a member name reaches the page (headings, lists, the title, notes).
+#[test]
+fn hostile_member_names_are_escaped_in_html() {
+    let env = TestEnv::new();
+    let name = "evil\x1b[2J\x07\u{202e}gmi\u{200b}.exe";
+    for (side, members) in [
+        ("a", vec![(name, "one"), ("gone\x1b]0;x\x07", "x")]),
+        ("b", vec![(name, "two"), ("new\u{202e}txt.exe", "y")]),
+    ] {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, body) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, body.as_bytes()).unwrap();
+        }
+        env.write(&format!("{side}\u{202e}.tar"), b.into_inner().unwrap());
+    }
+    env.cmd([
+        "diff",
+        "a\u{202e}.tar",
+        "b\u{202e}.tar",
+        "--html",
+        "report.html",
+    ])
+    .assert()
+    .code(1);
+    let page = std::fs::read_to_string(env.path("report.html")).unwrap();
+    for raw in ['\x1b', '\x07', '\u{202e}', '\u{200b}'] {
+        assert!(!page.contains(raw), "{raw:?} in {page}");
+    }
+    for escaped in [
+        "evil\\u{1b}[2J\\u{7}\\u{202e}gmi\\u{200b}.exe",
+        "gone\\u{1b}]0;x\\u{7}",
+        "new\\u{202e}txt.exe",
+        "a\\u{202e}.tar",
+    ] {
+        assert!(page.contains(escaped), "{escaped} not in {page}");
+    }
+}
+
 /// See issue 8, item 3: `--allow-trailer N` accepts B = A and N more bytes, nothing else;
 /// `--allow-region` covers no bytes one side lacks.
 #[test]
