@@ -65,6 +65,9 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
             if let Some(d) = &a.nondeterminism {
                 v["nondeterminism"] = json!(d);
             }
+            if let Some(first) = a.first_rebuild {
+                v["first_rebuild_verdict"] = json!(first);
+            }
             v
         })
         .collect();
@@ -93,7 +96,7 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
         "kind": report.source.found.as_ref().map(|e| e.kind),
         "files": report.source.files,
     });
-    json!({
+    let mut predicate = json!({
         "schema_version": SCHEMA_VERSION,
         "verdict": report.verdict,
         "verifier": { "id": vsa::VERIFIER_ID, "version": { "reprove": env!("CARGO_PKG_VERSION") } },
@@ -119,7 +122,14 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
         "artifacts": artifacts,
         "started_on": time(report.started),
         "finished_on": time(report.finished),
-    })
+    });
+    if let Some(k) = report.failed_rebuild {
+        predicate["failed_rebuild"] = json!({
+            "rebuild": k + 1,
+            "variation": report.rebuilds[k].variation,
+        });
+    }
+    predicate
 }
 
 /// The sha256 of the policy the VSA names: the recipe and the lock, as `sha256(recipe ‖ lock)`

@@ -115,6 +115,9 @@ pub struct ArtifactReport {
     pub difference: Option<Comparison>,
     /// How a later rebuild differs from the first, when they disagree.
     pub nondeterminism: Option<Comparison>,
+    /// When a later rebuild failed (and so `verdict` is `build-failed`): what the first
+    /// rebuild, compared with the shipped file, came to.
+    pub first_rebuild: Option<Verdict>,
 }
 
 /// Everything a verification found: what the attestation records.
@@ -133,6 +136,9 @@ pub struct Report {
     pub timeout_seconds: u64,
     pub isolation: IsolationRecord,
     pub rebuilds: Vec<Rebuild>,
+    /// The index in `rebuilds` of a rebuild after the first that failed: the verification
+    /// stopped there, keeping the first rebuild's comparisons.
+    pub failed_rebuild: Option<usize>,
     pub artifacts: Vec<ArtifactReport>,
     /// Every file of the shipped set, once each.
     pub shipped_files: Vec<ShippedFile>,
@@ -227,6 +233,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             root: recipe.spec.toolchain.root.as_ref().map(|r| r.digest),
         },
         rebuilds: Vec::new(),
+        failed_rebuild: None,
         artifacts: Vec::new(),
         shipped_files: shipped.files(),
         started,
@@ -330,8 +337,13 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         };
         let failed = !run.outcome.is_success();
         report.rebuilds.push(run);
-        if failed {
+        if failed && index == 0 {
             return Ok(finish(report, &recipe, &shipped, Verdict::BuildFailed));
+        }
+        if failed {
+            // The first rebuild's comparisons stand; what failed is said, not hidden.
+            report.failed_rebuild = Some(index as usize);
+            break;
         }
         index += 1;
         if index == 1 {
@@ -349,13 +361,17 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
         }
     }
-    // What moved between rebuilds is shown whole: no allowance applies there.
-    let first = &report.rebuilds[0];
-    judge_agreement(
-        &mut judged,
-        &report.rebuilds,
-        &|name: &str, right: String| compare_opts(name, first, right, false),
-    )?;
+    if report.failed_rebuild.is_some() {
+        settle_failed(&mut judged, &report.rebuilds);
+    } else {
+        // What moved between rebuilds is shown whole: no allowance applies there.
+        let first = &report.rebuilds[0];
+        judge_agreement(
+            &mut judged,
+            &report.rebuilds,
+            &|name: &str, right: String| compare_opts(name, first, right, false),
+        )?;
+    }
     report.verdict = judged
         .iter()
         .map(|a| a.verdict)
@@ -444,6 +460,7 @@ fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Ve
                     .collect(),
                 difference: None,
                 nondeterminism: None,
+                first_rebuild: None,
             }
         })
         .collect();
@@ -471,6 +488,7 @@ fn judge_first(
                 shipped: shipped_file.clone(),
                 difference: None,
                 nondeterminism: None,
+                first_rebuild: None,
             };
             let (Some(hashes), Some(shipped_file)) = (a.hashes, shipped_file) else {
                 return Ok(report);
@@ -492,9 +510,22 @@ fn judge_first(
         .collect()
 }
 
+/// A later rebuild failed: the build does not stand up to what must not matter (or to being
+/// run twice), so every artifact is `build-failed`, whatever the first rebuild found; that
+/// finding is kept beside it (`first_rebuild`, and the comparison with the shipped file).
+/// Nothing is compared with the failed rebuild's outputs.
+fn settle_failed(artifacts: &mut [ArtifactReport], rebuilds: &[Rebuild]) {
+    for (i, report) in artifacts.iter_mut().enumerate() {
+        report.rebuilt = rebuilds.iter().map(|r| r.artifacts[i].hashes).collect();
+        report.first_rebuild = Some(report.verdict);
+        report.verdict = report.verdict.worst(Verdict::BuildFailed);
+    }
+}
+
 /// Set the later rebuilds against the first. Where they disagree the build is not
-/// reproducible: a `different` artifact becomes `nondeterministic` (the shipped binary cannot
-/// be judged), unless a later rebuild reproduced the shipped bytes exactly, which proves them.
+/// reproducible: the artifact becomes `nondeterministic` (the shipped binary cannot be judged
+/// by a build that does not hold still), whatever the first rebuild found — even when one
+/// rebuild matched the shipped bytes, `identical` claims every rebuild did.
 fn judge_agreement(
     artifacts: &mut [ArtifactReport],
     rebuilds: &[Rebuild],
@@ -514,15 +545,7 @@ fn judge_agreement(
             );
             report.nondeterminism = Some(explain(&a.file, &b.file, &opts)?);
         }
-        let shipped = report.shipped.as_ref().map(|s| s.hashes);
-        if report.verdict == Verdict::Different {
-            if shipped.is_some() && report.rebuilt.contains(&shipped) {
-                report.verdict = Verdict::Identical;
-                report.difference = None;
-            } else {
-                report.verdict = Verdict::Nondeterministic;
-            }
-        }
+        report.verdict = report.verdict.worst(Verdict::Nondeterministic);
     }
     Ok(())
 }

@@ -698,3 +698,112 @@ fn a_trailer_allowance_accepts_only_an_appended_trailer() {
         );
     }
 }
+
+/// The demo's recipe, whose build fails under the varied rebuild's umask (077) only.
+fn fails_when_varied(demo: &Demo) -> String {
+    demo.recipe().replace(
+        "command = [\"make\"]",
+        "command = [\"sh\", \"-c\", \"case $(umask) in *77) echo varied >&2; exit 3;; esac; exec make\"]",
+    )
+}
+
+/// See issue 8, item 8: when the varied rebuild fails, the first rebuild's comparisons are
+/// kept, and the report says which rebuild failed and with which variation. The verdict is
+/// `build-failed`: the build does not stand up to what must not matter (docs/attestation.md).
+#[test]
+fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
+    let demo = Demo::new("sandbox");
+    demo.set_recipe(&fails_when_varied(&demo));
+    demo.env
+        .cmd(["lock", "operator/reprove.toml"])
+        .assert()
+        .success();
+
+    // Asked for two rebuilds up front: the first reproduces the shipped set exactly.
+    let v = json_of(
+        demo.verify([BUNDLE])
+            .args(["--rebuilds", "2", "--json", "--html", "report.html"]),
+        1,
+    );
+    assert_eq!(v["verdict"], "build-failed", "{v}");
+    assert_eq!(v["failed_rebuild"]["rebuild"], 2);
+    assert_eq!(v["failed_rebuild"]["variation"]["umask"], 0o077);
+    assert_eq!(v["rebuilds"][1]["termination"]["value"], 3);
+    for a in v["artifacts"].as_array().unwrap() {
+        assert_eq!(a["verdict"], "build-failed");
+        assert_eq!(a["first_rebuild_verdict"], "identical", "{a}");
+        assert_eq!(a["rebuilt"][0], a["shipped"]["digest"]);
+    }
+    let page = std::fs::read_to_string(demo.env.path("report.html")).unwrap();
+    assert!(
+        page.contains("id=\"failed-rebuild\">build-failed: rebuild 2 (umask 077"),
+        "{page}"
+    );
+    assert!(page.contains("firmware.img: identical"), "{page}");
+
+    // On a mismatch: the second rebuild would tell `different` from `nondeterministic`, and
+    // fails; the first rebuild's explanation of the difference is kept.
+    tamper(&demo, |img| img[0x300] ^= 0x80);
+    let out = demo.verify([BUNDLE]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rebuild 1 against the shipped set: different"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rebuilt (left) against shipped (right)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "build-failed: rebuild 2 (umask 077, a deeper build folder, the environment reversed"
+        ),
+        "{text}"
+    );
+    let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
+    let img = &v["artifacts"][0];
+    assert_eq!(img["first_rebuild_verdict"], "different");
+    assert_eq!(
+        img["difference"]["leaves"][0]["content"]["ranges"][0]["offset"],
+        0x300
+    );
+    // The attestation records the same, and its own check holds it consistent.
+    demo.env
+        .cmd(["key", "generate", "--out", "vendor"])
+        .assert()
+        .success();
+    demo.env
+        .cmd([
+            "verify",
+            "operator/reprove.toml",
+            "--sign-key",
+            "vendor",
+            "--out",
+            "signed.intoto.jsonl",
+            "--shipped",
+            BUNDLE,
+        ])
+        .assert()
+        .code(1);
+    let out = demo
+        .env
+        .cmd([
+            "attest",
+            "verify",
+            "signed.intoto.jsonl",
+            "--key",
+            "vendor.pub",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r = json(&out);
+    let codes: Vec<&str> = r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["verification_failed"], "{r}");
+}
