@@ -807,3 +807,62 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
         .collect();
     assert_eq!(codes, ["verification_failed"], "{r}");
 }
+
+/// The problem codes `attest verify --json` finds in the attestation `verify` just signed.
+fn attested_problems(demo: &Demo, bundle: &str) -> Vec<String> {
+    let out = demo
+        .env
+        .cmd(["attest", "verify", bundle, "--key", "vendor.pub", "--json"])
+        .output()
+        .unwrap();
+    json(&out)["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {}", p["code"], p["message"]))
+        .collect()
+}
+
+/// See issue 8, item 7: what `verify` signs never contradicts itself, whatever the verdict:
+/// `attest verify` finds nothing but a failed summary where the verification failed.
+#[test]
+fn what_verify_signs_is_consistent_for_each_verdict() {
+    let demo = Demo::locked("sandbox");
+    demo.env
+        .cmd(["key", "generate", "--out", "vendor"])
+        .assert()
+        .success();
+    let signed = |out: &str, code: i32| {
+        demo.env
+            .cmd(["verify", "operator/reprove.toml", "--sign-key", "vendor"])
+            .args(["--out", out, "--shipped", BUNDLE])
+            .assert()
+            .code(code);
+    };
+    signed("identical.intoto.jsonl", 0);
+    assert_eq!(
+        attested_problems(&demo, "identical.intoto.jsonl"),
+        Vec::<String>::new()
+    );
+    let original = std::fs::read(demo.env.path(BUNDLE)).unwrap();
+    tamper(&demo, |img| img[0x300] ^= 0x80);
+    signed("different.intoto.jsonl", 1);
+    let problems = attested_problems(&demo, "different.intoto.jsonl");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("\"verification_failed\""),
+        "{problems:?}"
+    );
+
+    std::fs::write(demo.env.path(BUNDLE), &original).unwrap();
+    tamper(&demo, |img| img.extend_from_slice(&[0x5a; 64]));
+    let recipe = demo.recipe()
+        + "\n[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"vendor signature block\"\n"
+        + "\n[[allow]]\nartifact = \"acme-router-fw-1.0.0.tar.gz\"\ntrailer = 64\nreason = \"the signed image inside\"\n";
+    demo.set_recipe(&recipe);
+    signed("equivalent.intoto.jsonl", 0);
+    assert_eq!(
+        attested_problems(&demo, "equivalent.intoto.jsonl"),
+        Vec::<String>::new()
+    );
+}
