@@ -417,6 +417,52 @@ mod tests {
         assert!(!a.applies_to("fw.img2"));
     }
 
+    proptest::proptest! {
+        /// Whatever the sizes, ranges and rules: no panic, and a size difference is covered
+        /// only by a trailer of exactly that size on the shipped side.
+        #[test]
+        fn only_an_exact_trailer_covers_a_size_difference(
+            left_size in 0u64..200,
+            right_size in 0u64..200,
+            starts in proptest::collection::vec(0u64..200, 0..4),
+            rules in proptest::collection::vec((0u8..3, 0u64..220, 1u64..220), 1..4),
+        ) {
+            let max = left_size.max(right_size);
+            let mut ranges: Vec<ByteRange> = starts
+                .iter()
+                .filter(|&&o| o < left_size.min(right_size))
+                .map(|&o| ByteRange { offset: o, len: 1 })
+                .collect();
+            ranges.sort_by_key(|r| r.offset);
+            ranges.dedup();
+            if left_size != right_size {
+                let common = left_size.min(right_size);
+                ranges.push(ByteRange { offset: common, len: max - common });
+            }
+            let allowances: Vec<Allowance> = rules
+                .iter()
+                .map(|&(kind, a, b)| Allowance {
+                    artifact: None,
+                    rule: match kind {
+                        0 => Rule::Trailer(b),
+                        1 => Rule::Region { offset: a, length: b },
+                        _ => Rule::ElfSection(".x".into()),
+                    },
+                    reason: String::new(),
+                })
+                .collect();
+            let refs: Vec<&Allowance> = allowances.iter().collect();
+            let shape = Shape { left_size, right_size, ranges: &ranges, complete: true };
+            let c = cover(&refs, &shape, |_| Some(ByteRange { offset: 0, len: 200 }));
+            if c.complete && left_size != right_size {
+                let grown = right_size.checked_sub(left_size);
+                proptest::prop_assert!(allowances
+                    .iter()
+                    .any(|a| grown.is_some_and(|n| a.rule == Rule::Trailer(n))));
+            }
+        }
+    }
+
     #[test]
     fn setuid_setgid_and_sticky_bits_are_no_harmless_metadata() {
         assert!(is_harmless_field("mtime", "1", "2"));

@@ -213,7 +213,9 @@ impl ElfMap {
     pub(super) fn sole_section(&self, name: &str) -> Option<ByteRange> {
         let mut named = self.sections.iter().filter(|s| s.name == name);
         let span = named.next()?.file;
-        let overlaps = |r: &ByteRange| r.offset < span.end() && span.offset < r.end();
+        // Saturating: the section headers are untrusted input.
+        let end = |r: &ByteRange| r.offset.saturating_add(r.len);
+        let overlaps = |r: &ByteRange| r.offset < end(&span) && span.offset < end(r);
         let alone = named.next().is_none()
             && span.offset >= self.header_len
             && self
