@@ -364,6 +364,28 @@ shapes! {
 }
 
 #[test]
+fn a_setuid_bit_is_named_where_archive_metadata_does_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.tar"), dir.path().join("b.tar"));
+    std::fs::write(&a, tar_of(&base())).unwrap();
+    std::fs::write(&b, tar_edited(|m| m[1].mode = 0o4755)).unwrap();
+    let opts = Options {
+        allowances: vec![Allowance {
+            artifact: None,
+            rule: META,
+            reason: "tar".into(),
+        }],
+        ..Options::default()
+    };
+    let c = diff_paths(&a, &b, &opts).unwrap();
+    assert_eq!(c.verdict, Verdict::Different);
+    assert_eq!(
+        c.leaves[0].notes,
+        ["`archive-metadata = true` not applied: a setuid, setgid or sticky bit changed"]
+    );
+}
+
+#[test]
 fn a_rule_that_does_not_fit_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.img"), dir.path().join("b.img"));

@@ -473,16 +473,29 @@ impl Walker<'_> {
         causes: Vec<Cause>,
         metadata: Vec<FieldChange>,
     ) -> LeafDiff {
-        let harmless = !causes.is_empty()
+        let metadata_only = !causes.is_empty()
             && causes.iter().all(|c| {
                 matches!(
                     c,
                     Cause::ArchiveMetadata | Cause::Ordering | Cause::CompressionHeader
                 )
-            })
-            && metadata
-                .iter()
-                .all(|f| allow::is_harmless_field(&f.field, &f.left, &f.right));
+            });
+        let special_bits = metadata
+            .iter()
+            .any(|f| !allow::is_harmless_field(&f.field, &f.left, &f.right));
+        let harmless = metadata_only && !special_bits;
+        let mut notes = Vec::new();
+        if metadata_only && special_bits {
+            if let Some(a) = self
+                .allowances(path)
+                .find(|a| a.rule == Rule::ArchiveMetadata)
+            {
+                notes.push(format!(
+                    "`{}` not applied: a setuid, setgid or sticky bit changed",
+                    a.rule
+                ));
+            }
+        }
         let allowances: Vec<AppliedAllowance> = self
             .allowances(path)
             .filter(|a| harmless && a.rule == Rule::ArchiveMetadata)
@@ -504,7 +517,7 @@ impl Walker<'_> {
             metadata,
             content: None,
             allowances,
-            notes: Vec::new(),
+            notes,
         }
     }
 

@@ -6,6 +6,11 @@
 //! verdicts too (nothing is built), and every verdict yields a report that is attested. An
 //! An error means the question could not be asked: a bad recipe, a missing lock, an
 //! unreadable shipped file, no sandbox.
+//!
+//! Verdicts follow from what is recorded beside them (`attest verify` checks it): `identical`
+//! only where every rebuild produced the shipped bytes; rebuilds that disagree make an
+//! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
+//! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
 pub mod shipped;
 mod verdict;
