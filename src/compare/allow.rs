@@ -11,7 +11,7 @@
 //! reason = "vendor signature block, appended after the build"
 //! ```
 //!
-//! Each rule accepts one shape of difference and nothing else ([`cover`]); the left side is the
+//! Each rule accepts one shape of difference and nothing else (`cover`); the left side is the
 //! rebuilt file, the right side the shipped one:
 //!
 //! - `trailer = N`: the shipped file is the rebuilt file followed by exactly N more bytes. It
