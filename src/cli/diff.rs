@@ -13,9 +13,9 @@ use crate::output::Output;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The left side: a file or a directory (the rebuilt or the shipped one)
+    /// The left side: a file or a directory (the rebuilt one: allowances read B against A)
     left: PathBuf,
-    /// The right side, of the same kind
+    /// The right side, of the same kind (the shipped one)
     right: PathBuf,
     /// Also write a self-contained HTML report to FILE
     #[arg(long, value_name = "FILE")]
