@@ -7,7 +7,9 @@
 //! subjects, so a statement spliced in from another attestation is caught. The bundle holds
 //! exactly one SLSA verification summary and one rebuild predicate, each of which must parse (the
 //! rebuild predicate by its typed layout, [`RebuildPredicate`]), and the summary must record
-//! `PASSED`. Each artifact given is hashed once (sha256 and blake3) and must match a subject by
+//! `PASSED`, agreeing with the rebuild verdict. The rebuild predicate must not contradict itself
+//! (its verdicts follow from the digests and comparisons it records, and the subjects are its
+//! shipped files: see the `consistency` module). Each artifact given is hashed once (sha256 and blake3) and must match a subject by
 //! digest: sha256 always, blake3 too when the subject has it.
 //!
 //! A rejection is a value, [`Report::problems`]; an [`Error`] means an artifact could not be read.
@@ -134,6 +136,11 @@ pub enum Problem {
     ArtifactUnmatched {
         path: PathBuf,
     },
+    /// The rebuild predicate contradicts itself: a verdict that does not follow from the
+    /// digests or comparisons it records (see `consistency`).
+    SelfContradiction {
+        what: String,
+    },
 }
 
 impl Problem {
@@ -150,6 +157,7 @@ impl Problem {
             Problem::VerificationFailed => "verification_failed",
             Problem::VerdictsDisagree { .. } => "verdicts_disagree",
             Problem::ArtifactUnmatched { .. } => "artifact_unmatched",
+            Problem::SelfContradiction { .. } => "self_contradiction",
         }
     }
 }
@@ -203,6 +211,9 @@ impl fmt::Display for Problem {
             ),
             Problem::VerificationFailed => {
                 write!(f, "the verification summary records `FAILED`")
+            }
+            Problem::SelfContradiction { what } => {
+                write!(f, "the rebuild predicate contradicts itself: {what}")
             }
             Problem::ArtifactUnmatched { path } => write!(
                 f,
@@ -264,6 +275,8 @@ pub fn check_bundle(
     let mut first_subjects: Option<(usize, Vec<StatementSubject>)> = None;
     let mut summary_at: Option<usize> = None;
     let mut rebuild_at: Option<usize> = None;
+    // The rebuild predicate, with the subjects of its own statement.
+    let mut rebuild: Option<(RebuildPredicate, Vec<StatementSubject>)> = None;
 
     for (i, envelope) in envelopes.iter().enumerate() {
         let index = i + 1;
@@ -278,6 +291,7 @@ pub fn check_bundle(
 
         let mut subjects = statement.subject;
         subjects.sort();
+        let own_subjects = subjects.clone();
         match &first_subjects {
             None => first_subjects = Some((index, subjects)),
             Some((first, expected)) if *expected != subjects => {
@@ -306,8 +320,10 @@ pub fn check_bundle(
         let parsed = if predicate_type == vsa::PREDICATE_TYPE {
             parse_vsa(statement.predicate).map(|summary| report.summary = Some(summary))
         } else {
-            RebuildPredicate::parse(Value::Object(statement.predicate))
-                .map(|rebuild| report.rebuild_verdict = Some(rebuild.verdict.to_string()))
+            RebuildPredicate::parse(Value::Object(statement.predicate)).map(|parsed| {
+                report.rebuild_verdict = Some(parsed.verdict.to_string());
+                rebuild = Some((parsed, own_subjects));
+            })
         };
         if let Err(reason) = parsed {
             report.problems.push(Problem::Predicate {
@@ -343,6 +359,12 @@ pub fn check_bundle(
     }
 
     report.subjects = first_subjects.map(|(_, s)| s).unwrap_or_default();
+    if let Some((rebuild, subjects)) = &rebuild {
+        // Signed is not true: each verdict must follow from what the predicate records.
+        for what in super::consistency::contradictions(rebuild, subjects) {
+            report.problems.push(Problem::SelfContradiction { what });
+        }
+    }
     for (path, hashes) in artifacts.iter().zip(hash_files(artifacts)) {
         let hashes = hashes.map_err(|source| Error::Read {
             path: path.clone(),
@@ -484,12 +506,45 @@ mod tests {
         )
     }
 
-    /// A real predicate (from the demo, shortened), with `verdict`.
-    fn predicate_with(verdict: &str) -> Value {
+    /// A real predicate (from the demo, shortened), made to tell one consistent story about
+    /// the first of `subjects`: `identical` (rebuilt as shipped), `different` (rebuilt alike
+    /// twice, not as shipped) or `equivalent` (the difference covered by an allowance).
+    fn predicate_with(subjects: &[Subject], verdict: &str) -> Value {
         let mut p: Value =
             serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json"))
                 .unwrap();
         p["verdict"] = json!(verdict);
+        let s = &subjects[0];
+        let shipped = json!({ "sha256": s.sha256, "blake3": s.blake3 });
+        let rebuilt = if verdict == "identical" {
+            shipped.clone()
+        } else {
+            p["artifacts"][0]["rebuilt"][0].clone()
+        };
+        let mut a = p["artifacts"][0].clone();
+        a["name"] = json!(s.name);
+        a["verdict"] = json!(verdict);
+        a["shipped"]["digest"] = shipped;
+        a["rebuilt"] = json!([rebuilt, rebuilt]);
+        match verdict {
+            "identical" => {
+                a.as_object_mut().unwrap().remove("difference");
+            }
+            "equivalent" => {
+                let d = &mut a["difference"];
+                d["verdict"] = json!("equivalent");
+                d["leaves"][0]["verdict"] = json!("equivalent");
+                d["leaves"][0]["allowances"] = json!([{
+                    "allowance": { "region": { "offset": 512, "length": 1 }, "reason": "r" },
+                    "ranges": [{ "offset": 512, "len": 1 }],
+                }]);
+            }
+            _ => {}
+        }
+        p["artifacts"] = json!([a]);
+        for r in p["rebuilds"].as_array_mut().unwrap() {
+            r["artifacts"] = json!([{ "name": s.name, "digest": rebuilt }]);
+        }
         p
     }
 
@@ -502,7 +557,7 @@ mod tests {
             "_type": STATEMENT_TYPE,
             "subject": subjects,
             "predicateType": REBUILD_PREDICATE_TYPE,
-            "predicate": predicate_with(verdict),
+            "predicate": predicate_with(subjects, verdict),
         })
     }
 
@@ -572,6 +627,123 @@ mod tests {
         );
         let envs = sign(&key, &[vsa(&s, true), rebuild_with(&s, "equivalent")]);
         assert_eq!(problems(&envs, &key), vec![]);
+    }
+
+    /// The contradictions found in the rebuild predicate of `envelopes`.
+    fn contradictions(envelopes: &[Envelope], key: &SigningKey) -> Vec<String> {
+        problems(envelopes, key)
+            .into_iter()
+            .filter_map(|p| match p {
+                Problem::SelfContradiction { what } => Some(what),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// See issue 8, item 7: verdicts that do not follow from the predicate's own record.
+    #[test]
+    fn a_predicate_that_contradicts_itself_is_a_rejection() {
+        type Edit = fn(&mut Value);
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let cases: [(&str, bool, &str, Edit); 8] = [
+            (
+                "different",
+                false,
+                "`nondeterministic`, but no two rebuilds disagree",
+                |p| {
+                    p["verdict"] = json!("nondeterministic");
+                    p["artifacts"][0]["verdict"] = json!("nondeterministic");
+                },
+            ),
+            (
+                "identical",
+                false,
+                "`missing`, but every rebuild and the shipped set have it",
+                |p| {
+                    p["verdict"] = json!("missing");
+                    p["artifacts"][0]["verdict"] = json!("missing");
+                },
+            ),
+            (
+                "identical",
+                false,
+                "`build-failed`, but every rebuild exited with status 0",
+                |p| {
+                    p["verdict"] = json!("build-failed");
+                    p["artifacts"][0]["verdict"] = json!("build-failed");
+                },
+            ),
+            (
+                "different",
+                false,
+                "`different`, but its rebuilt and shipped digests are equal",
+                |p| {
+                    let shipped = p["artifacts"][0]["shipped"]["digest"].clone();
+                    p["artifacts"][0]["rebuilt"] = json!([shipped, shipped]);
+                    for r in p["rebuilds"].as_array_mut().unwrap() {
+                        r["artifacts"][0]["digest"] = shipped.clone();
+                    }
+                },
+            ),
+            (
+                "different",
+                false,
+                "`different`, but no difference is recorded",
+                |p| {
+                    p["artifacts"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("difference");
+                },
+            ),
+            (
+                "identical",
+                true,
+                "`failed_rebuild` names rebuild 2, which is no later rebuild that failed",
+                |p| {
+                    let variation = p["rebuilds"][1]["variation"].clone();
+                    p["failed_rebuild"] = json!({ "rebuild": 2, "variation": variation });
+                },
+            ),
+            ("identical", true, "2 rebuilt digests for 1 rebuilds", |p| {
+                p["rebuilds"].as_array_mut().unwrap().pop();
+            }),
+            (
+                "identical",
+                true,
+                "the subject `fw.img` is no shipped artifact",
+                |p| {
+                    p["artifacts"][0]["name"] = json!("other.img");
+                    for r in p["rebuilds"].as_array_mut().unwrap() {
+                        r["artifacts"][0]["name"] = json!("other.img");
+                    }
+                },
+            ),
+        ];
+        for (verdict, passed, expected, edit) in cases {
+            let mut statement = rebuild_with(&s, verdict);
+            edit(&mut statement["predicate"]);
+            let envs = sign(&key, &[vsa(&s, passed), statement]);
+            let found = contradictions(&envs, &key);
+            assert!(
+                found.iter().any(|f| f.contains(expected)),
+                "{expected}: {found:?}"
+            );
+        }
+        // Each consistent story holds.
+        for (verdict, passed) in [
+            ("identical", true),
+            ("equivalent", true),
+            ("different", false),
+        ] {
+            let envs = sign(&key, &[vsa(&s, passed), rebuild_with(&s, verdict)]);
+            assert_eq!(
+                contradictions(&envs, &key),
+                Vec::<String>::new(),
+                "{verdict}"
+            );
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@
 
 pub mod bundle;
 pub mod check;
+mod consistency;
 pub mod dsse;
 pub mod key;
 pub mod predicate;

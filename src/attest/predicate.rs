@@ -71,6 +71,9 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
             if !a.notes.is_empty() {
                 v["notes"] = json!(a.notes);
             }
+            if let Some(first) = a.first_rebuild {
+                v["first_rebuild_verdict"] = json!(first);
+            }
             v
         })
         .collect();
@@ -110,7 +113,7 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
         "kind": report.source.found.as_ref().map(|e| e.kind),
         "files": report.source.files,
     });
-    json!({
+    let mut predicate = json!({
         "schema_version": SCHEMA_VERSION,
         "verdict": report.verdict,
         "verifier": { "id": vsa::VERIFIER_ID, "version": { "reprove": env!("CARGO_PKG_VERSION") } },
@@ -136,7 +139,14 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
         "artifacts": artifacts,
         "started_on": time(report.started),
         "finished_on": time(report.finished),
-    })
+    });
+    if let Some(k) = report.failed_rebuild {
+        predicate["failed_rebuild"] = json!({
+            "rebuild": k + 1,
+            "variation": report.rebuilds[k].variation,
+        });
+    }
+    predicate
 }
 
 /// The sha256 of the policy the VSA names: the recipe and the lock, as `sha256(recipe ‖ lock)`

@@ -28,6 +28,9 @@ pub struct RebuildPredicate {
     pub toolchain: Toolchain,
     pub build: Build,
     pub rebuilds: Vec<Rebuild>,
+    /// A rebuild after the first that failed, when one did.
+    #[serde(default)]
+    pub failed_rebuild: Option<FailedRebuild>,
     pub artifacts: Vec<Artifact>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_on: OffsetDateTime,
@@ -73,7 +76,7 @@ impl<'de> Deserialize<'de> for Hex {
 }
 
 /// A `DigestSet` of a file `reprove` hashed: both algorithms (others are ignored).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct DigestSet {
     pub sha256: Hex,
     pub blake3: Hex,
@@ -199,6 +202,13 @@ pub struct Rebuild {
     pub missing_program: Option<String>,
 }
 
+/// Which rebuild after the first failed (1-based), and what it varied.
+#[derive(Debug, Clone, Deserialize)]
+pub struct FailedRebuild {
+    pub rebuild: usize,
+    pub variation: Variation,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct Variation {
     pub umask: u32,
@@ -259,6 +269,9 @@ pub struct Artifact {
     /// Notes no verdict carries (an `elf` file the rebuild did not make).
     #[serde(default)]
     pub notes: Vec<String>,
+    /// What the first rebuild came to against the shipped file, when a later one failed.
+    #[serde(default)]
+    pub first_rebuild_verdict: Option<Verdict>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -278,12 +291,25 @@ pub struct Comparison {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Leaf {
     pub path: String,
+    /// `identical`, `equivalent` or `different` (kept as written: a checker compares it).
+    pub verdict: String,
     pub content: Option<Content>,
+    /// The allowances that covered some of the leaf's differences.
+    #[serde(default)]
+    pub allowances: Vec<AppliedAllowance>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Content {
     pub differing_bytes: u64,
+    pub ranges: Vec<ByteRange>,
+}
+
+/// An allowance as a comparison applied it: the rule as written, and the ranges it covered.
+#[derive(Debug, Clone, Deserialize)]
+pub struct AppliedAllowance {
+    pub allowance: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
     pub ranges: Vec<ByteRange>,
 }
 

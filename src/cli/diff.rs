@@ -13,9 +13,9 @@ use crate::output::Output;
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
-    /// The left side: a file or a directory (the rebuilt or the shipped one)
+    /// The left side: a file or a directory (the rebuilt one: allowances read B against A)
     left: PathBuf,
-    /// The right side, of the same kind
+    /// The right side, of the same kind (the shipped one)
     right: PathBuf,
     /// Also write a self-contained HTML report to FILE
     #[arg(long, value_name = "FILE")]
@@ -23,13 +23,14 @@ pub struct DiffArgs {
     /// Fail (exit 1) when the inputs are only equivalent
     #[arg(long)]
     strict: bool,
-    /// Allow the last N bytes of the longer side to differ (a signature trailer)
+    /// Allow B to be A followed by exactly N more bytes (a signature trailer)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     allow_trailer: Vec<u64>,
-    /// Allow LEN bytes from OFFSET to differ (decimal, or hex with 0x)
+    /// Allow LEN bytes from OFFSET to differ, inside both files (decimal, or hex with 0x)
     #[arg(long, value_name = "OFFSET:LEN", value_parser = parse_region)]
     allow_region: Vec<(u64, u64)>,
-    /// Allow an ELF section to differ, e.g. `.note.gnu.build-id`
+    /// Allow an ELF section to differ, in two ELF files of one size and layout, e.g.
+    /// `.note.gnu.build-id`
     #[arg(long, value_name = "NAME")]
     allow_elf_section: Vec<String>,
     /// The rebuild's `SOURCE_DATE_EPOCH`, to recognise timestamps near it
@@ -54,7 +55,11 @@ fn parse_region(s: &str) -> Result<(u64, u64), String> {
         .split_once(':')
         .ok_or_else(|| format!("expected OFFSET:LEN, got `{s}`"))?;
     let (offset, len) = (parse_number(offset)?, parse_number(len)?);
-    if len == 0 || offset.checked_add(len).is_none() {
+    if len == 0
+        || offset
+            .checked_add(len)
+            .is_none_or(|end| end > i64::MAX as u64)
+    {
         return Err(format!("the region `{s}` is empty or too long"));
     }
     Ok((offset, len))

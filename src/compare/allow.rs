@@ -11,10 +11,25 @@
 //! reason = "vendor signature block, appended after the build"
 //! ```
 //!
-//! Byte rules (`trailer`, `region`, `elf-section`) cover differing byte ranges of a leaf;
-//! `archive-metadata` covers member metadata (mtime, owner, mode), member order and
-//! compression headers. A leaf whose every difference is covered is `equivalent`. The same
-//! shape is written back out (in JSON reports too), so a report quotes the rule as written.
+//! Each rule accepts one shape of difference and nothing else (`cover`); the left side is the
+//! rebuilt file, the right side the shipped one:
+//!
+//! - `trailer = N`: the shipped file is the rebuilt file followed by exactly N more bytes. It
+//!   covers those N bytes only, and only when the shipped file is exactly N bytes longer; a
+//!   shorter, same-length or otherwise longer shipped file gets nothing from it.
+//! - `region = { offset, length }`: differing bytes inside `offset..offset + length`, when that
+//!   span lies inside both files. It never covers bytes one file has and the other lacks.
+//! - `elf-section = "name"`: differing bytes inside the file bytes of that section, when both
+//!   files are ELF files of the same size holding the section at the same offset with the same
+//!   size, and it overlaps neither the ELF header nor another section (for a raw image located
+//!   through its ELF file, the image sizes must be equal).
+//! - `archive-metadata = true`: member metadata (mtime, owner, group, permission bits other
+//!   than setuid, setgid and sticky), member order and gzip headers, when the member lists and
+//!   every member's kind, link target and content are equal; and a container's own bookkeeping
+//!   bytes when every member matches and both containers have the same size.
+//!
+//! A leaf whose every difference is covered is `equivalent`. The same shape is written back out
+//! (in JSON reports too), so a report quotes the rule as written.
 
 use serde::{Deserialize, Serialize};
 
@@ -79,8 +94,14 @@ impl TryFrom<AllowanceToml> for Allowance {
             rules.push(("trailer", Rule::Trailer(n)));
         }
         if let Some(r) = t.region {
-            if r.length == 0 || r.offset.checked_add(r.length).is_none() {
-                return Err("`region` needs a length of at least 1 that ends inside 2^64".into());
+            // A file offset is an `off_t`: nothing lies at 2^63 or past it.
+            let end = r.offset.checked_add(r.length);
+            if r.length == 0 || end.is_none_or(|end| end > i64::MAX as u64) {
+                return Err(format!(
+                    "`region = {{ offset = {}, length = {} }}` must hold at least 1 byte and end \
+                     by the largest file offset, 2^63 - 1",
+                    r.offset, r.length
+                ));
             }
             rules.push((
                 "region",
@@ -147,29 +168,148 @@ impl Allowance {
                     .is_some_and(|rest| rest.starts_with("//"))
         })
     }
+}
 
-    /// Whether `range` lies wholly inside this allowance's bytes. `size` is the longer side's
-    /// size; `section` finds an ELF section's file range by name.
-    pub(super) fn covers(
-        &self,
-        range: ByteRange,
-        size: u64,
-        section: impl Fn(&str) -> Option<ByteRange>,
-    ) -> bool {
-        let inside = |span: ByteRange| {
-            range.offset >= span.offset
-                && range.offset.saturating_add(range.len) <= span.offset.saturating_add(span.len)
-        };
-        match &self.rule {
-            Rule::Trailer(n) => range.offset >= size.saturating_sub(*n),
-            Rule::Region { offset, length } => inside(ByteRange {
-                offset: *offset,
-                len: *length,
-            }),
-            Rule::ElfSection(name) => section(name).is_some_and(inside),
-            Rule::ArchiveMetadata => false,
+/// The facts about one differing leaf that allowances are judged against.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Shape<'a> {
+    /// The rebuilt side's size.
+    pub left_size: u64,
+    /// The shipped side's size.
+    pub right_size: u64,
+    /// The merged differing ranges.
+    pub ranges: &'a [ByteRange],
+    /// True when `ranges` holds every differing range.
+    pub complete: bool,
+}
+
+/// What a leaf's allowances covered.
+#[derive(Debug, Default)]
+pub(super) struct Coverage<'a> {
+    /// Each allowance that covered something, with the byte ranges it covered.
+    pub applied: Vec<(&'a Allowance, Vec<ByteRange>)>,
+    /// True when together they cover every difference of the leaf.
+    pub complete: bool,
+    /// Why an allowance that is about this leaf covered nothing.
+    pub notes: Vec<String>,
+}
+
+/// Judge `allowances` against a leaf of `shape`. `section` gives the file bytes of an ELF
+/// section by name, when both sides hold it at the same place (see the module docs).
+///
+/// The common length of the two sides and the bytes past it are judged apart: only `trailer`
+/// can cover bytes that one side has and the other lacks, and only `region` and `elf-section`
+/// can cover bytes both sides have.
+pub(super) fn cover<'a>(
+    allowances: &[&'a Allowance],
+    shape: &Shape,
+    section: impl Fn(&str) -> Option<ByteRange>,
+) -> Coverage<'a> {
+    let common = shape.left_size.min(shape.right_size);
+    let same_size = shape.left_size == shape.right_size;
+    // Every range split at the common length: (piece, is_tail).
+    let mut pieces: Vec<(ByteRange, bool)> = Vec::new();
+    for r in shape.ranges {
+        if r.offset < common {
+            let end = r.end().min(common);
+            pieces.push((
+                ByteRange {
+                    offset: r.offset,
+                    len: end - r.offset,
+                },
+                false,
+            ));
+        }
+        if r.end() > common {
+            let start = r.offset.max(common);
+            pieces.push((
+                ByteRange {
+                    offset: start,
+                    len: r.end() - start,
+                },
+                true,
+            ));
         }
     }
+    let inside = |piece: ByteRange, span: ByteRange| {
+        piece.offset >= span.offset && piece.end() <= span.offset.saturating_add(span.len)
+    };
+    let mut covered = vec![false; pieces.len()];
+    let mut coverage = Coverage::default();
+    for a in allowances {
+        let hits: Box<dyn Fn(ByteRange, bool) -> bool> = match &a.rule {
+            Rule::Trailer(n) => {
+                if shape.right_size.checked_sub(shape.left_size) == Some(*n) {
+                    Box::new(|_, tail| tail)
+                } else {
+                    coverage.notes.push(format!(
+                        "`{}` not applied: the shipped file ({} bytes) is not the rebuilt one \
+                         ({} bytes) and {n} more",
+                        a.rule, shape.right_size, shape.left_size
+                    ));
+                    continue;
+                }
+            }
+            Rule::Region { offset, length } => {
+                let span = ByteRange {
+                    offset: *offset,
+                    len: *length,
+                };
+                if offset.checked_add(*length).is_some_and(|end| end <= common) {
+                    Box::new(move |piece, tail| !tail && inside(piece, span))
+                } else {
+                    coverage.notes.push(format!(
+                        "`{}` not applied: it does not lie inside both files ({} and {} bytes)",
+                        a.rule, shape.left_size, shape.right_size
+                    ));
+                    continue;
+                }
+            }
+            Rule::ElfSection(name) => match section(name) {
+                Some(span) if same_size => {
+                    Box::new(move |piece, tail| !tail && inside(piece, span))
+                }
+                Some(_) => {
+                    coverage.notes.push(format!(
+                        "`{}` not applied: the files differ in size ({} and {} bytes)",
+                        a.rule, shape.left_size, shape.right_size
+                    ));
+                    continue;
+                }
+                None => {
+                    coverage.notes.push(format!(
+                        "`{}` not applied: not a section both files hold at the same place",
+                        a.rule
+                    ));
+                    continue;
+                }
+            },
+            Rule::ArchiveMetadata => continue,
+        };
+        let mut hit = Vec::new();
+        for ((piece, tail), c) in pieces.iter().zip(&mut covered) {
+            if hits(*piece, *tail) {
+                *c = true;
+                hit.push(*piece);
+            }
+        }
+        if !hit.is_empty() {
+            coverage.applied.push((a, hit));
+        }
+    }
+    coverage.complete = shape.complete && !pieces.is_empty() && covered.iter().all(|&c| c);
+    coverage
+}
+
+/// Whether an `archive-metadata` allowance may cover a change of the field `field` from `left`
+/// to `right`: every field of [`super::container::METADATA_FIELDS`], except a `mode` change
+/// that touches the setuid, setgid or sticky bit.
+pub(super) fn is_harmless_field(field: &str, left: &str, right: &str) -> bool {
+    if field != "mode" {
+        return true;
+    }
+    let special = |m: &str| u32::from_str_radix(m, 8).map(|m| m & 0o7000);
+    matches!((special(left), special(right)), (Ok(l), Ok(r)) if l == r)
 }
 
 impl std::fmt::Display for Rule {
@@ -251,16 +391,84 @@ mod tests {
     }
 
     #[test]
-    fn trailer_covers_the_longer_sides_tail() {
+    fn trailer_covers_exactly_n_more_bytes_on_the_shipped_side() {
         let a = Allowance {
             artifact: Some("fw.img".into()),
             rule: Rule::Trailer(512),
             reason: String::new(),
         };
         let r = |offset, len| ByteRange { offset, len };
-        assert!(a.covers(r(1000, 512), 1512, |_| None));
-        assert!(!a.covers(r(999, 4), 1512, |_| None));
+        let judge = |left_size, right_size, ranges: &[ByteRange]| {
+            let shape = Shape {
+                left_size,
+                right_size,
+                ranges,
+                complete: true,
+            };
+            cover(&[&a], &shape, |_| None).complete
+        };
+        assert!(judge(1000, 1512, &[r(1000, 512)]));
+        // A changed byte before the trailer merges into the tail's range: not covered.
+        assert!(!judge(1000, 1512, &[r(999, 513)]));
+        assert!(!judge(1512, 1000, &[r(1000, 512)]));
+        assert!(!judge(1512, 1512, &[r(1000, 512)]));
+        assert!(!judge(1000, 1513, &[r(1000, 513)]));
         assert!(a.applies_to("fw.img") && a.applies_to("fw.img//x"));
         assert!(!a.applies_to("fw.img2"));
+    }
+
+    proptest::proptest! {
+        /// Whatever the sizes, ranges and rules: no panic, and a size difference is covered
+        /// only by a trailer of exactly that size on the shipped side.
+        #[test]
+        fn only_an_exact_trailer_covers_a_size_difference(
+            left_size in 0u64..200,
+            right_size in 0u64..200,
+            starts in proptest::collection::vec(0u64..200, 0..4),
+            rules in proptest::collection::vec((0u8..3, 0u64..220, 1u64..220), 1..4),
+        ) {
+            let max = left_size.max(right_size);
+            let mut ranges: Vec<ByteRange> = starts
+                .iter()
+                .filter(|&&o| o < left_size.min(right_size))
+                .map(|&o| ByteRange { offset: o, len: 1 })
+                .collect();
+            ranges.sort_by_key(|r| r.offset);
+            ranges.dedup();
+            if left_size != right_size {
+                let common = left_size.min(right_size);
+                ranges.push(ByteRange { offset: common, len: max - common });
+            }
+            let allowances: Vec<Allowance> = rules
+                .iter()
+                .map(|&(kind, a, b)| Allowance {
+                    artifact: None,
+                    rule: match kind {
+                        0 => Rule::Trailer(b),
+                        1 => Rule::Region { offset: a, length: b },
+                        _ => Rule::ElfSection(".x".into()),
+                    },
+                    reason: String::new(),
+                })
+                .collect();
+            let refs: Vec<&Allowance> = allowances.iter().collect();
+            let shape = Shape { left_size, right_size, ranges: &ranges, complete: true };
+            let c = cover(&refs, &shape, |_| Some(ByteRange { offset: 0, len: 200 }));
+            if c.complete && left_size != right_size {
+                let grown = right_size.checked_sub(left_size);
+                proptest::prop_assert!(allowances
+                    .iter()
+                    .any(|a| grown.is_some_and(|n| a.rule == Rule::Trailer(n))));
+            }
+        }
+    }
+
+    #[test]
+    fn setuid_setgid_and_sticky_bits_are_no_harmless_metadata() {
+        assert!(is_harmless_field("mtime", "1", "2"));
+        assert!(is_harmless_field("mode", "644", "755"));
+        assert!(!is_harmless_field("mode", "755", "4755"));
+        assert!(!is_harmless_field("mode", "1777", "777"));
+        assert!(!is_harmless_field("mode", "?", "644"));
     }
 }

@@ -207,8 +207,23 @@ impl ElfMap {
             .unwrap_or(0)
     }
 
-    pub(super) fn section(&self, name: &str) -> Option<&Section> {
-        self.sections.iter().find(|s| s.name == name)
+    /// The file bytes of the one section called `name`, when no other section has that name
+    /// and it overlaps neither the ELF header nor another section's bytes: what an
+    /// `elf-section` allowance may cover.
+    pub(super) fn sole_section(&self, name: &str) -> Option<ByteRange> {
+        let mut named = self.sections.iter().filter(|s| s.name == name);
+        let span = named.next()?.file;
+        // Saturating: the section headers are untrusted input.
+        let end = |r: &ByteRange| r.offset.saturating_add(r.len);
+        let overlaps = |r: &ByteRange| r.offset < end(&span) && span.offset < end(r);
+        let alone = named.next().is_none()
+            && span.offset >= self.header_len
+            && self
+                .sections
+                .iter()
+                .filter(|s| s.name != name && s.file.len > 0)
+                .all(|s| !overlaps(&s.file));
+        alone.then_some(span)
     }
 
     /// Where the byte at file offset `offset` lies.

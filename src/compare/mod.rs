@@ -503,13 +503,29 @@ impl Walker<'_> {
         causes: Vec<Cause>,
         metadata: Vec<FieldChange>,
     ) -> LeafDiff {
-        let harmless = !causes.is_empty()
+        let metadata_only = !causes.is_empty()
             && causes.iter().all(|c| {
                 matches!(
                     c,
                     Cause::ArchiveMetadata | Cause::Ordering | Cause::CompressionHeader
                 )
             });
+        let special_bits = metadata
+            .iter()
+            .any(|f| !allow::is_harmless_field(&f.field, &f.left, &f.right));
+        let harmless = metadata_only && !special_bits;
+        let mut notes = Vec::new();
+        if metadata_only && special_bits {
+            if let Some(a) = self
+                .allowances(path)
+                .find(|a| a.rule == Rule::ArchiveMetadata)
+            {
+                notes.push(format!(
+                    "`{}` not applied: a setuid, setgid or sticky bit changed",
+                    a.rule
+                ));
+            }
+        }
         let allowances: Vec<AppliedAllowance> = self
             .allowances(path)
             .filter(|a| harmless && a.rule == Rule::ArchiveMetadata)
@@ -531,7 +547,7 @@ impl Walker<'_> {
             metadata,
             content: None,
             allowances,
-            notes: Vec::new(),
+            notes,
         }
     }
 
@@ -550,12 +566,8 @@ impl Walker<'_> {
         let mut members_match = false;
         // Allowed bytes are judged before looking inside: a signed bundle is still a tar, but
         // its signature trailer is no member of it.
-        let size = bytes.left_size.max(bytes.right_size);
-        let byte_allowed = !bytes.is_truncated()
-            && bytes
-                .ranges
-                .iter()
-                .all(|r| self.allowances(path).any(|a| a.covers(*r, size, |_| None)));
+        let allowances: Vec<&Allowance> = self.allowances(path).collect();
+        let byte_allowed = allow::cover(&allowances, &shape(&bytes), |_| None).complete;
         if !byte_allowed {
             let lf = left.format().map_err(io_error(&left.path))?;
             let rf = right.format().map_err(io_error(&right.path))?;
@@ -599,10 +611,20 @@ impl Walker<'_> {
                 vec![Cause::ArchiveMetadata],
                 Vec::new(),
             );
-            if let Some(mut applied) = allowed.allowances.into_iter().next() {
-                applied.ranges.clone_from(&bytes.ranges);
-                leaf.allowances.push(applied);
-                leaf.verdict = Verdict::Equivalent;
+            // The container's own bytes, never bytes one side has and the other lacks (data
+            // appended to a tar, a stub in front of a zip).
+            let same_size = bytes.left_size == bytes.right_size;
+            match allowed.allowances.into_iter().next() {
+                Some(mut applied) if same_size && !bytes.is_truncated() => {
+                    applied.ranges.clone_from(&bytes.ranges);
+                    leaf.allowances.push(applied);
+                    leaf.verdict = Verdict::Equivalent;
+                }
+                Some(applied) => leaf.notes.push(format!(
+                    "`{}` not applied: the containers differ in size ({} and {} bytes)",
+                    applied.allowance.rule, bytes.left_size, bytes.right_size
+                )),
+                None => {}
             }
         }
         self.leaves.push(leaf);
@@ -852,28 +874,29 @@ impl Walker<'_> {
                 });
             }
         }
-        let size = bytes.left_size.max(bytes.right_size);
-        let section = |name: &str| elf.and_then(|m| m.section(name)).map(|s| s.file);
-        let mut allowances = Vec::new();
-        let mut covered = vec![false; bytes.ranges.len()];
-        for a in self.allowances(path) {
-            let mut hit = Vec::new();
-            for (r, c) in bytes.ranges.iter().zip(&mut covered) {
-                if a.covers(*r, size, section) {
-                    *c = true;
-                    hit.push(*r);
-                }
+        // Both ELF files: the section at the same place in both. A raw image: its layout's
+        // section (the sizes are checked by `cover`).
+        let section = |name: &str| {
+            let own = elf.and_then(|m| m.sole_section(name))?;
+            match &right_elf {
+                Some(r) if r.sole_section(name)? != own => None,
+                _ => Some(own),
             }
-            if !hit.is_empty() {
-                allowances.push(AppliedAllowance {
-                    allowance: a.clone(),
-                    ranges: hit,
-                });
-            }
-        }
-        let verdict = if !bytes.is_truncated() && covered.iter().all(|&c| c) {
+        };
+        let candidates: Vec<&Allowance> = self.allowances(path).collect();
+        let coverage = allow::cover(&candidates, &shape(bytes), section);
+        let allowances: Vec<AppliedAllowance> = coverage
+            .applied
+            .into_iter()
+            .map(|(a, ranges)| AppliedAllowance {
+                allowance: a.clone(),
+                ranges,
+            })
+            .collect();
+        let verdict = if coverage.complete {
             Verdict::Equivalent
         } else {
+            notes.extend(coverage.notes);
             Verdict::Different
         };
         Ok(LeafDiff {
@@ -893,6 +916,16 @@ impl Walker<'_> {
             allowances,
             notes,
         })
+    }
+}
+
+/// What allowances are judged against: the sizes and the differing ranges.
+fn shape(bytes: &ByteDiff) -> allow::Shape<'_> {
+    allow::Shape {
+        left_size: bytes.left_size,
+        right_size: bytes.right_size,
+        ranges: &bytes.ranges,
+        complete: !bytes.is_truncated(),
     }
 }
 
@@ -943,5 +976,7 @@ fn materialize(
     }
 }
 
+#[cfg(test)]
+mod allow_shapes;
 #[cfg(test)]
 mod tests;

@@ -269,8 +269,11 @@ fn text_context(s: &mut String, ctx: &HexContext, out: &Output) {
     }
 }
 
-/// `&`, `<`, `>`, `"` and `'` as entities: safe in HTML text and attribute values.
+/// `&`, `<`, `>`, `"` and `'` as entities: safe in HTML text and attribute values. Control,
+/// bidi and zero-width characters are first written as `\u{…}`, as in the text output
+/// ([`super::sanitize::sanitize`]), so a hostile name cannot make one path read as another.
 pub fn escape(text: &str) -> String {
+    let text = super::sanitize::sanitize(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -474,6 +477,10 @@ mod tests {
         assert_eq!(
             escape("<a href='x'>\"&\"</a>"),
             "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;"
+        );
+        assert_eq!(
+            escape("a\x1b[2J\x07\u{202e}<b>\u{200b}"),
+            "a\\u{1b}[2J\\u{7}\\u{202e}&lt;b&gt;\\u{200b}"
         );
     }
 }

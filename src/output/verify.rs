@@ -122,6 +122,12 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
                 sanitize(note)
             ));
         }
+        if let Some(first) = a.first_rebuild {
+            s.push_str(&format!(
+                "      rebuild 1 against the shipped set: {}\n",
+                out.verdict_word(first)
+            ));
+        }
         if let Some(d) = &a.difference {
             s.push_str(&describe(out, "rebuilt (left) against shipped (right)", d));
         }
@@ -188,6 +194,12 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             );
         }
     }
+    if let Some(line) = failed_rebuild(report) {
+        s.push_str(&format!(
+            "{} {line}\n",
+            out.paint(Style::Bad, "build-failed:")
+        ));
+    }
     s.push_str(&format!(
         "attestation: {}\n",
         out.paint(Style::Path, &attestation.display().to_string())
@@ -203,6 +215,34 @@ fn missing_program_hint(program: &str) -> String {
          every file it reads)",
         super::sanitize::sanitize(program)
     )
+}
+
+/// What a rebuild varied, in words.
+fn variation_text(v: &crate::build::Variation) -> String {
+    let mut parts = vec![format!("umask {:03o}", v.umask)];
+    if v.nested_build_dir {
+        parts.push("a deeper build folder".to_owned());
+    }
+    if v.env_reversed {
+        parts.push("the environment reversed".to_owned());
+    }
+    if let Some(days) = v.clock_shift_days {
+        parts.push(format!("the clock {days} days on"));
+    }
+    parts.join(", ")
+}
+
+/// One sentence on a rebuild after the first that failed, if one did.
+fn failed_rebuild(report: &Report) -> Option<String> {
+    let k = report.failed_rebuild?;
+    let r = report.rebuilds.get(k)?;
+    Some(format!(
+        "rebuild {} ({}) failed: {}; rebuild 1 was compared with the shipped set, and the \
+         build does not stand up to what must not matter",
+        k + 1,
+        variation_text(&r.variation),
+        r.outcome.termination
+    ))
 }
 
 /// A comparison, explained as `reprove diff` does, indented under its artifact.
@@ -290,7 +330,22 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
         );
     }
     row("attestation", &attestation.display().to_string());
-    h.push_str("</table>\n<h2>Artifacts</h2>\n<table><tr><th>artifact</th><th>verdict</th><th>shipped sha256</th></tr>");
+    h.push_str("</table>\n");
+    if let Some(line) = failed_rebuild(report) {
+        let firsts: Vec<String> = report
+            .artifacts
+            .iter()
+            .filter_map(|a| Some(format!("{}: {}", a.name, a.first_rebuild?)))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<p class=\"verdict different\" id=\"failed-rebuild\">build-failed: {}</p>\n\
+             <p>rebuild 1 against the shipped set: {}</p>",
+            escape(&line),
+            escape(&firsts.join(", "))
+        );
+    }
+    h.push_str("<h2>Artifacts</h2>\n<table><tr><th>artifact</th><th>verdict</th><th>shipped sha256</th></tr>");
     for a in &report.artifacts {
         let digest = a
             .shipped

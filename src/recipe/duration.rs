@@ -1,6 +1,12 @@
 //! Durations as people write them in a recipe: `90s`, `30m`, `1h30m`, `2h`.
+//!
+//! A duration is at most [`MAX_DURATION`] (7 days): no build runs longer, and a larger value
+//! is a typo that would overflow a deadline.
 
 use std::time::Duration;
+
+/// The longest duration a recipe may give: 7 days (`168h`).
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Parse `1h30m`, `45s`, `5m`: whole numbers with units `h`, `m`, `s`, largest first.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -33,7 +39,13 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     if !digits.is_empty() || last_unit == u64::MAX {
         return Err(bad());
     }
-    Ok(Duration::from_secs(total))
+    let d = Duration::from_secs(total);
+    if d > MAX_DURATION {
+        return Err(format!(
+            "a duration is at most 7 days (`168h`), found: `{text}`"
+        ));
+    }
+    Ok(d)
 }
 
 /// Write a duration back in the same form.
@@ -91,11 +103,21 @@ mod tests {
         for bad in ["", "30", "m", "1m1h", "1.5h", "5 m", "-1s", "1m1m"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+        assert_eq!(parse_duration("168h"), Ok(MAX_DURATION));
+        for huge in [
+            "168h1s",
+            "604801s",
+            "18446744073709551615s",
+            "5124095576030431h",
+        ] {
+            let err = parse_duration(huge).unwrap_err();
+            assert!(err.contains("at most 7 days"), "{huge}: {err}");
+        }
     }
 
     proptest::proptest! {
         #[test]
-        fn roundtrip(secs in 0u64..1_000_000) {
+        fn roundtrip(secs in 0u64..=MAX_DURATION.as_secs()) {
             let d = Duration::from_secs(secs);
             proptest::prop_assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }

@@ -345,7 +345,12 @@ impl RecipeSpec {
             }
         }
         if let Some(epoch) = self.build.env.get("SOURCE_DATE_EPOCH") {
-            if epoch.parse::<u64>().is_err() {
+            if epoch
+                .parse::<u64>()
+                .ok()
+                .and_then(|e| i64::try_from(e).ok())
+                .is_none()
+            {
                 return err(
                     "build.env.SOURCE_DATE_EPOCH",
                     "must be a whole number of seconds",

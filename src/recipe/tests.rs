@@ -203,3 +203,54 @@ proptest::proptest! {
         proptest::prop_assert_eq!(RecipeSpec::parse(&text).unwrap(), spec);
     }
 }
+
+/// See issue 8, item 8: numbers past what a recipe can mean are one clear error naming the
+/// file, the line and the key, never a panic later.
+#[test]
+fn numbers_past_their_range_name_the_key_and_line() {
+    let cases = [
+        (
+            GOOD.replace("timeout = \"5m\"", "timeout = \"18446744073709551615s\""),
+            "at most 7 days",
+            "timeout = ",
+        ),
+        (
+            GOOD.replace("timeout = \"5m\"", "timeout = \"169h\""),
+            "at most 7 days",
+            "timeout = ",
+        ),
+        (
+            GOOD.to_owned()
+                + "\n[[allow]]\nregion = { offset = 9223372036854775807, length = 2 }\nreason = \"r\"\n",
+            "the largest file offset",
+            "offset = 9223372036854775807, length = 2",
+        ),
+        (
+            GOOD.to_owned() + "\n[[allow]]\ntrailer = 18446744073709551616\nreason = \"r\"\n",
+            "",
+            "trailer = ",
+        ),
+        (
+            GOOD.to_owned() + "\n[[allow]]\ntrailer = -1\nreason = \"r\"\n",
+            "",
+            "trailer = ",
+        ),
+        (
+            GOOD.to_owned() + "\n[[allow]]\nregion = { offset = -1, length = 2 }\nreason = \"r\"\n",
+            "",
+            "region = ",
+        ),
+        (
+            GOOD.replace("1700000000", "18446744073709551615"),
+            "whole number of seconds",
+            "SOURCE_DATE_EPOCH",
+        ),
+    ];
+    for (text, what, key) in cases {
+        let m = message(&text);
+        assert!(m.contains("reprove.toml"), "{m}");
+        assert!(m.contains(what), "{what}: {m}");
+        assert!(m.contains(key), "{key}: {m}");
+        assert!(m.contains("line ") || key == "SOURCE_DATE_EPOCH", "{m}");
+    }
+}

@@ -6,6 +6,11 @@
 //! verdicts too (nothing is built), and every verdict yields a report that is attested. An
 //! An error means the question could not be asked: a bad recipe, a missing lock, an
 //! unreadable shipped file, no sandbox.
+//!
+//! Verdicts follow from what is recorded beside them (`attest verify` checks it): `identical`
+//! only where every rebuild produced the shipped bytes; rebuilds that disagree make an
+//! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
+//! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
 pub mod shipped;
 mod verdict;
@@ -120,6 +125,9 @@ pub struct ArtifactReport {
     pub absent: Option<String>,
     /// What a reader should know that no verdict says: an `elf` the rebuild did not make.
     pub notes: Vec<String>,
+    /// When a later rebuild failed (and so `verdict` is `build-failed`): what the first
+    /// rebuild, compared with the shipped file, came to.
+    pub first_rebuild: Option<Verdict>,
 }
 
 /// Everything a verification found: what the attestation records.
@@ -138,6 +146,9 @@ pub struct Report {
     pub timeout_seconds: u64,
     pub isolation: IsolationRecord,
     pub rebuilds: Vec<Rebuild>,
+    /// The index in `rebuilds` of a rebuild after the first that failed: the verification
+    /// stopped there, keeping the first rebuild's comparisons.
+    pub failed_rebuild: Option<usize>,
     pub artifacts: Vec<ArtifactReport>,
     /// Every file of the shipped set, once each.
     pub shipped_files: Vec<ShippedFile>,
@@ -232,6 +243,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             root: recipe.spec.toolchain.root.as_ref().map(|r| r.digest),
         },
         rebuilds: Vec::new(),
+        failed_rebuild: None,
         artifacts: Vec::new(),
         shipped_files: shipped.files(),
         started,
@@ -338,8 +350,13 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         };
         let failed = !run.outcome.is_success();
         report.rebuilds.push(run);
-        if failed {
+        if failed && index == 0 {
             return Ok(finish(report, &recipe, &shipped, Verdict::BuildFailed));
+        }
+        if failed {
+            // The first rebuild's comparisons stand; what failed is said, not hidden.
+            report.failed_rebuild = Some(index as usize);
+            break;
         }
         index += 1;
         if index == 1 {
@@ -358,13 +375,17 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
         }
     }
-    // What moved between rebuilds is shown whole: no allowance applies there.
-    let first = &report.rebuilds[0];
-    judge_agreement(
-        &mut judged,
-        &report.rebuilds,
-        &|name: &str, right: String| compare_opts(name, first, right, false),
-    )?;
+    if report.failed_rebuild.is_some() {
+        settle_failed(&mut judged, &report.rebuilds);
+    } else {
+        // What moved between rebuilds is shown whole: no allowance applies there.
+        let first = &report.rebuilds[0];
+        judge_agreement(
+            &mut judged,
+            &report.rebuilds,
+            &|name: &str, right: String| compare_opts(name, first, right, false),
+        )?;
+    }
     report.verdict = judged
         .iter()
         .map(|a| a.verdict)
@@ -458,6 +479,7 @@ fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Ve
                     .first()
                     .and_then(|r| r.artifacts[i].absent.clone()),
                 notes: Vec::new(),
+                first_rebuild: None,
             }
         })
         .collect();
@@ -487,6 +509,7 @@ fn judge_first(
                 nondeterminism: None,
                 absent: a.absent.clone(),
                 notes: Vec::new(),
+                first_rebuild: None,
             };
             let (Some(hashes), Some(shipped_file)) = (a.hashes, shipped_file) else {
                 return Ok(report);
@@ -508,9 +531,22 @@ fn judge_first(
         .collect()
 }
 
+/// A later rebuild failed: the build does not stand up to what must not matter (or to being
+/// run twice), so every artifact is `build-failed`, whatever the first rebuild found; that
+/// finding is kept beside it (`first_rebuild`, and the comparison with the shipped file).
+/// Nothing is compared with the failed rebuild's outputs.
+fn settle_failed(artifacts: &mut [ArtifactReport], rebuilds: &[Rebuild]) {
+    for (i, report) in artifacts.iter_mut().enumerate() {
+        report.rebuilt = rebuilds.iter().map(|r| r.artifacts[i].hashes).collect();
+        report.first_rebuild = Some(report.verdict);
+        report.verdict = report.verdict.worst(Verdict::BuildFailed);
+    }
+}
+
 /// Set the later rebuilds against the first. Where they disagree the build is not
-/// reproducible: a `different` artifact becomes `nondeterministic` (the shipped binary cannot
-/// be judged), unless a later rebuild reproduced the shipped bytes exactly, which proves them.
+/// reproducible: the artifact becomes `nondeterministic` (the shipped binary cannot be judged
+/// by a build that does not hold still), whatever the first rebuild found — even when one
+/// rebuild matched the shipped bytes, `identical` claims every rebuild did.
 fn judge_agreement(
     artifacts: &mut [ArtifactReport],
     rebuilds: &[Rebuild],
@@ -530,15 +566,7 @@ fn judge_agreement(
             );
             report.nondeterminism = Some(explain(&a.file, &b.file, &opts)?);
         }
-        let shipped = report.shipped.as_ref().map(|s| s.hashes);
-        if report.verdict == Verdict::Different {
-            if shipped.is_some() && report.rebuilt.contains(&shipped) {
-                report.verdict = Verdict::Identical;
-                report.difference = None;
-            } else {
-                report.verdict = Verdict::Nondeterministic;
-            }
-        }
+        report.verdict = report.verdict.worst(Verdict::Nondeterministic);
     }
     Ok(())
 }

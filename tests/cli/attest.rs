@@ -35,10 +35,7 @@ fn statements(firmware: &[u8]) -> Vec<Value> {
         time::macros::datetime!(2026-11-22 14:00 UTC),
         vec![LEVEL_REPRODUCIBLE.to_owned()],
     );
-    // A real predicate (from the demo, shortened): `attest verify` parses it whole.
-    let mut predicate: Value =
-        serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json")).unwrap();
-    predicate["verdict"] = json!("identical");
+    let predicate = identical_predicate(&subjects[0]);
     let rebuild = json!({
         "_type": STATEMENT_TYPE,
         "subject": subjects,
@@ -46,6 +43,26 @@ fn statements(firmware: &[u8]) -> Vec<Value> {
         "predicate": predicate,
     });
     vec![vsa, rebuild]
+}
+
+/// A real predicate (from the demo, shortened; `attest verify` parses it whole), made to say
+/// one consistent thing: `subject` was rebuilt twice, both times as shipped.
+fn identical_predicate(subject: &Subject) -> Value {
+    let mut p: Value =
+        serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json")).unwrap();
+    p["verdict"] = json!("identical");
+    let digest = json!({ "sha256": subject.sha256, "blake3": subject.blake3 });
+    let mut a = p["artifacts"][0].clone();
+    a["name"] = json!(subject.name);
+    a["verdict"] = json!("identical");
+    a["shipped"]["digest"] = digest.clone();
+    a["rebuilt"] = json!([digest, digest]);
+    a.as_object_mut().unwrap().remove("difference");
+    p["artifacts"] = json!([a]);
+    for r in p["rebuilds"].as_array_mut().unwrap() {
+        r["artifacts"] = json!([{ "name": subject.name, "digest": digest }]);
+    }
+    p
 }
 
 fn sign_all(statements: &[Value], key: Option<&SigningKey>) -> Vec<Envelope> {
@@ -399,6 +416,167 @@ fn tampered_bundles_are_rejected() {
         .args(["--key", "vendor.pub"])
         .assert()
         .success();
+}
+
+/// See issue 8, item 7: a predicate that contradicts itself, re-signed with the vendor's own
+/// key, is rejected (exit 1) with a message naming the contradiction. Each edit keeps the
+/// summary `PASSED` and the top verdict passing, so nothing else gives it away.
+#[test]
+fn re_signed_contradictions_are_rejected() {
+    type Edit = Box<dyn Fn(&mut Value)>;
+    let (env, vendor) = signed_env();
+    let other = json!({ "sha256": hash_bytes(b"other").sha256.hex(), "blake3": hash_bytes(b"other").blake3.hex() });
+    let equivalent = |p: &mut Value| {
+        let other = json!({ "sha256": hash_bytes(b"rebuilt").sha256.hex(), "blake3": hash_bytes(b"rebuilt").blake3.hex() });
+        p["verdict"] = json!("equivalent");
+        p["artifacts"][0]["verdict"] = json!("equivalent");
+        p["artifacts"][0]["rebuilt"] = json!([other, other]);
+        for r in p["rebuilds"].as_array_mut().unwrap() {
+            r["artifacts"][0]["digest"] = other.clone();
+        }
+        p["artifacts"][0]["difference"] = json!({
+            "left": "rebuild 1: out/fw.img", "right": "fw.img", "verdict": "equivalent", "identical": 0,
+            "leaves": [{
+                "path": "fw.img", "change": "changed", "verdict": "equivalent",
+                "causes": [{ "kind": "unknown" }],
+                "content": { "left_size": 31, "right_size": 31, "differing_bytes": 1, "range_count": 1,
+                             "ranges": [{ "offset": 30, "len": 1, "cause": { "kind": "unknown" } }] },
+                "allowances": [{ "allowance": { "region": { "offset": 30, "length": 1 }, "reason": "r" },
+                                 "ranges": [{ "offset": 30, "len": 1 }] }],
+            }],
+        });
+    };
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "an artifact `different` under an `identical` verdict",
+            Box::new(|p| p["artifacts"][0]["verdict"] = json!("different")),
+            "the verdict is `identical` but the worst artifact verdict is `different`",
+        ),
+        (
+            "`identical` with other rebuilt digests",
+            Box::new(move |p| {
+                p["artifacts"][0]["rebuilt"] = json!([other, other]);
+                for r in p["rebuilds"].as_array_mut().unwrap() {
+                    r["artifacts"][0]["digest"] = other.clone();
+                }
+            }),
+            "artifact `fw.img`: `identical`, but its rebuilt and shipped digests are not equal in \
+             every rebuild",
+        ),
+        (
+            "`identical` where only blake3 differs",
+            Box::new(|p| {
+                let blake3 = json!("0".repeat(64));
+                p["artifacts"][0]["rebuilt"][0]["blake3"] = blake3.clone();
+                p["artifacts"][0]["rebuilt"][1]["blake3"] = blake3.clone();
+                for r in p["rebuilds"].as_array_mut().unwrap() {
+                    r["artifacts"][0]["digest"]["blake3"] = blake3.clone();
+                }
+            }),
+            "`identical`, but its rebuilt and shipped digests are not equal",
+        ),
+        (
+            "`identical` although the second rebuild made other bytes",
+            Box::new(|p| {
+                let other = json!({ "sha256": "1".repeat(64), "blake3": "2".repeat(64) });
+                p["artifacts"][0]["rebuilt"][1] = other.clone();
+                p["rebuilds"][1]["artifacts"][0]["digest"] = other;
+            }),
+            "`identical`, but its rebuilt and shipped digests are not equal",
+        ),
+        (
+            "a rebuilt digest the rebuild's own record does not hold",
+            Box::new(|p| {
+                p["rebuilds"][0]["artifacts"][0]["digest"]["sha256"] = json!("3".repeat(64));
+            }),
+            "its digest in rebuild 1 is not the one `rebuilds[0]` records",
+        ),
+        (
+            "shipped digests that are not the subject's",
+            Box::new(|p| {
+                let other = json!({ "sha256": "4".repeat(64), "blake3": "5".repeat(64) });
+                p["artifacts"][0]["shipped"]["digest"] = other.clone();
+                p["artifacts"][0]["rebuilt"] = json!([other, other]);
+                for r in p["rebuilds"].as_array_mut().unwrap() {
+                    r["artifacts"][0]["digest"] = other.clone();
+                }
+            }),
+            "artifact `fw.img`: no subject carries its shipped digests",
+        ),
+        (
+            "`equivalent` with no allowance listed",
+            Box::new(move |p| {
+                equivalent(p);
+                p["artifacts"][0]["difference"]["leaves"][0]["allowances"] = json!([]);
+            }),
+            "`equivalent`, but its leaf `fw.img` lists no allowance",
+        ),
+        (
+            "`equivalent` with an allowance that covers other bytes",
+            Box::new(move |p| {
+                equivalent(p);
+                p["artifacts"][0]["difference"]["leaves"][0]["allowances"][0]["ranges"] =
+                    json!([{ "offset": 0, "len": 30 }]);
+            }),
+            "the bytes 30..31 of its leaf `fw.img` lie outside the allowances it lists",
+        ),
+        (
+            "`equivalent` with a leaf that is `different`",
+            Box::new(move |p| {
+                equivalent(p);
+                p["artifacts"][0]["difference"]["leaves"][0]["verdict"] = json!("different");
+            }),
+            "`equivalent`, but its leaf `fw.img` is `different`",
+        ),
+        (
+            "`equivalent` with the rebuilt digests equal to the shipped ones",
+            Box::new(move |p| {
+                equivalent(p);
+                let shipped = p["artifacts"][0]["shipped"]["digest"].clone();
+                p["artifacts"][0]["rebuilt"] = json!([shipped, shipped]);
+                for r in p["rebuilds"].as_array_mut().unwrap() {
+                    r["artifacts"][0]["digest"] = shipped.clone();
+                }
+            }),
+            "`equivalent`, but its rebuilt and shipped digests are equal",
+        ),
+    ];
+    // The untouched story, and the equivalent one, hold.
+    let statements = statements(FIRMWARE);
+    verify_cmd(&env, "att.intoto.jsonl", "vendor.pub")
+        .assert()
+        .success();
+    let mut good_equivalent = statements.clone();
+    equivalent(&mut good_equivalent[1]["predicate"]);
+    write_bundle(
+        &env.path("eq.intoto.jsonl"),
+        &sign_all(&good_equivalent, Some(&vendor)),
+    )
+    .unwrap();
+    verify_cmd(&env, "eq.intoto.jsonl", "vendor.pub")
+        .assert()
+        .success();
+    // Every case is tried, and every one that gets through is named.
+    let mut passed = Vec::new();
+    for (what, edit, message) in cases {
+        let mut statements = statements.clone();
+        edit(&mut statements[1]["predicate"]);
+        write_bundle(
+            &env.path("bad.intoto.jsonl"),
+            &sign_all(&statements, Some(&vendor)),
+        )
+        .unwrap();
+        let out = verify_cmd(&env, "bad.intoto.jsonl", "vendor.pub")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let named = stdout.contains("the rebuild predicate contradicts itself: ")
+            && stdout.contains(message);
+        if out.status.code() != Some(1) || !named {
+            passed.push(format!("{what} (exit {:?}): {stdout}", out.status.code()));
+        }
+    }
+    assert!(passed.is_empty(), "{}", passed.join("\n"));
 }
 
 #[test]

@@ -164,8 +164,28 @@ fn the_real_rebuild_predicate_matches_the_schema() {
     );
     assert_valid(&predicate, p, "a different predicate");
 
-    // `attest verify` reads both with its typed parser.
-    for real in [&identical["predicate"], p] {
+    // The varied rebuild fails: `failed_rebuild` and `first_rebuild_verdict`, the fields
+    // only that case writes.
+    let recipe = demo.recipe().replace(
+        "command = [\"make\"]",
+        "command = [\"sh\", \"-c\", \"case $(umask) in *77) exit 3;; esac; exec make\"]",
+    );
+    demo.set_recipe(&recipe);
+    demo.verify([BUNDLE]).assert().code(1);
+    let failed = rebuild_statement(&bundle);
+    let f = &failed["predicate"];
+    assert_eq!(f["verdict"], "build-failed");
+    assert_eq!(f["failed_rebuild"]["rebuild"], 2);
+    assert_eq!(f["artifacts"][0]["first_rebuild_verdict"], "different");
+    assert_valid(
+        &statement,
+        &failed,
+        "the statement of a failed second rebuild",
+    );
+    assert_valid(&predicate, f, "a failed-second-rebuild predicate");
+
+    // `attest verify` reads them with its typed parser.
+    for real in [&identical["predicate"], p, f] {
         if let Err(e) = RebuildPredicate::parse(real.clone()) {
             panic!("attest verify's parser rejects real output: {e}");
         }

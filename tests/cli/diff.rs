@@ -319,9 +319,25 @@ fn json_lists_allowances_and_metadata() {
         }]
     );
     assert!(doc.leaves[0].notes.is_empty() && doc.leaves[0].metadata.is_empty());
-    let (doc, _) = json(
+    // A region never covers bytes one side lacks: past the end of `a.img` it covers nothing.
+    let (doc, code) = json(
         &env,
         &["diff", "a.img", "b.img", "--allow-region", "0x64:16"],
+    );
+    assert_eq!((code, doc.verdict.as_str()), (1, "different"));
+    assert!(doc.leaves[0].allowances.is_empty());
+    assert!(
+        doc.leaves[0].notes[0].contains("does not lie inside both files (100 and 116 bytes)"),
+        "{:?}",
+        doc.leaves[0].notes
+    );
+    env.write(
+        "c.img",
+        [vec![1u8; 50], vec![2u8; 16], vec![1u8; 34]].concat(),
+    );
+    let (doc, _) = json(
+        &env,
+        &["diff", "a.img", "c.img", "--allow-region", "0x32:16"],
     );
     let region = doc.leaves[0].allowances[0]
         .allowance
@@ -330,7 +346,7 @@ fn json_lists_allowances_and_metadata() {
         .unwrap();
     assert_eq!(
         (region.offset, region.length, doc.verdict.as_str()),
-        (100, 16, "equivalent")
+        (50, 16, "equivalent")
     );
 
     // A directory whose member became a symlink: a metadata field, named.
@@ -420,4 +436,86 @@ fn hostile_member_names_cannot_drive_the_terminal() {
         !text.contains('\u{202e}') && !text.contains("\x1b[2J"),
         "{text}"
     );
+}
+
+/// See issue 8, item 8: the HTML report escapes what the text output escapes, in every place
+/// a member name reaches the page (headings, lists, the title, notes).
+#[test]
+fn hostile_member_names_are_escaped_in_html() {
+    let env = TestEnv::new();
+    let name = "evil\x1b[2J\x07\u{202e}gmi\u{200b}.exe";
+    for (side, members) in [
+        ("a", vec![(name, "one"), ("gone\x1b]0;x\x07", "x")]),
+        ("b", vec![(name, "two"), ("new\u{202e}txt.exe", "y")]),
+    ] {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, body) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, path, body.as_bytes()).unwrap();
+        }
+        env.write(&format!("{side}\u{202e}.tar"), b.into_inner().unwrap());
+    }
+    env.cmd([
+        "diff",
+        "a\u{202e}.tar",
+        "b\u{202e}.tar",
+        "--html",
+        "report.html",
+    ])
+    .assert()
+    .code(1);
+    let page = std::fs::read_to_string(env.path("report.html")).unwrap();
+    for raw in ['\x1b', '\x07', '\u{202e}', '\u{200b}'] {
+        assert!(!page.contains(raw), "{raw:?} in {page}");
+    }
+    for escaped in [
+        "evil\\u{1b}[2J\\u{7}\\u{202e}gmi\\u{200b}.exe",
+        "gone\\u{1b}]0;x\\u{7}",
+        "new\\u{202e}txt.exe",
+        "a\\u{202e}.tar",
+    ] {
+        assert!(page.contains(escaped), "{escaped} not in {page}");
+    }
+}
+
+/// See issue 8, item 3: `--allow-trailer N` accepts B = A and N more bytes, nothing else;
+/// `--allow-region` covers no bytes one side lacks.
+#[test]
+fn allowances_accept_only_the_shape_they_declare() {
+    let image = vec![1u8; 4096];
+    let mut overwritten = image.clone();
+    overwritten[4096 - 64..].fill(9);
+    let env = TestEnv::new()
+        .file("a.img", &image)
+        .file("signed.img", [image.clone(), vec![9u8; 64]].concat())
+        .file("cut.img", &image[..4096 - 64])
+        .file("overwritten.img", &overwritten)
+        .file("longer.img", [image.clone(), vec![9u8; 65]].concat());
+    env.cmd(["diff", "a.img", "signed.img", "--allow-trailer", "64"])
+        .assert()
+        .code(0);
+    for other in ["cut.img", "overwritten.img", "longer.img"] {
+        env.cmd(["diff", "a.img", other, "--allow-trailer", "64"])
+            .assert()
+            .code(1)
+            .stdout(predicate::str::contains("different"));
+    }
+    env.cmd(["diff", "a.img", "signed.img", "--allow-region", "4096:64"])
+        .assert()
+        .code(1);
+    env.cmd([
+        "diff",
+        "a.img",
+        "overwritten.img",
+        "--allow-region",
+        "4032:64",
+    ])
+    .assert()
+    .code(0);
+    env.cmd(["diff", "a.img", "cut.img", "--allow-region", "4032:64"])
+        .assert()
+        .code(1);
 }

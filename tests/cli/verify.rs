@@ -649,3 +649,223 @@ fn the_html_report_reads_right_in_a_browser() {
     assert!(dom.contains("rebuild 1: out/firmware.img"));
     assert!(!dom.contains("<script"), "a report runs nothing");
 }
+
+/// See issue 8, item 8: a duration past 7 days is one clear error (file, line, key), exit 2,
+/// where it used to overflow a deadline and panic.
+#[test]
+fn a_huge_timeout_is_a_clear_error_not_a_panic() {
+    let demo = Demo::locked("sandbox");
+    let recipe = demo
+        .recipe()
+        .replace("timeout = \"5m\"", "timeout = \"18446744073709551615s\"");
+    demo.set_recipe(&recipe);
+    let line = line_of(&recipe, "timeout = \"18446744073709551615s\"");
+    demo.verify([BUNDLE])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(format!(
+            "error: invalid recipe `operator/reprove.toml`, line {line}"
+        )))
+        .stderr(predicate::str::contains("a duration is at most 7 days"))
+        .stderr(predicate::str::contains("timeout = "))
+        .stderr(predicate::str::contains("panicked").not());
+}
+
+/// See issue 8, item 3: `trailer = 64` accepts a shipped image that is the rebuilt one and 64
+/// more bytes, and neither one cut 64 bytes short nor one whose last 64 bytes were overwritten.
+#[test]
+fn a_trailer_allowance_accepts_only_an_appended_trailer() {
+    type Edit = fn(&mut Vec<u8>);
+    let demo = Demo::locked("sandbox");
+    let recipe = demo.recipe()
+        + "\n[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"vendor signature block\"\n"
+        + "\n[[allow]]\nartifact = \"acme-router-fw-1.0.0.tar.gz\"\ntrailer = 64\nreason = \"the signed image inside\"\n";
+    demo.set_recipe(&recipe);
+    let original = std::fs::read(demo.env.path(BUNDLE)).unwrap();
+    let shapes: [(&str, Edit); 2] = [
+        ("cut 64 bytes short", |img| img.truncate(img.len() - 64)),
+        ("last 64 bytes overwritten", |img| {
+            let n = img.len();
+            img[n - 64..].fill(0x5a);
+        }),
+    ];
+    for (what, edit) in shapes {
+        std::fs::write(demo.env.path(BUNDLE), &original).unwrap();
+        tamper(&demo, edit);
+        let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
+        assert_eq!(v["artifacts"][0]["verdict"], "different", "{what}: {v}");
+        let notes = v["artifacts"][0]["difference"]["leaves"][0]["notes"].to_string();
+        assert!(
+            notes.contains("`trailer = 64` not applied"),
+            "{what}: {notes}"
+        );
+    }
+}
+
+/// The demo's recipe, whose build fails under the varied rebuild's umask (077) only.
+fn fails_when_varied(demo: &Demo) -> String {
+    demo.recipe().replace(
+        "command = [\"make\"]",
+        "command = [\"sh\", \"-c\", \"case $(umask) in *77) echo varied >&2; exit 3;; esac; exec make\"]",
+    )
+}
+
+/// See issue 8, item 8: when the varied rebuild fails, the first rebuild's comparisons are
+/// kept, and the report says which rebuild failed and with which variation. The verdict is
+/// `build-failed`: the build does not stand up to what must not matter (docs/attestation.md).
+#[test]
+fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
+    let demo = Demo::new("sandbox");
+    demo.set_recipe(&fails_when_varied(&demo));
+    demo.env
+        .cmd(["lock", "operator/reprove.toml"])
+        .assert()
+        .success();
+
+    // Asked for two rebuilds up front: the first reproduces the shipped set exactly.
+    let v = json_of(
+        demo.verify([BUNDLE])
+            .args(["--rebuilds", "2", "--json", "--html", "report.html"]),
+        1,
+    );
+    assert_eq!(v["verdict"], "build-failed", "{v}");
+    assert_eq!(v["failed_rebuild"]["rebuild"], 2);
+    assert_eq!(v["failed_rebuild"]["variation"]["umask"], 0o077);
+    assert_eq!(v["rebuilds"][1]["termination"]["value"], 3);
+    for a in v["artifacts"].as_array().unwrap() {
+        assert_eq!(a["verdict"], "build-failed");
+        assert_eq!(a["first_rebuild_verdict"], "identical", "{a}");
+        assert_eq!(a["rebuilt"][0], a["shipped"]["digest"]);
+    }
+    let page = std::fs::read_to_string(demo.env.path("report.html")).unwrap();
+    assert!(
+        page.contains("id=\"failed-rebuild\">build-failed: rebuild 2 (umask 077"),
+        "{page}"
+    );
+    assert!(page.contains("firmware.img: identical"), "{page}");
+
+    // On a mismatch: the second rebuild would tell `different` from `nondeterministic`, and
+    // fails; the first rebuild's explanation of the difference is kept.
+    tamper(&demo, |img| img[0x300] ^= 0x80);
+    let out = demo.verify([BUNDLE]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rebuild 1 against the shipped set: different"),
+        "{text}"
+    );
+    assert!(
+        text.contains("rebuilt (left) against shipped (right)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "build-failed: rebuild 2 (umask 077, a deeper build folder, the environment reversed"
+        ),
+        "{text}"
+    );
+    let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
+    let img = &v["artifacts"][0];
+    assert_eq!(img["first_rebuild_verdict"], "different");
+    assert_eq!(
+        img["difference"]["leaves"][0]["content"]["ranges"][0]["offset"],
+        0x300
+    );
+    // The attestation records the same, and its own check holds it consistent.
+    demo.env
+        .cmd(["key", "generate", "--out", "vendor"])
+        .assert()
+        .success();
+    demo.env
+        .cmd([
+            "verify",
+            "operator/reprove.toml",
+            "--sign-key",
+            "vendor",
+            "--out",
+            "signed.intoto.jsonl",
+            "--shipped",
+            BUNDLE,
+        ])
+        .assert()
+        .code(1);
+    let out = demo
+        .env
+        .cmd([
+            "attest",
+            "verify",
+            "signed.intoto.jsonl",
+            "--key",
+            "vendor.pub",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let r = json(&out);
+    let codes: Vec<&str> = r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(codes, ["verification_failed"], "{r}");
+}
+
+/// The problem codes `attest verify --json` finds in the attestation `verify` just signed.
+fn attested_problems(demo: &Demo, bundle: &str) -> Vec<String> {
+    let out = demo
+        .env
+        .cmd(["attest", "verify", bundle, "--key", "vendor.pub", "--json"])
+        .output()
+        .unwrap();
+    json(&out)["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}: {}", p["code"], p["message"]))
+        .collect()
+}
+
+/// See issue 8, item 7: what `verify` signs never contradicts itself, whatever the verdict:
+/// `attest verify` finds nothing but a failed summary where the verification failed.
+#[test]
+fn what_verify_signs_is_consistent_for_each_verdict() {
+    let demo = Demo::locked("sandbox");
+    demo.env
+        .cmd(["key", "generate", "--out", "vendor"])
+        .assert()
+        .success();
+    let signed = |out: &str, code: i32| {
+        demo.env
+            .cmd(["verify", "operator/reprove.toml", "--sign-key", "vendor"])
+            .args(["--out", out, "--shipped", BUNDLE])
+            .assert()
+            .code(code);
+    };
+    signed("identical.intoto.jsonl", 0);
+    assert_eq!(
+        attested_problems(&demo, "identical.intoto.jsonl"),
+        Vec::<String>::new()
+    );
+    let original = std::fs::read(demo.env.path(BUNDLE)).unwrap();
+    tamper(&demo, |img| img[0x300] ^= 0x80);
+    signed("different.intoto.jsonl", 1);
+    let problems = attested_problems(&demo, "different.intoto.jsonl");
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].starts_with("\"verification_failed\""),
+        "{problems:?}"
+    );
+
+    std::fs::write(demo.env.path(BUNDLE), &original).unwrap();
+    tamper(&demo, |img| img.extend_from_slice(&[0x5a; 64]));
+    let recipe = demo.recipe()
+        + "\n[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"vendor signature block\"\n"
+        + "\n[[allow]]\nartifact = \"acme-router-fw-1.0.0.tar.gz\"\ntrailer = 64\nreason = \"the signed image inside\"\n";
+    demo.set_recipe(&recipe);
+    signed("equivalent.intoto.jsonl", 0);
+    assert_eq!(
+        attested_problems(&demo, "equivalent.intoto.jsonl"),
+        Vec::<String>::new()
+    );
+}
