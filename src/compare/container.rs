@@ -339,7 +339,8 @@ fn spool(reader: &mut impl Read, dir: &Path) -> Result<Blob, String> {
     let (mut file, path) = tempfile::NamedTempFile::new_in(dir)
         .and_then(|t| t.keep().map_err(|e| e.error))
         .map_err(|e| e.to_string())?;
-    let len = io::copy(reader, &mut file).map_err(|e| e.to_string())?;
+    let len =
+        io::copy(&mut crate::interrupt::Checked(reader), &mut file).map_err(|e| e.to_string())?;
     Ok(Blob {
         path,
         offset: 0,

@@ -13,7 +13,8 @@
 //! never aborts the whole comparison. Allowances ([`allow`]) turn differences that a recipe
 //! declares harmless into `equivalent`. Leaf paths join nesting levels with `//`:
 //! `bundle.tar.gz//inner.tar//fw.img`. The JSON form of [`Comparison`] is documented in
-//! `docs/diff.md`.
+//! `docs/diff.md`. A signal stops a comparison between two chunks or two members
+//! ([`Error::Interrupted`]); the temporary files of decompressed streams go with it.
 
 pub mod allow;
 pub mod bytes;
@@ -263,6 +264,9 @@ pub enum Error {
     /// comparison with a note.
     #[error("corrupt archive `{path}`: {detail}")]
     Corrupt { path: String, detail: String },
+    /// A signal stopped the comparison; its temporary files are removed on the way out.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -541,6 +545,9 @@ impl Walker<'_> {
                         );
                     }
                     Err(Error::Corrupt { detail, .. }) => {
+                        // A decompression cut short by a signal reads as corrupt: not a reason
+                        // to go on comparing bytes.
+                        crate::interrupt::check()?;
                         self.leaves.truncate(leaves);
                         self.identical = identical;
                         notes.push(format!(
@@ -679,6 +686,7 @@ impl Walker<'_> {
             self.leaves.push(leaf);
         }
         for (lm, key) in left.iter().zip(&lkeys) {
+            crate::interrupt::check()?;
             let child = format!("{prefix}{key}");
             let Some(&ri) = rindex.get(key.as_str()) else {
                 let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());

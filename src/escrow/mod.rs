@@ -22,7 +22,9 @@
 //!   `0o644` otherwise, directories `0o755`; mtimes and owners are not restored. The tree
 //!   digest ignores them too.
 //! - **All or nothing.** On any error once `dest` was touched, what was extracted is removed:
-//!   `dest` is removed if [`unpack`] created it, emptied if it was given empty.
+//!   `dest` is removed if [`unpack`] created it, emptied if it was given empty. A signal is
+//!   such an error: unpacking checks for one per entry and per chunk of an entry's data
+//!   ([`Error::Interrupted`]).
 //! - **Errors, not panics.** A corrupt, truncated or unsupported archive is
 //!   [`Error::Corrupt`]; an entry's data must be as long as its header says.
 
@@ -106,6 +108,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A signal stopped the unpacking; what was extracted is removed as on any error.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 /// Why an entry is refused. Names and targets are escaped for printing.

@@ -25,6 +25,7 @@ pub(super) fn tar(reader: impl Read, sink: &mut Sink) -> Result<(), Error> {
     let corrupt = |sink: &Sink, e: &io::Error| sink.corrupt(chain(e));
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(|e| corrupt(sink, &e))? {
+        crate::interrupt::check()?;
         let mut entry = entry.map_err(|e| corrupt(sink, &e))?;
         let name = entry.path_bytes().into_owned();
         let kind = entry.header().entry_type();
@@ -57,7 +58,9 @@ pub(super) fn tar(reader: impl Read, sink: &mut Sink) -> Result<(), Error> {
             _ => return Err(sink.refuse(&name, Reason::Special("tar entry of an unknown type"))),
         }
     }
-    let mut rest = archive.into_inner();
+    // Checked: a trailer of compressed zeros is long to read. (An interrupt that reads as
+    // "corrupt" here is still an interrupt: the command line asks `interrupt::received`.)
+    let mut rest = crate::interrupt::Checked(archive.into_inner());
     io::copy(&mut rest, &mut io::sink()).map_err(|e| corrupt(sink, &e))?;
     Ok(())
 }
@@ -68,6 +71,7 @@ pub(super) fn zip(file: &mut File, sink: &mut Sink) -> Result<(), Error> {
     let corrupt = |sink: &Sink, e: &zip::result::ZipError| sink.corrupt(chain(e));
     let mut archive = zip::ZipArchive::new(file).map_err(|e| corrupt(sink, &e))?;
     for i in 0..archive.len() {
+        crate::interrupt::check()?;
         let (name, encrypted) = {
             let raw = archive.by_index_raw(i).map_err(|e| corrupt(sink, &e))?;
             (raw.name().as_bytes().to_vec(), raw.encrypted())
@@ -125,6 +129,7 @@ pub(super) fn directory(root: &Path, sink: &mut Sink) -> Result<(), Error> {
         .follow_links(false)
         .sort_by_file_name()
     {
+        crate::interrupt::check()?;
         let item = item.map_err(|e| Error::Io {
             path: e.path().unwrap_or(root).to_path_buf(),
             source: e.into(),

@@ -106,6 +106,7 @@ impl<'a> Sink<'a> {
             .map_err(io_err)?;
         let mut written = 0u64;
         loop {
+            crate::interrupt::check()?;
             let n = match data.read(&mut self.buf) {
                 Ok(0) => break,
                 Ok(n) => n,

@@ -7,7 +7,9 @@
 //! digest and unpacked once into `CACHE/<hex of the digest>`. The pin of the input is checked on
 //! every call — hashing even a large root takes well under a second — but unpacking happens only
 //! when the cache entry is missing. An entry is unpacked into a temporary directory in the cache
-//! and renamed into place, so an entry that exists is complete: the rename is the marker.
+//! and renamed into place, so an entry that exists is complete: the rename is the marker. A
+//! signal stops the unpacking between two entries or two chunks, and the temporary directory
+//! goes with the error.
 //!
 //! A root is unpacked as a root, not as escrowed source: symlinks are kept exactly as they are,
 //! absolute ones included (they are resolved inside the sandbox, never on the host), device
@@ -122,6 +124,13 @@ impl From<io::Error> for Unpack {
     }
 }
 
+/// A signal mid-unpack travels as an I/O error; the temporary directory is dropped with it.
+impl From<crate::interrupt::Interrupted> for Unpack {
+    fn from(e: crate::interrupt::Interrupted) -> Self {
+        Unpack::Io(e.into())
+    }
+}
+
 fn refuse(raw: &[u8], reason: &'static str) -> Unpack {
     Unpack::Entry {
         entry: String::from_utf8_lossy(raw).into_owned(),
@@ -143,6 +152,7 @@ fn unpack(archive: &Path, dest: &Path) -> Result<(), Unpack> {
     };
     let mut tar = tar::Archive::new(reader);
     for entry in tar.entries()? {
+        crate::interrupt::check()?;
         let mut entry = entry?;
         let raw = entry.path_bytes().into_owned();
         let Some(rel) = entry_path(&raw)? else {
@@ -172,7 +182,7 @@ fn unpack(archive: &Path, dest: &Path) -> Result<(), Unpack> {
                     .create_new(true)
                     .mode(mode)
                     .open(&target)?;
-                io::copy(&mut entry, &mut out)?;
+                io::copy(&mut crate::interrupt::Checked(&mut entry), &mut out)?;
                 out.set_permissions(fs::Permissions::from_mode(mode))?;
             }
             EntryType::Symlink => {

@@ -5,6 +5,7 @@ mod attest;
 mod attest_schema;
 mod diff;
 mod hash;
+mod interrupt;
 mod sandbox;
 mod support;
 mod verify;
