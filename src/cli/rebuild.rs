@@ -70,6 +70,9 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
         .map(|r| r.artifacts.as_slice())
         .unwrap_or_default()
     {
+        // Stopped by a signal: the copies made so far are whole (each is one `copy`), the rest
+        // are not started.
+        crate::interrupt::check()?;
         let copied_to = match (&args.out_dir, a.hashes) {
             (Some(dir), Some(_)) => {
                 let dest = dir.join(&a.name);
