@@ -21,7 +21,7 @@ use crate::support::{Demo, BUNDLE};
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// How long a stage may take to be reached on a loaded machine.
-const REACH: Duration = Duration::from_secs(120);
+const REACH: Duration = Duration::from_secs(300);
 
 fn cache() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interrupt-inputs");
@@ -354,6 +354,11 @@ fn sigint_while_hashing() {
 #[test]
 fn sigterm_while_hashing() {
     hashing_a_large_file(libc::SIGTERM, "SIGTERM");
+}
+
+#[test]
+fn sighup_while_hashing() {
+    hashing_a_large_file(libc::SIGHUP, "SIGHUP");
 }
 
 fn diff_decompressing(signal: i32, name: &str) {
