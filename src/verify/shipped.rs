@@ -4,7 +4,9 @@
 //! folder's files by their path below it and, when that is unambiguous, their file name; an
 //! archive (tar, tar.gz, tar.xz, zip — recognised by content) is known by its own name *and*
 //! its members are unpacked (with the escrow's safety checks) and known as a folder's files
-//! are. Two inputs that give one name different bytes make the set ambiguous: an error.
+//! are. Two inputs that give one name different bytes make the set ambiguous: an error. A
+//! signal stops the gathering between two entries, or inside unpacking and hashing; bundles
+//! are unpacked into the caller's work folder, which goes with the error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,6 +52,8 @@ pub enum Error {
         first: String,
         second: String,
     },
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl ShippedSet {
@@ -148,6 +152,7 @@ fn add_folder(
 ) -> Result<(), Error> {
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        crate::interrupt::check()?;
         let entry = entry.map_err(|e| Error::Io {
             path: root.to_path_buf(),
             source: e.into(),
