@@ -8,6 +8,7 @@
 //! remains. The large inputs are made once per test run and kept under `target/tmp`.
 
 use std::fs;
+use std::io::Write as _;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -41,26 +42,42 @@ fn cached(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     path
 }
 
-/// A tar.gz escrow of 40 000 small files in 200 folders: seconds to unpack, 1 MB to keep.
+/// A tar written by `write` into `path`, gzipped by the system's `gzip -1` (faster than a
+/// debug build's deflate).
+fn tar_gz(path: &Path, write: impl FnOnce(&mut tar::Builder<&mut std::process::ChildStdin>)) {
+    let mut gzip = Command::new("gzip")
+        .args(["-1", "-n", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(fs::File::create(path).unwrap())
+        .spawn()
+        .expect("gzip is installed");
+    let mut stdin = gzip.stdin.take().unwrap();
+    let mut tar = tar::Builder::new(&mut stdin);
+    write(&mut tar);
+    tar.finish().unwrap();
+    drop(tar);
+    drop(stdin);
+    assert!(gzip.wait().unwrap().success());
+}
+
+/// A tar.gz escrow of 40 000 small files in 200 folders: seconds to unpack, a moment to make.
 fn big_escrow() -> &'static (PathBuf, String) {
     static ESCROW: OnceLock<(PathBuf, String)> = OnceLock::new();
     ESCROW.get_or_init(|| {
         let path = cached("escrow-40k-files.tar.gz", |tmp| {
-            let out = fs::File::create(tmp).unwrap();
-            let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-            let mut tar = tar::Builder::new(gz);
-            let data = vec![b'x'; 4096];
-            for d in 0..200 {
-                for f in 0..200 {
-                    let mut h = tar::Header::new_gnu();
-                    h.set_size(data.len() as u64);
-                    h.set_mode(0o644);
-                    h.set_cksum();
-                    tar.append_data(&mut h, format!("d{d:03}/f{f:03}.c"), &data[..])
-                        .unwrap();
+            tar_gz(tmp, |tar| {
+                let data = vec![b'x'; 512];
+                for d in 0..200 {
+                    for f in 0..200 {
+                        let mut h = tar::Header::new_gnu();
+                        h.set_size(data.len() as u64);
+                        h.set_mode(0o644);
+                        h.set_cksum();
+                        tar.append_data(&mut h, format!("d{d:03}/f{f:03}.c"), &data[..])
+                            .unwrap();
+                    }
                 }
-            }
-            tar.into_inner().unwrap().finish().unwrap();
+            });
         });
         let digest = sha256_of(&path);
         (path, digest)
@@ -75,30 +92,36 @@ fn big_file() -> PathBuf {
 }
 
 /// Two tar.gz of one 768 MiB member that differ only in the gzip header's mtime: `diff`
-/// decompresses both into temporary files before it compares them.
+/// decompresses both into temporary files before it compares them. Made in a moment.
 fn big_archives() -> &'static (PathBuf, PathBuf) {
     static PAIR: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
     PAIR.get_or_init(|| {
         let left = cached("zeros-left.tar.gz", |tmp| {
-            let out = fs::File::create(tmp).unwrap();
-            let gz = flate2::write::GzEncoder::new(out, flate2::Compression::fast());
-            let mut tar = tar::Builder::new(gz);
+            // Gzip members one after another are one stream: the tar header, then the same
+            // compressed MiB of zeros again and again, then the tar's end.
+            let gz = |data: &[u8]| {
+                let mut enc =
+                    flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                enc.write_all(data).unwrap();
+                enc.finish().unwrap()
+            };
             let mut h = tar::Header::new_gnu();
-            let size: u64 = 768 << 20;
-            h.set_size(size);
+            h.set_path("fw.img").unwrap();
+            h.set_size(768 << 20);
             h.set_mode(0o644);
             h.set_cksum();
-            tar.append_data(
-                &mut h,
-                "fw.img",
-                std::io::Read::take(std::io::repeat(0), size),
-            )
-            .unwrap();
-            tar.into_inner().unwrap().finish().unwrap();
+            let mib = gz(&vec![0; 1 << 20]);
+            let mut out = std::io::BufWriter::new(fs::File::create(tmp).unwrap());
+            out.write_all(&gz(h.as_bytes())).unwrap();
+            for _ in 0..768 {
+                out.write_all(&mib).unwrap();
+            }
+            out.write_all(&gz(&[0; 1024])).unwrap();
+            out.flush().unwrap();
         });
         let right = cached("zeros-right.tar.gz", |tmp| {
             let mut bytes = fs::read(&left).unwrap();
-            bytes[4] ^= 1; // the gzip header's mtime
+            bytes[4] ^= 1; // the first gzip header's mtime
             fs::write(tmp, bytes).unwrap();
         });
         (left, right)
