@@ -53,6 +53,20 @@ pub struct VerifyArgs {
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    let result = run_to_end(args, out);
+    match (&args.work_dir, crate::interrupt::received()) {
+        // An interrupted run leaves a work folder the user named (minus any tree it was
+        // unpacking, which is all or nothing): say so.
+        (Some(dir), Some(signal)) => Err(anyhow::Error::new(Hint(format!(
+            "the work folder `{}` keeps what the run made before it stopped; remove it when done",
+            dir.display()
+        )))
+        .context(signal.to_string())),
+        _ => result,
+    }
+}
+
+fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     // Settle the key before building: a missing key must not cost a rebuild.
     let key = if args.unsigned {
         None
@@ -100,7 +114,7 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
         show: |step: &str| out.progress(step),
         with_log: out.verbose_progress,
     };
-    let report = verify(&opts, &progress).map_err(|err| kept_work_dir(err, args))?;
+    let report = verify(&opts, &progress)?;
     let attestation = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.intoto.jsonl",
@@ -136,17 +150,4 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
         Some(_) => ExitStatus::Failure,
         None => report.verdict.exit_status(args.strict),
     })
-}
-
-/// An interrupted run leaves a work folder the user named as it was, minus any tree it was
-/// unpacking: say so.
-fn kept_work_dir(err: anyhow::Error, args: &VerifyArgs) -> anyhow::Error {
-    match (&args.work_dir, crate::interrupt::received()) {
-        (Some(dir), Some(signal)) => anyhow::Error::new(Hint(format!(
-            "the work folder `{}` keeps what the run made before it stopped; remove it when done",
-            dir.display()
-        )))
-        .context(signal.to_string()),
-        _ => err,
-    }
 }
