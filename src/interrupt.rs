@@ -27,7 +27,8 @@
 //!   signal's default action, and whatever was not yet removed stays.
 //! - **No build outlives an interrupt.** The build's group is killed in the handler, and again
 //!   by the waiting loop when it sees the flag (which covers a signal that arrived between
-//!   spawning the build and recording its group).
+//!   spawning the build and recording its group). There is one slot for the group: builds run
+//!   one at a time.
 //! - **Debug builds only: a pause for tests.** With `REPROVE_TEST_PAUSE=<stage>`, the named
 //!   [`checkpoint`] waits (up to a minute) for a signal, so that a test can interrupt a step
 //!   that is too short to hit by timing. Release builds compile it to a plain [`check`].

@@ -93,6 +93,9 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         std::fs::metadata(elf).with_context(|| format!("failed to read `{}`", elf.display()))?;
     }
     let comparison = diff_paths(&args.left, &args.right, &args.options())?;
+    // A comparison a signal cut short may have taken an interrupted read for a corrupt member:
+    // print nothing of it.
+    crate::interrupt::check()?;
     if let Some(path) = &args.html {
         crate::atomic::write_atomic(path, render_html(&comparison).as_bytes(), 0o644, true)
             .with_context(|| format!("failed to write `{}`", path.display()))?;
