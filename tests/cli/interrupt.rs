@@ -357,6 +357,48 @@ fn an_interrupted_work_dir_is_left_without_the_partial_tree() {
     assert!(!tree.exists(), "the half-unpacked tree is removed");
 }
 
+/// A hermetic root is unpacked into the cache under a temporary name and renamed when whole:
+/// an interrupt leaves no `.unpack-*` folder there. (Any tar serves as a root to unpack; this
+/// one is never built in.)
+fn unpacking_a_hermetic_root(signal: i32, name: &str) {
+    let (archive, digest) = big_escrow();
+    let demo = demo_with(|recipe| {
+        recipe.replace(
+            "isolation = \"none\"",
+            &format!(
+                "isolation = \"sandbox\"\nroot = {{ path = \"{}\", digest = \"{digest}\" }}",
+                archive.display()
+            ),
+        )
+    });
+    let cache = demo.env.path("cache");
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let cache_arg = cache.display().to_string();
+    let mut run = Run::start(
+        demo.env.root(),
+        &VERIFY,
+        &[("REPROVE_CACHE_DIR", &cache_arg)],
+    );
+    let roots = cache.join("roots");
+    run.wait_for("the root's unpacking", |_| {
+        under_tmp(&roots, ".unpack-", "")
+            .iter()
+            .any(|dir| entries(dir) >= 5)
+    });
+    run.interrupt(signal, name);
+    assert_eq!(leftovers(&roots), Vec::<String>::new(), "left in the cache");
+}
+
+#[test]
+fn sigint_while_unpacking_a_hermetic_root() {
+    unpacking_a_hermetic_root(libc::SIGINT, "SIGINT");
+}
+
+#[test]
+fn sigterm_while_unpacking_a_hermetic_root() {
+    unpacking_a_hermetic_root(libc::SIGTERM, "SIGTERM");
+}
+
 fn hashing_a_large_file(signal: i32, name: &str) {
     let file = big_file();
     let dir = tempfile::tempdir().unwrap();
