@@ -3,7 +3,9 @@
 //! Everything the tool writes for a user (locks, attestations, reports, keys) goes to a
 //! temporary file in the destination's folder, is flushed to disk, and is then renamed over
 //! the destination: a crash or a full disk leaves the old file or none, never half of one.
-//! Nothing is left behind on failure: the temporary file removes itself when dropped.
+//! Nothing is left behind on failure: the temporary file removes itself when dropped. An
+//! interrupt ([`crate::interrupt`]) is checked before the temporary file is made and again
+//! just before the rename: a run stopped by a signal leaves the old file or none.
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -17,6 +19,7 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, overwrite: bool) ->
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
+    crate::interrupt::check()?;
     let mut tmp = tempfile::Builder::new()
         .prefix(".reprove-")
         .suffix(".tmp")
@@ -24,6 +27,8 @@ pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, overwrite: bool) ->
         .tempfile_in(dir)?;
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
+    // The last moment to give up: once renamed, the file is the user's.
+    crate::interrupt::checkpoint("atomic-write")?;
     if overwrite {
         tmp.persist(path)?;
     } else {

@@ -2,6 +2,8 @@
 
 use std::process::ExitCode;
 
+use crate::interrupt::Interrupted;
+
 /// The outcome of a command, as the shell sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
@@ -11,8 +13,10 @@ pub enum ExitStatus {
     Failure,
     /// Could not decide: bad input, drifted toolchain, no sandbox, I/O trouble. Exit 2.
     Error,
-    /// Interrupted by SIGINT. Exit 130.
-    Interrupted,
+    /// Stopped by a signal, after removing what the run had made: exit 128 + the signal's
+    /// number (130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP), as the shell reports a process
+    /// the signal killed.
+    Interrupted(Interrupted),
 }
 
 impl ExitStatus {
@@ -24,7 +28,7 @@ impl ExitStatus {
                 ExitStatus::Success => 0,
                 ExitStatus::Failure => 1,
                 ExitStatus::Error => 2,
-                ExitStatus::Interrupted => 3,
+                ExitStatus::Interrupted(_) => 3,
             }
         }
         if rank(other) > rank(self) {
@@ -41,7 +45,7 @@ impl From<ExitStatus> for ExitCode {
             ExitStatus::Success => ExitCode::SUCCESS,
             ExitStatus::Failure => ExitCode::from(1),
             ExitStatus::Error => ExitCode::from(2),
-            ExitStatus::Interrupted => ExitCode::from(130),
+            ExitStatus::Interrupted(signal) => ExitCode::from(signal.exit_code()),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! [`compare`] sets the rebuilt bytes against the shipped ones and explains each difference;
 //! [`attest`] records the whole as an in-toto statement. [`verify`] strings these together.
 //! [`cli`] is the only code that knows clap and [`output`] the only code that prints.
+//! [`interrupt`] owns the signals: a SIGINT or SIGTERM at any stage unwinds the run, so every
+//! temporary file and folder is removed on the way out.
 
 pub mod archive;
 pub mod atomic;
@@ -18,6 +20,7 @@ pub mod compare;
 pub mod escrow;
 pub mod exit;
 pub mod hash;
+pub mod interrupt;
 pub mod output;
 pub mod recipe;
 pub mod sandbox;

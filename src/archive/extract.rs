@@ -70,6 +70,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A signal stopped the unpacking; what was extracted is removed as on any error.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 /// What a finished extraction made: regular files (hard links count as files) and their bytes.
@@ -218,6 +221,7 @@ impl<'a> Sink<'a> {
         let written = match copy_bounded(data, &mut out, &mut self.budget, &mut self.buf) {
             Ok(n) => n,
             Err(CopyError::Exceeded(e)) => return Err(self.exceeded(e)),
+            Err(CopyError::Interrupted(e)) => return Err(e.into()),
             Err(CopyError::Write(e)) => return Err(io_err(e)),
             Err(CopyError::Read(e)) if self.from_directory => {
                 return Err(Error::Io {

@@ -208,6 +208,7 @@ pub enum CopyError {
     Read(std::io::Error),
     Write(std::io::Error),
     Exceeded(Exceeded),
+    Interrupted(crate::interrupt::Interrupted),
 }
 
 /// Copy `reader` into `writer`, charging each chunk to `budget` before it is written: at most
@@ -220,6 +221,7 @@ pub fn copy_bounded(
 ) -> Result<u64, CopyError> {
     let mut copied = 0u64;
     loop {
+        crate::interrupt::check().map_err(CopyError::Interrupted)?;
         let n = match reader.read(buf) {
             Ok(0) => return Ok(copied),
             Ok(n) => n,

@@ -26,6 +26,7 @@ pub(super) fn tar(reader: impl Read, sink: &mut Sink) -> Result<(), Error> {
     let corrupt = |sink: &Sink, e: &io::Error| sink.corrupt(chain(e));
     let mut archive = tar::Archive::new(reader);
     for entry in archive.entries().map_err(|e| corrupt(sink, &e))? {
+        crate::interrupt::check()?;
         let mut entry = entry.map_err(|e| corrupt(sink, &e))?;
         sink.entry()?;
         let name = entry.path_bytes().into_owned();
@@ -64,7 +65,9 @@ pub(super) fn tar(reader: impl Read, sink: &mut Sink) -> Result<(), Error> {
             _ => return Err(sink.refuse(&name, Reason::Special("tar entry of an unknown type"))),
         }
     }
-    let mut rest = archive.into_inner();
+    // Checked: a trailer of compressed zeros is long to read. (An interrupt that reads as
+    // "corrupt" here is still an interrupt: the command line asks `interrupt::received`.)
+    let mut rest = crate::interrupt::Checked(archive.into_inner());
     let mut buf = vec![0u8; 64 << 10];
     loop {
         match rest.read(&mut buf) {
@@ -146,6 +149,7 @@ pub(super) fn zip(file: &mut File, sink: &mut Sink) -> Result<(), Error> {
     }
     let mut archive = zip::ZipArchive::new(&mut *file).map_err(|e| corrupt(sink, &e))?;
     for i in 0..len {
+        crate::interrupt::check()?;
         let (name, encrypted) = {
             let raw = archive.by_index_raw(i).map_err(|e| corrupt(sink, &e))?;
             (raw.name_raw().to_vec(), raw.encrypted())
@@ -203,6 +207,7 @@ pub(super) fn directory(root: &Path, sink: &mut Sink) -> Result<(), Error> {
         .follow_links(false)
         .sort_by_file_name()
     {
+        crate::interrupt::check()?;
         let item = item.map_err(|e| Error::Io {
             path: e.path().unwrap_or(root).to_path_buf(),
             source: e.into(),

@@ -1,7 +1,6 @@
 //! `reprove diff A B`: compare two files, directories, archives or images and explain.
 
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
@@ -100,8 +99,11 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             .with_context(|| format!("failed to read `{}`", elf.display()))?;
     }
     let comparison = diff_paths(&args.left, &args.right, &args.options())?;
+    // A comparison a signal cut short may have taken an interrupted read for a corrupt member:
+    // print nothing of it.
+    crate::interrupt::check()?;
     if let Some(path) = &args.html {
-        write_atomically(path, render_html(&comparison).as_bytes())
+        crate::atomic::write_atomic(path, render_html(&comparison).as_bytes(), 0o644, true)
             .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     if out.is_json() {
@@ -114,17 +116,4 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         Verdict::Equivalent if !args.strict => ExitStatus::Success,
         Verdict::Equivalent | Verdict::Different => ExitStatus::Failure,
     })
-}
-
-/// Write `data` to a temporary file beside `path`, then rename it over: whole or not at all.
-fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(data)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -83,6 +83,8 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             }
         })
         .collect();
+    // Stopped by a signal: one message for the run, not one error per path.
+    crate::interrupt::check()?;
 
     let mut status = ExitStatus::Success;
     let mut entries = Vec::new();

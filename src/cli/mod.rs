@@ -12,7 +12,8 @@ mod verify;
 use clap::{Args, Parser, Subcommand};
 
 use crate::exit::ExitStatus;
-use crate::output::{ColorChoice, Format, Output};
+use crate::interrupt::Interrupted;
+use crate::output::{ColorChoice, Format, Hint, Output};
 
 /// Prove that shipped firmware was built from escrowed source.
 #[derive(Debug, Parser)]
@@ -78,7 +79,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Format::Human
     };
     let out = Output::new(format, cli.global.color, cli.global.quiet);
-    crate::sandbox::host::kill_builds_on_interrupt();
+    crate::interrupt::install();
     let result = match cli.command {
         Command::Verify(args) => verify::run(&args, &out),
         Command::Rebuild(args) => rebuild::run(&args, &out),
@@ -88,13 +89,16 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Attest(command) => attest::run(&command, &out),
         Command::Diff(args) => diff::run(&args, &out),
     };
+    // By now every temporary file and folder of the command has been dropped. A run that saw
+    // a signal ends as interrupted, whatever became of the error on its way up (an archive
+    // reader may have reported it as a corrupt entry), and even if it finished.
+    if let Some(signal) = interrupted(&result) {
+        out.error(&interrupt_message(signal, result.as_ref().err()));
+        return ExitStatus::Interrupted(signal);
+    }
     match result {
         Ok(status) => status,
         Err(err) if crate::output::is_broken_pipe(&err) => ExitStatus::Success,
-        Err(err) if is_interrupt(&err) => {
-            out.error(&err);
-            ExitStatus::Interrupted
-        }
         Err(err) => {
             out.error(&err);
             ExitStatus::Error
@@ -102,16 +106,32 @@ pub fn run(cli: Cli) -> ExitStatus {
     }
 }
 
-fn is_interrupt(err: &anyhow::Error) -> bool {
-    use crate::sandbox::Error::Interrupted;
-    err.chain().any(|c| {
-        // `build::Error` wraps the sandbox's transparently: look through it too.
-        matches!(c.downcast_ref(), Some(Interrupted(_)))
-            || matches!(
-                c.downcast_ref(),
-                Some(crate::build::Error::Sandbox(Interrupted(_)))
-            )
-    })
+/// The signal that stopped the run: an [`Interrupted`] in the error's chain (also inside an
+/// `io::Error`), or else the signal the process recorded.
+fn interrupted(result: &anyhow::Result<ExitStatus>) -> Option<Interrupted> {
+    let in_chain = result.as_ref().err().and_then(|err| {
+        err.chain().find_map(|cause| {
+            cause.downcast_ref::<Interrupted>().copied().or_else(|| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .and_then(std::io::Error::get_ref)
+                    .and_then(|inner| inner.downcast_ref::<Interrupted>())
+                    .copied()
+            })
+        })
+    });
+    in_chain.or_else(crate::interrupt::received)
+}
+
+/// One line naming the signal, and the hint the command attached, if any (a kept work folder).
+fn interrupt_message(signal: Interrupted, err: Option<&anyhow::Error>) -> anyhow::Error {
+    let hint = err
+        .and_then(|e| e.chain().find_map(|c| c.downcast_ref::<Hint>()))
+        .map(|h| h.0.clone());
+    match hint {
+        Some(hint) => anyhow::Error::new(Hint(hint)).context(signal.to_string()),
+        None => anyhow::Error::new(signal),
+    }
 }
 
 #[cfg(test)]

@@ -85,6 +85,9 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
         .map(|r| r.artifacts.as_slice())
         .unwrap_or_default()
     {
+        // Stopped by a signal: the copies made so far are whole (each is atomic), the rest
+        // are not started.
+        crate::interrupt::check()?;
         let copied_to = match (&args.out_dir, &a.opened) {
             (Some(dir), Some(handle)) => {
                 let dest = dir.join(&a.name);

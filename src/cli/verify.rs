@@ -53,6 +53,20 @@ pub struct VerifyArgs {
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    let result = run_to_end(args, out);
+    match (&args.work_dir, crate::interrupt::received()) {
+        // An interrupted run leaves a work folder the user named (minus any tree it was
+        // unpacking, which is all or nothing): say so.
+        (Some(dir), Some(signal)) => Err(anyhow::Error::new(Hint(format!(
+            "the work folder `{}` keeps what the run made before it stopped; remove it when done",
+            dir.display()
+        )))
+        .context(signal.to_string())),
+        _ => result,
+    }
+}
+
+fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     // Settle the key before building: a missing key must not cost a rebuild.
     let key = if args.unsigned {
         None

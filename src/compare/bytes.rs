@@ -112,6 +112,7 @@ pub fn compare_readers(
     let mut offset = 0u64;
     let (mut left_size, mut right_size) = (0u64, 0u64);
     loop {
+        crate::interrupt::check()?;
         let (na, nb) = rayon::join(
             || read_full(&mut left, &mut a),
             || read_full(&mut right, &mut b),
@@ -171,7 +172,7 @@ fn scan(a: &[u8], b: &[u8], base: u64, ranges: &mut Ranges) -> u64 {
 
 /// Count what is left in a reader without keeping it.
 fn drain(reader: &mut impl Read) -> io::Result<u64> {
-    io::copy(reader, &mut io::sink())
+    io::copy(&mut crate::interrupt::Checked(reader), &mut io::sink())
 }
 
 #[cfg(test)]

@@ -418,6 +418,8 @@ fn spool(reader: &mut impl Read, dir: &Path, budget: &mut Budget) -> Result<Blob
     let len = match copy_bounded(reader, &mut file, budget, &mut buf) {
         Ok(len) => len,
         Err(CopyError::Exceeded(e)) => return Err(Fault::Bound(e)),
+        // An interrupt that reads as "corrupt" here is still an interrupt: the caller asks.
+        Err(CopyError::Interrupted(e)) => return Err(e.to_string().into()),
         Err(CopyError::Read(e) | CopyError::Write(e)) => return Err(e.to_string().into()),
     };
     Ok(Blob {

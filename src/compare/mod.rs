@@ -21,6 +21,9 @@
 //! spooled files live in temporary folders removed on the way out. An archive naming one path
 //! twice is not matched member by member (which member would stand for the path?): it is
 //! compared as bytes, with a note.
+//!
+//! A signal stops a comparison between two chunks or two members ([`Error::Interrupted`]); the
+//! temporary files of decompressed streams go with it.
 
 pub mod allow;
 pub mod bytes;
@@ -267,6 +270,9 @@ pub enum Error {
     Bound { archive: String, exceeded: Exceeded },
     #[error(transparent)]
     BadLimit(#[from] BadValue),
+    /// A signal stopped the comparison; its temporary files are removed on the way out.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl Error {
@@ -586,6 +592,9 @@ impl Walker<'_> {
                         );
                     }
                     Err(Error::Corrupt { detail, .. }) => {
+                        // A decompression cut short by a signal reads as corrupt: not a reason
+                        // to go on comparing bytes.
+                        crate::interrupt::check()?;
                         self.leaves.truncate(leaves);
                         self.identical = identical;
                         notes.push(format!(
@@ -733,6 +742,7 @@ impl Walker<'_> {
             self.leaves.push(leaf);
         }
         for (lm, key) in left.iter().zip(&lkeys) {
+            crate::interrupt::check()?;
             let child = format!("{prefix}{key}");
             let Some(&ri) = rindex.get(key.as_str()) else {
                 let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());

@@ -28,7 +28,9 @@
 //!   `0o644` otherwise, directories `0o755`; mtimes and owners are not restored. The tree
 //!   digest ignores them too.
 //! - **All or nothing.** On any error once `dest` was touched, what was extracted is removed:
-//!   `dest` is removed if [`unpack`] created it, emptied if it was given empty.
+//!   `dest` is removed if [`unpack`] created it, emptied if it was given empty. A signal is
+//!   such an error: unpacking checks for one per entry and per chunk of an entry's data
+//!   ([`Error::Interrupted`]).
 //! - **Errors, not panics.** A corrupt, truncated or unsupported archive is
 //!   [`Error::Corrupt`]; an entry's data must be as long as its header says.
 
@@ -113,6 +115,9 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// A signal stopped the unpacking; what was extracted is removed as on any error.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl From<crate::archive::Error> for Error {
@@ -131,6 +136,7 @@ impl From<crate::archive::Error> for Error {
             },
             A::Bound { archive, exceeded } => Error::Bound { archive, exceeded },
             A::Io { path, source } => Error::Io { path, source },
+            A::Interrupted(e) => Error::Interrupted(e),
         }
     }
 }

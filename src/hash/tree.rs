@@ -99,6 +99,8 @@ pub enum TreeError {
     NotADirectory(PathBuf),
     #[error("`{}` is neither a file, a directory nor a symlink", .0.display())]
     Special(PathBuf),
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 /// Hash the directory `root` as a tree: files hashed in parallel, each read once.
@@ -114,6 +116,7 @@ pub fn hash_tree(root: &Path) -> Result<TreeHash, TreeError> {
     let beneath = Tree::open(root, "tree").map_err(|e| tree_read_error(root, e))?;
     let mut found = Vec::new();
     for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
+        crate::interrupt::check()?;
         let item = item.map_err(|e| {
             let path = e.path().unwrap_or(root).to_path_buf();
             TreeError::Io {
@@ -136,6 +139,7 @@ pub fn hash_tree(root: &Path) -> Result<TreeHash, TreeError> {
     let mut entries = found
         .par_iter()
         .map(|(path, kind)| {
+            crate::interrupt::check()?;
             let rel = path
                 .strip_prefix(root)
                 .expect("walkdir yields paths below its root");

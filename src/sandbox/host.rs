@@ -4,12 +4,13 @@
 //! one group — at the timeout, and after a normal exit too, so that a daemon the build left
 //! behind does not outlive the verification. A process that leaves the group on purpose
 //! (`setsid`) escapes this backend; the sandbox backend's pid namespace does not let it.
+//! On SIGINT, SIGTERM or SIGHUP the group is killed too ([`crate::interrupt`] does it from its
+//! handler) and the run ends as [`Error::Interrupted`].
 
 use std::fs::File;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::limits::{disk_usage, Applied, DiskWatch, ProcessGuard};
@@ -71,13 +72,19 @@ pub(crate) fn run_in_group(mut cmd: Command, inv: &Invocation<'_>) -> Result<Out
         });
     }
     let program = cmd.get_program().to_string_lossy().into_owned();
+    crate::interrupt::check()?;
     let start = Instant::now();
     let mut child = cmd
         .spawn()
         .map_err(|source| Error::Spawn { program, source })?;
     let group = libc::pid_t::try_from(child.id()).expect("pids fit in pid_t");
-    ACTIVE_GROUP.store(group, Ordering::SeqCst);
-    let deadline = start + inv.timeout;
+    // From here a signal kills the group at once; the loop below notices it too, which covers
+    // a signal that came between the spawn and this line.
+    let watched = crate::interrupt::BuildGroup::watch(group);
+    // A recipe's timeout is at most 7 days; a bigger one from elsewhere waits forever.
+    let deadline = start
+        .checked_add(inv.timeout)
+        .unwrap_or(start + Duration::from_secs(365 * 86_400));
     let mut disk = DiskWatch::new(inv.limits.disk);
     let mut pause = Duration::from_millis(1);
     let stop = |why: Termination, child: &mut std::process::Child| {
@@ -103,6 +110,9 @@ pub(crate) fn run_in_group(mut cmd: Command, inv: &Invocation<'_>) -> Result<Out
                     (None, None) => Termination::Exited(-1),
                 };
             }
+            None if crate::interrupt::received().is_some() => {
+                break stop(Termination::Signalled(libc::SIGKILL), &mut child)?;
+            }
             None if Instant::now() >= deadline => break stop(Termination::TimedOut, &mut child)?,
             None if processes.was_hit() => {
                 break stop(Termination::ProcessLimit(inv.limits.processes), &mut child)?;
@@ -117,54 +127,20 @@ pub(crate) fn run_in_group(mut cmd: Command, inv: &Invocation<'_>) -> Result<Out
         }
     };
     kill_group(group);
-    ACTIVE_GROUP.store(0, Ordering::SeqCst);
-    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
-    if interrupted != 0 {
-        return Err(Error::Interrupted(interrupted));
-    }
+    drop(watched);
     let limits = Applied {
         max_processes: inv.limits.processes,
         process_bound: processes.bound(),
         max_disk_bytes: inv.limits.disk,
     };
     drop(processes);
+    // A build killed by an interrupt did not fail: the run was stopped.
+    crate::interrupt::check()?;
     Ok(Outcome {
         termination,
         elapsed: start.elapsed(),
         limits,
     })
-}
-
-/// The process group of the build running now (0 when none): what an interrupt must kill, since
-/// a build in a session of its own does not get the terminal's Ctrl-C.
-static ACTIVE_GROUP: AtomicI32 = AtomicI32::new(0);
-/// The signal that interrupted a build (0 when none).
-static INTERRUPTED: AtomicI32 = AtomicI32::new(0);
-
-/// On SIGINT, SIGTERM or SIGHUP while a build runs: kill the build's whole group and let the
-/// run end as [`Error::Interrupted`], so that work folders are removed on the way out (the
-/// caller exits 130). With no build running, or on a second signal, die of it at once. Install
-/// once, before any build starts.
-pub fn kill_builds_on_interrupt() {
-    extern "C" fn on_signal(sig: libc::c_int) {
-        let group = ACTIVE_GROUP.load(Ordering::SeqCst);
-        // SAFETY: kill, signal and raise are async-signal-safe.
-        unsafe {
-            libc::signal(sig, libc::SIG_DFL);
-            if group > 0 {
-                INTERRUPTED.store(sig, Ordering::SeqCst);
-                libc::kill(-group, libc::SIGKILL);
-            } else {
-                libc::raise(sig);
-            }
-        }
-    }
-    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: the handler only does async-signal-safe work.
-        unsafe {
-            libc::signal(sig, on_signal as *const () as libc::sighandler_t);
-        }
-    }
 }
 
 fn kill_group(group: libc::pid_t) {

@@ -119,9 +119,9 @@ pub enum Error {
     Wait(#[source] io::Error),
     #[error("the build command is empty")]
     EmptyCommand,
-    /// A signal (SIGINT, SIGTERM, SIGHUP) stopped the build; its processes were killed.
-    #[error("interrupted by signal {0}: the build was stopped")]
-    Interrupted(i32),
+    /// A signal (SIGINT, SIGTERM, SIGHUP) stopped the run; a build's processes were killed.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
     #[error("{0}")]
     Unavailable(String),
     #[error("failed to read the toolchain root `{}`", path.display())]

@@ -7,7 +7,9 @@
 //! digest and unpacked once into `CACHE/<hex of the digest>`. The pin of the input is checked on
 //! every call — hashing even a large root takes well under a second — but unpacking happens only
 //! when the cache entry is missing. An entry is unpacked into a temporary directory in the cache
-//! and renamed into place, so an entry that exists is complete: the rename is the marker.
+//! and renamed into place, so an entry that exists is complete: the rename is the marker. A
+//! signal stops the unpacking between two entries or two chunks, and the temporary directory
+//! goes with the error.
 //!
 //! A root is unpacked through [`crate::archive`] as a root ([`Policy::Root`]), not as escrowed
 //! source: symlinks are kept exactly as they are, absolute ones included (they are resolved

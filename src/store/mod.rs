@@ -45,6 +45,9 @@ pub enum Error {
     Layout { path: PathBuf, reason: &'static str },
     #[error("no cache directory: set `REPROVE_CACHE_DIR`, `XDG_CACHE_HOME` or `HOME`")]
     NoCacheDir,
+    /// A signal stopped the check; objects being written are removed with their temporary files.
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
@@ -124,6 +127,7 @@ impl Store {
     }
 
     fn check_one(&self, pin: &Pin, tmp: &Path) -> Result<Option<Drift>, Error> {
+        crate::interrupt::check()?;
         let object = self.object(pin);
         match File::open(&object) {
             Ok(file) => {

@@ -11,6 +11,9 @@
 //! it is opened (nothing blocks); a folder's files are opened beneath the folder through no
 //! symlink ([`crate::beneath`]), and a symlink in a folder is not a shipped file: nothing outside
 //! the folder is read as part of it.
+//!
+//! A signal stops the gathering between two entries, or inside unpacking and hashing; bundles
+//! are unpacked into the caller's work folder, which goes with the error.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -61,6 +64,8 @@ pub enum Error {
         first: String,
         second: String,
     },
+    #[error("{0}")]
+    Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
 impl ShippedSet {
@@ -199,6 +204,7 @@ fn add_folder(found: &mut Vec<Found>, root: &Path, shown: &str) -> Result<(), Er
     );
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(root).sort_by_file_name() {
+        crate::interrupt::check()?;
         let entry = entry.map_err(|e| Error::Io {
             path: root.to_path_buf(),
             source: e.into(),
