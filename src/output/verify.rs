@@ -159,7 +159,7 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         "toolchain: {} tools, {} pins{}; isolation: {}{}\n",
         report.tools.len(),
         report.pins.len(),
-        if report.traced_lock { " (traced)" } else { "" },
+        lock_kind(report),
         report.isolation.backend,
         report
             .isolation
@@ -205,6 +205,18 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         out.paint(Style::Path, &attestation.display().to_string())
     ));
     s
+}
+
+/// How complete the lock is: traced from a real build, a hermetic root pinned whole, or only
+/// the declared tools (whose view lacks what the build reads that no tool pins).
+fn lock_kind(report: &Report) -> &'static str {
+    if report.traced_lock {
+        " (traced)"
+    } else if report.isolation.root.is_some() {
+        " (hermetic root pinned whole)"
+    } else {
+        " (declared only, not traced)"
+    }
 }
 
 /// What to do about a program the build could not find: the sandbox shows only the lock.
@@ -292,11 +304,7 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
     );
     row(
         "lock",
-        &format!(
-            "{} pins{}",
-            report.pins.len(),
-            if report.traced_lock { ", traced" } else { "" }
-        ),
+        &format!("{} pins{}", report.pins.len(), lock_kind(report)),
     );
     row(
         "escrow",

@@ -1,9 +1,10 @@
 //! What a build reads and runs from outside its tree, learnt by running it under `strace`.
 //!
-//! `reprove lock --trace` pins every file of the host toolchain a build depends on. [`trace`]
+//! `reprove lock` pins every file of the host toolchain a build depends on. [`trace`]
 //! runs the build once in the bubblewrap sandbox (host toolchain only: a hermetic root is pinned
-//! whole) under `strace -f`, which sees `execve`, `execveat` and every `open*`. Only calls that
-//! succeeded count. `strace -y` prints, for each file descriptor an `open*` returns, the path
+//! whole) under `strace -f`, which sees `execve`, `execveat`, every `open*` and the `stat` and
+//! `access` family (a file only looked at must be in the lock's view too). Only calls that
+//! succeeded count; a looked-at path counts when it is absolute or relative to a dirfd. `strace -y` prints, for each file descriptor an `open*` returns, the path
 //! the kernel resolved, so relative names and symlinks need no guessing; `execve` names its
 //! program as given, which is absolute unless a build runs `./something` from its own tree.
 //! The program's loader (`PT_INTERP`) and a script's `#!` interpreter are started by the
@@ -64,7 +65,10 @@ pub fn trace(
         "-y",
         "--seccomp-bpf",
         "-e",
-        "trace=execve,execveat,open,openat,openat2",
+        // The stat family too: Python finds a module by `stat`ing its `.py` and then opens
+        // only the cached `.pyc`, yet the `.py` must be there. `?`: absent on some arches.
+        "trace=execve,execveat,open,openat,openat2,?stat,?lstat,?newfstatat,?statx,?access,\
+         ?faccessat,?faccessat2",
         "-o",
         TRACE_LOG,
         "--",
@@ -133,6 +137,29 @@ fn record(call: &[u8], accessed: &mut Accessed) {
                 .and_then(|p| p.strip_suffix(b">"))
             {
                 accessed.opened.push(unescape(path));
+            }
+        }
+        b"stat" | b"lstat" | b"newfstatat" | b"statx" | b"access" | b"faccessat"
+        | b"faccessat2"
+            if result.starts_with(b"0") =>
+        {
+            // The path as given: absolute, or relative to a dirfd that `-y` shows as `<dir>`.
+            let args = &call[open + 1..];
+            let Some(path) = first_string(args) else {
+                return;
+            };
+            let path = unescape(path);
+            let quote = args.iter().position(|&b| b == b'"').unwrap_or(0);
+            let dir = args[..quote]
+                .iter()
+                .position(|&b| b == b'<')
+                .zip(args[..quote].iter().position(|&b| b == b'>'))
+                .filter(|(lt, gt)| lt < gt)
+                .map(|(lt, gt)| unescape(&args[lt + 1..gt]));
+            if path.is_absolute() {
+                accessed.opened.push(path);
+            } else if let Some(dir) = dir {
+                accessed.opened.push(dir.join(path));
             }
         }
         b"execve" | b"execveat" if result == b"0" => {
@@ -315,6 +342,26 @@ mod tests {
         assert_eq!(
             accessed.opened,
             paths(&["/etc/ld.so.cache", "/build/rel.h"])
+        );
+    }
+
+    #[test]
+    fn files_found_by_stat_alone_count() {
+        // Python: the `.py` is only `stat`ed, the cached `.pyc` beside it is what is opened.
+        let log = br#"5 newfstatat(AT_FDCWD</build>, "/usr/lib/python3.11/os.py", {st_mode=S_IFREG|0644, st_size=39504, ...}, 0) = 0
+5 statx(3</usr/lib/python3.11>, "abc.py", AT_STATX_SYNC_AS_STAT, STATX_ALL, {stx_mask=STATX_ALL}) = 0
+5 newfstatat(AT_FDCWD</build>, "/usr/lib/python3.11/nope.py", 0x7ffc, 0) = -1 ENOENT (No such file or directory)
+5 stat("relative.py", {st_mode=S_IFREG|0644, ...}) = 0
+5 access("/usr/bin/python3", X_OK) = 0
+"#;
+        let accessed = parse_log(log);
+        assert_eq!(
+            accessed.opened,
+            paths(&[
+                "/usr/lib/python3.11/os.py",
+                "/usr/lib/python3.11/abc.py",
+                "/usr/bin/python3"
+            ])
         );
     }
 
