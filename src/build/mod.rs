@@ -221,6 +221,12 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         let tail = std::fs::read_to_string(&log).unwrap_or_default();
         let tail: Vec<&str> = tail.lines().rev().take(10).collect();
         let tail: Vec<&str> = tail.into_iter().rev().collect();
+        if tail.is_empty() {
+            anyhow::bail!(
+                "the traced build {} (its log is empty)",
+                outcome.termination
+            );
+        }
         anyhow::bail!(
             "the traced build {}; its last lines:\n{}",
             outcome.termination,

@@ -2,13 +2,12 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context as _;
 use clap::Args;
 use serde::Serialize;
 
 use crate::build::traced_files;
 use crate::exit::ExitStatus;
-use crate::output::{Output, Style};
+use crate::output::{Hint, Output, Style};
 use crate::recipe::Recipe;
 use crate::toolchain::{canonical_files, lock_from, lock_tools, Drift, Lock};
 
@@ -105,10 +104,15 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         let work = tempfile::Builder::new()
             .prefix("reprove-trace-")
             .tempdir()?;
-        let traced = traced_files(&recipe, work.path()).context(
-            "the lock traces a real build by default, to pin every file it reads; \
-             to pin only the recipe's tools, run `reprove lock --no-trace` (a declared-only lock)",
-        )?;
+        let traced = traced_files(&recipe, work.path()).map_err(|e| {
+            anyhow::Error::new(Hint(
+                "the lock runs the build once (under strace) to pin every file it reads: fix \
+                 the build or raise its `[build]` limits; where tracing cannot run, \
+                 `reprove lock --no-trace` writes a declared-only lock"
+                    .to_owned(),
+            ))
+            .context(format!("{e:#}"))
+        })?;
         files.extend(canonical_files(traced.iter().map(PathBuf::as_path)));
     }
     out.progress(&format!("pinning {} files", files.len()));

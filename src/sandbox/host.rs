@@ -94,15 +94,17 @@ pub(crate) fn run_in_group(mut cmd: Command, inv: &Invocation<'_>) -> Result<Out
     let termination = loop {
         match child.try_wait().map_err(Error::Wait)? {
             Some(status) => {
-                // A build that failed because a fork was refused, or a write past the file
-                // size limit (SIGXFSZ), failed at the limit.
-                if !status.success() {
-                    if processes.was_hit() {
-                        break Termination::ProcessLimit(inv.limits.processes);
-                    }
-                    if disk_usage(inv.build_dir) >= inv.limits.disk {
-                        break Termination::DiskLimit(inv.limits.disk);
-                    }
+                // A build that failed because a fork was refused failed at the limit. A write
+                // past the file size limit cuts the file at the limit (and kills the writer
+                // with SIGXFSZ, which a shell may shrug off): a tree at the limit, or a build
+                // that died of SIGXFSZ, reached it, whatever the exit status says.
+                if !status.success() && processes.was_hit() {
+                    break Termination::ProcessLimit(inv.limits.processes);
+                }
+                let xfsz = status.signal() == Some(libc::SIGXFSZ)
+                    || status.code() == Some(128 + libc::SIGXFSZ);
+                if xfsz || disk_usage(inv.build_dir) >= inv.limits.disk {
+                    break Termination::DiskLimit(inv.limits.disk);
                 }
                 break match (status.code(), status.signal()) {
                     (Some(code), _) => Termination::Exited(code),
@@ -236,6 +238,13 @@ mod tests {
         let one = run_limited("head -c 64M /dev/zero > big", limits);
         assert_eq!(one.termination, Termination::DiskLimit(8 << 20), "{one:?}");
         // Many small ones: the tree is measured while the build runs.
+        // A shell that carries on after its writer was cut off still reached the limit.
+        let shrugged = run_limited("head -c 64M /dev/zero > big; echo done", limits);
+        assert_eq!(
+            shrugged.termination,
+            Termination::DiskLimit(8 << 20),
+            "{shrugged:?}"
+        );
         let many = run_limited(
             "for i in $(seq 1 64); do head -c 1M /dev/zero > f$i; sync f$i; sleep 0.05; done",
             limits,

@@ -74,13 +74,12 @@ impl std::fmt::Display for Termination {
             Termination::ProcessLimit(n) => {
                 write!(
                     f,
-                    "stopped at the process limit ({n}, `[build] max-processes`)"
+                    "reached the process limit ({n}, `[build] max-processes`)"
                 )
             }
-            Termination::DiskLimit(n) => write!(
-                f,
-                "stopped at the disk limit ({n} bytes, `[build] max-disk`)"
-            ),
+            Termination::DiskLimit(n) => {
+                write!(f, "reached the disk limit ({n} bytes, `[build] max-disk`)")
+            }
         }
     }
 }
