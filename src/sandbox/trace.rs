@@ -120,10 +120,15 @@ fn record(call: &[u8], accessed: &mut Accessed) {
         return;
     };
     let name = &call[..open];
-    let Some(eq) = rfind(call, b") = ") else {
+    // `) = 0`, or, for a call strace split in two, `)             = 0`: the resumed half pads
+    // its result into a column.
+    let Some(eq) = rfind(call, b" = ") else {
         return;
     };
-    let result = &call[eq + b") = ".len()..];
+    if !call[..eq].trim_ascii_end().ends_with(b")") {
+        return;
+    }
+    let result = &call[eq + b" = ".len()..];
     match name {
         b"open" | b"openat" | b"openat2" => {
             // `3</resolved/path>`: the fd and, with `-y`, what it refers to.
@@ -374,10 +379,15 @@ mod tests {
 8 <... openat resumed>) = -1 ENOENT (No such file or directory)
 9 execve("/usr/bin/as", ["as"], 0x1 /* 1 var */ <unfinished ...>
 9 <... execve resumed>) = 0
+12 execve("/usr/bin/md5sum", ["md5sum", "--"], 0x5 /* 9 vars */ <unfinished ...>
+12    <... execve resumed>)             = 0
 "#;
         let accessed = parse_log(log);
         assert_eq!(accessed.opened, paths(&["/usr/include/stdio.h"]));
-        assert_eq!(accessed.executed, paths(&["/usr/bin/as"]));
+        assert_eq!(
+            accessed.executed,
+            paths(&["/usr/bin/as", "/usr/bin/md5sum"])
+        );
     }
 
     #[test]
