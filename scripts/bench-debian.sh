@@ -24,6 +24,11 @@
 # empty cache in /tmp, so it opens (and the lock pins) the sources. Python still warns `Could
 # not find platform independent libraries` (its landmark `os.py` is only stat'ed too).
 #
+# `md5sum` is named in `tools`: dh_md5sums runs it through `xargs`, and the trace parser drops
+# that execve (strace splits it into `<unfinished ...>` and a `resumed>)` half padded with
+# spaces before `= 0`), so without the name the view has no md5sum and the .deb ships an empty
+# DEBIAN/md5sums while the build still succeeds.
+#
 # Usage: scripts/bench-debian.sh [RUNS]   (default 3; PACKAGE names the source package,
 #        REPROVE the binary; KEEP=1 keeps the work folder and prints it)
 set -euo pipefail
@@ -111,7 +116,7 @@ path = "../escrow"
 digest = "$digest"
 
 [toolchain]
-tools = ["sh", "mkdir", "dpkg-buildpackage", "make", "gcc", "perl", "python3"]
+tools = ["sh", "mkdir", "dpkg-buildpackage", "make", "gcc", "perl", "python3", "md5sum"]
 isolation = "$1"
 
 [build]
