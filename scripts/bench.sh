@@ -3,7 +3,9 @@
 #   hash:    reprove hash (sha256 + blake3, one read) vs sha256sum and b3sum, 1 GiB in page cache
 #   diff:    reprove diff vs cmp and diffoscope      (scripts/bench-diff.sh)
 #   sandbox: bubblewrap vs host on the demo build    (scripts/bench-sandbox.sh)
-# Usage: scripts/bench.sh [hash|diff|sandbox]...   (default: all)
+#   debian:  the lock-only view vs host vs plain on dpkg-buildpackage of SeaBIOS
+#            (scripts/bench-debian.sh; minutes per build, root for apt: only when asked)
+# Usage: scripts/bench.sh [hash|diff|sandbox|debian]...   (default: hash diff sandbox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -38,6 +40,7 @@ for part in "${parts[@]}"; do
     hash) bench_hash ;;
     diff) scripts/bench-diff.sh ;;
     sandbox) scripts/bench-sandbox.sh ;;
-    *) echo "unknown benchmark: $part (hash, diff, sandbox)" >&2; exit 2 ;;
+    debian) scripts/bench-debian.sh ;;
+    *) echo "unknown benchmark: $part (hash, diff, sandbox, debian)" >&2; exit 2 ;;
   esac
 done

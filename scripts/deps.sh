@@ -13,7 +13,7 @@ declare -A REPROVE_DEPS_test=(
 )
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
-  [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc
+  [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc [strace]=strace
 )
 
 install_deps() {
