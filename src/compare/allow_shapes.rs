@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
 
+use super::tests::gzip;
 use super::*;
 
 /// `rule` (for the artifact `name`) applied to `left` against `right`.
@@ -320,14 +321,6 @@ fn tar_edited(edit: impl FnOnce(&mut Vec<M>)) -> Vec<u8> {
     let mut m = base();
     edit(&mut m);
     tar_of(&m)
-}
-
-fn gzip(data: &[u8], mtime: u32) -> Vec<u8> {
-    let mut g = flate2::GzBuilder::new()
-        .mtime(mtime)
-        .write(Vec::new(), flate2::Compression::default());
-    g.write_all(data).unwrap();
-    g.finish().unwrap()
 }
 
 fn zip_of(members: &[(&str, &[u8])]) -> Vec<u8> {

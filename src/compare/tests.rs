@@ -326,7 +326,7 @@ fn tar(entries: &[Entry]) -> Vec<u8> {
     b.into_inner().unwrap()
 }
 
-fn gzip(data: &[u8], mtime: u32) -> Vec<u8> {
+pub(super) fn gzip(data: &[u8], mtime: u32) -> Vec<u8> {
     let mut g = flate2::GzBuilder::new()
         .mtime(mtime)
         .write(Vec::new(), flate2::Compression::default());
