@@ -2,6 +2,7 @@
 //! `equivalent` (issue 8, item 3). The rebuilt file is on the left, the shipped one on the
 //! right, both called `fw.img` (or `fw.tar`), as `verify` sets them side by side.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::Command;

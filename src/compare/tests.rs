@@ -9,6 +9,8 @@ use std::process::Command;
 
 use proptest::prelude::*;
 
+use super::elf::ElfMap;
+
 use super::*;
 
 struct Dir(tempfile::TempDir);

@@ -1,0 +1,541 @@
+//! The recursive walk of a comparison: byte comparison first, then containers member by
+//! member, then each differing leaf explained range by range with its allowances applied.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use super::container::{self, Blob, Content, Fault, Kind, Member, METADATA_FIELDS};
+use super::elf::{self, ElfMap, Location};
+use super::layout::Layout;
+use super::{
+    allow, compare_readers, explain, io_error, Allowance, AppliedAllowance, ByteDiff, Cause,
+    Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule, SectionDiff,
+    Verdict,
+};
+use crate::archive::limits::Budget;
+use crate::archive::Format;
+
+/// Ranges per leaf given a cause (the count of all ranges is always exact).
+const MAX_EXPLAINED: usize = 64;
+/// Ranges per leaf shown with hex context.
+const CONTEXT_RANGES: usize = 3;
+
+pub(super) struct Walker<'o> {
+    pub(super) opts: &'o Options,
+    /// Reference times for timestamp detection.
+    pub(super) times: Vec<i64>,
+    /// For a file pair with two names: the left name (used in paths) and the right one.
+    pub(super) aliases: Option<(String, String)>,
+    pub(super) layout: Option<Layout>,
+    /// What the comparison has spooled and listed so far, against its bounds.
+    pub(super) budget: Budget,
+    pub(super) identical: u64,
+    pub(super) leaves: Vec<LeafDiff>,
+}
+
+impl Walker<'_> {
+    /// The allowances for the leaf at `path`. A file pair is named after the left file, but
+    /// an allowance may name either side (verify puts the shipped name on the right).
+    fn allowances(&self, path: &str) -> impl Iterator<Item = &Allowance> {
+        let path = path.to_owned();
+        let other = self.aliases.as_ref().and_then(|(left, right)| {
+            let rest = path.strip_prefix(left.as_str())?;
+            (rest.is_empty() || rest.starts_with("//")).then(|| format!("{right}{rest}"))
+        });
+        self.opts
+            .allowances
+            .iter()
+            .filter(move |a| a.applies_to(&path) || other.as_ref().is_some_and(|o| a.applies_to(o)))
+    }
+
+    /// A leaf without content; `equivalent` when it is only archive metadata, order or a
+    /// compression header and an `archive-metadata` allowance applies.
+    pub(super) fn leaf(
+        &self,
+        path: &str,
+        change: Change,
+        causes: Vec<Cause>,
+        metadata: Vec<FieldChange>,
+    ) -> LeafDiff {
+        let metadata_only = !causes.is_empty()
+            && causes.iter().all(|c| {
+                matches!(
+                    c,
+                    Cause::ArchiveMetadata | Cause::Ordering | Cause::CompressionHeader
+                )
+            });
+        let special_bits = metadata
+            .iter()
+            .any(|f| !allow::is_harmless_field(&f.field, &f.left, &f.right));
+        let harmless = metadata_only && !special_bits;
+        let mut notes = Vec::new();
+        if metadata_only && special_bits {
+            if let Some(a) = self
+                .allowances(path)
+                .find(|a| a.rule == Rule::ArchiveMetadata)
+            {
+                notes.push(format!(
+                    "`{}` not applied: a setuid, setgid or sticky bit changed",
+                    a.rule
+                ));
+            }
+        }
+        let allowances: Vec<AppliedAllowance> = self
+            .allowances(path)
+            .filter(|a| harmless && a.rule == Rule::ArchiveMetadata)
+            .take(1)
+            .map(|a| AppliedAllowance {
+                allowance: a.clone(),
+                ranges: Vec::new(),
+            })
+            .collect();
+        LeafDiff {
+            path: path.to_owned(),
+            change,
+            verdict: if allowances.is_empty() {
+                Verdict::Different
+            } else {
+                Verdict::Equivalent
+            },
+            causes,
+            metadata,
+            content: None,
+            allowances,
+            notes,
+        }
+    }
+
+    /// Compare two spans of bytes at `path`; look inside when both are the same container.
+    pub(super) fn blobs(
+        &mut self,
+        path: &str,
+        left: &Blob,
+        right: &Blob,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let bytes = compare_readers(
+            left.reader().map_err(io_error(&left.path))?,
+            right.reader().map_err(io_error(&right.path))?,
+        )
+        .map_err(io_error(&left.path))?;
+        if bytes.is_identical() {
+            self.identical += 1;
+            return Ok(());
+        }
+        let mut notes = Vec::new();
+        let mut members_match = false;
+        // Allowed bytes are judged before looking inside: a signed bundle is still a tar, but
+        // its signature trailer is no member of it.
+        let allowances: Vec<&Allowance> = self.allowances(path).collect();
+        let byte_allowed = allow::cover(&allowances, &shape(&bytes), |_| None).complete;
+        if !byte_allowed {
+            let lf = left.format().map_err(io_error(&left.path))?;
+            let rf = right.format().map_err(io_error(&right.path))?;
+            if let Some(format) = lf.filter(|f| Some(*f) == rf && *f != Format::Elf) {
+                self.budget
+                    .check_depth(depth as u64)
+                    .map_err(|e| Error::from_fault(path, e.into()))?;
+                let (leaves, identical) = (self.leaves.len(), self.identical);
+                match self.expand(path, format, left, right, &bytes, depth) {
+                    Ok(()) if self.leaves.len() > leaves => return Ok(()),
+                    Ok(()) => {
+                        members_match = true;
+                        notes.push(
+                            "every member matches: the container's own bytes differ (headers, padding)"
+                                .to_owned(),
+                        );
+                    }
+                    Err(Error::Corrupt { detail, .. }) => {
+                        // A decompression cut short by a signal reads as corrupt: not a reason
+                        // to go on comparing bytes.
+                        crate::interrupt::check()?;
+                        self.leaves.truncate(leaves);
+                        self.identical = identical;
+                        notes.push(format!(
+                            "could not read as {}: {detail}; compared as bytes",
+                            format.name()
+                        ));
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let mut leaf = self.content_leaf(path, left, right, &bytes, notes)?;
+        if members_match {
+            // Same members, same contents, same compared metadata: what differs is the
+            // container's own bookkeeping (pax times, inode numbers, extra fields, padding).
+            for r in leaf.content.iter_mut().flat_map(|c| &mut c.ranges) {
+                r.cause = Cause::ArchiveMetadata;
+            }
+            leaf.causes = vec![Cause::ArchiveMetadata];
+            let allowed = self.leaf(
+                path,
+                Change::Changed,
+                vec![Cause::ArchiveMetadata],
+                Vec::new(),
+            );
+            // The container's own bytes, never bytes one side has and the other lacks (data
+            // appended to a tar, a stub in front of a zip).
+            let same_size = bytes.left_size == bytes.right_size;
+            match allowed.allowances.into_iter().next() {
+                Some(mut applied) if same_size && !bytes.is_truncated() => {
+                    applied.ranges.clone_from(&bytes.ranges);
+                    leaf.allowances.push(applied);
+                    leaf.verdict = Verdict::Equivalent;
+                }
+                Some(applied) => leaf.notes.push(format!(
+                    "`{}` not applied: the containers differ in size ({} and {} bytes)",
+                    applied.allowance.rule, bytes.left_size, bytes.right_size
+                )),
+                None => {}
+            }
+        }
+        self.leaves.push(leaf);
+        Ok(())
+    }
+
+    fn expand(
+        &mut self,
+        path: &str,
+        format: Format,
+        left: &Blob,
+        right: &Blob,
+        bytes: &ByteDiff,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let corrupt = |fault: Fault| Error::from_fault(path, fault);
+        let tmp = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
+        if matches!(format, Format::Gzip | Format::Xz) {
+            let l = container::decompress(format, left, tmp.path(), &mut self.budget)
+                .map_err(corrupt)?;
+            let r = container::decompress(format, right, tmp.path(), &mut self.budget)
+                .map_err(corrupt)?;
+            let before = self.leaves.len();
+            self.blobs(path, &l, &r, depth + 1)?;
+            let headers = (format == Format::Gzip)
+                .then(|| container::gzip_header(left).zip(container::gzip_header(right)))
+                .flatten();
+            let fields = headers
+                .as_ref()
+                .map(|((lf, _), (rf, _))| changed_fields(lf, rf))
+                .unwrap_or_default();
+            let header_only = headers.is_some_and(|((_, ll), (_, rl))| {
+                ll == rl && bytes.ranges.iter().all(|r| r.end() <= ll)
+            });
+            if self.leaves.len() == before {
+                // Same content: the leaf is the stream itself, not a decompressed member.
+                self.identical = self.identical.saturating_sub(1);
+                let cause = if header_only {
+                    Cause::CompressionHeader
+                } else {
+                    Cause::Compression
+                };
+                let leaf = self.leaf(path, Change::Changed, vec![cause], fields);
+                self.leaves.push(leaf);
+            } else if !fields.is_empty() {
+                let leaf = self.leaf(
+                    path,
+                    Change::Changed,
+                    vec![Cause::CompressionHeader],
+                    fields,
+                );
+                self.leaves.insert(before, leaf);
+            }
+            return Ok(());
+        }
+        let l = container::list(format, left, &mut self.budget).map_err(corrupt)?;
+        let r = container::list(format, right, &mut self.budget).map_err(corrupt)?;
+        let sides = Some((left, right, tmp.path()));
+        self.members(&format!("{path}//"), &l, &r, sides, depth + 1)
+    }
+
+    /// Match members by path and compare each pair. `zip` gives the archives and a scratch
+    /// folder, for compressed zip entries.
+    pub(super) fn members(
+        &mut self,
+        prefix: &str,
+        left: &[Member],
+        right: &[Member],
+        zip: Option<(&Blob, &Blob, &Path)>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let (lkeys, rkeys) = (keys(left), keys(right));
+        let rindex: HashMap<&str, usize> = rkeys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| (k.as_str(), i))
+            .collect();
+        let lset: std::collections::HashSet<&str> = lkeys.iter().map(String::as_str).collect();
+        let common_l: Vec<&str> = lkeys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| rindex.contains_key(k))
+            .collect();
+        let common_r: Vec<&str> = rkeys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| lset.contains(k))
+            .collect();
+        if common_l != common_r {
+            let container = prefix.strip_suffix("//").unwrap_or(prefix);
+            let container = if container.is_empty() { "." } else { container };
+            let mut leaf = self.leaf(
+                container,
+                Change::Reordered,
+                vec![Cause::Ordering],
+                Vec::new(),
+            );
+            if let Some(i) = common_l.iter().zip(&common_r).position(|(a, b)| a != b) {
+                leaf.notes.push(format!(
+                    "member {} is `{}` on the left and `{}` on the right",
+                    i + 1,
+                    common_l[i],
+                    common_r[i]
+                ));
+            }
+            self.leaves.push(leaf);
+        }
+        for (lm, key) in left.iter().zip(&lkeys) {
+            crate::interrupt::check()?;
+            let child = format!("{prefix}{key}");
+            let Some(&ri) = rindex.get(key.as_str()) else {
+                let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());
+                self.leaves.push(leaf);
+                continue;
+            };
+            let rm = &right[ri];
+            if lm.kind != rm.kind {
+                let field = FieldChange {
+                    field: "kind".into(),
+                    left: lm.kind.name().into(),
+                    right: rm.kind.name().into(),
+                };
+                let leaf = self.leaf(&child, Change::Changed, vec![Cause::Unknown], vec![field]);
+                self.leaves.push(leaf);
+                continue;
+            }
+            let fields = changed_fields(&lm.meta, &rm.meta);
+            let same_meta = fields.is_empty();
+            if !same_meta {
+                let cause = if fields
+                    .iter()
+                    .all(|f| METADATA_FIELDS.contains(&f.field.as_str()))
+                {
+                    Cause::ArchiveMetadata
+                } else {
+                    Cause::Unknown
+                };
+                let leaf = self.leaf(&child, Change::Changed, vec![cause], fields);
+                self.leaves.push(leaf);
+            }
+            if let (Content::Zip(_, l), Content::Zip(_, r)) = (&lm.content, &rm.content) {
+                // Equal compressed bytes decompress to equal content: no need to extract.
+                let same = compare_readers(
+                    l.reader().map_err(io_error(&l.path))?,
+                    r.reader().map_err(io_error(&r.path))?,
+                )
+                .map_err(io_error(&l.path))?;
+                if same.is_identical() {
+                    self.identical += 1;
+                    continue;
+                }
+            }
+            let l = materialize(&lm.content, zip, true, &mut self.budget)
+                .map_err(|f| Error::from_fault(&child, f))?;
+            let r = materialize(&rm.content, zip, false, &mut self.budget)
+                .map_err(|f| Error::from_fault(&child, f))?;
+            let (Some(l), Some(r)) = (l, r) else {
+                if same_meta && lm.kind != Kind::Dir {
+                    self.identical += 1;
+                }
+                continue;
+            };
+            self.blobs(&child, &l, &r, depth)?;
+        }
+        for key in &rkeys {
+            if !lset.contains(key.as_str()) {
+                let leaf = self.leaf(
+                    &format!("{prefix}{key}"),
+                    Change::Added,
+                    Vec::new(),
+                    Vec::new(),
+                );
+                self.leaves.push(leaf);
+            }
+        }
+        Ok(())
+    }
+
+    /// A leaf for differing bytes: each range explained, allowances applied.
+    fn content_leaf(
+        &self,
+        path: &str,
+        left: &Blob,
+        right: &Blob,
+        bytes: &ByteDiff,
+        notes: Vec<String>,
+    ) -> Result<LeafDiff, Error> {
+        let mut notes = notes;
+        let is_elf = |b: &Blob| b.format().map(|f| f == Some(Format::Elf));
+        let left_elf = is_elf(left).map_err(io_error(&left.path))?;
+        let (elf, right_elf) = if left_elf && is_elf(right).map_err(io_error(&right.path))? {
+            (ElfMap::read(left), ElfMap::read(right))
+        } else {
+            (None, None)
+        };
+        let image = match (&self.layout, left_elf) {
+            (Some(layout), false) => layout.map_for(path, left, &mut notes),
+            _ => None,
+        };
+        let elf = elf.as_ref().or(image);
+        let mut causes: Vec<Cause> = Vec::new();
+        let mut ranges = Vec::new();
+        if let (Some(l), Some(r)) = (elf, &right_elf) {
+            notes.extend(elf::layout_changes(l, r));
+        }
+        for (i, r) in bytes.ranges.iter().take(MAX_EXPLAINED).enumerate() {
+            let (cause, location) = explain::explain(*r, left, right, elf, &self.times)
+                .map_err(io_error(&left.path))?;
+            let context = if i < CONTEXT_RANGES {
+                Some(explain::context(*r, left, right).map_err(io_error(&left.path))?)
+            } else {
+                None
+            };
+            if !causes.contains(&cause) {
+                causes.push(cause.clone());
+            }
+            ranges.push(RangeDiff {
+                offset: r.offset,
+                len: r.len,
+                cause,
+                location: location.map(|l| match l {
+                    Location::Header => "ELF header".to_owned(),
+                    Location::Section { name, .. } => name,
+                    Location::Segment(i) => format!("segment {i}"),
+                    Location::Elsewhere => "outside sections".to_owned(),
+                }),
+                context,
+            });
+        }
+        if bytes.range_count > ranges.len() as u64 {
+            notes.push(format!(
+                "{} more ranges not explained",
+                bytes.range_count - ranges.len() as u64
+            ));
+        }
+        let mut sections: Vec<SectionDiff> = Vec::new();
+        for s in elf.iter().flat_map(|m| &m.sections) {
+            let n = bytes
+                .ranges
+                .iter()
+                .filter(|r| r.offset < s.file.end() && s.file.offset < r.end())
+                .count() as u64;
+            if n > 0 {
+                sections.push(SectionDiff {
+                    name: s.name.clone(),
+                    executable: s.executable,
+                    ranges: n,
+                });
+            }
+        }
+        // Both ELF files: the section at the same place in both. A raw image: its layout's
+        // section (the sizes are checked by `cover`).
+        let section = |name: &str| {
+            let own = elf.and_then(|m| m.sole_section(name))?;
+            match &right_elf {
+                Some(r) if r.sole_section(name)? != own => None,
+                _ => Some(own),
+            }
+        };
+        let candidates: Vec<&Allowance> = self.allowances(path).collect();
+        let coverage = allow::cover(&candidates, &shape(bytes), section);
+        let allowances: Vec<AppliedAllowance> = coverage
+            .applied
+            .into_iter()
+            .map(|(a, ranges)| AppliedAllowance {
+                allowance: a.clone(),
+                ranges,
+            })
+            .collect();
+        let verdict = if coverage.complete {
+            Verdict::Equivalent
+        } else {
+            notes.extend(coverage.notes);
+            Verdict::Different
+        };
+        Ok(LeafDiff {
+            path: path.to_owned(),
+            change: Change::Changed,
+            verdict,
+            causes,
+            metadata: Vec::new(),
+            content: Some(ContentDiff {
+                left_size: bytes.left_size,
+                right_size: bytes.right_size,
+                differing_bytes: bytes.differing_bytes,
+                range_count: bytes.range_count,
+                ranges,
+                sections,
+            }),
+            allowances,
+            notes,
+        })
+    }
+}
+
+/// What allowances are judged against: the sizes and the differing ranges.
+fn shape(bytes: &ByteDiff) -> allow::Shape<'_> {
+    allow::Shape {
+        left_size: bytes.left_size,
+        right_size: bytes.right_size,
+        ranges: &bytes.ranges,
+        complete: !bytes.is_truncated(),
+    }
+}
+
+/// Matching keys for members: the path, with `#2`, `#3`… for repeats of a path.
+fn keys(members: &[Member]) -> Vec<String> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    members
+        .iter()
+        .map(|m| {
+            let n = seen.entry(&m.path).or_default();
+            *n += 1;
+            if *n == 1 {
+                m.path.clone()
+            } else {
+                format!("{}#{n}", m.path)
+            }
+        })
+        .collect()
+}
+
+fn changed_fields(left: &[(&str, String)], right: &[(&str, String)]) -> Vec<FieldChange> {
+    left.iter()
+        .filter_map(|(name, lv)| {
+            let (_, rv) = right.iter().find(|(n, _)| n == name)?;
+            (lv != rv).then(|| FieldChange {
+                field: (*name).to_owned(),
+                left: lv.clone(),
+                right: rv.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The bytes of a member as a span on disk (`None` for entries without content).
+fn materialize(
+    content: &Content,
+    zip: Option<(&Blob, &Blob, &Path)>,
+    is_left: bool,
+    budget: &mut Budget,
+) -> Result<Option<Blob>, Fault> {
+    match content {
+        Content::None => Ok(None),
+        Content::Blob(b) => Ok(Some(b.clone())),
+        Content::Zip(i, _) => {
+            let (l, r, dir) = zip.ok_or_else(|| "a zip entry outside a zip".to_owned())?;
+            container::extract_zip(if is_left { l } else { r }, *i, dir, budget).map(Some)
+        }
+    }
+}
