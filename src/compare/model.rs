@@ -50,6 +50,31 @@ pub enum Cause {
         #[serde(skip_serializing_if = "Option::is_none")]
         symbol: Option<String>,
     },
+    /// A change to a data object: bytes of a constant table or variable in `.rodata`,
+    /// `.data` or another non-executable allocated section, and the object covering them.
+    /// Flagged as loudly as [`Cause::Code`]: a changed user table is as much a backdoor as a
+    /// changed function.
+    Data {
+        section: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        symbol: Option<String>,
+    },
+    /// A toolchain identification string (`GCC: (Debian 12.2.0-14) 12.2.0`, a binutils,
+    /// linker or assembler version) that names another version on each side; `left` and
+    /// `right` are the differing version words.
+    Toolchain { left: String, right: String },
+    /// A checksum, CRC or length field that changed only because other bytes did.
+    Checksum {
+        /// What the field is (`uImage header CRC`, `ROM checksum byte`), when known.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        field: Option<String>,
+    },
+    /// Content that moved: bytes inserted or removed earlier shifted it (a pointer or offset
+    /// that moved with it also counts).
+    Shifted {
+        /// How far it moved, in bytes (positive: later on the right).
+        by: i64,
+    },
     Unknown,
 }
 
@@ -68,12 +93,25 @@ impl Cause {
                 Some(s) => format!("EXECUTABLE CODE in `{section}`, function `{s}`"),
                 None => format!("EXECUTABLE CODE in `{section}`"),
             },
+            Cause::Data { section, symbol } => match symbol {
+                Some(s) => format!("DATA CHANGE in `{section}`, object `{s}`"),
+                None => format!("DATA CHANGE in `{section}`"),
+            },
+            Cause::Toolchain { left, right } => {
+                format!("toolchain version string `{left}` → `{right}`")
+            }
+            Cause::Checksum { field } => match field {
+                Some(f) => format!("checksum ({f}) following other changes"),
+                None => "checksum following other changes".into(),
+            },
+            Cause::Shifted { by } => format!("content shifted by {by:+} bytes"),
             Cause::Unknown => "unknown".into(),
         }
     }
 
+    /// Whether the cause is flagged loudly: machine code or a data object changed.
     pub fn is_code(&self) -> bool {
-        matches!(self, Cause::Code { .. })
+        matches!(self, Cause::Code { .. } | Cause::Data { .. })
     }
 }
 
