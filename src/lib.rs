@@ -19,6 +19,7 @@ pub mod cli;
 pub mod compare;
 pub mod escrow;
 pub mod exit;
+pub mod firmware;
 pub mod hash;
 pub mod interrupt;
 pub mod output;

@@ -95,12 +95,22 @@ impl Blob {
     }
 
     /// The sub-span `offset..offset + len`, or `None` when it runs past this one.
-    fn slice(&self, offset: u64, len: u64) -> Option<Blob> {
+    pub(super) fn slice(&self, offset: u64, len: u64) -> Option<Blob> {
         (offset.checked_add(len)? <= self.len).then(|| Blob {
             path: self.path.clone(),
             offset: self.offset + offset,
             len,
         })
+    }
+}
+
+impl crate::firmware::Source for Blob {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>> {
+        Blob::read_at(self, pos, len)
     }
 }
 

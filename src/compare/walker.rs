@@ -7,6 +7,7 @@ use std::path::Path;
 use super::container::{self, Blob, Content, Fault, Kind, Member, METADATA_FIELDS};
 use super::elf::{self, ElfMap, Location};
 use super::layout::Layout;
+use super::parts;
 use super::{
     allow, compare_readers, explain, io_error, Allowance, AppliedAllowance, ByteDiff, Cause,
     Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule, SectionDiff,
@@ -131,6 +132,29 @@ impl Walker<'_> {
         if !byte_allowed {
             let lf = left.format().map_err(io_error(&left.path))?;
             let rf = right.format().map_err(io_error(&right.path))?;
+            if lf.is_none() && rf.is_none() {
+                if let Some(format) = crate::firmware::identify(left)
+                    .map_err(io_error(&left.path))?
+                    .filter(|f| crate::firmware::identify(right).ok().flatten() == Some(*f))
+                {
+                    self.budget
+                        .check_depth(depth as u64)
+                        .map_err(|e| Error::from_fault(path, e.into()))?;
+                    let (leaves, identical) = (self.leaves.len(), self.identical);
+                    match self.parts(path, format, left, right, depth)? {
+                        Ok(parts::Found::Leaves) => return Ok(()),
+                        Ok(parts::Found::Nothing) => notes.push(format!(
+                            "every part of the {} image matches: bytes outside its map differ",
+                            format.name()
+                        )),
+                        Err(note) => {
+                            self.leaves.truncate(leaves);
+                            self.identical = identical;
+                            notes.push(note);
+                        }
+                    }
+                }
+            }
             if let Some(format) = lf.filter(|f| Some(*f) == rf && *f != Format::Elf) {
                 self.budget
                     .check_depth(depth as u64)
@@ -367,7 +391,7 @@ impl Walker<'_> {
     }
 
     /// A leaf for differing bytes: each range explained, allowances applied.
-    fn content_leaf(
+    pub(super) fn content_leaf(
         &self,
         path: &str,
         left: &Blob,
