@@ -29,8 +29,10 @@ pub struct ByteRange {
 }
 
 impl ByteRange {
+    /// One past the last byte; saturating, since ranges read from a crafted ELF header can
+    /// claim any offset and length.
     pub fn end(&self) -> u64 {
-        self.offset + self.len
+        self.offset.saturating_add(self.len)
     }
 }
 

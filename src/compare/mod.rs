@@ -10,7 +10,7 @@
 //! decompressed content, recursively; a differing member that is no container is a *leaf*, whose byte
 //! ranges are each given a likely [`Cause`] (ELF files by section, segment and function).
 //! An image of a firmware format ([`crate::firmware`]) is compared part by part, its headers
-//! field by field ([`parts`]).
+//! field by field (`parts.rs`).
 //! A nested archive that cannot be read is compared as bytes, with a note: one corrupt member
 //! never aborts the whole comparison. Allowances ([`allow`]) turn differences that a recipe
 //! declares harmless into `equivalent`. Leaf paths join nesting levels with `//`:
