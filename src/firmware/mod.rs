@@ -20,6 +20,14 @@
 
 use std::io;
 
+mod bzimage;
+mod fdt;
+mod fit;
+#[cfg(test)]
+mod mutate;
+mod show;
+mod uimage;
+
 /// The most parts one map may list.
 pub const MAX_PARTS: usize = 65_536;
 
@@ -38,12 +46,26 @@ pub trait Source {
 /// The firmware formats this module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Format {}
+pub enum Format {
+    /// A U-Boot legacy image (`mkimage -T kernel|multi|…`): a 64-byte header, then data.
+    Uimage,
+    /// A U-Boot FIT image: a device tree whose `/images/*` nodes carry the payloads.
+    Fit,
+    /// A flattened device-tree blob (`dtc -O dtb`).
+    Dtb,
+    /// A Linux x86 kernel in the boot protocol's format: setup, then a compressed payload.
+    Bzimage,
+}
 
 impl Format {
     /// The format's name, as reports print it.
     pub fn name(self) -> &'static str {
-        match self {}
+        match self {
+            Format::Uimage => "uImage",
+            Format::Fit => "FIT",
+            Format::Dtb => "device tree",
+            Format::Bzimage => "bzImage",
+        }
     }
 }
 
@@ -133,14 +155,30 @@ pub enum Error {
 
 /// The format of `source`, if it is one this module reads.
 pub fn identify(source: &dyn Source) -> io::Result<Option<Format>> {
-    let _ = source;
+    if uimage::is_uimage(source)? {
+        return Ok(Some(Format::Uimage));
+    }
+    if fdt::is_fdt(source)? {
+        return Ok(Some(if fit::is_fit(source) {
+            Format::Fit
+        } else {
+            Format::Dtb
+        }));
+    }
+    if bzimage::is_bzimage(source)? {
+        return Ok(Some(Format::Bzimage));
+    }
     Ok(None)
 }
 
 /// `source` read as `format`.
 pub fn map(format: Format, source: &dyn Source) -> Result<Map, Error> {
-    let _ = source;
-    match format {}
+    match format {
+        Format::Uimage => uimage::map(source),
+        Format::Fit => fit::map(source),
+        Format::Dtb => fdt::map(source),
+        Format::Bzimage => bzimage::map(source),
+    }
 }
 
 /// A file read in place, as a [`Source`].
