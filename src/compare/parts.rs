@@ -76,13 +76,44 @@ fn spans(map: &Map, len: u64) -> Vec<Span<'_>> {
     out
 }
 
+fn is_padding(part: Option<&Part>) -> bool {
+    part.is_some_and(|p| p.role == Role::Padding)
+}
+
+/// Whether `span` of `image` is all 0x00 or all 0xff (read in chunks: a padding part may be
+/// large).
+fn is_fill(image: &Blob, span: &Span<'_>) -> Result<bool, Error> {
+    const CHUNK: usize = 64 * 1024;
+    let mut fill = None;
+    let mut at = 0u64;
+    while at < span.len {
+        let want = usize::try_from(span.len - at).map_or(CHUNK, |n| n.min(CHUNK));
+        let bytes = image
+            .read_at(span.offset + at, want)
+            .map_err(io_error(&image.path))?;
+        if bytes.is_empty() {
+            return Ok(false);
+        }
+        let first = *fill.get_or_insert(bytes[0]);
+        if !matches!(first, 0x00 | 0xff) || bytes.iter().any(|&b| b != first) {
+            return Ok(false);
+        }
+        at += bytes.len() as u64;
+    }
+    Ok(true)
+}
+
 /// The cause a changed header field of `kind` implies.
-fn field_cause(format: firmware::Format, name: &str, kind: FieldKind) -> Cause {
+/// A field called `value` (a device tree's property) is named by its part alone.
+fn field_cause(format: firmware::Format, part: &str, name: &str, kind: FieldKind) -> Cause {
+    let field = if name == "value" {
+        format!("{} `{part}`", format.name())
+    } else {
+        format!("{} `{part}` {name}", format.name())
+    };
     match kind {
         FieldKind::Timestamp => Cause::Timestamp,
-        FieldKind::Checksum | FieldKind::Length => Cause::Checksum {
-            field: Some(format!("{} {name}", format.name())),
-        },
+        FieldKind::Checksum | FieldKind::Length => Cause::Checksum { field: Some(field) },
         FieldKind::Text | FieldKind::Number => Cause::Unknown,
     }
 }
@@ -114,13 +145,23 @@ impl Walker<'_> {
                 .map_err(|e| Error::from_fault(path, e.into()))?;
         }
         let (ls, rs) = (spans(&lmap, left.len), spans(&rmap, right.len));
+        // Maps list up to `MAX_PARTS` parts: match them by name through an index.
+        let rindex: std::collections::HashMap<&str, usize> = rs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i))
+            .collect();
+        let lnames: std::collections::HashSet<&str> = ls.iter().map(|l| l.name.as_str()).collect();
         let before = self.leaves.len();
         let mut only_checksums: Vec<usize> = Vec::new();
         let mut other_change = false;
         for l in &ls {
             crate::interrupt::check()?;
             let child = format!("{path}//{}", l.name);
-            let Some(r) = rs.iter().find(|r| r.name == l.name) else {
+            let Some(r) = rindex.get(l.name.as_str()).map(|&i| &rs[i]) else {
+                if is_padding(l.part) && is_fill(left, l)? {
+                    continue;
+                }
                 let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());
                 self.leaves.push(leaf);
                 other_change = true;
@@ -133,6 +174,12 @@ impl Walker<'_> {
                     format.name()
                 )));
             };
+            if is_padding(l.part) && is_padding(r.part) && is_fill(left, l)? && is_fill(right, r)? {
+                // Fill on both sides, of any length: it moved with a length field, it holds
+                // nothing.
+                self.identical += 1;
+                continue;
+            }
             let header = match (l.part, r.part) {
                 (Some(lp), Some(rp)) if lp.role == Role::Header || rp.role == Role::Header => {
                     Some((lp, rp))
@@ -164,7 +211,7 @@ impl Walker<'_> {
                 if lf.value == rf.value {
                     continue;
                 }
-                let cause = field_cause(format, lf.name, lf.kind);
+                let cause = field_cause(format, &l.name, lf.name, lf.kind);
                 checksum_only &= matches!(cause, Cause::Checksum { .. });
                 if !causes.contains(&cause) {
                     causes.push(cause);
@@ -204,7 +251,7 @@ impl Walker<'_> {
             }
         }
         for r in &rs {
-            if !ls.iter().any(|l| l.name == r.name) {
+            if !lnames.contains(r.name.as_str()) && !(is_padding(r.part) && is_fill(right, r)?) {
                 let leaf = self.leaf(
                     &format!("{path}//{}", r.name),
                     Change::Added,

@@ -60,27 +60,99 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
     check_span(NAME, "the setup (`setup_sects`)", 0, setup_len, source)?;
     let n32 = |at: usize| u64::from(le32(&h, at));
     let mut fields = vec![
-        field("setup_sects", 0x1f1, 1, h[0x1f1].to_string(), FieldKind::Length),
+        field(
+            "setup_sects",
+            0x1f1,
+            1,
+            h[0x1f1].to_string(),
+            FieldKind::Length,
+        ),
         field("syssize", 0x1f4, 4, number(n32(0x1f4)), FieldKind::Length),
-        field("boot_flag", 0x1fe, 2, format!("{:#06x}", le16(&h, 0x1fe)), FieldKind::Number),
-        field("version", 0x206, 2, format!("{}.{:02}", version >> 8, version & 0xff), FieldKind::Number),
-        field("kernel_version_offset", 0x20e, 2, number(u64::from(le16(&h, 0x20e))), FieldKind::Length),
-        field("code32_start", 0x214, 4, format!("{:#010x}", le32(&h, 0x214)), FieldKind::Number),
+        field(
+            "boot_flag",
+            0x1fe,
+            2,
+            format!("{:#06x}", le16(&h, 0x1fe)),
+            FieldKind::Number,
+        ),
+        field(
+            "version",
+            0x206,
+            2,
+            format!("{}.{:02}", version >> 8, version & 0xff),
+            FieldKind::Number,
+        ),
+        field(
+            "kernel_version_offset",
+            0x20e,
+            2,
+            number(u64::from(le16(&h, 0x20e))),
+            FieldKind::Length,
+        ),
+        field(
+            "code32_start",
+            0x214,
+            4,
+            format!("{:#010x}", le32(&h, 0x214)),
+            FieldKind::Number,
+        ),
     ];
     if version >= 0x205 {
-        fields.push(field("kernel_alignment", 0x230, 4, number(n32(0x230)), FieldKind::Number));
+        fields.push(field(
+            "kernel_alignment",
+            0x230,
+            4,
+            number(n32(0x230)),
+            FieldKind::Number,
+        ));
     }
     if version >= 0x20c {
-        fields.push(field("xloadflags", 0x236, 2, format!("{:#06x}", le16(&h, 0x236)), FieldKind::Number));
+        fields.push(field(
+            "xloadflags",
+            0x236,
+            2,
+            format!("{:#06x}", le16(&h, 0x236)),
+            FieldKind::Number,
+        ));
     }
     if version >= 0x206 {
-        fields.push(field("cmdline_size", 0x238, 4, number(n32(0x238)), FieldKind::Number));
+        fields.push(field(
+            "cmdline_size",
+            0x238,
+            4,
+            number(n32(0x238)),
+            FieldKind::Number,
+        ));
     }
     let payload = if version >= 0x208 {
-        fields.push(field("payload_offset", 0x248, 4, number(n32(0x248)), FieldKind::Length));
-        fields.push(field("payload_length", 0x24c, 4, number(n32(0x24c)), FieldKind::Length));
-        fields.push(field("pref_address", 0x258, 8, format!("{:#x}", le64(&h, 0x258)), FieldKind::Number));
-        fields.push(field("init_size", 0x260, 4, number(n32(0x260)), FieldKind::Length));
+        fields.push(field(
+            "payload_offset",
+            0x248,
+            4,
+            number(n32(0x248)),
+            FieldKind::Length,
+        ));
+        fields.push(field(
+            "payload_length",
+            0x24c,
+            4,
+            number(n32(0x24c)),
+            FieldKind::Length,
+        ));
+        fields.push(field(
+            "pref_address",
+            0x258,
+            8,
+            format!("{:#x}", le64(&h, 0x258)),
+            FieldKind::Number,
+        ));
+        fields.push(field(
+            "init_size",
+            0x260,
+            4,
+            number(n32(0x260)),
+            FieldKind::Length,
+        ));
         Some((n32(0x248), n32(0x24c)))
     } else {
         None
@@ -97,7 +169,13 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
                 .iter()
                 .all(|f| f.offset + f.len <= at || f.offset >= at + len);
             if len > 0 && clear {
-                fields.push(field("kernel_version", at, len, text(&bytes[..n]), FieldKind::Text));
+                fields.push(field(
+                    "kernel_version",
+                    at,
+                    len,
+                    text(&bytes[..n]),
+                    FieldKind::Text,
+                ));
             }
         }
     }
@@ -115,7 +193,13 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
             let at = setup_len
                 .checked_add(offset)
                 .ok_or_else(|| corrupt(NAME, "the payload lies past any image"))?;
-            check_span(NAME, "the payload (`payload_offset`, `payload_length`)", at, len, source)?;
+            check_span(
+                NAME,
+                "the payload (`payload_offset`, `payload_length`)",
+                at,
+                len,
+                source,
+            )?;
             parts.push(Part {
                 name: "payload".into(),
                 offset: at,
@@ -136,4 +220,68 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
         format: Format::Bzimage,
         parts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::mutate::{self, Padded};
+    use super::*;
+
+    /// The first 20480 bytes (the setup) of Debian's `vmlinuz-6.1.0-57-cloud-amd64`
+    /// (14190528 bytes in all, from `linux-image-6.1.0-57-cloud-amd64` 6.1.192-3).
+    const SETUP: &[u8] = include_bytes!("../../testdata/firmware/vmlinuz-setup.bin");
+    const LEN: u64 = 14_190_528;
+
+    fn kernel(head: Vec<u8>) -> Padded {
+        Padded { head, len: LEN }
+    }
+
+    #[test]
+    fn a_debian_kernel_is_its_setup_and_payload() {
+        let k = kernel(SETUP.to_vec());
+        assert_eq!(super::super::identify(&k).unwrap(), Some(Format::Bzimage));
+        let m = map(&k).unwrap();
+        let parts: Vec<(&str, u64, u64)> = m
+            .parts
+            .iter()
+            .map(|p| (p.name.as_str(), p.offset, p.len))
+            .collect();
+        assert_eq!(
+            parts,
+            [("setup", 0, 20480), ("payload", 20480 + 716, 14_065_015)]
+        );
+        let f = |name: &str| m.parts[0].fields.iter().find(|f| f.name == name).unwrap();
+        assert_eq!(f("version").value, "2.15");
+        assert_eq!(f("kernel_version").kind, FieldKind::Text);
+        assert!(
+            f("kernel_version")
+                .value
+                .starts_with("6.1.0-57-cloud-amd64 (debian-kernel@lists.debian.org) #1 SMP"),
+            "{}",
+            f("kernel_version").value
+        );
+        assert_eq!(f("payload_length").kind, FieldKind::Length);
+    }
+
+    #[test]
+    fn a_payload_past_the_end_is_corrupt() {
+        let mut head = SETUP.to_vec();
+        head[0x24c..0x250].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = map(&kernel(head)).unwrap_err().to_string();
+        assert!(err.contains("the payload"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_kernels_never_break_the_reader(m in mutate::mutations()) {
+            // Mutations land in the header, where the reader looks.
+            let head = mutate::apply(&SETUP[..0x1000], &m);
+            let mut full = head.clone();
+            full.extend_from_slice(&SETUP[head.len().min(0x1000)..]);
+            let len = if head.len() < 0x1000 { head.len() as u64 } else { LEN };
+            mutate::check(Format::Bzimage, &Padded { head: if len == LEN { full } else { head }, len });
+        }
+    }
 }

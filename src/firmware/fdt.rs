@@ -99,6 +99,8 @@ pub(super) struct Tree {
     pub(super) props: Vec<Property>,
     /// Node paths (without the leading `/`), in order.
     pub(super) nodes: Vec<String>,
+    /// Where each node's `FDT_BEGIN_NODE` token is, in the order of `nodes`.
+    pub(super) node_tokens: Vec<u64>,
 }
 
 pub(super) fn is_fdt(source: &dyn Source) -> std::io::Result<bool> {
@@ -132,7 +134,10 @@ impl Window<'_> {
     fn u32(&mut self, pos: u64) -> Result<u32, Error> {
         let b = self.get(pos, 4)?;
         if b.len() < 4 {
-            return Err(corrupt(NAME, format!("the structure block ends inside a token at {pos:#x}")));
+            return Err(corrupt(
+                NAME,
+                format!("the structure block ends inside a token at {pos:#x}"),
+            ));
         }
         Ok(be32(b, 0))
     }
@@ -167,19 +172,28 @@ pub(super) fn read_header(source: &dyn Source) -> Result<Header, Error> {
         Some(end) if end <= header.totalsize => Ok(()),
         _ => Err(corrupt(
             NAME,
-            format!("{what} at {off:#x}+{len} runs past `totalsize` ({})", header.totalsize),
+            format!(
+                "{what} at {off:#x}+{len} runs past `totalsize` ({})",
+                header.totalsize
+            ),
         )),
     };
     inside("the structure block", header.off_struct, header.size_struct)?;
     inside("the strings block", header.off_strings, header.size_strings)?;
     inside("the memory reservation block", header.off_rsvmap, 16)?;
     if header.off_struct % 4 != 0 || header.off_rsvmap % 8 != 0 {
-        return Err(corrupt(NAME, "the structure or reservation block is misaligned"));
+        return Err(corrupt(
+            NAME,
+            "the structure or reservation block is misaligned",
+        ));
     }
     if header.size_strings > MAX_STRINGS {
         return Err(corrupt(
             NAME,
-            format!("a strings block of {} bytes (at most {MAX_STRINGS} are read)", header.size_strings),
+            format!(
+                "a strings block of {} bytes (at most {MAX_STRINGS} are read)",
+                header.size_strings
+            ),
         ));
     }
     Ok(header)
@@ -188,7 +202,10 @@ pub(super) fn read_header(source: &dyn Source) -> Result<Header, Error> {
 /// Walks the structure block of `source`.
 pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
     let header = read_header(source)?;
-    let strings = source.read_at(header.off_strings, usize::try_from(header.size_strings).unwrap_or(0))?;
+    let strings = source.read_at(
+        header.off_strings,
+        usize::try_from(header.size_strings).unwrap_or(0),
+    )?;
     let mut w = Window {
         source,
         start: 0,
@@ -200,6 +217,7 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
     let mut seen: Vec<HashSet<String>> = Vec::new();
     let mut props = Vec::new();
     let mut nodes = Vec::new();
+    let mut node_tokens = Vec::new();
     let mut done = false;
     while pos < end {
         let tag = w.u32(pos)?;
@@ -208,7 +226,10 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
         match tag {
             BEGIN_NODE => {
                 if stack.len() >= MAX_DEPTH {
-                    return Err(corrupt(NAME, format!("nodes nested deeper than {MAX_DEPTH}")));
+                    return Err(corrupt(
+                        NAME,
+                        format!("nodes nested deeper than {MAX_DEPTH}"),
+                    ));
                 }
                 let name = read_name(&mut w, pos, end)?;
                 pos = (pos + name.len() as u64 + 1).next_multiple_of(4);
@@ -224,13 +245,20 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
                     Some(p) if p.is_empty() => name,
                     Some(p) => format!("{p}/{name}"),
                 };
+                if nodes.len() >= MAX_PARTS {
+                    return Err(corrupt(NAME, format!("more than {MAX_PARTS} nodes")));
+                }
                 nodes.push(path.clone());
+                node_tokens.push(at);
                 stack.push(path);
                 seen.push(HashSet::new());
             }
             END_NODE => {
                 if stack.pop().is_none() {
-                    return Err(corrupt(NAME, format!("an unmatched end of node at {at:#x}")));
+                    return Err(corrupt(
+                        NAME,
+                        format!("an unmatched end of node at {at:#x}"),
+                    ));
                 }
                 seen.pop();
             }
@@ -239,16 +267,24 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
                 let nameoff = u64::from(w.u32(pos + 4)?);
                 let value = pos + 8;
                 let Some(node) = stack.last() else {
-                    return Err(corrupt(NAME, format!("a property outside every node at {at:#x}")));
+                    return Err(corrupt(
+                        NAME,
+                        format!("a property outside every node at {at:#x}"),
+                    ));
                 };
                 if value.checked_add(len).is_none_or(|e| e > end) {
                     return Err(corrupt(
                         NAME,
-                        format!("a property at {at:#x} of {len} bytes runs past the structure block"),
+                        format!(
+                            "a property at {at:#x} of {len} bytes runs past the structure block"
+                        ),
                     ));
                 }
                 let name = prop_name(&strings, nameoff).ok_or_else(|| {
-                    corrupt(NAME, format!("a property at {at:#x} names no string (nameoff {nameoff})"))
+                    corrupt(
+                        NAME,
+                        format!("a property at {at:#x} names no string (nameoff {nameoff})"),
+                    )
                 })?;
                 let siblings = seen.last_mut().expect("a node is open");
                 let name = unique(siblings, name);
@@ -270,7 +306,10 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
                 break;
             }
             other => {
-                return Err(corrupt(NAME, format!("an unknown token {other:#x} at {at:#x}")));
+                return Err(corrupt(
+                    NAME,
+                    format!("an unknown token {other:#x} at {at:#x}"),
+                ));
             }
         }
     }
@@ -281,6 +320,7 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
         header,
         props,
         nodes,
+        node_tokens,
     })
 }
 
@@ -298,11 +338,16 @@ fn unique(seen: &mut HashSet<String>, name: String) -> String {
 
 /// A NUL-terminated node name at `pos`, within the structure block.
 fn read_name(w: &mut Window<'_>, pos: u64, end: u64) -> Result<Vec<u8>, Error> {
-    let room = usize::try_from(end - pos).unwrap_or(usize::MAX).min(MAX_NAME + 1);
+    let room = usize::try_from(end - pos)
+        .unwrap_or(usize::MAX)
+        .min(MAX_NAME + 1);
     let bytes = w.get(pos, room)?;
     match bytes.iter().position(|&b| b == 0) {
         Some(n) => Ok(bytes[..n].to_vec()),
-        None => Err(corrupt(NAME, format!("a node name at {pos:#x} has no end within {MAX_NAME} bytes"))),
+        None => Err(corrupt(
+            NAME,
+            format!("a node name at {pos:#x} has no end within {MAX_NAME} bytes"),
+        )),
     }
 }
 
@@ -350,7 +395,10 @@ pub(super) fn show_value(kind: FieldKind, value: &[u8]) -> String {
         return number(u64::from(be32(value, 0)));
     }
     if value.len() % 4 == 0 && !value.is_empty() && value.len() <= 64 {
-        let cells: Vec<String> = value.chunks(4).map(|c| format!("{:#x}", be32(c, 0))).collect();
+        let cells: Vec<String> = value
+            .chunks(4)
+            .map(|c| format!("{:#x}", be32(c, 0)))
+            .collect();
         return format!("<{}>", cells.join(" "));
     }
     format!("[{}]", hex(value))
@@ -360,10 +408,17 @@ pub(super) fn show_value(kind: FieldKind, value: &[u8]) -> String {
 /// a payload, the token and a part of its own named `payload`.
 pub(super) fn property_parts(
     source: &dyn Source,
+    header: &Header,
     prop: &Property,
     payload: Option<String>,
     out: &mut Vec<Part>,
 ) -> Result<(), Error> {
+    // The alignment padding after the value (up to the next token) belongs to the property.
+    let value_end = prop.value + prop.len;
+    let pad_end = value_end
+        .next_multiple_of(4)
+        .min(header.off_struct + header.size_struct)
+        .max(value_end);
     let mut fields = vec![
         Field {
             name: "len",
@@ -396,7 +451,7 @@ pub(super) fn property_parts(
             value: show_value(kind, &value),
             kind,
         });
-        len += prop.len;
+        len = pad_end - prop.token;
     }
     out.push(Part {
         name: prop.path(),
@@ -406,19 +461,42 @@ pub(super) fn property_parts(
         fields,
     });
     if split {
-        out.push(Part {
-            name: payload.unwrap_or_else(|| format!("{}:value", prop.path())),
-            offset: prop.value,
-            len: prop.len,
-            role: Role::Payload,
-            fields: Vec::new(),
-        });
+        let name = payload.unwrap_or_else(|| format!("{}:value", prop.path()));
+        pad_part(&name, value_end, pad_end, out);
+        out.insert(
+            out.len() - usize::from(pad_end > value_end),
+            Part {
+                name,
+                offset: prop.value,
+                len: prop.len,
+                role: Role::Payload,
+                fields: Vec::new(),
+            },
+        );
     }
     Ok(())
 }
 
+/// The fill from `start` to `end` after the payload `name`, as a padding part `<name>:pad`:
+/// the comparison passes over fill that only moved with a payload's length.
+pub(super) fn pad_part(name: &str, start: u64, end: u64, out: &mut Vec<Part>) {
+    if end > start {
+        out.push(Part {
+            name: format!("{name}:pad"),
+            offset: start,
+            len: end - start,
+            role: Role::Padding,
+            fields: Vec::new(),
+        });
+    }
+}
+
 /// The header, reservation block and strings block as parts.
-pub(super) fn block_parts(source: &dyn Source, header: &Header, out: &mut Vec<Part>) -> Result<(), Error> {
+pub(super) fn block_parts(
+    source: &dyn Source,
+    header: &Header,
+    out: &mut Vec<Part>,
+) -> Result<(), Error> {
     let h = source.read_at(0, HEADER_LEN as usize)?;
     let f = |name: &'static str, at: usize, kind: FieldKind| Field {
         name,
@@ -461,7 +539,9 @@ pub(super) fn block_parts(source: &dyn Source, header: &Header, out: &mut Vec<Pa
         .filter(|&o| o > header.off_rsvmap)
         .min()
         .unwrap_or(header.totalsize);
-    let room = limit.saturating_sub(header.off_rsvmap).min(16 * MAX_PARTS as u64);
+    let room = limit
+        .saturating_sub(header.off_rsvmap)
+        .min(16 * MAX_PARTS as u64);
     let block = source.read_at(header.off_rsvmap, usize::try_from(room).unwrap_or(0))?;
     let entries = block
         .chunks_exact(16)
@@ -486,19 +566,65 @@ pub(super) fn block_parts(source: &dyn Source, header: &Header, out: &mut Vec<Pa
     Ok(())
 }
 
+/// A part per node: its `FDT_BEGIN_NODE` token and name, named by its path and a `/` (`/`
+/// for the root, `chosen/`).
+pub(super) fn node_parts(tree: &Tree, out: &mut Vec<Part>) {
+    for (path, &at) in tree.nodes.iter().zip(&tree.node_tokens) {
+        let name_len = if path.is_empty() {
+            0
+        } else {
+            path.rsplit('/').next().map_or(0, str::len) as u64
+        };
+        out.push(Part {
+            name: format!("{path}/"),
+            offset: at,
+            len: (4 + name_len + 1).next_multiple_of(4),
+            role: Role::Other,
+            fields: Vec::new(),
+        });
+    }
+}
+
 /// Orders `parts` by offset and refuses overlapping ones (a crafted blob whose blocks share
-/// bytes).
-pub(super) fn order(format: &'static str, parts: &mut [Part]) -> Result<(), Error> {
+/// bytes). Then each part of the structure block starts where the part before it ends: the
+/// `FDT_END_NODE` and `FDT_NOP` tokens before a token belong to it, so a property added at
+/// the end of a node moves no gap.
+pub(super) fn order(
+    format: &'static str,
+    header: &Header,
+    parts: &mut [Part],
+) -> Result<(), Error> {
     if parts.len() > MAX_PARTS {
         return Err(corrupt(format, format!("more than {MAX_PARTS} parts")));
     }
     parts.sort_by_key(|p| (p.offset, p.len));
+    // Names made of a crafted tree's names may meet (`a/b` the property, `a/b/` the node
+    // `b/`): the later one gets a suffix.
+    let mut seen = HashSet::new();
+    for p in parts.iter_mut() {
+        let name = std::mem::take(&mut p.name);
+        p.name = unique(&mut seen, name);
+    }
     for pair in parts.windows(2) {
         if pair[0].offset + pair[0].len > pair[1].offset {
             return Err(corrupt(
                 format,
                 format!("`{}` and `{}` overlap", pair[0].name, pair[1].name),
             ));
+        }
+    }
+    let (start, end) = (header.off_struct, header.off_struct + header.size_struct);
+    for i in 1..parts.len() {
+        let prev_end = parts[i - 1].offset + parts[i - 1].len;
+        let p = &mut parts[i];
+        let absorbs = !matches!(p.role, Role::Payload | Role::Padding);
+        if prev_end >= start && p.offset < end && prev_end < p.offset && absorbs {
+            let delta = p.offset - prev_end;
+            p.offset = prev_end;
+            p.len += delta;
+            for f in &mut p.fields {
+                f.offset += delta;
+            }
         }
     }
     Ok(())
@@ -508,12 +634,123 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
     let tree = read_tree(source)?;
     let mut parts = Vec::with_capacity(tree.props.len() + 3);
     block_parts(source, &tree.header, &mut parts)?;
+    node_parts(&tree, &mut parts);
     for prop in &tree.props {
-        property_parts(source, prop, None, &mut parts)?;
+        property_parts(source, &tree.header, prop, None, &mut parts)?;
     }
-    order(NAME, &mut parts)?;
+    order(NAME, &tree.header, &mut parts)?;
     Ok(Map {
         format: Format::Dtb,
         parts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::mutate::{self, Bytes};
+    use super::*;
+
+    const BOARD: &[u8] = include_bytes!("../../testdata/firmware/board.dtb");
+
+    fn part<'m>(m: &'m Map, name: &str) -> &'m Part {
+        m.parts.iter().find(|p| p.name == name).unwrap_or_else(|| {
+            panic!(
+                "no part `{name}` in {:?}",
+                m.parts.iter().map(|p| &p.name).collect::<Vec<_>>()
+            )
+        })
+    }
+
+    fn value(p: &Part) -> &Field {
+        p.fields.iter().find(|f| f.name == "value").unwrap()
+    }
+
+    #[test]
+    fn a_blob_is_its_blocks_and_one_part_per_property() {
+        assert_eq!(
+            super::super::identify(&Bytes(BOARD)).unwrap(),
+            Some(Format::Dtb)
+        );
+        let m = map(&Bytes(BOARD)).unwrap();
+        let names: Vec<&str> = m.parts.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "header",
+                "memreserve",
+                "/",
+                "model",
+                "compatible",
+                "#address-cells",
+                "#size-cells",
+                "chosen/",
+                "chosen/bootargs",
+                "memory@80000000/",
+                "memory@80000000/device_type",
+                "memory@80000000/reg",
+                "strings",
+            ]
+        );
+        let bootargs = value(part(&m, "chosen/bootargs"));
+        assert_eq!(
+            bootargs.value,
+            "\"console=ttyS0,115200 root=/dev/mmcblk0p2\""
+        );
+        assert_eq!(bootargs.kind, FieldKind::Text);
+        assert_eq!(
+            value(part(&m, "compatible")).value,
+            "\"reprove,test\", \"acme,board\""
+        );
+        assert_eq!(
+            value(part(&m, "memory@80000000/reg")).value,
+            "<0x80000000 0x10000000>"
+        );
+        assert_eq!(
+            value(part(&m, "memory@80000000/reg")).kind,
+            FieldKind::Number
+        );
+        let header = part(&m, "header");
+        assert_eq!(header.fields[1].name, "totalsize");
+        assert_eq!(header.fields[1].value, "377 (0x179)");
+    }
+
+    #[test]
+    fn crafted_blobs_are_corrupt_not_panics() {
+        let set = |at: usize, v: u32| {
+            let mut b = BOARD.to_vec();
+            b[at..at + 4].copy_from_slice(&v.to_be_bytes());
+            map(&Bytes(&b)).unwrap_err().to_string()
+        };
+        assert!(set(4, u32::MAX).contains("runs past the end"));
+        assert!(set(8, 0x7fff_fff0).contains("runs past `totalsize`"));
+        assert!(set(32, 1 << 30).contains("runs past `totalsize`"));
+        // The first property's length, set past the structure block.
+        let first_prop = 0x38 + 8;
+        assert!(set(first_prop + 4, 0xffff_0000).contains("runs past the structure block"));
+        // Its name offset, set past the strings.
+        assert!(set(first_prop + 8, 0x10_0000).contains("names no string"));
+        // A tree nested deeper than the bound: BEGIN_NODE tokens with empty names.
+        let mut deep = BOARD[..0x38].to_vec();
+        for _ in 0..=MAX_DEPTH {
+            deep.extend_from_slice(&BEGIN_NODE.to_be_bytes());
+            deep.extend_from_slice(&[0; 4]);
+        }
+        let len = deep.len() as u32;
+        deep[4..8].copy_from_slice(&len.to_be_bytes());
+        deep[12..16].copy_from_slice(&len.to_be_bytes());
+        deep[32..36].copy_from_slice(&0u32.to_be_bytes());
+        deep[36..40].copy_from_slice(&(len - 0x38).to_be_bytes());
+        let err = map(&Bytes(&deep)).unwrap_err().to_string();
+        assert!(err.contains("deeper than"), "{err}");
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_blobs_never_break_the_reader(m in mutate::mutations()) {
+            let image = mutate::apply(BOARD, &m);
+            mutate::check(Format::Dtb, &Bytes(&image));
+        }
+    }
 }

@@ -63,7 +63,10 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
         };
         let what = format!("the external data of `{node}`");
         let (Some(size), Some(mut offset)) = (cell(source, size)?, cell(source, at)?) else {
-            return Err(corrupt(NAME, format!("{what} has no one-cell size or offset")));
+            return Err(corrupt(
+                NAME,
+                format!("{what} has no one-cell size or offset"),
+            ));
         };
         if at.name == "data-offset" {
             offset = offset
@@ -78,17 +81,103 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
             role: Role::Payload,
             fields: Vec::new(),
         });
+        // mkimage aligns each external image to 4 bytes.
+        let end = offset + size;
+        fdt::pad_part(
+            node,
+            end,
+            end.next_multiple_of(4).min(source.len()),
+            &mut parts,
+        );
     }
+    fdt::node_parts(&tree, &mut parts);
     for prop in &tree.props {
         let payload = (prop.name == "data")
             .then(|| image_of(prop))
             .flatten()
             .map(str::to_owned);
-        fdt::property_parts(source, prop, payload, &mut parts)?;
+        fdt::property_parts(source, &tree.header, prop, payload, &mut parts)?;
     }
-    fdt::order(NAME, &mut parts)?;
+    fdt::order(NAME, &tree.header, &mut parts)?;
     Ok(Map {
         format: Format::Fit,
         parts,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::super::mutate::{self, Bytes};
+    use super::super::FieldKind;
+    use super::*;
+
+    const FIT: &[u8] = include_bytes!("../../testdata/firmware/fit.itb");
+    const EXTERNAL: &[u8] = include_bytes!("../../testdata/firmware/fit-ext.itb");
+    const KERNEL_GZ: &[u8] = include_bytes!("../../testdata/firmware/kernel.gz");
+    const BOARD: &[u8] = include_bytes!("../../testdata/firmware/board.dtb");
+
+    fn part<'m>(m: &'m Map, name: &str) -> &'m Part {
+        m.parts.iter().find(|p| p.name == name).unwrap_or_else(|| {
+            panic!(
+                "no part `{name}` in {:?}",
+                m.parts.iter().map(|p| &p.name).collect::<Vec<_>>()
+            )
+        })
+    }
+
+    fn bytes<'a>(image: &'a [u8], p: &Part) -> &'a [u8] {
+        &image[p.offset as usize..(p.offset + p.len) as usize]
+    }
+
+    fn check_images(image: &[u8]) {
+        let m = map(&Bytes(image)).unwrap();
+        assert_eq!(bytes(image, part(&m, "images/kernel")), KERNEL_GZ);
+        assert_eq!(bytes(image, part(&m, "images/fdt-1")), BOARD);
+        assert_eq!(part(&m, "images/kernel").role, Role::Payload);
+        let ts = &part(&m, "timestamp").fields[2];
+        assert_eq!(
+            (ts.kind, ts.value.as_str()),
+            (FieldKind::Timestamp, "1700000000 (2023-11-14 22:13:20 UTC)")
+        );
+        let hash = &part(&m, "images/kernel/hash-1/value").fields[2];
+        assert_eq!(hash.kind, FieldKind::Checksum);
+        assert!(hash.value.starts_with("<0xa9af2073 "), "{}", hash.value);
+    }
+
+    #[test]
+    fn a_fit_names_its_images() {
+        assert_eq!(
+            super::super::identify(&Bytes(FIT)).unwrap(),
+            Some(Format::Fit)
+        );
+        check_images(FIT);
+        let m = map(&Bytes(FIT)).unwrap();
+        // The data property's token is a header of its own (its length follows the payload),
+        // just before the payload; the alignment after it is padding.
+        let token = part(&m, "images/kernel/data");
+        assert_eq!(token.offset + token.len, part(&m, "images/kernel").offset);
+        assert_eq!(part(&m, "images/kernel:pad").role, Role::Padding);
+    }
+
+    #[test]
+    fn external_data_is_found_past_the_tree() {
+        assert_eq!(
+            super::super::identify(&Bytes(EXTERNAL)).unwrap(),
+            Some(Format::Fit)
+        );
+        check_images(EXTERNAL);
+        let m = map(&Bytes(EXTERNAL)).unwrap();
+        let f = &part(&m, "images/kernel/data-size").fields[2];
+        assert_eq!((f.kind, f.value.as_str()), (FieldKind::Length, "54 (0x36)"));
+    }
+
+    proptest! {
+        #[test]
+        fn mutated_fits_never_break_the_reader(m in mutate::mutations(), ext in any::<bool>()) {
+            let image = mutate::apply(if ext { EXTERNAL } else { FIT }, &m);
+            mutate::check(Format::Fit, &Bytes(&image));
+        }
+    }
 }

@@ -24,7 +24,12 @@ pub(super) fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
         (any::<Index>(), 1u8..).prop_map(|(i, x)| Mutation::Flip(i, x)),
         (
             any::<Index>(),
-            prop_oneof![Just(u32::MAX), Just(0x8000_0000), Just(0x7fff_fff0), any::<u32>()],
+            prop_oneof![
+                Just(u32::MAX),
+                Just(0x8000_0000),
+                Just(0x7fff_fff0),
+                any::<u32>()
+            ],
             any::<bool>()
         )
             .prop_map(|(i, v, be)| Mutation::Huge(i, v, be)),
@@ -47,7 +52,11 @@ pub(super) fn apply(image: &[u8], mutations: &[Mutation]) -> Vec<u8> {
             }
             Mutation::Huge(i, v, be) => {
                 let at = i.index(out.len()) & !3;
-                let bytes = if *be { v.to_be_bytes() } else { v.to_le_bytes() };
+                let bytes = if *be {
+                    v.to_be_bytes()
+                } else {
+                    v.to_le_bytes()
+                };
                 for (k, b) in bytes.iter().enumerate() {
                     if let Some(slot) = out.get_mut(at + k) {
                         *slot = *b;
@@ -70,16 +79,28 @@ pub(super) fn check(format: Format, source: &dyn Source) {
         let mut end = 0u64;
         for p in &m.parts {
             let stop = p.offset.checked_add(p.len).expect("a part's end fits");
-            assert!(stop <= source.len(), "part `{}` runs past the source", p.name);
+            assert!(
+                stop <= source.len(),
+                "part `{}` runs past the source",
+                p.name
+            );
             assert!(p.offset >= end, "part `{}` overlaps the one before", p.name);
             assert!(names.insert(p.name.clone()), "part `{}` twice", p.name);
             for f in &p.fields {
-                assert!(f.offset + f.len <= p.len, "field `{}` outside `{}`", f.name, p.name);
+                assert!(
+                    f.offset + f.len <= p.len,
+                    "field `{}` outside `{}`",
+                    f.name,
+                    p.name
+                );
             }
             end = stop;
         }
     }
-    assert!(start.elapsed() < Duration::from_secs(5), "mapping took too long");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "mapping took too long"
+    );
 }
 
 /// A real image's first bytes followed by zeros up to `len`: the setup of a real kernel, as
@@ -99,7 +120,11 @@ impl Source for Padded {
         let mut out = Vec::new();
         let mut at = pos;
         while at < end {
-            let b = usize::try_from(at).ok().and_then(|i| self.head.get(i)).copied().unwrap_or(0);
+            let b = usize::try_from(at)
+                .ok()
+                .and_then(|i| self.head.get(i))
+                .copied()
+                .unwrap_or(0);
             out.push(b);
             at += 1;
             if at - pos > (1 << 20) {

@@ -114,7 +114,10 @@ mod tests {
         assert_eq!(text(b"a\x1bb"), "a\\u{1b}b");
         assert_eq!(hex(&[0, 0xff]), "00 ff");
         assert!(hex(&[0u8; 100]).contains("(100 bytes, blake3 "));
-        assert_ne!(hex(&[0u8; 100]), hex(&[[0u8; 99].as_slice(), &[1]].concat()));
+        assert_ne!(
+            hex(&[0u8; 100]),
+            hex(&[[0u8; 99].as_slice(), &[1]].concat())
+        );
         assert_eq!(be32(&[1, 2], 0), 0x0102_0000);
         assert_eq!(le16(&[1, 2, 3], 1), 0x0302);
         assert_eq!(be32(&[1, 2], usize::MAX), 0);

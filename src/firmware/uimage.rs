@@ -10,7 +10,8 @@
 //! checksums, `ih_size` a length), then `data` — or, for a multi-file or script image
 //! (`ih_type` 4 or 6), `sizes` (the zero-terminated table of sub-image lengths, one length
 //! field) and `image-0`, `image-1`, … (each sub-image, in the table's order; the padding to 4
-//! bytes between them is left to the comparison's gaps). Bytes after the data are not a part.
+//! bytes after each is a padding part, `image-0:pad`, passed over when it is fill on both
+//! sides). Bytes after the data are not a part.
 //! Invariants: every part lies within the source (`ih_size` and every table entry are checked
 //! with checked arithmetic), the table is read in bounded chunks and holds at most
 //! [`MAX_PARTS`] entries.
@@ -108,13 +109,55 @@ fn code(name: &'static str, offset: u64, code: u8, names: fn(u8) -> Option<&'sta
 
 fn header_fields(h: &[u8]) -> Vec<Field> {
     vec![
-        field("ih_magic", 0, 4, format!("{:#010x}", be32(h, 0)), FieldKind::Number),
-        field("ih_hcrc", 4, 4, format!("{:#010x}", be32(h, 4)), FieldKind::Checksum),
-        field("ih_time", 8, 4, epoch(i64::from(be32(h, 8))), FieldKind::Timestamp),
-        field("ih_size", 12, 4, number(u64::from(be32(h, 12))), FieldKind::Length),
-        field("ih_load", 16, 4, format!("{:#010x}", be32(h, 16)), FieldKind::Number),
-        field("ih_ep", 20, 4, format!("{:#010x}", be32(h, 20)), FieldKind::Number),
-        field("ih_dcrc", 24, 4, format!("{:#010x}", be32(h, 24)), FieldKind::Checksum),
+        field(
+            "ih_magic",
+            0,
+            4,
+            format!("{:#010x}", be32(h, 0)),
+            FieldKind::Number,
+        ),
+        field(
+            "ih_hcrc",
+            4,
+            4,
+            format!("{:#010x}", be32(h, 4)),
+            FieldKind::Checksum,
+        ),
+        field(
+            "ih_time",
+            8,
+            4,
+            epoch(i64::from(be32(h, 8))),
+            FieldKind::Timestamp,
+        ),
+        field(
+            "ih_size",
+            12,
+            4,
+            number(u64::from(be32(h, 12))),
+            FieldKind::Length,
+        ),
+        field(
+            "ih_load",
+            16,
+            4,
+            format!("{:#010x}", be32(h, 16)),
+            FieldKind::Number,
+        ),
+        field(
+            "ih_ep",
+            20,
+            4,
+            format!("{:#010x}", be32(h, 20)),
+            FieldKind::Number,
+        ),
+        field(
+            "ih_dcrc",
+            24,
+            4,
+            format!("{:#010x}", be32(h, 24)),
+            FieldKind::Checksum,
+        ),
         code("ih_os", 28, h[28], os_name),
         code("ih_arch", 29, h[29], arch_name),
         code("ih_type", 30, h[30], type_name),
@@ -208,12 +251,13 @@ fn sub_images(source: &dyn Source, size: u64, parts: &mut Vec<Part>) -> Result<(
             role: Role::Payload,
             fields: Vec::new(),
         });
-        // Sub-images are padded to 4 bytes; the padding is a gap, compared as bytes.
-        at = (at + n).next_multiple_of(4);
+        // Sub-images are padded to 4 bytes (not past the data).
+        let next = (at + n).next_multiple_of(4).min(end).max(at + n);
+        super::fdt::pad_part(&format!("image-{i}"), at + n, next, parts);
+        at = next;
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -226,13 +270,19 @@ mod tests {
     const MULTI: &[u8] = include_bytes!("../../testdata/firmware/multi.uimg");
 
     fn names(m: &Map) -> Vec<(&str, u64, u64)> {
-        m.parts.iter().map(|p| (p.name.as_str(), p.offset, p.len)).collect()
+        m.parts
+            .iter()
+            .map(|p| (p.name.as_str(), p.offset, p.len))
+            .collect()
     }
 
     #[test]
     fn a_kernel_image_is_its_header_and_data() {
         assert!(is_uimage(&Bytes(KERNEL)).unwrap());
-        assert_eq!(super::super::identify(&Bytes(KERNEL)).unwrap(), Some(Format::Uimage));
+        assert_eq!(
+            super::super::identify(&Bytes(KERNEL)).unwrap(),
+            Some(Format::Uimage)
+        );
         let m = map(&Bytes(KERNEL)).unwrap();
         assert_eq!(names(&m), [("header", 0, 64), ("data", 64, 54)]);
         let f = |name: &str| m.parts[0].fields.iter().find(|f| f.name == name).unwrap();
