@@ -251,7 +251,7 @@ impl Walker<'_> {
             }
         }
         for r in &rs {
-            if !lnames.contains(r.name.as_str()) && !(is_padding(r.part) && is_fill(right, r)?) {
+            if !(lnames.contains(r.name.as_str()) || is_padding(r.part) && is_fill(right, r)?) {
                 let leaf = self.leaf(
                     &format!("{path}//{}", r.name),
                     Change::Added,

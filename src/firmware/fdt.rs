@@ -28,13 +28,15 @@
 //! up to [`MAX_FIELD_VALUE`]. A name repeated within a node (a crafted tree) gets a `#N` suffix,
 //! so part names stay unique.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use super::show::{be32, corrupt, epoch, hex, number, text};
 use super::{check_span, Error, Field, FieldKind, Format, Map, Part, Role, Source, MAX_PARTS};
 
 pub(super) const MAGIC: u32 = 0xd00d_feed;
 const HEADER_LEN: u64 = 40;
+/// The header's length, for reads.
+const HEADER_BYTES: usize = 40;
 /// The deepest nesting of nodes read.
 pub(super) const MAX_DEPTH: usize = 64;
 /// The longest node or property name read.
@@ -146,7 +148,7 @@ impl Window<'_> {
 const NAME: &str = "device tree";
 
 pub(super) fn read_header(source: &dyn Source) -> Result<Header, Error> {
-    let h = source.read_at(0, HEADER_LEN as usize)?;
+    let h = source.read_at(0, HEADER_BYTES)?;
     if h.len() < 40 || be32(&h, 0) != MAGIC {
         return Err(corrupt(NAME, "no device-tree header (magic 0xd00dfeed)"));
     }
@@ -214,7 +216,7 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
     let end = header.off_struct + header.size_struct;
     let mut pos = header.off_struct;
     let mut stack: Vec<String> = Vec::new();
-    let mut seen: Vec<HashSet<String>> = Vec::new();
+    let mut seen: Vec<Names> = Vec::new();
     let mut props = Vec::new();
     let mut nodes = Vec::new();
     let mut node_tokens = Vec::new();
@@ -251,7 +253,7 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
                 nodes.push(path.clone());
                 node_tokens.push(at);
                 stack.push(path);
-                seen.push(HashSet::new());
+                seen.push(Names::default());
             }
             END_NODE => {
                 if stack.pop().is_none() {
@@ -324,16 +326,27 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
     })
 }
 
-/// A name unique among `seen`: `name`, or `name#2`, `name#3`, ….
-fn unique(seen: &mut HashSet<String>, name: String) -> String {
-    let mut out = name.clone();
-    let mut n = 1u32;
-    while seen.contains(&out) {
-        n += 1;
-        out = format!("{name}#{n}");
+/// Names given out so far, and the next suffix to try for each.
+#[derive(Default)]
+struct Names {
+    taken: HashSet<String>,
+    next: HashMap<String, u32>,
+}
+
+/// A name unique among `seen`: `name`, or `name#2`, `name#3`, … (the suffix counter is kept
+/// per name, so a crafted tree of one name repeated stays linear).
+fn unique(seen: &mut Names, name: String) -> String {
+    if seen.taken.insert(name.clone()) {
+        return name;
     }
-    seen.insert(out.clone());
-    out
+    let n = seen.next.entry(name.clone()).or_insert(1);
+    loop {
+        *n += 1;
+        let out = format!("{name}#{n}");
+        if seen.taken.insert(out.clone()) {
+            return out;
+        }
+    }
 }
 
 /// A NUL-terminated node name at `pos`, within the structure block.
@@ -497,7 +510,7 @@ pub(super) fn block_parts(
     header: &Header,
     out: &mut Vec<Part>,
 ) -> Result<(), Error> {
-    let h = source.read_at(0, HEADER_LEN as usize)?;
+    let h = source.read_at(0, HEADER_BYTES)?;
     let f = |name: &'static str, at: usize, kind: FieldKind| Field {
         name,
         offset: at as u64,
@@ -600,7 +613,7 @@ pub(super) fn order(
     parts.sort_by_key(|p| (p.offset, p.len));
     // Names made of a crafted tree's names may meet (`a/b` the property, `a/b/` the node
     // `b/`): the later one gets a suffix.
-    let mut seen = HashSet::new();
+    let mut seen = Names::default();
     for p in parts.iter_mut() {
         let name = std::mem::take(&mut p.name);
         p.name = unique(&mut seen, name);
@@ -737,7 +750,7 @@ mod tests {
             deep.extend_from_slice(&BEGIN_NODE.to_be_bytes());
             deep.extend_from_slice(&[0; 4]);
         }
-        let len = deep.len() as u32;
+        let len = u32::try_from(deep.len()).unwrap();
         deep[4..8].copy_from_slice(&len.to_be_bytes());
         deep[12..16].copy_from_slice(&len.to_be_bytes());
         deep[32..36].copy_from_slice(&0u32.to_be_bytes());

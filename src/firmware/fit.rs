@@ -128,7 +128,8 @@ mod tests {
     }
 
     fn bytes<'a>(image: &'a [u8], p: &Part) -> &'a [u8] {
-        &image[p.offset as usize..(p.offset + p.len) as usize]
+        let start = usize::try_from(p.offset).unwrap();
+        &image[start..start + usize::try_from(p.len).unwrap()]
     }
 
     fn check_images(image: &[u8]) {

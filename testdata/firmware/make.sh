@@ -1,7 +1,8 @@
 #!/bin/sh
 # Makes the small U-Boot and device-tree samples in DIR (default: this folder) with the real
 # tools: dtc (device-tree-compiler) and mkimage (u-boot-tools). The unit tests read the copies
-# kept here; tests/cli/firmware_uboot.rs runs this script to make fresh ones.
+# kept here; tests/cli/firmware_a.rs runs it to make fresh ones
+# (files already in DIR are used as they are: a test changes one, then runs this).
 #   board.dtb       dtc of board.dts
 #   kernel.uimg     a legacy uImage of a gzip payload (kernel.gz), ih_time 1700000000
 #   multi.uimg      a multi-file uImage: kernel.bin, initrd.bin, board.dtb
@@ -22,7 +23,7 @@ if [ ! -e kernel.bin ]; then
 fi
 [ -e initrd.bin ] || printf 'initrd bytes xyz' > initrd.bin
 gzip -9 -n -c kernel.bin > kernel.gz
-[ "$out" = "$here" ] || cp "$here/board.dts" "$here/fit.its" .
+for f in board.dts fit.its; do [ -e "$f" ] || cp "$here/$f" .; done
 dtc -q -I dts -O dtb -o board.dtb board.dts
 mkimage -q -A arm -O linux -T kernel -C gzip -a 0x80008000 -e 0x80008000 -n "reprove test" \
   -d kernel.gz kernel.uimg >/dev/null
