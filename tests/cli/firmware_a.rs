@@ -167,8 +167,13 @@ fn a_fit_whose_kernel_changed_names_the_image_and_its_hash() {
             .find(|(p, _, _)| p == "images/kernel/hash-1/value")
             .unwrap_or_else(|| panic!("{image}: {l:?}"));
         assert_eq!(hash.1, strs(&["checksum"]));
-        // Nothing but the kernel, its hash and the lengths that follow its compressed size.
+        // Nothing but the kernel, its hash and the lengths that follow its compressed size:
+        // the alignment after the kernel, zeros of another length, is no leaf.
+        for leaf in v["leaves"].as_array().unwrap() {
+            assert_eq!(leaf["change"], "changed", "{image}: {leaf}");
+        }
         for (part, causes, _) in &l {
+            assert!(!causes.is_empty(), "{image}: {part}");
             assert!(
                 part == "images/kernel" || causes.iter().all(|c| c == "checksum"),
                 "{image}: {part} {causes:?}"
