@@ -271,7 +271,8 @@ fn debian_kernel() -> PathBuf {
             let dir = manifest.join(format!("target/debian-kernel-cache/{package}_{version}"));
             let kernel = dir.join("vmlinuz");
             if !kernel.exists() {
-                let work = tempfile::tempdir_in(manifest.join("target")).unwrap();
+                std::fs::create_dir_all(&dir).unwrap();
+                let work = tempfile::tempdir_in(&dir).unwrap();
                 run_ok(
                     Command::new("apt-get")
                         .args(["download", "-qq", &package])
@@ -293,7 +294,6 @@ fn debian_kernel() -> PathBuf {
                     .unwrap()
                     .unwrap()
                     .path();
-                std::fs::create_dir_all(&dir).unwrap();
                 let tmp = dir.join("vmlinuz.tmp");
                 std::fs::copy(found, &tmp).unwrap();
                 std::fs::rename(tmp, &kernel).unwrap();
