@@ -234,4 +234,6 @@ fn unix_time(t: std::time::SystemTime) -> Option<i64> {
 #[cfg(test)]
 mod allow_shapes;
 #[cfg(test)]
+mod causes_tests;
+#[cfg(test)]
 mod tests;
