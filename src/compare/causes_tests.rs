@@ -2,6 +2,8 @@
 //! compiled with gcc and linked with a script, raw images made by `objcopy`, a ROM whose
 //! bytes sum to zero, an image with a CRC32 trailer.
 
+#![allow(clippy::many_single_char_names)]
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -161,12 +163,19 @@ fn a_compiler_string_in_code_is_a_toolchain_string_quoting_both_versions() {
     };
     assert_ne!(left, right);
     assert!(left.starts_with(char::is_numeric) && string.contains(left.as_str()));
-    assert_eq!(r.location.as_deref(), Some(".text"), "the place is still `.text`");
+    assert_eq!(
+        r.location.as_deref(),
+        Some(".text"),
+        "the place is still `.text`"
+    );
     let pair = r.string.as_ref().expect("the string on both sides");
     assert_eq!(pair.left, string);
     assert!(pair.right.starts_with("GCC: (") && pair.right != string);
     assert!(r.context.is_some(), "a range with a cause has context");
-    assert_eq!(content(&c).summary, "1 byte differ in 1 range: 1 toolchain string");
+    assert_eq!(
+        content(&c).summary,
+        "1 byte differ in 1 range: 1 toolchain string"
+    );
 
     // A code byte changed within the same range: no string may hide it.
     let code = find(&bytes, &0x3c3c_3c3d_u32.to_le_bytes());
@@ -194,7 +203,11 @@ fn a_longer_version_string_at_the_end_of_an_image_is_a_toolchain_string() {
     let image = d.image(&elf, "a/fw.img");
     let bytes = std::fs::read(&image).unwrap();
     let (at, string) = gcc_string(&bytes);
-    assert_eq!(at + string.len() + 1, bytes.len(), "the string ends the image");
+    assert_eq!(
+        at + string.len() + 1,
+        bytes.len(),
+        "the string ends the image"
+    );
     // The distribution's point release: `GCC: (Debian 12.2.0-14) 12.2.0` on the left
     // against `GCC: (Debian 12.2.0-14+deb12u1) 12.2.0` on the right.
     let mut old = bytes[..at].to_vec();
@@ -207,7 +220,12 @@ fn a_longer_version_string_at_the_end_of_an_image_is_a_toolchain_string() {
         left: "12.2.0-14".into(),
         right: "12.2.0-14+deb12u1".into(),
     };
-    assert_eq!(c.leaves[0].causes, [cause.clone()], "{:#?}", c.leaves);
+    assert_eq!(
+        c.leaves[0].causes,
+        std::slice::from_ref(&cause),
+        "{:#?}",
+        c.leaves
+    );
     assert_eq!(
         cause.describe(),
         "toolchain version string `12.2.0-14` → `12.2.0-14+deb12u1`"
@@ -272,7 +290,11 @@ fn a_hidden_account_in_rodata_is_a_data_change_naming_the_tables() {
         data("users").describe(),
         "DATA CHANGE in `.rodata`, object `users`"
     );
-    assert!(content(&c).summary.ends_with("2 data changes"), "{}", content(&c).summary);
+    assert!(
+        content(&c).summary.ends_with("2 data changes"),
+        "{}",
+        content(&c).summary
+    );
     // The ELF files themselves, compared as ELF: the same objects.
     let c = diff_paths(&elf, &shipped_elf, &Options::default()).unwrap();
     assert!(c.leaves[0].causes.contains(&data("users")), "{c:#?}");
@@ -413,7 +435,11 @@ fn context_goes_to_the_ranges_with_a_cause_and_no_row_twice() {
         "32 bytes differ in 32 ranges: 10 unexplained ranges, 22 timestamps"
     );
     assert_eq!(
-        (content.tally[1].kind, content.tally[1].ranges, content.tally[1].bytes),
+        (
+            content.tally[1].kind,
+            content.tally[1].ranges,
+            content.tally[1].bytes
+        ),
         ("timestamp", 22, 22)
     );
     let with: Vec<&RangeDiff> = content
@@ -451,8 +477,14 @@ fn context_goes_to_the_ranges_with_a_cause_and_no_row_twice() {
     assert_eq!(ranges.len(), 3);
     assert!(ranges[0].context.is_some() && ranges[1].context.is_some());
     let shared = ranges[1].context.as_ref().unwrap();
-    assert!(shared.offset + shared.left.len() as u64 / 2 >= 3028, "{shared:?}");
-    assert!(ranges[2].context.is_none(), "its rows are in the window before");
+    assert!(
+        shared.offset + shared.left.len() as u64 / 2 >= 3028,
+        "{shared:?}"
+    );
+    assert!(
+        ranges[2].context.is_none(),
+        "its rows are in the window before"
+    );
 }
 
 fn content_of(c: &Comparison) -> &ContentDiff {

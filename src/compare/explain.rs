@@ -540,31 +540,31 @@ fn toolchain_versions(left: &str, right: &str) -> Option<(String, String)> {
     if left == right || !marked(left) || !marked(right) {
         return None;
     }
-    let (a, b) = (left.as_bytes(), right.as_bytes());
-    let mut p = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-    let room = a.len().min(b.len()) - p;
-    let q = a
+    let (lb, rb) = (left.as_bytes(), right.as_bytes());
+    let mut first = lb.iter().zip(rb).take_while(|(x, y)| x == y).count();
+    let room = lb.len().min(rb.len()) - first;
+    let same_end = lb
         .iter()
         .rev()
-        .zip(b.iter().rev())
+        .zip(rb.iter().rev())
         .take(room)
         .take_while(|(x, y)| x == y)
         .count();
     let word = |c: u8| !matches!(c, b' ' | b'(' | b')' | b',' | b'"' | b'\'' | b'\t');
-    while p > 0 && word(a[p - 1]) {
-        p -= 1;
+    while first > 0 && word(lb[first - 1]) {
+        first -= 1;
     }
-    let end = |s: &[u8]| {
-        let mut e = s.len() - q;
-        while e < s.len() && word(s[e]) {
-            e += 1;
+    let end = |text: &[u8]| {
+        let mut at = text.len() - same_end;
+        while at < text.len() && word(text[at]) {
+            at += 1;
         }
-        e
+        at
     };
-    let (ea, eb) = (end(a), end(b));
+    let (left_end, right_end) = (end(lb), end(rb));
     Some((
-        left.get(p..ea).unwrap_or(left).to_owned(),
-        right.get(p..eb).unwrap_or(right).to_owned(),
+        left.get(first..left_end).unwrap_or(left).to_owned(),
+        right.get(first..right_end).unwrap_or(right).to_owned(),
     ))
 }
 
@@ -751,7 +751,7 @@ fn name_token(buf: &[u8], span: &Range<usize>) -> Option<Range<usize>> {
 /// On one side the span lies in a known host or user name, on the other in another name.
 /// Host names are tried first: a machine named after its user reads as a host name.
 fn name_cause(l: &[u8], r: &[u8], span: &Range<usize>, names: &Names) -> Option<Cause> {
-    let (Some(a), Some(b)) = (name_token(l, span), name_token(r, span)) else {
+    let (Some(in_left), Some(in_right)) = (name_token(l, span), name_token(r, span)) else {
         return None;
     };
     // A sentence's full stop is no part of a name.
@@ -759,15 +759,16 @@ fn name_cause(l: &[u8], r: &[u8], span: &Range<usize>, names: &Names) -> Option<
         let end = t.iter().rposition(|&c| c != b'.').map_or(0, |i| i + 1);
         t[..end].to_vec()
     };
-    let (ta, tb) = (trim(&l[a]), trim(&r[b]));
+    let (ta, tb) = (trim(&l[in_left]), trim(&r[in_right]));
     if ta == tb {
         return None;
     }
     // The name itself, or the first label of a qualified name (`buildd.debian.org`).
     let known = |list: &[String], t: &[u8]| {
-        list.iter().any(|n| {
-            let n = n.as_bytes();
-            n.len() >= 3 && (t == n || (t.starts_with(n) && t.get(n.len()) == Some(&b'.')))
+        list.iter().any(|name| {
+            let name = name.as_bytes();
+            name.len() >= 3
+                && (t == name || (t.starts_with(name) && t.get(name.len()) == Some(&b'.')))
         })
     };
     let (ta, tb) = (ta.as_slice(), tb.as_slice());

@@ -395,9 +395,9 @@ impl Walker<'_> {
         if let (Some(l), Some(r)) = (elf, &right_elf) {
             notes.extend(elf::layout_changes(l, r));
         }
-        let explainer = explain::Explainer::new(left, right, elf, bytes, &self.clues);
+        let why = explain::Explainer::new(left, right, elf, bytes, &self.clues);
         for r in bytes.ranges.iter().take(MAX_EXPLAINED) {
-            let explained = explainer.explain(*r).map_err(io_error(&left.path))?;
+            let explained = why.explain(*r).map_err(io_error(&left.path))?;
             if !causes.contains(&explained.cause) {
                 causes.push(explained.cause.clone());
             }
@@ -417,10 +417,10 @@ impl Walker<'_> {
         }
         // Context where the cause is: the ranges with one first, then (for a leaf with few
         // of them) the first unexplained ones.
-        let caused: Vec<usize> = (0..ranges.len())
+        let with_cause: Vec<usize> = (0..ranges.len())
             .filter(|&i| ranges[i].cause != Cause::Unknown)
             .collect();
-        let mut chosen: Vec<usize> = caused.iter().copied().take(CONTEXT_RANGES).collect();
+        let mut chosen: Vec<usize> = with_cause.iter().copied().take(CONTEXT_RANGES).collect();
         if chosen.len() < UNKNOWN_CONTEXT {
             let room = UNKNOWN_CONTEXT - chosen.len();
             chosen.extend(
@@ -430,10 +430,10 @@ impl Walker<'_> {
             );
             chosen.sort_unstable();
         }
-        if caused.len() > CONTEXT_RANGES {
+        if with_cause.len() > CONTEXT_RANGES {
             notes.push(format!(
                 "{} more ranges with a cause shown without hex context",
-                caused.len() - CONTEXT_RANGES
+                with_cause.len() - CONTEXT_RANGES
             ));
         }
         for (i, ctx) in

@@ -240,8 +240,7 @@ fn text_ranges(s: &mut String, ranges: &[RangeDiff], out: &Output) {
     if hidden > 0 {
         let _ = writeln!(
             s,
-            "  … {} more explained ranges (all of them in `--json`)",
-            hidden
+            "  … {hidden} more explained ranges (all of them in `--json`)"
         );
     }
 }

@@ -46,9 +46,15 @@ fn a_nanosecond_stamp_in_a_header_is_a_timestamp() {
         .collect();
     assert_eq!(kinds, ["timestamp"], "{moved:#}");
     let range = &moved["content"]["ranges"][0];
-    assert!(range["offset"].as_u64().unwrap() >= 6, "in the digits after `BUILT `");
+    assert!(
+        range["offset"].as_u64().unwrap() >= 6,
+        "in the digits after `BUILT `"
+    );
     assert!(range["offset"].as_u64().unwrap() < 6 + 19);
-    assert!(range["context"]["left"].as_str().unwrap().starts_with("4255494c5420"));
+    assert!(range["context"]["left"]
+        .as_str()
+        .unwrap()
+        .starts_with("4255494c5420"));
     let summary = moved["content"]["summary"].as_str().unwrap();
     assert!(summary.ends_with(": 1 timestamp"), "{summary}");
     assert_eq!(moved["content"]["tally"][0]["kind"], "timestamp");
@@ -65,10 +71,7 @@ fn a_toolchain_string_is_quoted_whole_in_text_json_and_html() {
     let env = TestEnv::new()
         .file("a/fw.img", side("12.2.0-14"))
         .file("b/fw.img", side("12.2.0-14+deb12u1"));
-    let out = env
-        .cmd(["diff", "a/fw.img", "b/fw.img"])
-        .output()
-        .unwrap();
+    let out = env.cmd(["diff", "a/fw.img", "b/fw.img"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = String::from_utf8(out.stdout).unwrap();
     for line in [
@@ -108,5 +111,8 @@ fn a_toolchain_string_is_quoted_whole_in_text_json_and_html() {
         .code(1);
     let dom = browse(&env.path("page.html"));
     assert!(dom.contains("1 toolchain string"), "{dom}");
-    assert!(dom.contains("GCC: (Debian 12.2.0-14+deb12u1) 12.2.0"), "{dom}");
+    assert!(
+        dom.contains("GCC: (Debian 12.2.0-14+deb12u1) 12.2.0"),
+        "{dom}"
+    );
 }

@@ -255,7 +255,11 @@ fn json_names_the_function_whose_code_changed() {
         .any(|s| s.name == ".text" && s.executable && s.ranges >= 1));
     assert_eq!(content.left_size, content.right_size);
     assert!(content.differing_bytes >= 1 && content.range_count >= 1 && in_text.len >= 1);
-    assert!(content.summary.contains("code change"), "{}", content.summary);
+    assert!(
+        content.summary.contains("code change"),
+        "{}",
+        content.summary
+    );
     let code_tally = content.tally.iter().find(|t| t.kind == "code").unwrap();
     assert!(code_tally.ranges >= 1 && code_tally.bytes >= in_text.len);
     // Code is never shown as a string; a string, where there is one, has both sides.
