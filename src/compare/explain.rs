@@ -21,7 +21,7 @@
 
 use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
-use std::io::{self, Read as _};
+use std::io::{self, Read as _, Seek as _};
 use std::ops::Range;
 
 use super::bytes::{ByteDiff, ByteRange};
@@ -363,9 +363,9 @@ impl<'a> Explainer<'a> {
         };
         self.crc_left.set(left);
         let blob = if is_left { self.left } else { self.right };
-        let mut reader = blob.reader()?;
-        io::copy(&mut (&mut reader).take(span.0), &mut io::sink())?;
-        let mut reader = reader.take(span.1);
+        let mut file = blob.reader()?.into_inner();
+        file.seek(io::SeekFrom::Current(i64::try_from(span.0).unwrap_or(i64::MAX)))?;
+        let mut reader = file.take(span.1);
         let mut hasher = crc32fast::Hasher::new();
         let mut buf = vec![0u8; 64 << 10];
         loop {
