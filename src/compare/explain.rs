@@ -364,7 +364,9 @@ impl<'a> Explainer<'a> {
         self.crc_left.set(left);
         let blob = if is_left { self.left } else { self.right };
         let mut file = blob.reader()?.into_inner();
-        file.seek(io::SeekFrom::Current(i64::try_from(span.0).unwrap_or(i64::MAX)))?;
+        file.seek(io::SeekFrom::Current(
+            i64::try_from(span.0).unwrap_or(i64::MAX),
+        ))?;
         let mut reader = file.take(span.1);
         let mut hasher = crc32fast::Hasher::new();
         let mut buf = vec![0u8; 64 << 10];
