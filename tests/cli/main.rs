@@ -5,6 +5,7 @@ mod archive;
 mod attest;
 mod attest_schema;
 mod beneath;
+mod causes;
 mod diff;
 mod firmware_a;
 mod hash;
