@@ -518,6 +518,41 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_second_rebuild_varies_what_vary_allows_and_the_clock_only_where_it_loads() {
+        let all = VerifySpec::default();
+        let v = Variation::varied(&all, Some(1_700_000_000));
+        assert_eq!(v.varied, Vary::ALL);
+        assert_eq!(
+            (v.umask, v.env_reversed, v.nested_build_dir),
+            (0o077, true, true)
+        );
+        assert_eq!(v.clock_shift_days, Some(400));
+        assert_eq!(v.clock_stopped_at, Some(1_700_000_000 + 400 * 86_400));
+        // No libfaketime the build can load: the clock is neither varied nor recorded.
+        let v = Variation::varied(&all, None);
+        assert_eq!(v.varied, [Vary::BuildDir, Vary::Umask, Vary::EnvOrder]);
+        assert_eq!((v.clock_shift_days, v.clock_stopped_at), (None, None));
+        let umask_only = VerifySpec {
+            vary: Some(vec![Vary::Umask]),
+        };
+        let v = Variation::varied(&umask_only, Some(0));
+        assert_eq!(v.varied, [Vary::Umask]);
+        assert_eq!((v.env_reversed, v.nested_build_dir), (false, false));
+        assert_eq!(v.clock_stopped_at, None);
+        let nothing = VerifySpec { vary: Some(vec![]) };
+        assert_eq!(
+            Variation::varied(&nothing, Some(0)),
+            Variation::none(),
+            "an empty `vary` reruns unvaried"
+        );
+        assert_eq!(
+            Variation::varied(&all, Some(i64::MAX)).clock_stopped_at,
+            Some(i64::MAX),
+            "no overflow"
+        );
+    }
+
+    #[test]
     fn the_program_a_failed_build_could_not_find_is_named() {
         let cases = [
             (
