@@ -1,5 +1,6 @@
-//! Real firmware from Debian (bookworm): `SeaBIOS` rebuilt end to end from its source package,
-//! as `examples/seabios-acpi/` and `examples/seabios-vgabios/` write the recipes, and
+//! Real firmware from Debian (bookworm): `SeaBIOS` and Syslinux rebuilt end to end from their
+//! source packages, as `examples/seabios-acpi/`, `examples/seabios-vgabios/` and
+//! `examples/syslinux-mbr/` write the recipes, and
 //! Debian's own firmware binaries (a `SeaBIOS` ROM, U-Boot, OVMF) as `diff` inputs with a known
 //! change. See issue 9, item 7.
 //!
@@ -64,32 +65,43 @@ fn debian_binary(name: &str, version: &str) -> PathBuf {
 
 /// The source package `seabios=SEABIOS` as Debian publishes it (`.dsc` and tarballs).
 fn seabios_source() -> PathBuf {
-    cached(&format!("seabios-source_{SEABIOS}"), |dir| {
-        let out = Command::new("apt-get")
-            .args(["source", "--download-only", "-qq"])
-            .arg(format!("seabios={SEABIOS}"))
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "apt-get source failed (apt needs a deb-src source: scripts/test.sh adds one): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    })
+    debian_source("seabios", SEABIOS)
 }
 
-/// An operator's folder for an example recipe: the escrow (the source package's files), the
-/// recipe from `examples/NAME/reprove.toml` with its digest filled in, and the shipped ROM
-/// from Debian's binary package.
-fn example(name: &str, shipped: &str) -> TestEnv {
+/// Syslinux as bookworm has it; its boot records were built in 2020, with gcc 10.
+const SYSLINUX: &str = "3:6.04~git20190206.bf6db5b4+dfsg1-3";
+
+/// The source package `name=version` as Debian publishes it (`.dsc` and tarballs).
+fn debian_source(name: &str, version: &str) -> PathBuf {
+    cached(
+        &format!("{name}-source_{}", version.replace(':', "_")),
+        |dir| {
+            let out = Command::new("apt-get")
+                .args(["source", "--download-only", "-qq"])
+                .arg(format!("{name}={version}"))
+                .current_dir(dir)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "apt-get source failed (apt needs a deb-src source: scripts/test.sh adds one): {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        },
+    )
+}
+
+/// An operator's folder: the escrow (the files of the source package in `source`), the
+/// recipe from `examples/NAME/reprove.toml` with its digest filled in, and an empty
+/// `shipped/`.
+fn operator(name: &str, source: &Path, prefix: &str) -> TestEnv {
     let env = TestEnv::new();
     let escrow = env.path("escrow");
     std::fs::create_dir_all(&escrow).unwrap();
-    for entry in std::fs::read_dir(seabios_source()).unwrap() {
+    for entry in std::fs::read_dir(source).unwrap() {
         let path = entry.unwrap().path();
         let file = path.file_name().unwrap().to_str().unwrap().to_owned();
-        if file.starts_with("seabios_") {
+        if file.starts_with(prefix) {
             std::fs::copy(&path, escrow.join(file)).unwrap();
         }
     }
@@ -99,10 +111,65 @@ fn example(name: &str, shipped: &str) -> TestEnv {
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let recipe = std::fs::read_to_string(examples.join(name).join("reprove.toml")).unwrap();
     env.write("reprove.toml", recipe.replace("sha256:REPLACE_ME", digest));
+    std::fs::create_dir_all(env.path("shipped")).unwrap();
+    env
+}
+
+/// Syslinux's boot records (a second source package, other than `SeaBIOS`), rebuilt with
+/// bookworm's toolchain of today, twice, the second varied: the bytes Debian shipped in 2020.
+#[test]
+fn syslinux_boot_records_rebuild_identical_to_debians() {
+    let env = operator(
+        "syslinux-mbr",
+        &debian_source("syslinux", SYSLINUX),
+        "syslinux_",
+    );
+    let records = debian_binary("syslinux-common", SYSLINUX).join("usr/lib/syslinux/mbr");
+    for name in ["mbr.bin", "altmbr.bin", "gptmbr.bin"] {
+        std::fs::copy(records.join(name), env.path("shipped").join(name)).unwrap();
+    }
+    env.cmd(["lock", "reprove.toml"]).assert().success();
+    let out = env
+        .cmd([
+            "verify",
+            "reprove.toml",
+            "--unsigned",
+            "--json",
+            "--rebuilds",
+            "2",
+        ])
+        .args(["--out", "att.intoto.jsonl", "--shipped", "shipped"])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{v}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(v["verdict"], "identical");
+    let names: Vec<&str> = v["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["mbr.bin", "altmbr.bin", "gptmbr.bin"]);
+    assert_eq!(v["rebuilds"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        v["rebuilds"][1]["variation"]["varied"],
+        serde_json::json!(["build-dir", "umask", "env-order", "clock"])
+    );
+}
+
+/// An operator's folder for a `SeaBIOS` example recipe, with the shipped ROM from Debian's
+/// binary package.
+fn example(name: &str, shipped: &str) -> TestEnv {
+    let env = operator(name, &seabios_source(), "seabios_");
     let rom = debian_binary("seabios", SEABIOS)
         .join("usr/share/seabios")
         .join(shipped);
-    std::fs::create_dir_all(env.path("shipped")).unwrap();
     std::fs::copy(rom, env.path("shipped").join(shipped)).unwrap();
     env
 }
