@@ -10,7 +10,9 @@ declare -A REPROVE_DEPS_test=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
   [strace]=strace [python3]=python3 [pgrep]=procps [chromium]=chromium [cpio]=cpio
   [debootstrap]=debootstrap [/usr/include/stdio.h]=libc6-dev
-  [mkimage]=u-boot-tools [dtc]=device-tree-compiler [dpkg-deb]=dpkg
+  [mkimage]=u-boot-tools [dtc]=device-tree-compiler [dpkg-deb]=dpkg [dpkg-source]=dpkg-dev
+  [iasl]=acpica-tools [readelf]=binutils
+  [/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1]=libfaketime
 )
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
@@ -44,4 +46,19 @@ install_deps() {
     echo "hint: sudo apt-get install ${missing[*]}" >&2
     exit 2
   fi
+}
+
+# The real-firmware tests fetch Debian source packages (`apt-get source --download-only`): apt
+# needs a deb-src source. As root, one is added for the URIs and suites of the deb sources when
+# apt has none; otherwise the script says so.
+ensure_deb_src() {
+  apt-cache showsrc seabios 2>/dev/null | grep -q '^Package:' && return 0
+  local debian=/etc/apt/sources.list.d/debian.sources
+  if [ "$(id -u)" -ne 0 ] || [ ! -f "$debian" ]; then
+    echo "error: apt knows no source package \`seabios\`: add a deb-src source for the tests" >&2
+    exit 2
+  fi
+  sed -n -e 's/^Types: deb$/Types: deb-src/' -e p "$debian" \
+    > /etc/apt/sources.list.d/reprove-test-src.sources
+  apt-get update -qq >&2
 }

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 install_deps test
+ensure_deb_src
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -213,8 +213,14 @@ pub struct FailedRebuild {
 pub struct Variation {
     pub umask: u32,
     pub clock_shift_days: Option<u32>,
+    /// The instant the stopped clock showed (written since `[verify] vary`).
+    #[serde(default)]
+    pub clock_stopped_at: Option<i64>,
     pub env_reversed: bool,
     pub nested_build_dir: bool,
+    /// The variations applied, by their `[verify] vary` names (written since that key).
+    #[serde(default)]
+    pub varied: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -4,8 +4,11 @@
 //! nothing of the caller's environment reaches the build. The log is kept in a file and
 //! digested; every artifact is hashed (sha256 and blake3, in parallel). A [`Variation`] says
 //! what the rebuild changes of what must not matter (host build directory, umask, wall clock,
-//! environment order): the second rebuild of `verify` uses one to tell a non-reproducible
-//! build from a shipped binary that is the odd one out.
+//! environment order), as `[verify] vary` chooses: the second rebuild of `verify` uses one to
+//! tell a non-reproducible build from a shipped binary that is the odd one out. The clock is
+//! varied only where libfaketime is pinned by the lock ([`clock_available`]): a preload the
+//! build cannot load is ignored by the loader, and a variation that silently did not happen
+//! must not be recorded as applied.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -19,7 +22,7 @@ use serde::Serialize;
 
 use crate::beneath::{Links, Tree};
 use crate::hash::{hash_reader, Hashes};
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, Vary, VerifySpec};
 use crate::sandbox::bwrap::Bwrap;
 use crate::sandbox::host::Host;
 use crate::sandbox::limits::Limits;
@@ -28,8 +31,11 @@ use crate::sandbox::{Invocation, Isolation, Outcome, Sandbox};
 use crate::store::{Store, View};
 use crate::toolchain::{Drift, Lock, BUILD_PATH};
 
-/// Where libfaketime lives on Debian; the clock variation needs it.
-const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+/// Where libfaketime lives on Debian; the clock variation needs it, pinned by the lock.
+pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// How far on the varied clock stands from the verification's start.
+const CLOCK_SHIFT_DAYS: u32 = 400;
 
 /// What one rebuild varies of what must not matter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -38,10 +44,16 @@ pub struct Variation {
     /// Shift of the wall clock the build sees, in days (libfaketime), if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clock_shift_days: Option<u32>,
+    /// With the clock varied: the instant (Unix seconds) the build's wall clock shows,
+    /// stopped there (see [`build_env`] for why it does not run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clock_stopped_at: Option<i64>,
     /// The environment handed over in reverse order (where the backend can order it).
     pub env_reversed: bool,
     /// A deeper folder on the host for the build tree.
     pub nested_build_dir: bool,
+    /// The variations applied, by their names in `[verify] vary`.
+    pub varied: Vec<Vary>,
 }
 
 impl Variation {
@@ -50,22 +62,46 @@ impl Variation {
         Variation {
             umask: 0o022,
             clock_shift_days: None,
+            clock_stopped_at: None,
             env_reversed: false,
             nested_build_dir: false,
+            varied: Vec::new(),
         }
     }
 
-    /// Every variation this build supports: another umask, another host folder, the
-    /// environment reversed, and the clock 400 days on when libfaketime is installed on the
-    /// host and the build sees the host's `/usr` (a hermetic root has its own, or none).
-    pub fn varied(hermetic_root: bool) -> Self {
-        Variation {
-            umask: 0o077,
-            clock_shift_days: (!hermetic_root && Path::new(LIBFAKETIME).is_file()).then_some(400),
-            env_reversed: true,
-            nested_build_dir: true,
+    /// The second rebuild: each variation `spec` allows (all of them when the recipe has no
+    /// `vary`), except the clock when `clock_from` is `None` (no libfaketime the build can
+    /// load: see [`clock_available`]). With the clock varied, the build's wall clock shows
+    /// `clock_from` (the verification's start, Unix seconds) plus 400 days.
+    pub fn varied(spec: &VerifySpec, clock_from: Option<i64>) -> Self {
+        let mut v = Variation::none();
+        for what in Vary::ALL {
+            if !spec.allows(what) {
+                continue;
+            }
+            match what {
+                Vary::BuildDir => v.nested_build_dir = true,
+                Vary::Umask => v.umask = 0o077,
+                Vary::EnvOrder => v.env_reversed = true,
+                Vary::Clock => {
+                    let Some(from) = clock_from else { continue };
+                    v.clock_shift_days = Some(CLOCK_SHIFT_DAYS);
+                    v.clock_stopped_at =
+                        Some(from.saturating_add(i64::from(CLOCK_SHIFT_DAYS) * 86_400));
+                }
+            }
+            v.varied.push(what);
         }
+        v
     }
+}
+
+/// Whether `recipe`'s builds can run under another clock: libfaketime is pinned by the lock
+/// (so the sandbox's view holds it, and on the host it is checked like any pin). Never in a
+/// hermetic root, which shows nothing of the host.
+pub fn clock_available(recipe: &Recipe, lock: &Lock) -> bool {
+    recipe.spec.toolchain.root.is_none()
+        && lock.pins.iter().any(|p| p.path == Path::new(LIBFAKETIME))
 }
 
 /// The variables every build gets besides the recipe's.
@@ -84,12 +120,25 @@ pub fn fixed_env(source_date_epoch: i64) -> BTreeMap<String, String> {
 }
 
 /// The complete environment of a build of `recipe` with `variation`.
+///
+/// The clock variation is libfaketime with a stopped clock (`FAKETIME` an absolute instant,
+/// not an offset) and file times left alone (`NO_FAKE_STAT`, no `FAKE_UTIME`). Why stopped:
+/// Debian's libfaketime (0.9.10) fakes "now" for `utimes(path, NULL)` from an uninitialised
+/// value whenever its clock runs (the `+400d` and `@…` forms), so the kernel gets a nanosecond
+/// field out of range and says `EINVAL`: Perl's `utime(undef, undef, …)`, which
+/// `dpkg-source -x` calls, fails under it (upstream libfaketime issue 535, fixed after 0.9.10).
+/// A stopped clock overwrites that value. `FAKE_UTIME` would avoid the call too, but shifts
+/// every time a build sets (`touch -d`, `tar -x`, `cp -p`) by the offset, which is not the
+/// clock. The monotonic clocks stay real, so timeouts and `sleep` work; a build that waits
+/// for the wall clock to move does not, and leaves `clock` out of `[verify] vary`.
 pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, String> {
     let mut env = fixed_env(recipe.spec.source_date_epoch());
     env.extend(recipe.spec.build.env.clone());
-    if let Some(days) = variation.clock_shift_days {
+    if let Some(at) = variation.clock_stopped_at {
         env.insert("LD_PRELOAD".to_owned(), LIBFAKETIME.to_owned());
-        env.insert("FAKETIME".to_owned(), format!("+{days}d"));
+        env.insert("FAKETIME_FMT".to_owned(), "%s".to_owned());
+        env.insert("FAKETIME".to_owned(), at.to_string());
+        env.insert("NO_FAKE_STAT".to_owned(), "1".to_owned());
         // Timeouts and make's own bookkeeping keep the real monotonic clock.
         env.insert("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned());
     }
@@ -467,6 +516,41 @@ pub fn rebuild(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_second_rebuild_varies_what_vary_allows_and_the_clock_only_where_it_loads() {
+        let all = VerifySpec::default();
+        let v = Variation::varied(&all, Some(1_700_000_000));
+        assert_eq!(v.varied, Vary::ALL);
+        assert_eq!(
+            (v.umask, v.env_reversed, v.nested_build_dir),
+            (0o077, true, true)
+        );
+        assert_eq!(v.clock_shift_days, Some(400));
+        assert_eq!(v.clock_stopped_at, Some(1_700_000_000 + 400 * 86_400));
+        // No libfaketime the build can load: the clock is neither varied nor recorded.
+        let v = Variation::varied(&all, None);
+        assert_eq!(v.varied, [Vary::BuildDir, Vary::Umask, Vary::EnvOrder]);
+        assert_eq!((v.clock_shift_days, v.clock_stopped_at), (None, None));
+        let umask_only = VerifySpec {
+            vary: Some(vec![Vary::Umask]),
+        };
+        let v = Variation::varied(&umask_only, Some(0));
+        assert_eq!(v.varied, [Vary::Umask]);
+        assert_eq!((v.env_reversed, v.nested_build_dir), (false, false));
+        assert_eq!(v.clock_stopped_at, None);
+        let nothing = VerifySpec { vary: Some(vec![]) };
+        assert_eq!(
+            Variation::varied(&nothing, Some(0)),
+            Variation::none(),
+            "an empty `vary` reruns unvaried"
+        );
+        assert_eq!(
+            Variation::varied(&all, Some(i64::MAX)).clock_stopped_at,
+            Some(i64::MAX),
+            "no overflow"
+        );
+    }
 
     #[test]
     fn the_program_a_failed_build_could_not_find_is_named() {

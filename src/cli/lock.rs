@@ -1,6 +1,7 @@
 //! `reprove lock RECIPE [--check]`: write or check the toolchain pins.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::Serialize;
@@ -9,7 +10,8 @@ use crate::build::traced_files;
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output, Style};
 use crate::recipe::Recipe;
-use crate::toolchain::{canonical_files, lock_from, lock_tools, Drift, Lock};
+use crate::recipe::Vary;
+use crate::toolchain::{canonical_files, lock_files, lock_from, lock_tools, Drift, Lock};
 
 #[derive(Debug, Args)]
 pub struct LockArgs {
@@ -99,6 +101,7 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         );
     }
     let trace = !args.no_trace && !hermetic;
+    files.extend(clock_files(&recipe, hermetic)?);
     if trace {
         out.progress("running the build once under strace");
         let work = tempfile::Builder::new()
@@ -137,4 +140,32 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         ))?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// What the clock variation of `verify`'s second rebuild loads: libfaketime and its libraries,
+/// pinned so that the sandbox's view holds them (a preload the build cannot open is ignored,
+/// and the clock would silently not vary). Nothing when the recipe leaves `clock` out of
+/// `[verify] vary` or builds in a hermetic root; when libfaketime is not installed, nothing,
+/// unless the recipe names `clock` itself.
+fn clock_files(recipe: &Recipe, hermetic: bool) -> anyhow::Result<BTreeSet<PathBuf>> {
+    let libfaketime = Path::new(crate::build::LIBFAKETIME);
+    if hermetic || !recipe.spec.verify.allows(Vary::Clock) {
+        return Ok(BTreeSet::new());
+    }
+    if !libfaketime.is_file() {
+        if recipe.spec.verify.demands(Vary::Clock) {
+            return Err(anyhow::Error::new(Hint(
+                "install it (`apt-get install libfaketime`), or leave `clock` out of \
+                 `[verify] vary`"
+                    .to_owned(),
+            ))
+            .context(format!(
+                "the recipe's `[verify] vary` names `clock`, which needs libfaketime: `{}` is \
+                 not installed",
+                libfaketime.display()
+            )));
+        }
+        return Ok(BTreeSet::new());
+    }
+    Ok(lock_files(&[libfaketime])?)
 }

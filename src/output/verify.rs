@@ -194,11 +194,17 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             );
         }
     }
+    if let Some(line) = agreement(report) {
+        s.push_str(&format!("{line}\n"));
+    }
     if let Some(line) = failed_rebuild(report) {
         s.push_str(&format!(
             "{} {line}\n",
             out.paint(Style::Bad, "build-failed:")
         ));
+    }
+    if let Some(hint) = failed_rebuild_hint(report) {
+        s.push_str(&format!("{} {hint}\n", out.paint(Style::Dim, "hint:")));
     }
     s.push_str(&format!(
         "attestation: {}\n",
@@ -229,18 +235,25 @@ fn missing_program_hint(program: &str) -> String {
     )
 }
 
-/// What a rebuild varied, in words.
+/// What a rebuild varied, in words, each with its name in `[verify] vary`.
 fn variation_text(v: &crate::build::Variation) -> String {
-    let mut parts = vec![format!("umask {:03o}", v.umask)];
-    if v.nested_build_dir {
-        parts.push("a deeper build folder".to_owned());
+    use crate::recipe::Vary;
+    if v.varied.is_empty() {
+        return "nothing varied".to_owned();
     }
-    if v.env_reversed {
-        parts.push("the environment reversed".to_owned());
-    }
-    if let Some(days) = v.clock_shift_days {
-        parts.push(format!("the clock {days} days on"));
-    }
+    let parts: Vec<String> = v
+        .varied
+        .iter()
+        .map(|what| match what {
+            Vary::BuildDir => "`build-dir`: a deeper build folder".to_owned(),
+            Vary::Umask => format!("`umask`: {:03o}", v.umask),
+            Vary::EnvOrder => "`env-order`: the environment reversed".to_owned(),
+            Vary::Clock => match v.clock_shift_days {
+                Some(days) => format!("`clock`: the clock {days} days on, stopped"),
+                None => "`clock`".to_owned(),
+            },
+        })
+        .collect();
     parts.join(", ")
 }
 
@@ -255,6 +268,67 @@ fn failed_rebuild(report: &Report) -> Option<String> {
         variation_text(&r.variation),
         r.outcome.termination
     ))
+}
+
+/// What to do when the varied rebuild failed and the first did not: leave a variation out of
+/// `[verify] vary`. The example leaves out the clock when it was varied (the variation real
+/// builds trip on most), else the last one applied.
+fn failed_rebuild_hint(report: &Report) -> Option<String> {
+    use crate::recipe::Vary;
+    let k = report.failed_rebuild?;
+    let applied = &report.rebuilds.get(k)?.variation.varied;
+    let dropped = if applied.contains(&Vary::Clock) {
+        Vary::Clock
+    } else {
+        *applied.last()?
+    };
+    let kept: Vec<String> = applied
+        .iter()
+        .filter(|v| **v != dropped)
+        .map(|v| format!("\"{v}\""))
+        .collect();
+    Some(format!(
+        "if the build cannot stand one of the variations applied, leave it out in the recipe; \
+         without `{dropped}`: `[verify] vary = [{}]`",
+        kept.join(", ")
+    ))
+}
+
+/// Whether the rebuilds agreed with each other, when there was more than one and none failed.
+fn agreement(report: &Report) -> Option<String> {
+    if report.rebuilds.len() < 2 || report.failed_rebuild.is_some() {
+        return None;
+    }
+    let moved: Vec<&str> = report
+        .artifacts
+        .iter()
+        .filter(|a| a.rebuilt.windows(2).any(|w| w[0] != w[1]))
+        .map(|a| a.name.as_str())
+        .collect();
+    let varied: Vec<String> = report.rebuilds[1..]
+        .iter()
+        .map(|r| variation_text(&r.variation))
+        .collect();
+    let n = report.rebuilds.len();
+    Some(if moved.is_empty() {
+        format!(
+            "the {n} rebuilds agree: every artifact came out the same ({})",
+            varied.join("; ")
+        )
+    } else {
+        format!(
+            "the {n} rebuilds disagree on {} of {} artifacts ({}): the build is not \
+             reproducible ({})",
+            moved.len(),
+            report.artifacts.len(),
+            moved
+                .iter()
+                .map(|m| format!("`{}`", sanitize(m)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            varied.join("; ")
+        )
+    })
 }
 
 /// A comparison, explained as `reprove diff` does, indented under its artifact.
@@ -337,6 +411,9 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
             ),
         );
     }
+    if let Some(line) = agreement(report) {
+        row("rebuilds", &line);
+    }
     row("attestation", &attestation.display().to_string());
     h.push_str("</table>\n");
     if let Some(line) = failed_rebuild(report) {
@@ -348,9 +425,10 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
         let _ = writeln!(
             h,
             "<p class=\"verdict different\" id=\"failed-rebuild\">build-failed: {}</p>\n\
-             <p>rebuild 1 against the shipped set: {}</p>",
+             <p>rebuild 1 against the shipped set: {}</p>\n<p class=\"hint\">hint: {}</p>",
             escape(&line),
-            escape(&firsts.join(", "))
+            escape(&firsts.join(", ")),
+            escape(&failed_rebuild_hint(report).unwrap_or_default())
         );
     }
     h.push_str("<h2>Artifacts</h2>\n<table><tr><th>artifact</th><th>verdict</th><th>shipped sha256</th></tr>");

@@ -7,6 +7,7 @@
 //! Relative paths in a recipe are relative to the recipe's folder.
 
 mod duration;
+mod vary;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
@@ -18,6 +19,7 @@ use crate::hash::{hash_bytes, Checksum, Hashes};
 use crate::sandbox::Isolation;
 
 pub use duration::{format_duration, parse_duration};
+pub use vary::{Vary, VerifySpec};
 
 /// The variables every build gets, which a recipe may not set.
 pub const FIXED_ENV: [&str; 5] = ["PATH", "HOME", "TZ", "LC_ALL", "LANG"];
@@ -42,6 +44,9 @@ pub struct RecipeSpec {
     pub source: Source,
     pub toolchain: Toolchain,
     pub build: Build,
+    /// What `verify` varies in its second rebuild (`[verify]`).
+    #[serde(default, skip_serializing_if = "is_default_verify")]
+    pub verify: VerifySpec,
     #[serde(rename = "artifact")]
     pub artifacts: Vec<Artifact>,
     /// Declared, auditable harmless differences (`[[allow]]`).
@@ -74,6 +79,10 @@ pub struct Toolchain {
     pub isolation: Isolation,
     /// A hermetic root file system, mounted read-only as `/`.
     pub root: Option<Root>,
+}
+
+fn is_default_verify(v: &VerifySpec) -> bool {
+    *v == VerifySpec::default()
 }
 
 fn default_isolation() -> Isolation {
@@ -370,6 +379,23 @@ impl RecipeSpec {
                 "toolchain.root",
                 "a hermetic root needs `isolation = \"sandbox\"`",
             );
+        }
+        if let Some(vary) = &self.verify.vary {
+            for (i, what) in vary.iter().enumerate() {
+                if vary[..i].contains(what) {
+                    return err(
+                        &format!("verify.vary[{i}]"),
+                        &format!("`{what}` is listed twice"),
+                    );
+                }
+            }
+            if self.toolchain.root.is_some() && self.verify.demands(Vary::Clock) {
+                return err(
+                    "verify.vary",
+                    "`clock` needs libfaketime from the host, and a hermetic root shows none \
+                     of the host: leave `clock` out",
+                );
+            }
         }
         if self.artifacts.is_empty() {
             return err("artifact", "at least one `[[artifact]]` is needed");

@@ -254,3 +254,54 @@ fn numbers_past_their_range_name_the_key_and_line() {
         assert!(m.contains("line ") || key == "SOURCE_DATE_EPOCH", "{m}");
     }
 }
+
+/// See issue 9, item 6: `[verify] vary` chooses what the second rebuild varies, parsed as
+/// strictly as the rest of the recipe.
+#[test]
+fn vary_lists_known_variations_once_each() {
+    let with = |vary: &str| format!("{GOOD}\n[verify]\nvary = {vary}\n");
+    let r = load(GOOD).unwrap();
+    assert_eq!(
+        r.spec.verify.vary, None,
+        "no key: every variation that works"
+    );
+    assert!(r.spec.verify.allows(Vary::Clock) && !r.spec.verify.demands(Vary::Clock));
+    let r = load(&with(r#"["umask", "env-order"]"#)).unwrap();
+    assert_eq!(r.spec.verify.vary, Some(vec![Vary::Umask, Vary::EnvOrder]));
+    assert!(!r.spec.verify.allows(Vary::Clock) && r.spec.verify.allows(Vary::Umask));
+    let r = load(&with("[]")).unwrap();
+    assert_eq!(
+        r.spec.verify.vary,
+        Some(vec![]),
+        "an empty list varies nothing"
+    );
+
+    let m = message(&with(r#"["umask", "moon-phase"]"#));
+    assert!(
+        m.contains("line 27") && m.contains("unknown variant `moon-phase`"),
+        "{m}"
+    );
+    assert!(m.contains("build-dir") && m.contains("clock"), "{m}");
+    let m = message(&with(r#"["clock", "clock"]"#));
+    assert!(
+        m.contains("key `verify.vary[1]`") && m.contains("`clock` is listed twice"),
+        "{m}"
+    );
+    let m = message(&with(r#""clock""#));
+    assert!(m.contains("line 27") && m.contains("vary"), "{m}");
+    let m = message(&format!("{GOOD}\n[verify]\nvary = []\nrebuilds = 3\n"));
+    assert!(m.contains("unknown field `rebuilds`"), "{m}");
+    let hermetic = GOOD.replace(
+        "isolation = \"none\"",
+        "isolation = \"sandbox\"\nroot = { path = \"r\", digest = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\" }",
+    );
+    let m = message(&format!("{hermetic}\n[verify]\nvary = [\"clock\"]\n"));
+    assert!(
+        m.contains("key `verify.vary`") && m.contains("hermetic root"),
+        "{m}"
+    );
+    // The key survives a render and a parse.
+    let r = load(&with(r#"["build-dir", "clock"]"#)).unwrap();
+    let text = toml::to_string(&r.spec).unwrap();
+    assert_eq!(RecipeSpec::parse(&text).unwrap(), r.spec);
+}

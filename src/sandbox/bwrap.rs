@@ -6,8 +6,9 @@
 //! file system is a read-only tmpfs holding, read-only, every top-level entry of a root folder:
 //! the lock's view (exactly the pinned files and links, from the store: see [`crate::store`]) or
 //! a hermetic root. Only `reprove lock`'s tracer, which must learn what a build reads, sees the
-//! host's toolchain instead (`/usr`, the merged-`/usr` links `/bin`, `/sbin`, `/lib*`, and the
-//! two entries of `/etc` the loader and `cc` need). Then the build tree read-write at
+//! host's toolchain instead (`/usr`, the merged-`/usr` links `/bin`, `/sbin`, `/lib*`, the
+//! two entries of `/etc` the loader and `cc` need, and the dpkg database `/var/lib/dpkg`,
+//! which Debian source-package builds read, so that what they read of it is pinned). Then the build tree read-write at
 //! `/build` (the working directory), a fresh `/tmp`, `/proc` and a minimal `/dev`. The host's
 //! `/etc`, `/root` and `/home` are not there. The environment is exactly the invocation's, plus
 //! `PWD=/build`, which bubblewrap always sets.
@@ -51,6 +52,11 @@ const HOST_TOP: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx
 /// What a compiler and make need from the host's `/etc`: the loader's cache and the
 /// `cc`/`c++` alternatives links. Nothing else of `/etc` (users, hosts, resolvers) is shown.
 const HOST_ETC: &[&str] = &["ld.so.cache", "alternatives"];
+
+/// The dpkg database (`status`, `info/*.list`, `arch`): `dpkg-buildpackage` reads it to
+/// check build dependencies and to write the `.buildinfo`. Shown read-only to the tracer so
+/// that the files a Debian build reads of it are pinned and land in the lock's view.
+const HOST_DPKG: &str = "/var/lib/dpkg";
 
 /// Where a trace log is bound inside the sandbox, for `strace` (see [`super::trace`]).
 pub(crate) const TRACE_LOG: &str = "/.reprove-trace";
@@ -217,6 +223,9 @@ impl Bwrap {
                     if host.exists() {
                         cmd.arg("--ro-bind").arg(&host).arg(&host);
                     }
+                }
+                if Path::new(HOST_DPKG).is_dir() {
+                    cmd.arg("--ro-bind").arg(HOST_DPKG).arg(HOST_DPKG);
                 }
             }
             Some(root) => {
@@ -526,8 +535,14 @@ mod tests {
         assert!(outcome.is_success(), "{log}");
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(lines[..2], ["reprove", "/build"]);
-        for hidden in ["root", "home", "work", "var"] {
+        for hidden in ["root", "home", "work"] {
             assert!(!lines.contains(&hidden), "`/{hidden}` is visible: {log}");
+        }
+        // Of `/var`, the tracer sees the dpkg database alone (a Debian build reads it).
+        if Path::new(HOST_DPKG).is_dir() {
+            let (outcome, log) = run(&["sh", "-c", "ls -A /var; ls -A /var/lib"]);
+            assert!(outcome.is_success(), "{log}");
+            assert_eq!(log, "lib\ndpkg\n");
         }
     }
 

@@ -55,6 +55,17 @@ pub fn lock_tools(tools: &[String]) -> Result<(BTreeMap<String, Tool>, BTreeSet<
     Ok((resolved, closure.files))
 }
 
+/// Every file `files` (each a file that exists) load: the files themselves, their ELF
+/// interpreter and shared libraries, transitively (a preloaded library such as libfaketime).
+pub fn lock_files(files: &[&Path]) -> Result<BTreeSet<PathBuf>, Error> {
+    let mut closure = Closure::default();
+    for file in files {
+        closure.push(file);
+    }
+    closure.run()?;
+    Ok(closure.files)
+}
+
 /// Where the symbolic links that lead to pinned files are looked for: the host's toolchain
 /// (`/usr`, the merged-`/usr` links at the top) and the alternatives `cc` and friends go through.
 const LINK_ROOTS: &[&str] = &["/usr", "/etc/alternatives"];

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::{hash_file, Checksum};
 
-pub use closure::{find_on_path, lock_tools};
+pub use closure::{find_on_path, lock_files, lock_tools};
 pub use lockfile::Lock;
 
 /// The `PATH` every build runs with, and the one tools are resolved on.

@@ -28,7 +28,7 @@ use crate::compare::{
 };
 use crate::escrow::{self, Escrow};
 use crate::hash::{Checksum, Hashes};
-use crate::recipe::Recipe;
+use crate::recipe::{Recipe, Vary};
 use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
 
@@ -276,6 +276,17 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         },
     };
     report.isolation.version = sandbox.version();
+    let clock_from =
+        crate::build::clock_available(&recipe, &lock).then(|| started.unix_timestamp());
+    if clock_from.is_none() && recipe.spec.verify.demands(Vary::Clock) {
+        anyhow::bail!(
+            "the recipe's `[verify] vary` names `clock`, but the lock does not pin libfaketime \
+             (`{}`), which the clock variation loads: install it (`apt-get install \
+             libfaketime`) and run `reprove lock {}` again, or leave `clock` out",
+            crate::build::LIBFAKETIME,
+            opts.recipe.display()
+        );
+    }
 
     let mut wanted = match opts.rebuilds {
         Rebuilds::OnMismatch => 1,
@@ -329,7 +340,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         let variation = if index == 0 {
             Variation::none()
         } else {
-            Variation::varied(recipe.spec.toolchain.root.is_some())
+            Variation::varied(&recipe.spec.verify, clock_from)
         };
         let step = run_one(
             &recipe,

@@ -739,7 +739,7 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
     }
     let page = std::fs::read_to_string(demo.env.path("report.html")).unwrap();
     assert!(
-        page.contains("id=\"failed-rebuild\">build-failed: rebuild 2 (umask 077"),
+        page.contains("id=\"failed-rebuild\">build-failed: rebuild 2 (`build-dir`: a deeper build folder, `umask`: 077"),
         "{page}"
     );
     assert!(page.contains("firmware.img: identical"), "{page}");
@@ -760,7 +760,8 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
     );
     assert!(
         text.contains(
-            "build-failed: rebuild 2 (umask 077, a deeper build folder, the environment reversed"
+            "build-failed: rebuild 2 (`build-dir`: a deeper build folder, `umask`: 077, \
+             `env-order`: the environment reversed"
         ),
         "{text}"
     );
