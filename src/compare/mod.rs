@@ -32,6 +32,7 @@ pub mod bytes;
 mod container;
 mod elf;
 mod explain;
+mod imagemap;
 mod layout;
 mod model;
 mod parts;
@@ -42,6 +43,7 @@ use std::path::{Path, PathBuf};
 
 pub use allow::{Allowance, Rule};
 pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
+pub use imagemap::{check_declared, DeclaredPart, Image, ImageParts};
 pub use model::{
     AppliedAllowance, Cause, Change, Comparison, ContentDiff, FieldChange, HexContext, LeafDiff,
     RangeDiff, SectionDiff, Verdict,
@@ -73,6 +75,9 @@ pub struct Options {
     /// How reports name the two inputs and the layout (default: their paths), when the paths
     /// are a work folder's that means nothing to a reader: `(left, right, layout)`.
     pub shown_as: Option<(String, String, String)>,
+    /// Where the parts of a composite left image come from: the rebuilt tree to search by
+    /// content, and parts declared. `None`: images are not mapped into parts.
+    pub parts: Option<ImageParts>,
 }
 
 /// Why a comparison could not finish.
@@ -164,6 +169,7 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         times,
         aliases: (name != right_name).then(|| (name.clone(), right_name)),
         layout,
+        part_layouts: Vec::new(),
         budget: Budget::new(limits),
         identical: 0,
         leaves: Vec::new(),
