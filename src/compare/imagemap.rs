@@ -807,7 +807,8 @@ fn place(
         } else {
             (Slot::Between(None), format!("gap-{}", i + 1))
         };
-        let name = if names.insert(name.clone()) {
+        // `trailer` is reserved: no part takes it.
+        let name = if name == "trailer" || names.insert(name.clone()) {
             name
         } else {
             format!("({name})")

@@ -7,6 +7,7 @@ mod attest_schema;
 mod beneath;
 mod diff;
 mod hash;
+mod imagemap;
 mod interrupt;
 mod limits;
 mod sandbox;
