@@ -617,7 +617,7 @@ fn search(spec: &ImageParts, image: &Image, left: &Blob) -> io::Result<Finding> 
     let tree = spec
         .tree
         .as_ref()
-        .and_then(|root| Tree::open(root, "build tree").ok());
+        .and_then(|root| Tree::open_named(root, "build tree").ok());
     if let Some(tree) = &tree {
         tree_candidates(tree, &spec.exclude, left.len, &mut cands, &mut notes);
     }
@@ -1313,4 +1313,174 @@ impl Walker<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+mod tests {
+    use std::path::Path;
+
+    use proptest::prelude::*;
+
+    use super::super::{diff_paths, Cause, Comparison, Options};
+    use super::{Image, ImageParts};
+
+    /// Bytes that look like code or compressed data: no fill, no repeats.
+    fn noise(seed: u32, len: usize) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x.to_le_bytes()[0]
+            })
+            .collect()
+    }
+
+    fn write(dir: &Path, rel: &str, data: &[u8]) -> std::path::PathBuf {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, data).unwrap();
+        p
+    }
+
+    /// `left` (in `tree`, as `img`) against `right`, its parts searched in `tree`.
+    fn compare(tree: &Path, left: &[u8], right: &[u8]) -> Comparison {
+        let l = write(tree, "img", left);
+        let r = write(&tree.join("../shipped"), "img", right);
+        let opts = Options {
+            parts: Some(ImageParts {
+                tree: Some(tree.to_path_buf()),
+                exclude: vec!["img".into()],
+                images: vec![Image {
+                    names: vec!["img".into()],
+                    declared: Vec::new(),
+                }],
+            }),
+            ..Options::default()
+        };
+        diff_paths(&l, &r, &opts).unwrap()
+    }
+
+    /// header (magic, CRC-32 of the rest, little-endian) + a + 0xff fill + b + trailer.
+    fn image(a: &[u8], b: &[u8]) -> Vec<u8> {
+        let mut rest = a.to_vec();
+        rest.extend([0xff; 40]);
+        rest.extend(b);
+        rest.extend(b"SIGNATURE");
+        let mut img = b"IMG1".to_vec();
+        img.extend(crc32fast::hash(&rest).to_le_bytes());
+        img.extend([0u8; 8]);
+        img.extend(rest);
+        img
+    }
+
+    #[test]
+    fn parts_are_found_by_content_and_the_header_crc_is_a_checksum() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let (a, b) = (noise(1, 300), noise(2, 500));
+        write(&tree, "out/a.bin", &a);
+        write(&tree, "out/b.bin", &b);
+        let mut b2 = b.clone();
+        b2[100] ^= 0x40;
+        let c = compare(&tree, &image(&a, &b), &image(&a, &b2));
+        let paths: Vec<&str> = c.leaves.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(paths, ["img//header", "img//out/b.bin"], "{c:#?}");
+        let header = &c.leaves[0];
+        assert_eq!(header.metadata[0].field, "crc32 at 0x4");
+        assert!(
+            matches!(header.causes[..], [Cause::Checksum { .. }]),
+            "{header:?}"
+        );
+        let part = c.leaves[1].content.as_ref().unwrap();
+        assert_eq!((part.ranges[0].offset, part.ranges[0].len), (100, 1));
+        // 4 parts and 1 fill matched: a, fill, the trailer.
+        assert_eq!(c.identical, 3);
+    }
+
+    #[test]
+    fn a_crc_that_does_not_match_the_shipped_bytes_is_not_explained_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let (a, b) = (noise(3, 300), noise(4, 500));
+        write(&tree, "out/a.bin", &a);
+        write(&tree, "out/b.bin", &b);
+        let mut right = image(&a, &b);
+        right[4] ^= 1;
+        let c = compare(&tree, &image(&a, &b), &right);
+        let header = &c.leaves[0];
+        assert_eq!(header.path, "img//header");
+        assert_eq!(header.causes, [Cause::Unknown], "{header:?}");
+        assert!(
+            header.metadata[0].right.contains("not the CRC-32"),
+            "{header:?}"
+        );
+    }
+
+    #[test]
+    fn fill_and_tiny_files_are_never_parts() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        write(&tree, "zeros.bin", &[0u8; 4096]);
+        write(&tree, "ff.bin", &[0xffu8; 4096]);
+        write(&tree, "tiny.bin", &noise(5, 31));
+        let mut left = vec![0u8; 8192];
+        left.extend(noise(5, 31));
+        left.extend([0xffu8; 8192]);
+        let mut right = left.clone();
+        right[9000] = 1;
+        let c = compare(&tree, &left, &right);
+        assert_eq!(c.leaves.len(), 1);
+        assert_eq!(c.leaves[0].path, "img");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_in_the_tree_is_passed_over_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let tree = dir.path().join("tree");
+        let a = noise(6, 300);
+        write(&tree, "a.bin", &a);
+        let fifo = tree.join("pipe");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+        let mut left = b"HEADER..".to_vec();
+        left.extend(&a);
+        let mut right = left.clone();
+        right[50] ^= 1;
+        let c = compare(&tree, &left, &right);
+        assert_eq!(c.leaves[0].path, "img//a.bin");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Whatever the parts, cuts and edits: a comparison, never a panic, and a differing
+        /// pair always has a differing leaf.
+        #[test]
+        fn image_maps_never_panic(
+            seed in any::<u32>(),
+            len in 64usize..3000,
+            cuts in proptest::collection::vec((any::<proptest::sample::Index>(), 32usize..400), 1..4),
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..6),
+            insert in proptest::collection::vec(any::<u8>(), 0..40),
+            at in any::<proptest::sample::Index>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let tree = dir.path().join("tree");
+            let left = noise(seed, len);
+            for (i, (start, n)) in cuts.iter().enumerate() {
+                let s = start.index(len);
+                let e = (s + n).min(len);
+                write(&tree, &format!("p{i}.bin"), &left[s..e]);
+            }
+            let mut right = left.clone();
+            for (i, b) in &edits {
+                let i = i.index(right.len());
+                right[i] ^= b | 1;
+            }
+            let at = at.index(right.len());
+            right.splice(at..at, insert);
+            let c = compare(&tree, &left, &right);
+            prop_assert!(!c.leaves.is_empty());
+        }
+    }
+}

@@ -343,3 +343,32 @@ fn verify_checks_a_declared_part_of_an_identical_image() {
     );
     assert!(!notes.contains("supervisor.bin"), "{img:#}");
 }
+
+#[test]
+fn a_link_out_of_the_tree_is_no_part() {
+    // The rebuilt tree is the build's: a link it planted to a file outside (here, a copy of
+    // the supervisor's raw binary) must not be read as one of its parts, in any folder.
+    let env = TestEnv::new();
+    let rebuilt = build(&env.path("rebuilt"), |_| {}, &[]);
+    let shipped = build(&env.path("vendor"), backdoor, &[]);
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::copy(
+        env.path("rebuilt/out/supervisor.bin"),
+        outside.join("sup.bin"),
+    )
+    .unwrap();
+    let tree = env.path("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::os::unix::fs::symlink(outside.join("sup.bin"), tree.join("sup.bin")).unwrap();
+    std::os::unix::fs::symlink(&outside, tree.join("dir")).unwrap();
+    let v = diff(
+        &env,
+        &rebuilt,
+        &shipped,
+        &["--parts-from", tree.to_str().unwrap()],
+    );
+    let paths = v["leaves"].to_string();
+    assert!(!paths.contains("sup.bin"), "{v:#}");
+    assert_eq!(v["leaves"][0]["path"], "firmware.img", "{v:#}");
+}
