@@ -37,6 +37,9 @@
 //! with the whole rebuilt part keeps its length; otherwise it runs to the next part less the
 //! fill before it. A part not found ends the map: what follows is compared as one span.
 //!
+//! An image of a format [`crate::firmware`] reads (a uImage, a FIT, …) is read by its own
+//! header instead, unless parts are declared for it.
+//!
 //! A declared part that is not where it is declared (or nowhere, without an offset) is an
 //! error in the report, never passed over: the image's leaf carries a note starting `error:`.
 
@@ -1161,6 +1164,12 @@ impl Walker<'_> {
         else {
             return Ok((None, Vec::new()));
         };
+        // An image of a firmware format is read by its own header (`parts.rs`), unless the
+        // user declared its parts.
+        let format = |b: &Blob| crate::firmware::identify(b).map_err(io_error(&b.path));
+        if image.declared.is_empty() && format(left)?.is_some() && format(left)? == format(right)? {
+            return Ok((None, Vec::new()));
+        }
         self.budget
             .check_depth(depth as u64)
             .map_err(|e| Error::from_fault(path, e.into()))?;
