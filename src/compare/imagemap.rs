@@ -268,6 +268,7 @@ fn hash_window(w: &[u8]) -> u64 {
     })
 }
 
+#[inline]
 fn filter_bit(h: u64) -> usize {
     usize::try_from(h >> (64 - FILTER_BITS)).unwrap_or(0)
 }
@@ -533,7 +534,6 @@ fn find(
     let mut buf: Vec<u8> = Vec::with_capacity(CHUNK * 16 + WINDOW);
     let mut base = 0u64; // image offset of buf[0]
     let mut h = 0u64;
-    let mut seen = 0u64; // bytes hashed so far
     let mut chunk = vec![0u8; CHUNK * 16];
     loop {
         crate::interrupt::check()
@@ -549,17 +549,16 @@ fn find(
         base += drop as u64;
         let from = buf.len();
         buf.extend_from_slice(&chunk[..n]);
+        // After the first chunk `buf` starts with the last WINDOW bytes hashed, so `j` is
+        // below WINDOW only at the very start, where no byte leaves the window yet.
         for j in from..buf.len() {
-            h = h.wrapping_mul(BASE).wrapping_add(u64::from(buf[j]));
-            if seen >= WINDOW as u64 {
-                h = h.wrapping_sub(u64::from(buf[j - WINDOW]).wrapping_mul(pow));
-            }
-            seen += 1;
-            if seen < WINDOW as u64 {
-                continue;
-            }
+            let out = if j >= WINDOW { buf[j - WINDOW] } else { 0 };
+            h = h
+                .wrapping_mul(BASE)
+                .wrapping_add(u64::from(buf[j]))
+                .wrapping_sub(u64::from(out).wrapping_mul(pow));
             let bit = filter_bit(h);
-            if filter[bit / 64] & (1 << (bit % 64)) == 0 {
+            if j + 1 < WINDOW || filter[bit >> 6] & (1 << (bit & 63)) == 0 {
                 continue;
             }
             let Some(list) = anchors.get(&h) else {
@@ -997,7 +996,7 @@ struct Quantity {
     right: u64,
 }
 
-fn crc32(blob: &Blob, range: ByteRange) -> io::Result<u64> {
+fn crc32(blob: &Blob, range: ByteRange) -> io::Result<crc32fast::Hasher> {
     let mut h = crc32fast::Hasher::new();
     if let Some(span) = blob.slice(range.offset, range.len) {
         let mut r = span.reader()?;
@@ -1010,7 +1009,29 @@ fn crc32(blob: &Blob, range: ByteRange) -> io::Result<u64> {
             h.update(&buf[..n]);
         }
     }
-    Ok(u64::from(h.finalize()))
+    Ok(h)
+}
+
+/// The CRC-32 of each range, and of all of them in order, reading each byte once when the
+/// ranges follow each other (as the slots after a header do).
+fn crc32s(blob: &Blob, ranges: &[ByteRange], after: ByteRange) -> io::Result<(Vec<u64>, u64)> {
+    let mut all = crc32fast::Hasher::new();
+    let mut each = Vec::with_capacity(ranges.len());
+    let mut at = after.offset;
+    let mut contiguous = true;
+    for r in ranges {
+        let h = crc32(blob, *r)?;
+        contiguous &= r.offset == at;
+        at = r.end();
+        each.push(u64::from(h.clone().finalize()));
+        all.combine(&h);
+    }
+    let all = if contiguous && at == after.end() {
+        all
+    } else {
+        crc32(blob, after)?
+    };
+    Ok((each, u64::from(all.finalize())))
 }
 
 /// The fields of both headers: 32-bit words holding a length, an offset or a CRC-32 of the
@@ -1044,14 +1065,25 @@ fn header_fields(
         left: left.len - lh.len,
         right: right.len - rh.len.min(right.len),
     });
+    let body = &slots[1..];
+    let (lcrc, lall) = crc32s(
+        left,
+        &body.iter().map(|s| s.left).collect::<Vec<_>>(),
+        after(lh, left.len),
+    )?;
+    let (rcrc, rall) = crc32s(
+        right,
+        &body.iter().map(|s| s.right).collect::<Vec<_>>(),
+        after(rh, right.len),
+    )?;
     qs.push(Quantity {
         kind: FieldKind::Checksum,
         short: "crc32",
         what: "CRC-32 of the image after the header".into(),
-        left: crc32(left, after(lh, left.len))?,
-        right: crc32(right, after(rh, right.len))?,
+        left: lall,
+        right: rall,
     });
-    for s in &slots[1..] {
+    for (i, s) in body.iter().enumerate() {
         if s.left.len == 0 {
             continue;
         }
@@ -1073,8 +1105,8 @@ fn header_fields(
             kind: FieldKind::Checksum,
             short: "crc32",
             what: format!("CRC-32 of `{}`", s.name),
-            left: crc32(left, s.left)?,
-            right: crc32(right, s.right)?,
+            left: lcrc[i],
+            right: rcrc[i],
         });
     }
     let lbytes = left.read_at(0, usize::try_from(lh.len).unwrap_or(0))?;
