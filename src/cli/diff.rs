@@ -1,11 +1,13 @@
 //! `reprove diff A B`: compare two files, directories, archives or images and explain.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::compare::{diff_paths, Allowance, Options, Rule, Verdict};
+use crate::compare::{
+    diff_paths, Allowance, DeclaredPart, Image, ImageParts, Options, Rule, Verdict,
+};
 use crate::exit::ExitStatus;
 use crate::output::diff::{render_html, render_text, DiffJson};
 use crate::output::Output;
@@ -39,6 +41,46 @@ pub struct DiffArgs {
     /// bytes of the image by its sections and functions
     #[arg(long, value_name = "ELF")]
     layout: Option<PathBuf>,
+    /// The tree A was built in: parts of the image A (the raw image objcopy made from an ELF
+    /// file, archives, other files) are found in it by content, and each explained with its
+    /// own structure
+    #[arg(long, value_name = "DIR")]
+    parts_from: Option<PathBuf>,
+    /// A part of the image A: the file PATH, at OFFSET (decimal, or hex with 0x; found by
+    /// content without one), made from the ELF file ELF (`objcopy -O binary`). Paths are
+    /// relative to `--parts-from` when it is given
+    #[arg(long, value_name = "PATH[@OFFSET][:ELF]", value_parser = parse_part)]
+    part: Vec<PartArg>,
+}
+
+/// A `--part` as typed.
+#[derive(Debug, Clone)]
+struct PartArg {
+    path: PathBuf,
+    offset: Option<u64>,
+    elf: Option<PathBuf>,
+}
+
+fn parse_part(s: &str) -> Result<PartArg, String> {
+    let bad = || format!("expected PATH[@OFFSET][:ELF], got `{s}`");
+    let (path, offset, elf) = match s.rsplit_once('@') {
+        Some((path, rest)) => match rest.split_once(':') {
+            Some((offset, elf)) => (path, Some(parse_number(offset)?), Some(elf)),
+            None => (path, Some(parse_number(rest)?), None),
+        },
+        None => match s.split_once(':') {
+            Some((path, elf)) => (path, None, Some(elf)),
+            None => (s, None, None),
+        },
+    };
+    if path.is_empty() || elf.is_some_and(str::is_empty) {
+        return Err(bad());
+    }
+    Ok(PartArg {
+        path: PathBuf::from(path),
+        offset,
+        elf: elf.map(PathBuf::from),
+    })
 }
 
 fn parse_number(s: &str) -> Result<u64, String> {
@@ -87,8 +129,50 @@ impl DiffArgs {
             source_date_epoch: self.source_date_epoch,
             allowances,
             layout: self.layout.clone(),
+            parts: self.image_parts(),
             ..Options::default()
         }
+    }
+
+    /// The image map of A: its tree and the parts declared, or `None` when neither is given.
+    fn image_parts(&self) -> Option<ImageParts> {
+        if self.parts_from.is_none() && self.part.is_empty() {
+            return None;
+        }
+        let at = |p: &Path| match &self.parts_from {
+            Some(dir) => dir.join(p),
+            None => p.to_path_buf(),
+        };
+        let declared = self
+            .part
+            .iter()
+            .map(|p| DeclaredPart {
+                name: p.path.display().to_string(),
+                file: Ok(at(&p.path)),
+                offset: p.offset,
+                elf: p.elf.as_ref().map(|e| (e.display().to_string(), Ok(at(e)))),
+            })
+            .collect();
+        let name = self
+            .left
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let exclude = self
+            .parts_from
+            .as_ref()
+            .and_then(|dir| self.left.strip_prefix(dir).ok())
+            .map(Path::to_path_buf)
+            .into_iter()
+            .collect();
+        Some(ImageParts {
+            tree: self.parts_from.clone(),
+            exclude,
+            images: vec![Image {
+                names: vec![name],
+                declared,
+            }],
+        })
     }
 }
 
@@ -97,6 +181,21 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         // Asked for by name: a missing file is a mistake, not something to note and pass over.
         crate::beneath::open_regular(elf)
             .with_context(|| format!("failed to read `{}`", elf.display()))?;
+    }
+    // Named by the user: a missing part, ELF or tree is a mistake, not a note.
+    if let Some(dir) = &args.parts_from {
+        crate::beneath::Tree::open_named(dir, "tree")
+            .with_context(|| format!("failed to read `{}`", dir.display()))?;
+    }
+    for part in &args.part {
+        let at = |p: &Path| match &args.parts_from {
+            Some(dir) => dir.join(p),
+            None => p.to_path_buf(),
+        };
+        for p in std::iter::once(&part.path).chain(&part.elf) {
+            crate::beneath::open_regular(&at(p))
+                .with_context(|| format!("failed to read `{}`", at(p).display()))?;
+        }
     }
     let comparison = diff_paths(&args.left, &args.right, &args.options())?;
     // A comparison a signal cut short may have taken an interrupted read for a corrupt member:

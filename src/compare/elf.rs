@@ -10,7 +10,6 @@
 //! one, so an image offset is located exactly as a file offset of the ELF file would be.
 
 use std::collections::HashMap;
-use std::fs::File;
 
 use object::elf::{PT_LOAD, SHF_ALLOC, SHF_EXECINSTR};
 use object::read::elf::{ElfFile, FileHeader, ProgramHeader as _};
@@ -118,7 +117,8 @@ pub(super) enum Location {
 impl ElfMap {
     /// The layout of the ELF file in `blob`, or `None` when it cannot be parsed.
     pub(super) fn read(blob: &Blob) -> Option<ElfMap> {
-        let cache = object::ReadCache::new(File::open(&blob.path).ok()?);
+        // Never `File::open`: a FIFO swapped in for the file would block it.
+        let cache = object::ReadCache::new(crate::beneath::open_regular(&blob.path).ok()?);
         let data = cache.range(blob.offset, blob.len);
         let file = object::File::parse(data).ok()?;
         let mut map = ElfMap {
@@ -221,6 +221,32 @@ impl ElfMap {
             .map(|s| s.file.end())
             .max()
             .unwrap_or(0)
+    }
+
+    /// The pieces of the raw image [`ElfMap::image`] describes, for finding that image by
+    /// content: each loaded section with contents as `(image range, file offset)`, in image
+    /// order. `None` when nothing is loaded or two pieces overlap (a relocatable object, whose
+    /// sections all sit at address 0, makes no image).
+    pub(super) fn image_pieces(&self) -> Option<Vec<(ByteRange, u64)>> {
+        let base = self.sections.iter().filter_map(|s| s.lma).min()?;
+        let mut pieces: Vec<(ByteRange, u64)> = self
+            .sections
+            .iter()
+            .filter_map(|s| {
+                let offset = s.lma? - base;
+                offset.checked_add(s.file.len)?;
+                Some((
+                    ByteRange {
+                        offset,
+                        len: s.file.len,
+                    },
+                    s.file.offset,
+                ))
+            })
+            .collect();
+        pieces.sort_by_key(|(r, _)| r.offset);
+        let overlap = pieces.windows(2).any(|w| w[1].0.offset < w[0].0.end());
+        (!overlap).then_some(pieces)
     }
 
     /// The file bytes of the one section called `name`, when no other section has that name

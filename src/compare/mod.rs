@@ -32,6 +32,7 @@ pub mod bytes;
 mod container;
 mod elf;
 mod explain;
+mod imagemap;
 mod layout;
 mod model;
 mod parts;
@@ -42,6 +43,7 @@ use std::path::{Path, PathBuf};
 
 pub use allow::{Allowance, Rule};
 pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
+pub use imagemap::{check_declared, DeclaredPart, Image, ImageParts};
 pub use model::{
     AppliedAllowance, Cause, CauseTally, Change, Comparison, ContentDiff, FieldChange, HexContext,
     LeafDiff, RangeDiff, SectionDiff, StringPair, Verdict,
@@ -76,6 +78,9 @@ pub struct Options {
     /// The host and user names the rebuild is known to have had: a differing name at the
     /// same place is [`Cause::HostName`] or [`Cause::UserName`].
     pub names: Names,
+    /// Where the parts of a composite left image come from: the rebuilt tree to search by
+    /// content, and parts declared. `None`: images are not mapped into parts.
+    pub parts: Option<ImageParts>,
 }
 
 /// Host and user names a rebuild ran under (the machine's, the sandbox's). Names shorter
@@ -178,6 +183,7 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
         },
         aliases: (name != right_name).then(|| (name.clone(), right_name)),
         layout,
+        part_layouts: Vec::new(),
         budget: Budget::new(limits),
         identical: 0,
         leaves: Vec::new(),

@@ -9,7 +9,7 @@
 //! between parts is a leaf like any other. A checksum or length field that changed while
 //! nothing it could count changed is not explained away: its cause is `unknown`, with a note.
 
-use crate::firmware::{self, FieldKind, Map, Part, Role};
+use crate::firmware::{self, FieldKind, Part, Role};
 
 use super::container::Blob;
 use super::walker::Walker;
@@ -36,10 +36,10 @@ struct Span<'m> {
     len: u64,
 }
 
-/// The parts of `map` in an image of `len` bytes, with the gaps between them named after the
+/// The `parts` of a map in an image of `len` bytes, with the gaps between them named after the
 /// part before each (`before:first` for a gap at the start).
-fn spans(map: &Map, len: u64) -> Vec<Span<'_>> {
-    let mut out = Vec::with_capacity(map.parts.len() * 2 + 1);
+fn spans(parts: &[Part], len: u64) -> Vec<Span<'_>> {
+    let mut out = Vec::with_capacity(parts.len() * 2 + 1);
     let mut at = 0u64;
     let mut prev: Option<&str> = None;
     let gap = |prev: Option<&str>, first: Option<&str>| match (prev, first) {
@@ -47,7 +47,7 @@ fn spans(map: &Map, len: u64) -> Vec<Span<'_>> {
         (None, Some(f)) => format!("before:{f}"),
         (None, None) => "(bytes)".to_owned(),
     };
-    for p in &map.parts {
+    for p in parts {
         if p.offset > at {
             out.push(Span {
                 name: gap(prev, Some(&p.name)),
@@ -105,11 +105,11 @@ fn is_fill(image: &Blob, span: &Span<'_>) -> Result<bool, Error> {
 
 /// The cause a changed header field of `kind` implies.
 /// A field called `value` (a device tree's property) is named by its part alone.
-fn field_cause(format: firmware::Format, part: &str, name: &str, kind: FieldKind) -> Cause {
+fn field_cause(format: &str, part: &str, name: &str, kind: FieldKind) -> Cause {
     let field = if name == "value" {
-        format!("{} `{part}`", format.name())
+        format!("{format} `{part}`")
     } else {
-        format!("{} `{part}` {name}", format.name())
+        format!("{format} `{part}` {name}")
     };
     match kind {
         FieldKind::Timestamp => Cause::Timestamp,
@@ -139,12 +139,34 @@ impl Walker<'_> {
                 )))
             }
         };
-        for _ in lmap.parts.iter().chain(&rmap.parts) {
+        self.compare_maps(
+            path,
+            format.name(),
+            &lmap.parts,
+            &rmap.parts,
+            (left, right),
+            depth,
+        )
+    }
+
+    /// Compare two images given as their maps' parts, part by part (gaps included); `format`
+    /// names the kind of map in notes and causes. Used for a format's maps and for image maps
+    /// (`imagemap.rs`), whose parts come from the rebuilt tree.
+    pub(super) fn compare_maps(
+        &mut self,
+        path: &str,
+        format: &str,
+        lparts: &[Part],
+        rparts: &[Part],
+        (left, right): (&Blob, &Blob),
+        depth: usize,
+    ) -> Result<Result<Found, String>, Error> {
+        for _ in lparts.iter().chain(rparts) {
             self.budget
                 .charge_entry()
                 .map_err(|e| Error::from_fault(path, e.into()))?;
         }
-        let (ls, rs) = (spans(&lmap, left.len), spans(&rmap, right.len));
+        let (ls, rs) = (spans(lparts, left.len), spans(rparts, right.len));
         // Maps list up to `MAX_PARTS` parts: match them by name through an index.
         let rindex: std::collections::HashMap<&str, usize> = rs
             .iter()
@@ -170,8 +192,7 @@ impl Walker<'_> {
             let (Some(lb), Some(rb)) = (left.slice(l.offset, l.len), right.slice(r.offset, r.len))
             else {
                 return Ok(Err(format!(
-                    "a part of the {} map runs past its image; compared as bytes",
-                    format.name()
+                    "a part of the {format} map runs past its image; compared as bytes"
                 )));
             };
             if is_padding(l.part) && is_padding(r.part) && is_fill(left, l)? && is_fill(right, r)? {

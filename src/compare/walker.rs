@@ -30,6 +30,9 @@ pub(super) struct Walker<'o> {
     /// For a file pair with two names: the left name (used in paths) and the right one.
     pub(super) aliases: Option<(String, String)>,
     pub(super) layout: Option<Layout>,
+    /// Raw leaves laid out by an ELF file of the rebuilt tree, by leaf path: the parts of
+    /// image maps made from an ELF (`imagemap.rs`), with the ELF file as reports name it.
+    pub(super) part_layouts: Vec<(String, ElfMap, String)>,
     /// What the comparison has spooled and listed so far, against its bounds.
     pub(super) budget: Budget,
     pub(super) identical: u64,
@@ -135,6 +138,21 @@ impl Walker<'_> {
             let lf = left.format().map_err(io_error(&left.path))?;
             let rf = right.format().map_err(io_error(&right.path))?;
             if lf.is_none() && rf.is_none() {
+                let (leaves, identical) = (self.leaves.len(), self.identical);
+                let (mapped, image_notes) = self.image_map(path, left, right, depth)?;
+                match mapped {
+                    Some(Ok(parts::Found::Leaves)) => return Ok(()),
+                    Some(Ok(parts::Found::Nothing)) => notes.push(
+                        "every part of the image map matches: bytes outside it differ".to_owned(),
+                    ),
+                    Some(Err(note)) => {
+                        self.leaves.truncate(leaves);
+                        self.identical = identical;
+                        notes.push(note);
+                    }
+                    None => {}
+                }
+                notes.extend(image_notes);
                 if let Some(format) = crate::firmware::identify(left)
                     .map_err(io_error(&left.path))?
                     .filter(|f| crate::firmware::identify(right).ok().flatten() == Some(*f))
@@ -409,8 +427,13 @@ impl Walker<'_> {
         } else {
             (None, None)
         };
-        let image = match (&self.layout, left_elf) {
-            (Some(layout), false) => layout.map_for(path, left, &mut notes),
+        let part_layout = self.part_layouts.iter().find(|(p, _, _)| p == path);
+        let image = match (part_layout, &self.layout, left_elf) {
+            (Some((_, map, elf)), _, false) => {
+                notes.push(format!("offsets located by the sections of `{elf}`"));
+                Some(map)
+            }
+            (None, Some(layout), false) => layout.map_for(path, left, &mut notes),
             _ => None,
         };
         let elf = elf.as_ref().or(image);

@@ -185,6 +185,26 @@ pub struct Artifact {
     /// from, to explain differences by section and function (see `docs/diff.md`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub elf: Option<PathBuf>,
+    /// Parts of a composite image, declared (`[[artifact.part]]`); others are found by
+    /// content in the build tree all the same (see `docs/diff.md`).
+    #[serde(rename = "part", default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<ArtifactPart>,
+}
+
+/// A part of a composite image, as a recipe declares it: a file of the build tree that the
+/// image holds, where, and the ELF file it was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArtifactPart {
+    /// Relative to the build tree.
+    pub path: PathBuf,
+    /// Where the part starts in the image; left out, it is found by content.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// The ELF file the part was made from (`objcopy -O binary`), relative to the build tree:
+    /// differences in the part are then named by section, function and object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elf: Option<PathBuf>,
 }
 
 impl Artifact {
@@ -433,6 +453,31 @@ impl RecipeSpec {
                     &format!("artifact[{i}].elf"),
                     "must be a relative path inside the build tree (no `..`)",
                 );
+            }
+            for (j, part) in a.parts.iter().enumerate() {
+                let key = format!("artifact[{i}].part[{j}]");
+                if !is_tree_relative(&part.path) {
+                    return err(
+                        &format!("{key}.path"),
+                        "must be a relative path inside the build tree (no `..`)",
+                    );
+                }
+                if part
+                    .elf
+                    .as_deref()
+                    .is_some_and(|elf| !is_tree_relative(elf))
+                {
+                    return err(
+                        &format!("{key}.elf"),
+                        "must be a relative path inside the build tree (no `..`)",
+                    );
+                }
+                if part.offset.is_some_and(|o| o > i64::MAX as u64) {
+                    return err(&format!("{key}.offset"), "is past the largest file offset");
+                }
+                if a.parts[..j].iter().any(|p| p.path == part.path) {
+                    return err(&format!("{key}.path"), "names the same part twice");
+                }
             }
             let name = a.shipped_name();
             if name.is_empty() || name.contains('\0') {

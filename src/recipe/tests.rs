@@ -305,3 +305,53 @@ fn vary_lists_known_variations_once_each() {
     let text = toml::to_string(&r.spec).unwrap();
     assert_eq!(RecipeSpec::parse(&text).unwrap(), r.spec);
 }
+
+#[test]
+fn an_artifact_may_declare_its_parts() {
+    let with = |part: &str| {
+        GOOD.replace(
+            "path = \"out/firmware.img\"\n",
+            &format!("path = \"out/firmware.img\"\n\n[[artifact.part]]\n{part}\n"),
+        )
+    };
+    let r = load(&with(
+        "path = \"out/supervisor.bin\"\noffset = 24\nelf = \"out/supervisor.elf\"",
+    ))
+    .unwrap();
+    assert_eq!(
+        r.spec.artifacts[0].parts,
+        [ArtifactPart {
+            path: "out/supervisor.bin".into(),
+            offset: Some(24),
+            elf: Some("out/supervisor.elf".into()),
+        }]
+    );
+    assert!(r.spec.artifacts[1].parts.is_empty());
+    let r = load(&with("path = \"out/rootfs.tar.gz\"")).unwrap();
+    assert_eq!(r.spec.artifacts[0].parts[0].offset, None);
+    // Strict: an unknown key is refused with its line and column.
+    let m = message(&with("path = \"out/a.bin\"\nalign = 4"));
+    assert!(
+        m.contains("line 24, column 1") && m.contains("align"),
+        "{m}"
+    );
+    for (part, key) in [
+        ("path = \"../a.bin\"", "artifact[0].part[0].path"),
+        ("path = \"/a.bin\"", "artifact[0].part[0].path"),
+        (
+            "path = \"a.bin\"\nelf = \"../a.elf\"",
+            "artifact[0].part[0].elf",
+        ),
+        (
+            "path = \"a.bin\"\noffset = 9223372036854775807\n[[artifact.part]]\npath = \"a.bin\"",
+            "artifact[0].part[1].path",
+        ),
+    ] {
+        let m = message(&with(part));
+        assert!(m.contains(&format!("key `{key}`")), "{part}: {m}");
+    }
+    for bad in ["offset = -1", "offset = \"24\""] {
+        let m = message(&with(&format!("path = \"a.bin\"\n{bad}")));
+        assert!(m.contains("line 24"), "{bad}: {m}");
+    }
+}

@@ -24,7 +24,8 @@ use time::OffsetDateTime;
 
 use crate::build::{rebuild, Rebuild, Variation};
 use crate::compare::{
-    diff_paths, Comparison, Options as CompareOptions, Verdict as CompareVerdict,
+    check_declared, diff_paths, Comparison, DeclaredPart, Image, ImageParts,
+    Options as CompareOptions, Verdict as CompareVerdict,
 };
 use crate::escrow::{self, Escrow};
 use crate::hash::{Checksum, Hashes};
@@ -331,6 +332,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
                     .unwrap_or_default(),
             )),
             names: names.clone(),
+            parts: Some(image_parts(&recipe, run)),
             ..CompareOptions::default()
         }
     };
@@ -380,6 +382,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
                 compare_opts(name, first, right, true)
             })?;
             note_missing_layouts(&mut judged, &recipe, first);
+            note_declared_parts(&mut judged, &recipe, first);
             if opts.rebuilds == Rebuilds::OnMismatch
                 && judged.iter().any(|a| a.verdict == Verdict::Different)
             {
@@ -610,6 +613,71 @@ fn note_missing_layouts(judged: &mut [ArtifactReport], recipe: &Recipe, first: &
             Err(why) => report.notes.push(format!(
                 "`{shown}` named by `elf` cannot be read from the rebuild ({why}): differences \
                  are not located by section"
+            )),
+        }
+    }
+}
+
+/// Where the parts of the recipe's composite images come from: the rebuild's tree, searched
+/// by content (the artifacts themselves excluded), and each artifact's `[[artifact.part]]`,
+/// opened beneath the tree.
+fn image_parts(recipe: &Recipe, run: &Rebuild) -> ImageParts {
+    let artifacts = &recipe.spec.artifacts;
+    let images = artifacts
+        .iter()
+        .map(|a| Image {
+            names: a
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .into_iter()
+                .chain([a.shipped_name()])
+                .collect(),
+            declared: declared_parts(a, run),
+        })
+        .collect();
+    ImageParts {
+        tree: Some(run.tree.clone()),
+        exclude: artifacts.iter().map(|a| a.path.clone()).collect(),
+        images,
+    }
+}
+
+/// The `[[artifact.part]]` entries of `artifact`, their files found beneath `run`'s tree.
+fn declared_parts(artifact: &crate::recipe::Artifact, run: &Rebuild) -> Vec<DeclaredPart> {
+    let open = |rel: &Path| {
+        layout_file(run, rel).map_err(|e| match e {
+            crate::beneath::Error::NotFound { .. } => "was not produced by the rebuild".to_owned(),
+            e => format!("cannot be read from the rebuild: {e}"),
+        })
+    };
+    artifact
+        .parts
+        .iter()
+        .map(|p| DeclaredPart {
+            name: p.path.display().to_string(),
+            file: open(&p.path),
+            offset: p.offset,
+            elf: p.elf.as_ref().map(|e| (e.display().to_string(), open(e))),
+        })
+        .collect()
+}
+
+/// A note on each artifact that matched its shipped file (so was never mapped into parts) but
+/// whose declared parts do not hold: a declaration is checked whatever the verdict.
+fn note_declared_parts(judged: &mut [ArtifactReport], recipe: &Recipe, first: &Rebuild) {
+    for ((report, artifact), rebuilt) in judged
+        .iter_mut()
+        .zip(&recipe.spec.artifacts)
+        .zip(&first.artifacts)
+    {
+        if artifact.parts.is_empty() || report.difference.is_some() || rebuilt.hashes.is_none() {
+            continue;
+        }
+        match check_declared(&rebuilt.file, &declared_parts(artifact, first)) {
+            Ok(errors) => report.notes.extend(errors),
+            Err(e) => report.notes.push(format!(
+                "error: the declared parts could not be checked: {e}"
             )),
         }
     }

@@ -11,6 +11,7 @@ mod diff;
 mod firmware;
 mod firmware_a;
 mod hash;
+mod imagemap;
 mod interrupt;
 mod limits;
 mod sandbox;
