@@ -385,6 +385,83 @@ impl Tree {
     }
 }
 
+/// The regular files found beneath a tree by [`Tree::list_files`], and whether a bound cut
+/// the listing short.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Paths relative to the root, in the order found.
+    pub files: Vec<PathBuf>,
+    pub truncated: bool,
+}
+
+impl Tree {
+    /// The regular files beneath the root, by name only (nothing is opened for reading): no
+    /// symlink is followed, not even one that stays inside, so the walk cannot leave the tree
+    /// or loop. Bounded: at most `max_entries` entries are looked at and folders deeper than
+    /// `max_depth` are not entered (then `truncated` is set); iterative, not recursive. A
+    /// folder that cannot be read is passed over.
+    pub fn list_files(&self, max_entries: usize, max_depth: usize) -> Listing {
+        let mut listing = Listing::default();
+        let mut seen = 0usize;
+        // Folders still to read, as paths below the root: each is opened again from the root,
+        // one component at a time, so that no more than one handle per level is open at once.
+        let mut todo: Vec<PathBuf> = vec![PathBuf::new()];
+        while let Some(at) = todo.pop() {
+            let Some(fd) = self.open_dir_nofollow(&at) else {
+                continue;
+            };
+            let Ok(mut dir) = rustix::fs::Dir::new(fd) else {
+                continue;
+            };
+            let depth = at.components().count();
+            while let Some(Ok(entry)) = dir.read() {
+                let name = OsStr::from_bytes(entry.file_name().to_bytes());
+                if name == "." || name == ".." {
+                    continue;
+                }
+                seen += 1;
+                if seen > max_entries {
+                    listing.truncated = true;
+                    return listing;
+                }
+                let mut kind = entry.file_type();
+                if kind == FileType::Unknown {
+                    let Ok(parent) = dir.fd() else { continue };
+                    kind = match rustix::fs::statat(
+                        parent,
+                        name,
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    ) {
+                        Ok(st) => FileType::from_raw_mode(st.st_mode),
+                        Err(_) => continue,
+                    };
+                }
+                match kind {
+                    FileType::RegularFile => listing.files.push(at.join(name)),
+                    FileType::Directory if depth < max_depth => todo.push(at.join(name)),
+                    FileType::Directory => listing.truncated = true,
+                    _ => {}
+                }
+            }
+        }
+        listing
+    }
+
+    /// The folder `rel` (plain names only) opened for reading its entries, each component
+    /// opened with `O_NOFOLLOW`: `None` when any is not a folder (or was swapped for a link).
+    fn open_dir_nofollow(&self, rel: &Path) -> Option<rustix::fd::OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut fd = rustix::fs::openat(&self.dir, ".", flags, Mode::empty()).ok()?;
+        for part in rel.components() {
+            let Component::Normal(name) = part else {
+                return None;
+            };
+            fd = rustix::fs::openat(&fd, name, flags, Mode::empty()).ok()?;
+        }
+        Some(fd)
+    }
+}
+
 /// Queue the components of `path` (at the front when `front`, keeping their order).
 fn push_components(
     todo: &mut std::collections::VecDeque<(OsString, Option<PathBuf>)>,
