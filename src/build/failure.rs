@@ -89,6 +89,9 @@ pub fn keep_log(log: &Path, dir: &Path) -> std::io::Result<(PathBuf, File)> {
     let mut tmp = tempfile::Builder::new()
         .prefix(".reprove-")
         .suffix(".tmp")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(
+            crate::atomic::REPORT_MODE,
+        ))
         .tempfile_in(dir)?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
@@ -108,7 +111,8 @@ pub fn keep_log(log: &Path, dir: &Path) -> std::io::Result<(PathBuf, File)> {
         Ok(file) => Ok((path, file)),
         // The same digest: the same bytes, kept by an earlier run.
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => {
-            let file = crate::beneath::open_regular_nofollow(&path).map_err(std::io::Error::other)?;
+            let file =
+                crate::beneath::open_regular_nofollow(&path).map_err(std::io::Error::other)?;
             Ok((path, file))
         }
         Err(e) => Err(e.error),
@@ -124,12 +128,8 @@ pub fn logs_dir() -> Option<PathBuf> {
 /// already is: a work folder the user named), and its last `lines` lines.
 pub fn failure_log(log: &Path, keep_in: Option<&Path>, lines: usize) -> FailureLog {
     let kept = match keep_in {
-        Some(dir) => keep_log(log, dir).map_err(|e| {
-            format!(
-                "the log could not be kept in `{}`: {e}",
-                dir.display()
-            )
-        }),
+        Some(dir) => keep_log(log, dir)
+            .map_err(|e| format!("the log could not be kept in `{}`: {e}", dir.display())),
         None => crate::beneath::open_regular_nofollow(log)
             .map(|file| (log.to_path_buf(), file))
             .map_err(|e| e.to_string()),
@@ -250,7 +250,10 @@ mod tests {
         std::fs::write(&log, "make: *** No targets specified\n").unwrap();
         let keep = dir.path().join("logs");
         let (path, _) = keep_log(&log, &keep).unwrap();
-        let digest = Checksum::of(crate::hash::Algorithm::Sha256, b"make: *** No targets specified\n");
+        let digest = Checksum::of(
+            crate::hash::Algorithm::Sha256,
+            b"make: *** No targets specified\n",
+        );
         assert_eq!(path, keep.join(format!("sha256-{}.log", digest.hex())));
         assert_eq!(keep_log(&log, &keep).unwrap().0, path);
         assert_eq!(std::fs::read_dir(&keep).unwrap().count(), 1);

@@ -103,8 +103,13 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     // print nothing of it.
     crate::interrupt::check()?;
     if let Some(path) = &args.html {
-        crate::atomic::write_atomic(path, render_html(&comparison).as_bytes(), 0o644, true)
-            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        crate::atomic::write_atomic(
+            path,
+            render_html(&comparison).as_bytes(),
+            crate::atomic::REPORT_MODE,
+            true,
+        )
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     if out.is_json() {
         out.json(&DiffJson::new(&comparison))?;

@@ -139,7 +139,7 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     }
     if let Some(page) = &args.html {
         let html = crate::output::verify::render_verify_html(&report, &attestation);
-        crate::atomic::write_atomic(page, html.as_bytes(), 0o644, true)
+        crate::atomic::write_atomic(page, html.as_bytes(), crate::atomic::REPORT_MODE, true)
             .with_context(|| format!("failed to write the report `{}`", page.display()))?;
     }
     let replay = recorded.as_ref().map(|r| compare(r, &report));

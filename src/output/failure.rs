@@ -22,7 +22,10 @@ pub(crate) fn failure_text(out: &Output, failure: &FailureLog, indent: &str) -> 
             let _ = writeln!(
                 s,
                 "{indent}the whole log: {}",
-                out.paint(Style::Path, &format!("`{}`", sanitize(&path.display().to_string())))
+                out.paint(
+                    Style::Path,
+                    &format!("`{}`", sanitize(&path.display().to_string()))
+                )
             );
         }
         Err(why) => {
@@ -32,7 +35,12 @@ pub(crate) fn failure_text(out: &Output, failure: &FailureLog, indent: &str) -> 
     if !failure.tail.is_empty() {
         let _ = writeln!(s, "{indent}{}:", tail_heading(failure.tail.len()));
         for line in &failure.tail {
-            let _ = writeln!(s, "{indent}  {} {}", out.paint(Style::Dim, "|"), sanitize(line));
+            let _ = writeln!(
+                s,
+                "{indent}  {} {}",
+                out.paint(Style::Dim, "|"),
+                sanitize(line)
+            );
         }
     }
     s
