@@ -61,6 +61,10 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
             }
             if let Some(d) = &a.difference {
                 v["difference"] = json!(d);
+                // Shown, not applied: the verdict above is the comparison's.
+                if let Some(s) = crate::compare::suggest::suggest_trailer(d, Some(&a.name)) {
+                    v["suggestion"] = json!(s);
+                }
             }
             if let Some(d) = &a.nondeterminism {
                 v["nondeterminism"] = json!(d);

@@ -7,7 +7,7 @@ use clap::Args;
 
 use crate::compare::{diff_paths, Allowance, Options, Rule, Verdict};
 use crate::exit::ExitStatus;
-use crate::output::diff::{render_html, render_text, DiffJson};
+use crate::output::diff::{render_html, DiffJson};
 use crate::output::Output;
 
 #[derive(Debug, Args)]
@@ -114,7 +114,7 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     if out.is_json() {
         out.json(&DiffJson::new(&comparison))?;
     } else {
-        out.result(&render_text(&comparison, out))?;
+        out.result(&out.diff_text(&comparison))?;
     }
     Ok(match comparison.verdict {
         Verdict::Identical => ExitStatus::Success,

@@ -32,6 +32,7 @@ mod elf;
 mod explain;
 mod layout;
 mod model;
+pub mod suggest;
 mod walker;
 
 use std::io;

@@ -1,6 +1,8 @@
-//! How a failure reads, shared by `rebuild` and `verify` (text and HTML): a failed build's
-//! last log lines and where its whole log is, and for an artifact the build did not make,
-//! the path looked for and the similar files it did make.
+//! How a failure reads, shared by `rebuild`, `verify` and `diff` (text and HTML): a failed
+//! build's last log lines and where its whole log is; for an artifact the build did not make,
+//! the path looked for and the similar files it did make; and for a shipped file that is the
+//! rebuilt one plus appended bytes, the allowance that would declare them (shown, never
+//! applied: [`crate::compare::suggest`]).
 //!
 //! Log lines and file names come from the build: text goes through [`sanitize`], HTML
 //! through [`escape`].
@@ -12,6 +14,7 @@ use super::diff::escape;
 use super::sanitize::sanitize;
 use super::{Output, Style};
 use crate::build::failure::FailureLog;
+use crate::compare::suggest::Suggestion;
 
 /// The lines under a failed rebuild, each starting with `indent`: where the log is kept (or
 /// why it is not) and its last lines.
@@ -143,4 +146,59 @@ pub fn not_produced_text(
         s.push_str(&format!("  {}\n", sanitize(&line)));
     }
     s
+}
+
+/// The words before a suggested allowance; `diff` also names its flag.
+fn suggestion_intro(s: &Suggestion, diff: bool) -> String {
+    let bytes = if s.trailer == 1 {
+        "1 more byte".to_owned()
+    } else {
+        format!("{} more bytes", s.trailer)
+    };
+    let how = if diff {
+        format!(
+            "pass `--allow-trailer {}`, or in a recipe write (not applied)",
+            s.trailer
+        )
+    } else {
+        "the recipe would declare them with (not applied; fill in the reason)".to_owned()
+    };
+    format!(
+        "the right side is the left side followed by {bytes}: if they were appended after the \
+         build (a signature, a vendor block), {how}"
+    )
+}
+
+/// A suggested allowance as text, each line starting with `indent`.
+pub(crate) fn suggestion_text(out: &Output, s: &Suggestion, diff: bool, indent: &str) -> String {
+    let mut text = format!(
+        "{indent}{} {}:\n",
+        out.paint(Style::Warn, "suggestion:"),
+        suggestion_intro(s, diff)
+    );
+    for line in s.toml.lines() {
+        let _ = writeln!(text, "{indent}  {}", sanitize(line));
+    }
+    text
+}
+
+/// A suggested allowance for an HTML page.
+pub(crate) fn suggestion_html(s: &Suggestion, diff: bool) -> String {
+    format!(
+        "<p class=\"suggestion\">suggestion: {}:</p>\n<pre class=\"suggestion\">{}</pre>\n",
+        escape(&suggestion_intro(s, diff)),
+        s.toml.lines().map(escape).collect::<Vec<_>>().join("\n")
+    )
+}
+
+impl Output {
+    /// `diff`'s report as text: the comparison and, when the right side is the left side
+    /// plus appended bytes, the allowance that would declare them.
+    pub fn diff_text(&self, c: &crate::compare::Comparison) -> String {
+        let mut text = super::diff::render_text(c, self);
+        if let Some(s) = crate::compare::suggest::suggest_trailer(c, None) {
+            text.push_str(&suggestion_text(self, &s, true, ""));
+        }
+        text
+    }
 }

@@ -7,7 +7,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::failure::{absent_reason, failure_html, failure_text, similar_text};
+use super::failure::{
+    absent_reason, failure_html, failure_text, similar_text, suggestion_html, suggestion_text,
+};
 use super::sanitize::sanitize;
 use super::{Output, Style};
 use crate::attest::replay::Mismatch;
@@ -137,6 +139,9 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         }
         if let Some(d) = &a.difference {
             s.push_str(&describe(out, "rebuilt (left) against shipped (right)", d));
+            if let Some(suggestion) = crate::compare::suggest::suggest_trailer(d, Some(&a.name)) {
+                s.push_str(&suggestion_text(out, &suggestion, false, "      "));
+            }
         }
         if let Some(d) = &a.nondeterminism {
             s.push_str(&describe(
@@ -434,6 +439,13 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
                 let _ = writeln!(h, "<h2><code>{}</code>: {what}</h2>", escape(&a.name));
                 h.push_str(&html_comparison(c));
             }
+        }
+        if let Some(suggestion) = a
+            .difference
+            .as_ref()
+            .and_then(|d| crate::compare::suggest::suggest_trailer(d, Some(&a.name)))
+        {
+            h.push_str(&suggestion_html(&suggestion, false));
         }
     }
     html_page(&title, &h)
