@@ -699,4 +699,29 @@ mod tests {
         assert!(stat_file_or_dir(Path::new("/dev/null")).is_err());
         assert!(stat_file_or_dir(d.path()).is_ok());
     }
+
+    #[test]
+    fn listing_names_files_beneath_and_follows_no_link() {
+        let (dir, root) = tree();
+        // Links out of the tree, to a folder and to a file, and one that stays inside.
+        symlink(dir.path(), root.join("out/up")).unwrap();
+        symlink("/etc", root.join("etc")).unwrap();
+        symlink("fw.bin", root.join("out/inside.bin")).unwrap();
+        std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+        std::fs::write(root.join("a/b/c/deep.bin"), b"x").unwrap();
+        let c = std::ffi::CString::new(root.join("out/fifo").as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let t = Tree::open(&root, "build tree").unwrap();
+        let mut files = t.list_files(1000, 32).files;
+        files.sort();
+        assert_eq!(
+            files,
+            [PathBuf::from("a/b/c/deep.bin"), PathBuf::from("out/fw.bin")]
+        );
+        // Bounded in depth and in entries, and says so.
+        let shallow = t.list_files(1000, 1);
+        assert!(shallow.truncated);
+        assert_eq!(shallow.files, [PathBuf::from("out/fw.bin")]);
+        assert!(t.list_files(2, 32).truncated);
+    }
 }

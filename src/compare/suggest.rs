@@ -97,11 +97,15 @@ mod tests {
         assert_eq!(s.trailer, 64);
         assert_eq!(
             s.toml,
-            "[[allow]]\nartifact = \"fw \\\"x\\\".img\"\ntrailer = 64\nreason = \"…\"\n"
+            "[[allow]]\nartifact = 'fw \"x\".img'\ntrailer = 64\nreason = \"…\"\n"
         );
         // The suggestion is a recipe's allowance as written.
         let parsed: toml::Value = toml::from_str(&s.toml).unwrap();
         assert_eq!(parsed["allow"][0]["trailer"].as_integer(), Some(64));
+        assert_eq!(
+            parsed["allow"][0]["artifact"].as_str(),
+            Some("fw \"x\".img")
+        );
 
         // A byte of the common part changed too, the shipped file shorter, a changed middle,
         // or the trailer already allowed: no suggestion.

@@ -6,6 +6,7 @@ mod attest;
 mod attest_schema;
 mod beneath;
 mod diff;
+mod failures;
 mod hash;
 mod interrupt;
 mod limits;
