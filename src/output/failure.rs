@@ -94,7 +94,7 @@ pub(crate) fn absent_reason(path: &Path, why: &str) -> String {
     if why.contains(&looked_for) {
         why.to_owned()
     } else {
-        format!("looked for {looked_for}: {why}")
+        format!("{why} (looked for {looked_for})")
     }
 }
 
