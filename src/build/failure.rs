@@ -157,8 +157,6 @@ pub fn similar_files(tree: &Tree, wanted: &Path) -> Vec<PathBuf> {
     rank_similar(&listing.files, wanted)
 }
 
-/// [`similar_files`] among `files` (a listing made once for several artifacts).
-
 /// How alike `candidate` is to `wanted`: `None` when not alike, else a key (lower is closer).
 fn likeness(candidate: &Path, wanted: &Path) -> Option<(u8, usize)> {
     // Names are bounded so that a crafted tree of long names costs nothing quadratic.
@@ -178,6 +176,7 @@ fn likeness(candidate: &Path, wanted: &Path) -> Option<(u8, usize)> {
     None
 }
 
+/// [`similar_files`] among `files` (a listing made once for several artifacts).
 pub fn rank_similar(files: &[PathBuf], wanted: &Path) -> Vec<PathBuf> {
     let mut ranked: Vec<((u8, usize), &PathBuf)> = files
         .iter()
@@ -237,8 +236,8 @@ mod tests {
         assert!(tail_lines(&mut file, 0).unwrap().is_empty());
 
         // A log far longer than what is read: only its end, from a line's start.
-        let long = "y".repeat(usize::try_from(TAIL_BYTES).unwrap() * 2) + "\nlast\n";
-        std::fs::write(&log, &long).unwrap();
+        let huge = "y".repeat(usize::try_from(TAIL_BYTES).unwrap() * 2) + "\nlast\n";
+        std::fs::write(&log, &huge).unwrap();
         let tail = tail_lines(&mut File::open(&log).unwrap(), 20).unwrap();
         assert_eq!(tail, ["last"]);
     }

@@ -64,7 +64,7 @@ impl BuildJson {
     fn new(r: &crate::build::Rebuild) -> Self {
         let failure = r.failure.as_ref();
         BuildJson {
-            termination: r.outcome.termination.clone(),
+            termination: r.outcome.termination,
             seconds: r.outcome.elapsed.as_secs_f64(),
             log: LogJson {
                 sha256: r.log_hashes.sha256,

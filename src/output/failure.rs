@@ -98,7 +98,7 @@ pub(crate) fn absent_reason(path: &Path, why: &str) -> String {
     }
 }
 
-/// `similar files the build made: `a`, `b`` or nothing.
+/// The line naming the similar files (`` similar files the build made: `a`, `b` ``), if any.
 pub(crate) fn similar_text(similar: &[PathBuf]) -> Option<String> {
     if similar.is_empty() {
         return None;
