@@ -11,8 +11,14 @@ use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
-/// Write `contents` to `path` atomically with permission bits `mode` (set when the temporary
-/// file is created, so a private key is never readable by others, not even briefly). Without
+/// The mode every report, attestation, lock, public key and kept log is created with: read
+/// and write for all, less the umask, as other tools write files (0644 under a 022 umask,
+/// 0600 under 077). Only a private key is narrower (0600, whatever the umask).
+pub const REPORT_MODE: u32 = 0o666;
+
+/// Write `contents` to `path` atomically with permission bits `mode` less the umask (set when
+/// the temporary file is created, so a private key is never readable by others, not even
+/// briefly). Without
 /// `overwrite`, an existing `path` is an error and is left alone.
 pub fn write_atomic(path: &Path, contents: &[u8], mode: u32, overwrite: bool) -> io::Result<()> {
     let dir = match path.parent() {

@@ -385,6 +385,83 @@ impl Tree {
     }
 }
 
+/// The regular files found beneath a tree by [`Tree::list_files`], and whether a bound cut
+/// the listing short.
+#[derive(Debug, Default)]
+pub struct Listing {
+    /// Paths relative to the root, in the order found.
+    pub files: Vec<PathBuf>,
+    pub truncated: bool,
+}
+
+impl Tree {
+    /// The regular files beneath the root, by name only (nothing is opened for reading): no
+    /// symlink is followed, not even one that stays inside, so the walk cannot leave the tree
+    /// or loop. Bounded: at most `max_entries` entries are looked at and folders deeper than
+    /// `max_depth` are not entered (then `truncated` is set); iterative, not recursive. A
+    /// folder that cannot be read is passed over.
+    pub fn list_files(&self, max_entries: usize, max_depth: usize) -> Listing {
+        let mut listing = Listing::default();
+        let mut seen = 0usize;
+        // Folders still to read, as paths below the root: each is opened again from the root,
+        // one component at a time, so that no more than one handle per level is open at once.
+        let mut todo: Vec<PathBuf> = vec![PathBuf::new()];
+        while let Some(at) = todo.pop() {
+            let Some(fd) = self.open_dir_nofollow(&at) else {
+                continue;
+            };
+            let Ok(mut dir) = rustix::fs::Dir::new(fd) else {
+                continue;
+            };
+            let depth = at.components().count();
+            while let Some(Ok(entry)) = dir.read() {
+                let name = OsStr::from_bytes(entry.file_name().to_bytes());
+                if name == "." || name == ".." {
+                    continue;
+                }
+                seen += 1;
+                if seen > max_entries {
+                    listing.truncated = true;
+                    return listing;
+                }
+                let mut kind = entry.file_type();
+                if kind == FileType::Unknown {
+                    let Ok(parent) = dir.fd() else { continue };
+                    kind = match rustix::fs::statat(
+                        parent,
+                        name,
+                        rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+                    ) {
+                        Ok(st) => FileType::from_raw_mode(st.st_mode),
+                        Err(_) => continue,
+                    };
+                }
+                match kind {
+                    FileType::RegularFile => listing.files.push(at.join(name)),
+                    FileType::Directory if depth < max_depth => todo.push(at.join(name)),
+                    FileType::Directory => listing.truncated = true,
+                    _ => {}
+                }
+            }
+        }
+        listing
+    }
+
+    /// The folder `rel` (plain names only) opened for reading its entries, each component
+    /// opened with `O_NOFOLLOW`: `None` when any is not a folder (or was swapped for a link).
+    fn open_dir_nofollow(&self, rel: &Path) -> Option<rustix::fd::OwnedFd> {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut fd = rustix::fs::openat(&self.dir, ".", flags, Mode::empty()).ok()?;
+        for part in rel.components() {
+            let Component::Normal(name) = part else {
+                return None;
+            };
+            fd = rustix::fs::openat(&fd, name, flags, Mode::empty()).ok()?;
+        }
+        Some(fd)
+    }
+}
+
 /// Queue the components of `path` (at the front when `front`, keeping their order).
 fn push_components(
     todo: &mut std::collections::VecDeque<(OsString, Option<PathBuf>)>,
@@ -621,5 +698,30 @@ mod tests {
         assert!(e.to_string().ends_with("is a FIFO"), "{e}");
         assert!(stat_file_or_dir(Path::new("/dev/null")).is_err());
         assert!(stat_file_or_dir(d.path()).is_ok());
+    }
+
+    #[test]
+    fn listing_names_files_beneath_and_follows_no_link() {
+        let (dir, root) = tree();
+        // Links out of the tree, to a folder and to a file, and one that stays inside.
+        symlink(dir.path(), root.join("out/up")).unwrap();
+        symlink("/etc", root.join("etc")).unwrap();
+        symlink("fw.bin", root.join("out/inside.bin")).unwrap();
+        std::fs::create_dir_all(root.join("a/b/c")).unwrap();
+        std::fs::write(root.join("a/b/c/deep.bin"), b"x").unwrap();
+        let c = std::ffi::CString::new(root.join("out/fifo").as_os_str().as_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let t = Tree::open(&root, "build tree").unwrap();
+        let mut files = t.list_files(1000, 32).files;
+        files.sort();
+        assert_eq!(
+            files,
+            [PathBuf::from("a/b/c/deep.bin"), PathBuf::from("out/fw.bin")]
+        );
+        // Bounded in depth and in entries, and says so.
+        let shallow = t.list_files(1000, 1);
+        assert!(shallow.truncated);
+        assert_eq!(shallow.files, [PathBuf::from("out/fw.bin")]);
+        assert!(t.list_files(2, 32).truncated);
     }
 }

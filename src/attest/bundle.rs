@@ -18,7 +18,7 @@ pub fn write_bundle(path: &Path, envelopes: &[Envelope]) -> io::Result<()> {
         serde_json::to_writer(&mut text, envelope)?;
         text.push(b'\n');
     }
-    write_atomic(path, &text, 0o644, true)
+    write_atomic(path, &text, crate::atomic::REPORT_MODE, true)
 }
 
 /// The envelopes in the bundle at `path`, in file order.

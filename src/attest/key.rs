@@ -70,6 +70,16 @@ impl SigningKey {
     /// Read a private key in PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     pub fn load(path: &Path) -> Result<Self, Error> {
         let pem = read_text(path)?;
+        if pem.contains("-----BEGIN PUBLIC KEY-----") {
+            let private = path
+                .to_str()
+                .and_then(|p| p.strip_suffix(".pub"))
+                .map_or_else(|| PathBuf::from("KEY"), PathBuf::from);
+            return Err(Error::PublicKeyGiven {
+                path: path.to_owned(),
+                private,
+            });
+        }
         let inner =
             ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| Error::PrivateKey {
                 path: path.to_owned(),
@@ -116,6 +126,14 @@ impl VerifyingKey {
     /// Read a public key in PEM `SubjectPublicKeyInfo`.
     pub fn load(path: &Path) -> Result<Self, Error> {
         let pem = read_text(path)?;
+        // Any PEM private key (PKCS#8, OpenSSH, SEC1): the user has the pair, and passed the
+        // wrong half.
+        if pem.contains("PRIVATE KEY-----") {
+            return Err(Error::PrivateKeyGiven {
+                path: path.to_owned(),
+                public: public_path_for(path),
+            });
+        }
         Self::from_pem(&pem).map_err(|reason| Error::PublicKey {
             path: path.to_owned(),
             reason,
@@ -195,7 +213,12 @@ pub fn generate_key_pair(out: &Path, force: bool) -> Result<GeneratedKey, Error>
     let key = SigningKey::generate();
     let private_pem = key.private_pem();
     write_atomic(out, private_pem.as_bytes(), 0o600, force).map_err(|e| write_error(out, e))?;
-    if let Err(e) = write_atomic(&public_path, key.public_pem().as_bytes(), 0o644, force) {
+    if let Err(e) = write_atomic(
+        &public_path,
+        key.public_pem().as_bytes(),
+        crate::atomic::REPORT_MODE,
+        force,
+    ) {
         if !force {
             // The pair is written whole or not at all.
             let _ = std::fs::remove_file(out);

@@ -103,6 +103,16 @@ pub enum Error {
     PrivateKey { path: PathBuf, reason: String },
     #[error("`{path}` is not an Ed25519 public key in PEM `SubjectPublicKeyInfo`: {reason}")]
     PublicKey { path: PathBuf, reason: String },
+    #[error(
+        "`{path}` is a private key, and checking takes the public one: pass `{public}` (the \
+         public key `reprove key generate` wrote beside it)"
+    )]
+    PrivateKeyGiven { path: PathBuf, public: PathBuf },
+    #[error(
+        "`{path}` is a public key, and signing takes the private one: pass `{private}` (the \
+         private key `reprove key generate` wrote it from)"
+    )]
+    PublicKeyGiven { path: PathBuf, private: PathBuf },
     #[error("`{path}` line {line}: not a DSSE envelope: {reason}")]
     Envelope {
         path: PathBuf,

@@ -61,12 +61,19 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
             }
             if let Some(d) = &a.difference {
                 v["difference"] = json!(d);
+                // Shown, not applied: the verdict above is the comparison's.
+                if let Some(s) = crate::compare::suggest::suggest_trailer(d, Some(&a.name)) {
+                    v["suggestion"] = json!(s);
+                }
             }
             if let Some(d) = &a.nondeterminism {
                 v["nondeterminism"] = json!(d);
             }
             if let Some(why) = &a.absent {
                 v["absent"] = json!(why);
+            }
+            if !a.similar.is_empty() {
+                v["similar"] = json!(a.similar.iter().map(|p| path(p)).collect::<Vec<_>>());
             }
             if !a.notes.is_empty() {
                 v["notes"] = json!(a.notes);
@@ -97,9 +104,22 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
                     if let Some(why) = &a.absent {
                         v["absent"] = json!(why);
                     }
+                    if !a.similar.is_empty() {
+                        v["similar"] = json!(a.similar.iter().map(|p| path(p)).collect::<Vec<_>>());
+                    }
                     v
                 }).collect::<Vec<_>>(),
             });
+            // For people: the digest above is the binding, the tail and the copy's path are
+            // what a reader opens first.
+            if let Some(failure) = &r.failure {
+                if !failure.tail.is_empty() {
+                    v["log"]["tail"] = json!(failure.tail);
+                }
+                if let Ok(kept) = &failure.kept {
+                    v["log"]["kept"] = path(kept);
+                }
+            }
             if let Some(program) = &r.missing_program {
                 v["missing_program"] = json!(program);
             }

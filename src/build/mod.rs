@@ -10,6 +10,8 @@
 //! build cannot load is ignored by the loader, and a variation that silently did not happen
 //! must not be recorded as applied.
 
+pub mod failure;
+
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek as _, SeekFrom};
@@ -161,6 +163,9 @@ pub struct RebuiltArtifact {
     pub absent: Option<String>,
     /// The handle its digests were read from, kept so that a copy reads the same file.
     pub opened: Option<Arc<File>>,
+    /// When it was not produced: files the build did make that look like it, best first
+    /// ([`failure::rank_similar`]).
+    pub similar: Vec<PathBuf>,
 }
 
 /// One finished rebuild.
@@ -178,6 +183,9 @@ pub struct Rebuild {
     /// When the build failed: the program its log says could not be found or run (a tool the
     /// lock does not pin is not in the sandbox).
     pub missing_program: Option<String>,
+    /// When the build failed: its log's last lines and where the whole log is kept (set by
+    /// the caller, who knows where to keep it: [`failure::failure_log`]).
+    pub failure: Option<failure::FailureLog>,
 }
 
 /// Check every pin `recipe`'s builds will trust and return those that no longer hold. In the
@@ -434,6 +442,7 @@ fn rebuilt_artifact(tree: &Tree, name: String, rel: &Path) -> Result<RebuiltArti
                 hashes: Some(hashes),
                 absent: None,
                 opened: Some(Arc::new(handle)),
+                similar: Vec::new(),
             })
         }
         Err(e) if e.is_refusal() => Ok(RebuiltArtifact {
@@ -443,6 +452,7 @@ fn rebuilt_artifact(tree: &Tree, name: String, rel: &Path) -> Result<RebuiltArti
             hashes: None,
             absent: Some(e.to_string()),
             opened: None,
+            similar: Vec::new(),
         }),
         Err(e) => Err(Error::Beneath {
             path: file,
@@ -494,7 +504,15 @@ pub fn rebuild(
         .artifacts
         .par_iter()
         .map(|a| rebuilt_artifact(&tree_handle, a.shipped_name(), &a.path))
-        .collect::<Result<Vec<_>, Error>>()?;
+        .collect::<Result<Vec<RebuiltArtifact>, Error>>()?;
+    let mut artifacts = artifacts;
+    if artifacts.iter().any(|a| a.absent.is_some()) {
+        // One bounded listing of the tree serves every missing artifact.
+        let listing = tree_handle.list_files(failure::LIST_ENTRIES, failure::LIST_DEPTH);
+        for a in artifacts.iter_mut().filter(|a| a.absent.is_some()) {
+            a.similar = failure::rank_similar(&listing.files, &a.path);
+        }
+    }
     let missing_program = if outcome.is_success() {
         None
     } else {
@@ -502,6 +520,7 @@ pub fn rebuild(
     };
     Ok(Rebuild {
         missing_program,
+        failure: None,
         variation: variation.clone(),
         tree: tree.to_path_buf(),
         build_path: sandbox.build_path(tree),

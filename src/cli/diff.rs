@@ -9,7 +9,7 @@ use crate::compare::{
     diff_paths, Allowance, DeclaredPart, Image, ImageParts, Options, Rule, Verdict,
 };
 use crate::exit::ExitStatus;
-use crate::output::diff::{render_html, render_text, DiffJson};
+use crate::output::diff::{render_html, DiffJson};
 use crate::output::Output;
 
 #[derive(Debug, Args)]
@@ -202,13 +202,18 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     // print nothing of it.
     crate::interrupt::check()?;
     if let Some(path) = &args.html {
-        crate::atomic::write_atomic(path, render_html(&comparison).as_bytes(), 0o644, true)
-            .with_context(|| format!("failed to write `{}`", path.display()))?;
+        crate::atomic::write_atomic(
+            path,
+            render_html(&comparison).as_bytes(),
+            crate::atomic::REPORT_MODE,
+            true,
+        )
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
     }
     if out.is_json() {
         out.json(&DiffJson::new(&comparison))?;
     } else {
-        out.result(&render_text(&comparison, out))?;
+        out.result(&out.diff_text(&comparison))?;
     }
     Ok(match comparison.verdict {
         Verdict::Identical => ExitStatus::Success,

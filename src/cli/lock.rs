@@ -71,16 +71,7 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
                 path.display()
             ))?;
         } else {
-            let mut text = format!(
-                "{} {} of {} pins no longer hold:\n",
-                out.paint(Style::Bad, "toolchain-drift:"),
-                drift.len(),
-                lock.pins.len()
-            );
-            for d in &drift {
-                text.push_str(&format!("  {d}\n"));
-            }
-            out.result(&text)?;
+            out.result(&drift_text(out, &args.recipe, &path, &lock, &drift))?;
         }
         return Ok(if drift.is_empty() {
             ExitStatus::Success
@@ -168,4 +159,76 @@ fn clock_files(recipe: &Recipe, hermetic: bool) -> anyhow::Result<BTreeSet<PathB
         return Ok(BTreeSet::new());
     }
     Ok(lock_files(&[libfaketime])?)
+}
+
+/// What `lock --check` found, in words: how many pins and tools, each one named (a tool the
+/// lock lacks with the file it resolves to), and what to run.
+fn drift_text(
+    out: &Output,
+    recipe: &std::path::Path,
+    lock_path: &std::path::Path,
+    lock: &Lock,
+    drift: &[Drift],
+) -> String {
+    let pins = drift
+        .iter()
+        .filter(|d| matches!(d, Drift::Changed { .. } | Drift::Missing { .. }))
+        .count();
+    let unlocked = drift
+        .iter()
+        .filter(|d| matches!(d, Drift::Unlocked { .. }))
+        .count();
+    let moved = drift.len() - pins - unlocked;
+    let mut counts = Vec::new();
+    if unlocked > 0 {
+        counts.push(format!(
+            "{unlocked} {} in the recipe but missing from the lock",
+            if unlocked == 1 { "tool" } else { "tools" }
+        ));
+    }
+    if moved > 0 {
+        counts.push(format!(
+            "{moved} {} elsewhere on the build PATH",
+            if moved == 1 {
+                "tool resolves"
+            } else {
+                "tools resolve"
+            }
+        ));
+    }
+    if pins > 0 {
+        counts.push(format!("{pins} of {} pins no longer hold", lock.pins.len()));
+    }
+    let mut text = format!(
+        "{} the lock `{}` no longer holds: {}\n",
+        out.paint(Style::Bad, "toolchain-drift:"),
+        lock_path.display(),
+        counts.join(", ")
+    );
+    for d in drift {
+        match d {
+            Drift::Unlocked { tool } => {
+                let file = crate::toolchain::find_on_path(tool)
+                    .map(|t| format!(" (`{}`)", t.resolved.display()))
+                    .unwrap_or_default();
+                text.push_str(&format!(
+                    "  tool `{tool}`{file} is in the recipe but missing from the lock\n"
+                ));
+            }
+            d => text.push_str(&format!("  {d}\n")),
+        }
+    }
+    let again = format!("`reprove lock {}`", recipe.display());
+    if unlocked + moved > 0 {
+        text.push_str(&format!(
+            "run {again} again to pin the tools as the recipe names them\n"
+        ));
+    }
+    if pins > 0 {
+        text.push_str(&format!(
+            "a pinned file changed: if that is an expected toolchain update, run {again} again; \
+             otherwise find out what changed it before building\n"
+        ));
+    }
+    text
 }

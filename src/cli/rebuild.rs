@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::exit::ExitStatus;
 use crate::hash::Hashes;
-use crate::output::{Output, Style};
+use crate::output::{Hint, Output, Style};
 use crate::verify::{verify, Options, ProgressFn, Rebuilds, Verdict};
 
 #[derive(Debug, Args)]
@@ -19,13 +19,62 @@ pub struct RebuildArgs {
     /// Copy the rebuilt artifacts into this folder
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
+    /// Keep the build tree and log in this folder (new or empty)
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+    /// Show this many last lines of a failed build's log (0: none; the whole log is kept in
+    /// the cache, or in `--work-dir`, and its path printed)
+    #[arg(long, value_name = "N", default_value_t = crate::build::failure::DEFAULT_TAIL_LINES)]
+    log_lines: usize,
 }
 
 #[derive(Serialize)]
 struct RebuildJson {
     schema_version: u32,
     result: Verdict,
+    /// How the build went, when it ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    build: Option<BuildJson>,
     artifacts: Vec<ArtifactJson>,
+}
+
+#[derive(Serialize)]
+struct BuildJson {
+    termination: crate::sandbox::Termination,
+    seconds: f64,
+    log: LogJson,
+}
+
+#[derive(Serialize)]
+struct LogJson {
+    sha256: crate::hash::Checksum,
+    size: u64,
+    /// A failed build's last lines.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tail: Vec<String>,
+    /// Where a failed build's whole log is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kept: Option<PathBuf>,
+    /// Why it could not be kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_kept: Option<String>,
+}
+
+impl BuildJson {
+    fn new(r: &crate::build::Rebuild) -> Self {
+        let failure = r.failure.as_ref();
+        BuildJson {
+            termination: r.outcome.termination,
+            seconds: r.outcome.elapsed.as_secs_f64(),
+            log: LogJson {
+                sha256: r.log_hashes.sha256,
+                size: r.log_hashes.size,
+                tail: failure.map(|f| f.tail.clone()).unwrap_or_default(),
+                kept: failure.and_then(|f| f.kept.clone().ok()),
+                not_kept: failure.and_then(|f| f.kept.clone().err()),
+            },
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -37,6 +86,9 @@ struct ArtifactJson {
     /// Why the rebuild did not produce it.
     #[serde(skip_serializing_if = "Option::is_none")]
     absent: Option<String>,
+    /// When not produced: files the build made that look like it, best first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    similar: Vec<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     copied_to: Option<PathBuf>,
 }
@@ -54,14 +106,27 @@ fn copy_artifact(handle: &std::fs::File, dest: &std::path::Path) -> std::io::Res
 }
 
 pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
-    let work = tempfile::Builder::new()
-        .prefix("reprove-rebuild-")
-        .tempdir()?;
+    let result = run_to_end(args, out);
+    match (&args.work_dir, crate::interrupt::received()) {
+        // As `verify` does: an interrupted run leaves the work folder the user named.
+        (Some(dir), Some(signal)) => Err(anyhow::Error::new(Hint(format!(
+            "the work folder `{}` keeps what the run made before it stopped; remove it when done",
+            dir.display()
+        )))
+        .context(signal.to_string())),
+        _ => result,
+    }
+}
+
+fn run_to_end(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    // Without `--work-dir` the verification works in a temporary folder of its own; the
+    // artifacts are copied afterwards from the handles their digests were read from.
     let opts = Options {
         recipe: args.recipe.clone(),
         shipped: Vec::new(),
         rebuilds: Rebuilds::Exactly(1),
-        work_dir: Some(work.path().join("work")),
+        work_dir: args.work_dir.clone(),
+        log_lines: args.log_lines,
     };
     let progress = ProgressFn {
         show: |step: &str| out.progress(step),
@@ -102,6 +167,7 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
             path: a.path.clone(),
             hashes: a.hashes,
             absent: a.absent.clone(),
+            similar: a.similar.clone(),
             copied_to,
         });
     }
@@ -110,6 +176,7 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
         out.json(&RebuildJson {
             schema_version: 1,
             result,
+            build: report.rebuilds.first().map(BuildJson::new),
             artifacts,
         })?;
     } else {
@@ -120,6 +187,9 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
         if result != Verdict::Identical {
             text.push_str(&format!("{}\n", out.paint(Style::Bad, result.as_str())));
         }
+        if let Some(r) = report.rebuilds.first().filter(|r| !r.outcome.is_success()) {
+            text.push_str(&out.rebuild_failure_text(r));
+        }
         for a in &artifacts {
             match &a.hashes {
                 Some(h) => text.push_str(&format!(
@@ -129,13 +199,11 @@ pub(crate) fn run(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus
                     h.sha256,
                     h.blake3
                 )),
-                None => text.push_str(&format!(
-                    "{}: not produced{}\n",
-                    crate::output::sanitize::sanitize(&a.name),
-                    a.absent
-                        .as_deref()
-                        .map(|why| format!(": {}", crate::output::sanitize::sanitize(why)))
-                        .unwrap_or_default()
+                None => text.push_str(&crate::output::not_produced_text(
+                    &a.name,
+                    &a.path,
+                    a.absent.as_deref(),
+                    &a.similar,
                 )),
             }
         }

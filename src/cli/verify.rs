@@ -50,6 +50,10 @@ pub struct VerifyArgs {
     /// Keep build trees and logs in this folder (new or empty)
     #[arg(long, value_name = "DIR")]
     work_dir: Option<PathBuf>,
+    /// Show this many last lines of a failed build's log (0: none; the whole log is kept in
+    /// the cache, or in `--work-dir`, and its path printed)
+    #[arg(long, value_name = "N", default_value_t = crate::build::failure::DEFAULT_TAIL_LINES)]
+    log_lines: usize,
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
@@ -109,6 +113,7 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             .rebuilds
             .map_or(Rebuilds::OnMismatch, Rebuilds::Exactly),
         work_dir: args.work_dir.clone(),
+        log_lines: args.log_lines,
     };
     let progress = ProgressFn {
         show: |step: &str| out.progress(step),
@@ -134,7 +139,7 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     }
     if let Some(page) = &args.html {
         let html = crate::output::verify::render_verify_html(&report, &attestation);
-        crate::atomic::write_atomic(page, html.as_bytes(), 0o644, true)
+        crate::atomic::write_atomic(page, html.as_bytes(), crate::atomic::REPORT_MODE, true)
             .with_context(|| format!("failed to write the report `{}`", page.display()))?;
     }
     let replay = recorded.as_ref().map(|r| compare(r, &report));

@@ -36,6 +36,7 @@ mod imagemap;
 mod layout;
 mod model;
 mod parts;
+pub mod suggest;
 mod walker;
 
 use std::io;

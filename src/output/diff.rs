@@ -24,6 +24,9 @@ pub struct DiffJson<'a> {
     pub summary: String,
     #[serde(flatten)]
     pub comparison: &'a Comparison,
+    /// An allowance that would declare the difference, not applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<crate::compare::suggest::Suggestion>,
 }
 
 impl<'a> DiffJson<'a> {
@@ -32,6 +35,7 @@ impl<'a> DiffJson<'a> {
             schema_version: 1,
             summary: comparison.summary(),
             comparison,
+            suggestion: crate::compare::suggest::suggest_trailer(comparison, None),
         }
     }
 }
@@ -351,6 +355,9 @@ pub fn render_html(c: &Comparison) -> String {
         v = c.verdict.name()
     );
     h.push_str(&html_comparison(c));
+    if let Some(s) = crate::compare::suggest::suggest_trailer(c, None) {
+        h.push_str(&super::failure::suggestion_html(&s, true));
+    }
     html_page(&title, &h)
 }
 

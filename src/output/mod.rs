@@ -6,12 +6,15 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod diff;
+pub(crate) mod failure;
 pub mod sanitize;
 pub mod verify;
 
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
+
+pub use failure::not_produced_text;
 
 /// Human text or JSON on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

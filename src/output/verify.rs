@@ -7,6 +7,9 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::failure::{
+    absent_reason, failure_html, failure_text, similar_text, suggestion_html, suggestion_text,
+};
 use super::sanitize::sanitize;
 use super::{Output, Style};
 use crate::attest::replay::Mismatch;
@@ -111,8 +114,14 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
                 "the rebuild"
             };
             match a.absent.as_deref().filter(|_| a.shipped.is_some()) {
-                Some(why) => s.push_str(&format!("      absent from {which}: {}\n", sanitize(why))),
+                Some(why) => s.push_str(&format!(
+                    "      absent from {which}: {}\n",
+                    sanitize(&absent_reason(&a.path, why))
+                )),
                 None => s.push_str(&format!("      absent from {which}\n")),
+            }
+            if let Some(line) = similar_text(&a.similar).filter(|_| a.shipped.is_some()) {
+                s.push_str(&format!("      {}\n", sanitize(&line)));
             }
         }
         for note in &a.notes {
@@ -130,6 +139,9 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         }
         if let Some(d) = &a.difference {
             s.push_str(&describe(out, "rebuilt (left) against shipped (right)", d));
+            if let Some(suggestion) = crate::compare::suggest::suggest_trailer(d, Some(&a.name)) {
+                s.push_str(&suggestion_text(out, &suggestion, false, "      "));
+            }
         }
         if let Some(d) = &a.nondeterminism {
             s.push_str(&describe(
@@ -186,6 +198,9 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         ));
         if let Some(program) = &r.missing_program {
             s.push_str(&format!("  {}\n", missing_program_hint(program)));
+        }
+        if let Some(failure) = &r.failure {
+            s.push_str(&failure_text(out, failure, "  "));
         }
         if r.outcome.limits.process_bound == ProcessBound::None {
             s.push_str(
@@ -416,6 +431,17 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
     }
     row("attestation", &attestation.display().to_string());
     h.push_str("</table>\n");
+    for (i, r) in report.rebuilds.iter().enumerate() {
+        if let Some(failure) = &r.failure {
+            let _ = writeln!(
+                h,
+                "<h2 id=\"rebuild-{n}-log\">rebuild {n}: {}</h2>",
+                escape(&r.outcome.termination.to_string()),
+                n = i + 1
+            );
+            h.push_str(&failure_html(failure));
+        }
+    }
     if let Some(line) = failed_rebuild(report) {
         let firsts: Vec<String> = report
             .artifacts
@@ -454,7 +480,15 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
                     h,
                     "<p class=\"absent\"><code>{}</code>: absent from the rebuild: {}</p>",
                     escape(&a.name),
-                    escape(why)
+                    escape(&absent_reason(&a.path, why))
+                );
+            }
+            if let Some(line) = similar_text(&a.similar) {
+                let _ = writeln!(
+                    h,
+                    "<p class=\"similar\"><code>{}</code>: {}</p>",
+                    escape(&a.name),
+                    escape(&line)
                 );
             }
         }
@@ -483,6 +517,13 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
                 let _ = writeln!(h, "<h2><code>{}</code>: {what}</h2>", escape(&a.name));
                 h.push_str(&html_comparison(c));
             }
+        }
+        if let Some(suggestion) = a
+            .difference
+            .as_ref()
+            .and_then(|d| crate::compare::suggest::suggest_trailer(d, Some(&a.name)))
+        {
+            h.push_str(&suggestion_html(&suggestion, false));
         }
     }
     html_page(&title, &h)

@@ -280,14 +280,19 @@ impl Recipe {
         })
     }
 
-    /// A path from the recipe, made relative to the recipe's folder.
+    /// A path from the recipe, made relative to the recipe's folder. Printed as the user
+    /// wrote it: a recipe in the current folder adds no `./` (never `./../escrow`).
     pub fn resolve(&self, path: &Path) -> PathBuf {
-        self.dir.join(path)
+        if self.dir == Path::new(".") {
+            path.to_path_buf()
+        } else {
+            self.dir.join(path)
+        }
     }
 
     /// The lock file that belongs to this recipe: `reprove.lock` beside it.
     pub fn lock_path(&self) -> PathBuf {
-        self.dir.join("reprove.lock")
+        self.resolve(Path::new("reprove.lock"))
     }
 }
 

@@ -148,11 +148,15 @@ impl Lock {
 
     /// Write the lock to `path` atomically.
     pub fn write(&self, path: &Path) -> Result<(), Error> {
-        crate::atomic::write_atomic(path, self.render().as_bytes(), 0o644, true).map_err(|source| {
-            Error::Io {
-                path: path.to_path_buf(),
-                source,
-            }
+        crate::atomic::write_atomic(
+            path,
+            self.render().as_bytes(),
+            crate::atomic::REPORT_MODE,
+            true,
+        )
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
         })
     }
 }

@@ -131,7 +131,8 @@ impl std::fmt::Display for Drift {
             Drift::Unlocked { tool } => {
                 write!(
                     f,
-                    "tool `{tool}` is in the recipe but not in the lock: run `reprove lock`"
+                    "tool `{tool}` is in the recipe but missing from the lock: run `reprove \
+                     lock` again to pin it"
                 )
             }
         }

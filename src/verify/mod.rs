@@ -22,6 +22,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 use time::OffsetDateTime;
 
+use crate::build::failure::{failure_log, logs_dir, FailureLog};
 use crate::build::{rebuild, Rebuild, Variation};
 use crate::compare::{
     check_declared, diff_paths, Comparison, DeclaredPart, Image, ImageParts,
@@ -53,6 +54,9 @@ pub struct Options {
     pub rebuilds: Rebuilds,
     /// Keep the build trees and logs here instead of a temporary folder.
     pub work_dir: Option<PathBuf>,
+    /// Lines of a failed build's log to show ([`crate::build::failure::DEFAULT_TAIL_LINES`]
+    /// unless told otherwise; 0 for none).
+    pub log_lines: usize,
 }
 
 /// Steps of a verification, for progress lines.
@@ -125,6 +129,8 @@ pub struct ArtifactReport {
     /// Why the first rebuild did not produce it, when it did not (`out` is a symlink that
     /// leaves the build tree, `out/fw.bin` is a directory, …).
     pub absent: Option<String>,
+    /// When the first rebuild did not produce it: files it made that look like it.
+    pub similar: Vec<PathBuf>,
     /// What a reader should know that no verdict says: an `elf` the rebuild did not make.
     pub notes: Vec<String>,
     /// When a later rebuild failed (and so `verdict` is `build-failed`): what the first
@@ -353,7 +359,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             &variation,
             progress,
         )?;
-        let run = match step {
+        let mut run = match step {
             Ok((run, unpacked)) => {
                 report.source.found = Some(unpacked.escrow);
                 report.source.files = Some(unpacked.files);
@@ -365,6 +371,9 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             }
         };
         let failed = !run.outcome.is_success();
+        if failed {
+            run.failure = Some(failure_log_of(&run, opts));
+        }
         report.rebuilds.push(run);
         if failed && index == 0 {
             return Ok(finish(report, &recipe, &shipped, Verdict::BuildFailed));
@@ -410,6 +419,26 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     report.artifacts = judged;
     report.finished = OffsetDateTime::now_utc();
     Ok(report)
+}
+
+/// A failed rebuild's log for people: with a work folder the user named it stays there;
+/// otherwise it is kept in the cache, named by its digest, since the temporary work folder
+/// goes when the command ends.
+fn failure_log_of(run: &Rebuild, opts: &Options) -> FailureLog {
+    if opts.work_dir.is_some() {
+        return failure_log(&run.log, None, opts.log_lines);
+    }
+    match logs_dir() {
+        Some(dir) => failure_log(&run.log, Some(&dir), opts.log_lines),
+        None => FailureLog {
+            kept: Err(
+                "the log could not be kept: no cache folder (set `REPROVE_CACHE_DIR`, \
+                 `XDG_CACHE_HOME` or `HOME`, or pass `--work-dir`)"
+                    .to_owned(),
+            ),
+            ..failure_log(&run.log, None, opts.log_lines)
+        },
+    }
 }
 
 /// A work folder the user names must be new or empty: a rebuild starts from nothing.
@@ -495,6 +524,11 @@ fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Ve
                     .rebuilds
                     .first()
                     .and_then(|r| r.artifacts[i].absent.clone()),
+                similar: report
+                    .rebuilds
+                    .first()
+                    .map(|r| r.artifacts[i].similar.clone())
+                    .unwrap_or_default(),
                 notes: Vec::new(),
                 first_rebuild: None,
             }
@@ -525,6 +559,7 @@ fn judge_first(
                 difference: None,
                 nondeterminism: None,
                 absent: a.absent.clone(),
+                similar: a.similar.clone(),
                 notes: Vec::new(),
                 first_rebuild: None,
             };

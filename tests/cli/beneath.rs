@@ -83,6 +83,8 @@ fn assert_not_hashed_through_the_link(demo: &Demo, reason: &str) {
         assert_eq!(a["absent"], reason, "{a}");
         assert_eq!(v["rebuilds"][0]["artifacts"][i]["digest"], Value::Null);
         assert_eq!(v["rebuilds"][0]["artifacts"][i]["absent"], reason);
+        // The files named as similar are listed beneath the tree, never through the link.
+        assert!(a.get("similar").is_none(), "{a}");
     }
     assert_schema_valid(&v);
     std::fs::remove_dir_all(demo.env.path("work")).unwrap();

@@ -18,6 +18,16 @@ struct DiffJson {
     verdict: String,
     identical: u64,
     leaves: Vec<Leaf>,
+    /// Only when B is exactly A followed by more bytes (issue 13, item 9).
+    #[serde(default)]
+    suggestion: Option<SuggestionJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SuggestionJson {
+    trailer: u64,
+    toml: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -511,6 +521,41 @@ fn hostile_member_names_are_escaped_in_html() {
     ] {
         assert!(page.contains(escaped), "{escaped} not in {page}");
     }
+}
+
+/// See issue 13, item 9: B that is A followed by more bytes gets the allowance that would
+/// declare them, shown and not applied; any other shape gets none.
+#[test]
+fn appended_bytes_get_a_trailer_suggestion_and_stay_different() {
+    let image = vec![1u8; 4096];
+    let mut overwritten = image.clone();
+    overwritten[100] = 9;
+    let env = TestEnv::new()
+        .file("a.img", &image)
+        .file("signed.img", [image.clone(), vec![9u8; 64]].concat())
+        .file("both.img", [overwritten.clone(), vec![9u8; 64]].concat());
+    let (doc, code) = json(&env, &["diff", "a.img", "signed.img"]);
+    assert_eq!((code, doc.verdict.as_str()), (1, "different"));
+    let s = doc.suggestion.expect("a suggestion");
+    assert_eq!(s.trailer, 64);
+    assert_eq!(s.toml, "[[allow]]\ntrailer = 64\nreason = \"…\"\n");
+    env.cmd(["diff", "a.img", "signed.img"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "suggestion: the right side is the left side followed by 64 more bytes",
+        ))
+        .stdout(predicate::str::contains("pass `--allow-trailer 64`"));
+    for other in ["both.img", "a.img"] {
+        let (doc, _) = json(&env, &["diff", "a.img", other]);
+        assert!(doc.suggestion.is_none(), "{other}");
+    }
+    // Once declared, nothing is suggested: the difference is covered.
+    let (doc, code) = json(
+        &env,
+        &["diff", "a.img", "signed.img", "--allow-trailer", "64"],
+    );
+    assert_eq!((code, doc.suggestion.is_none()), (0, true));
 }
 
 /// See issue 8, item 3: `--allow-trailer N` accepts B = A and N more bytes, nothing else;

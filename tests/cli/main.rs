@@ -8,6 +8,7 @@ mod beneath;
 mod causes;
 mod debian;
 mod diff;
+mod failures;
 mod firmware;
 mod firmware_a;
 mod hash;
