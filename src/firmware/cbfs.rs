@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::io;
 
-use super::{be, clean_name, number, span, Error, Field, FieldKind, Format, Part, Role, Source};
+use super::{be, number, span, Error, Field, FieldKind, Format, Part, Role, Source};
 
 const FORMAT: &str = "CBFS";
 const MAGIC: &[u8] = b"LARCHIVE";
@@ -87,7 +87,11 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
                 "file at {p:#x}: offset {off} and len {len} run past the image"
             )));
         }
-        let raw = clean_name(&h[24..name_end]);
+        // CBFS names are path-like (`fallback/romstage`): `/` is kept, control characters not.
+        let raw: String = String::from_utf8_lossy(&h[24..name_end])
+            .chars()
+            .map(|c| if c.is_control() { '_' } else { c })
+            .collect();
         let label = match (kind, raw.is_empty()) {
             (0xffff_ffff, _) => "(empty)".to_owned(),
             (_, true) => "(unnamed)".to_owned(),

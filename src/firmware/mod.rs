@@ -27,6 +27,8 @@
 
 mod cbfs;
 mod fmap;
+#[cfg(test)]
+mod hostile;
 mod ifd;
 mod squashfs;
 mod uefi;
