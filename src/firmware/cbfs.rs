@@ -5,7 +5,8 @@
 //! aligned to 64 bytes (big-endian `len`, `type`, `attributes_offset`, `offset`, then the
 //! NUL-terminated name). Each file gives a header part (`name/header`: those fields and the
 //! name; attribute bytes, a compression attribute included, are compared as content) and its
-//! data (`name`); the unused space cbfstool lists as `(empty)` files is padding. The walk
+//! data (`name`), then the fill up to the next 64-byte boundary (`name/align`, padding); the
+//! unused space cbfstool lists as `(empty)` files is padding too. The walk
 //! stops at the first offset without a header; what follows is compared as a gap. Compressed
 //! files (LZMA, LZ4 stages and payloads) are compared as their compressed bytes. Parsed here:
 //! the format is a fixed-size header, and no maintained crate reads it.
@@ -138,14 +139,24 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
             } else {
                 Role::Payload
             };
-            parts.push(span(name, p + off, len, role));
+            parts.push(span(name.clone(), p + off, len, role));
         }
         if parts.len() > super::MAX_PARTS {
             return Err(corrupt("too many files"));
         }
-        let next = (p + off + len).div_ceil(ALIGN) * ALIGN;
+        let data_end = p + off + len;
+        let next = data_end.div_ceil(ALIGN) * ALIGN;
         if next <= p {
             break;
+        }
+        if next > data_end && next <= end {
+            // The fill up to the next 64-byte boundary: it grows and shrinks with the file.
+            parts.push(span(
+                format!("{name}/align"),
+                data_end,
+                next - data_end,
+                Role::Padding,
+            ));
         }
         p = next;
     }

@@ -32,7 +32,11 @@ fn samples() -> &'static Path {
 
 fn run(cmd: &mut Command) {
     let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A squashfs made by mksquashfs from a small tree (a file, a binary, a symlink, a folder).
@@ -45,10 +49,13 @@ pub(crate) fn squashfs_sample(comp: &str) -> PathBuf {
         std::fs::write(dir.join("big"), vec![7u8; 300_000]).unwrap();
         std::fs::copy("/bin/true", dir.join("true")).unwrap();
         std::os::unix::fs::symlink("etc/passwd", dir.join("link")).unwrap();
-        run(Command::new("mksquashfs")
-            .arg(&dir)
-            .arg(&img)
-            .args(["-quiet", "-noappend", "-no-progress", "-comp", comp]));
+        run(Command::new("mksquashfs").arg(&dir).arg(&img).args([
+            "-quiet",
+            "-noappend",
+            "-no-progress",
+            "-comp",
+            comp,
+        ]));
     }
     img
 }
@@ -71,9 +78,14 @@ pub(crate) fn coreboot_sample() -> PathBuf {
         run(Command::new("/usr/sbin/fmaptool")
             .current_dir(&dir)
             .args(["layout.fmd", "layout.fmap"]));
-        run(Command::new("/usr/sbin/cbfstool")
-            .current_dir(&dir)
-            .args(["coreboot.rom", "create", "-M", "layout.fmap", "-r", "COREBOOT"]));
+        run(Command::new("/usr/sbin/cbfstool").current_dir(&dir).args([
+            "coreboot.rom",
+            "create",
+            "-M",
+            "layout.fmap",
+            "-r",
+            "COREBOOT",
+        ]));
         for (file, name) in [("blob", "blob"), ("cfg", "etc/config")] {
             run(Command::new("/usr/sbin/cbfstool").current_dir(&dir).args([
                 "coreboot.rom",
@@ -202,7 +214,15 @@ fn real_samples_are_identified_and_mapped() {
     let m = map(Format::Squashfs, &Mem(&sq)).unwrap();
     check_map(&m, &Mem(&sq));
     let names: Vec<&str> = m.parts.iter().map(|p| p.name.as_str()).collect();
-    for want in ["superblock", "filesystem", "etc", "etc/passwd", "big", "true", "link"] {
+    for want in [
+        "superblock",
+        "filesystem",
+        "etc",
+        "etc/passwd",
+        "big",
+        "true",
+        "link",
+    ] {
         assert!(names.contains(&want), "{want} not in {names:?}");
     }
     let passwd = m.parts.iter().find(|p| p.name == "etc/passwd").unwrap();
@@ -211,7 +231,10 @@ fn real_samples_are_identified_and_mapped() {
     assert_eq!(out, b"root:x:0:0:root:/root:/bin/sh\n");
     let big = m.parts.iter().find(|p| p.name == "big").unwrap();
     let err = extract(Format::Squashfs, &Mem(&sq), big, &mut Vec::new(), 1000).unwrap_err();
-    assert!(matches!(err, super::Error::TooLarge { limit: 1000, .. }), "{err}");
+    assert!(
+        matches!(err, super::Error::TooLarge { limit: 1000, .. }),
+        "{err}"
+    );
 
     for comp in ["xz", "zstd", "lzma"] {
         let img = read(&squashfs_sample(comp));
@@ -236,7 +259,10 @@ fn real_samples_are_identified_and_mapped() {
     assert_eq!(identify(&Mem(cbfs)).unwrap(), Some(Format::Cbfs));
     let m = map(Format::Cbfs, &Mem(cbfs)).unwrap();
     let names: Vec<&str> = m.parts.iter().map(|p| p.name.as_str()).collect();
-    assert!(names.contains(&"etc/config") && names.contains(&"blob"), "{names:?}");
+    assert!(
+        names.contains(&"etc/config") && names.contains(&"blob"),
+        "{names:?}"
+    );
 
     let fd = read(Path::new(OVMF));
     assert_eq!(identify(&Mem(&fd)).unwrap(), Some(Format::UefiFv));
@@ -250,7 +276,11 @@ fn real_samples_are_identified_and_mapped() {
     let mut inner = Vec::new();
     extract(Format::UefiFv, &Mem(&fd), lzma, &mut inner, 64 << 20).unwrap();
     let sm = map(Format::UefiSections, &Mem(&inner)).unwrap();
-    let fvs: Vec<_> = sm.parts.iter().filter(|p| p.name.starts_with("fv")).collect();
+    let fvs: Vec<_> = sm
+        .parts
+        .iter()
+        .filter(|p| p.name.starts_with("fv"))
+        .collect();
     assert!(fvs.len() >= 2, "{:?}", sm.parts);
     let dxe = fvs
         .iter()
@@ -258,7 +288,10 @@ fn real_samples_are_identified_and_mapped() {
         .map(|p| &inner[p.offset as usize..(p.offset + p.len) as usize])
         .find_map(|fv| {
             let m = map(Format::UefiFv, &Mem(fv)).ok()?;
-            m.parts.iter().any(|p| p.name.ends_with("/DxeCore/pe32")).then_some(())
+            m.parts
+                .iter()
+                .any(|p| p.name.ends_with("/DxeCore/pe32"))
+                .then_some(())
         });
     assert!(dxe.is_some(), "no DxeCore in the inner volumes");
 }

@@ -6,8 +6,9 @@
 //! is named by its UI section's text when it has one (`FV(…)/DxeCore`), else by its GUID; pad
 //! files are `pad`. Each volume header, file header and section header is a header part with
 //! its fields (`FvLength`, `Checksum`, `IntegrityCheck.File`, `Size`…); each section's content
-//! is a part named by its type (`pe32`, `ui`, `fv`, `guided`…). Free space and alignment are
-//! left for the comparison to compare as gaps.
+//! is a part named by its type (`pe32`, `ui`, `fv`, `guided`…). A volume's free space after
+//! its last file is padding (`FV(…)/free`); alignment between files and sections is left for
+//! the comparison to compare as gaps.
 //!
 //! Encapsulation sections: a GUID-defined section of the LZMA GUID (`EE4E5898-…`, what edk2's
 //! `LzmaCompress` writes) is unpacked with xz2's LZMA-alone decoder into a packed part
@@ -184,6 +185,7 @@ fn volume(
     let end = base + fv_len;
     let mut p = base + align(files_at, 8).ok_or_else(|| corrupt("bad offset"))?;
     let mut fseen = HashMap::new();
+    let mut last = p;
     while p.checked_add(24).is_some_and(|e| e <= end) {
         crate::interrupt::check()
             .map_err(|e| io::Error::new(io::ErrorKind::Interrupted, e.to_string()))?;
@@ -208,7 +210,18 @@ fn volume(
             return Err(corrupt("too many parts"));
         }
         file(source, p, hsize, size, &name, &mut fseen, parts)?;
+        last = p + size;
         p = align(p + size, 8).ok_or_else(|| corrupt("bad offset"))?;
+    }
+    // From the end of the last file: its alignment is free space too.
+    let free = last.max(base + files_at);
+    if free < end {
+        parts.push(span(
+            format!("{name}/free"),
+            free,
+            end - free,
+            Role::Padding,
+        ));
     }
     Ok(end)
 }

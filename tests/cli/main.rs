@@ -6,6 +6,7 @@ mod attest;
 mod attest_schema;
 mod beneath;
 mod diff;
+mod firmware_b;
 mod hash;
 mod interrupt;
 mod limits;
