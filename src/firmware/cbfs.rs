@@ -79,7 +79,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
                 "file at {p:#x}: its name runs past its data offset {off}"
             )));
         };
-        if off as usize > MAX_HEADER
+        if super::to_usize(off) > MAX_HEADER
             || p.checked_add(off)
                 .and_then(|d| d.checked_add(len))
                 .is_none_or(|e| e > end)

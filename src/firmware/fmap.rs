@@ -19,6 +19,8 @@ const FORMAT: &str = "FMAP";
 /// Images larger than this are not searched for an FMAP (the search reads the whole image).
 pub(super) const MAX_SEARCH: u64 = 256 << 20;
 const SIGNATURE: &[u8] = b"__FMAP__";
+/// The search reads this much at a time.
+const CHUNK: u64 = 1 << 20;
 const HEADER: usize = 56;
 const AREA: usize = 42;
 
@@ -35,10 +37,9 @@ fn find(source: &dyn Source) -> io::Result<Option<u64>> {
     if len > MAX_SEARCH || len < HEADER as u64 {
         return Ok(None);
     }
-    const CHUNK: u64 = 1 << 20;
     let mut at = 0u64;
     while at < len {
-        let buf = source.read_at(at, (CHUNK + SIGNATURE.len() as u64) as usize)?;
+        let buf = source.read_at(at, super::to_usize(CHUNK) + SIGNATURE.len())?;
         let mut from = 0;
         while let Some(i) = buf[from..]
             .windows(SIGNATURE.len())
@@ -64,13 +65,13 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
     let at = find(source)?.ok_or_else(|| corrupt("no FMAP describes the image"))?;
     let head = source.read_at(at, HEADER)?;
     let count = le(&head, 54, 2).unwrap_or(0);
-    let table_len = (count as usize) * AREA;
+    let table_len = (super::to_usize(count)) * AREA;
     let table = source.read_at(at + HEADER as u64, table_len)?;
     if table.len() != table_len {
         return Err(corrupt(format!("{count} areas run past the image")));
     }
     let mut areas = Vec::new();
-    for i in 0..count as usize {
+    for i in 0..super::to_usize(count) {
         let a = &table[i * AREA..(i + 1) * AREA];
         let off = le(a, 0, 4).unwrap_or(0);
         let size = le(a, 4, 4).unwrap_or(0);

@@ -164,7 +164,7 @@ fn damage() -> impl Strategy<Value = Vec<Damage>> {
 fn apply(bytes: &[u8], anchors: &[u64], damage: &[Damage]) -> Vec<u8> {
     let mut b = bytes.to_vec();
     let near = |a: usize| {
-        let base = anchors[a % anchors.len()] as usize;
+        let base = super::to_usize(anchors[a % anchors.len()]);
         base + (a / anchors.len()) % 64
     };
     for d in damage {
@@ -255,7 +255,7 @@ fn real_samples_are_identified_and_mapped() {
     let names: Vec<&str> = m.parts.iter().map(|p| p.name.as_str()).collect();
     assert_eq!(names, ["RW_MRC_CACHE", "FMAP", "FMAP/after", "COREBOOT"]);
     let cb = m.parts.iter().find(|p| p.name == "COREBOOT").unwrap();
-    let cbfs = &rom[cb.offset as usize..(cb.offset + cb.len) as usize];
+    let cbfs = &rom[super::to_usize(cb.offset)..super::to_usize(cb.offset + cb.len)];
     assert_eq!(identify(&Mem(cbfs)).unwrap(), Some(Format::Cbfs));
     let m = map(Format::Cbfs, &Mem(cbfs)).unwrap();
     let names: Vec<&str> = m.parts.iter().map(|p| p.name.as_str()).collect();
@@ -285,7 +285,7 @@ fn real_samples_are_identified_and_mapped() {
     let dxe = fvs
         .iter()
         .filter(|p| !p.name.ends_with("/header"))
-        .map(|p| &inner[p.offset as usize..(p.offset + p.len) as usize])
+        .map(|p| &inner[super::to_usize(p.offset)..super::to_usize(p.offset + p.len)])
         .find_map(|fv| {
             let m = map(Format::UefiFv, &Mem(fv)).ok()?;
             m.parts

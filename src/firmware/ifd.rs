@@ -1,7 +1,7 @@
 //! Intel flash descriptors (`0x0FF0A55A` at 0x10): the flash regions the descriptor declares.
 //!
 //! FLMAP0 (at 0x14) gives the region section's base (FRBA, bits 16..23, times 16); each
-//! FLREGn there holds a region's base (bits 0..14) and limit (bits 16..30) in 4 KiB units; a
+//! `FLREGn` there holds a region's base (bits 0..14) and limit (bits 16..30) in 4 KiB units; a
 //! region whose base is above its limit is unused. Regions 0–4 are named `descriptor`, `bios`,
 //! `me`, `gbe`, `pdr`, later ones `region-N`; the descriptor region is a header part whose
 //! fields are the descriptor's map words and region words. Regions that overlap each other
@@ -61,7 +61,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
     ];
     // A region section may list fewer regions: stop at the first word past the 4 KiB read.
     for (i, word_name) in FLREG.iter().enumerate() {
-        let at = frba as usize + i * 4;
+        let at = super::to_usize(frba) + i * 4;
         let Some(word) = le(&h, at, 4) else { break };
         // Regions past the chipset's count read as 0 or all ones.
         if word == 0xffff_ffff || (i >= NAMES.len() && word == 0) {

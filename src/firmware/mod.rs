@@ -311,6 +311,12 @@ fn copy_span(
     Ok(())
 }
 
+/// `v` as an index; values past `usize` (on 32-bit targets) saturate, so a slice or read at
+/// them finds nothing instead of wrapping.
+pub(crate) fn to_usize(v: u64) -> usize {
+    usize::try_from(v).unwrap_or(usize::MAX)
+}
+
 /// A little-endian integer of `N` bytes at `at` in `buf` (`None` past its end).
 pub(crate) fn le(buf: &[u8], at: usize, n: usize) -> Option<u64> {
     let bytes = buf.get(at..at.checked_add(n)?)?;

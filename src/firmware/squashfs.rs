@@ -68,10 +68,11 @@ const FIELDS: &[(&str, u64, u64, FieldKind)] = &[
 
 fn superblock(source: &dyn Source) -> Result<(Part, u64), Error> {
     check_span(FORMAT, "superblock", 0, SUPERBLOCK, source)?;
-    let sb = source.read_at(0, SUPERBLOCK as usize)?;
+    let sb = source.read_at(0, super::to_usize(SUPERBLOCK))?;
     let mut fields = Vec::new();
     for &(name, off, len, kind) in FIELDS {
-        let v = le(&sb, off as usize, len as usize).ok_or_else(|| corrupt("short superblock"))?;
+        let v = le(&sb, super::to_usize(off), super::to_usize(len))
+            .ok_or_else(|| corrupt("short superblock"))?;
         let value = if kind == FieldKind::Timestamp {
             super::unix_time(v)
         } else {
@@ -197,8 +198,8 @@ fn with_filesystem<T>(
     let kind = Kind::new(&BOUNDED);
     catch_unwind(AssertUnwindSafe(|| {
         let reader = BufReader::new(SourceReader { source, pos: 0 });
-        let fs = FilesystemReader::from_reader_with_offset_and_kind(reader, 0, kind)
-            .map_err(|e| corrupt(e))?;
+        let fs =
+            FilesystemReader::from_reader_with_offset_and_kind(reader, 0, kind).map_err(corrupt)?;
         f(&fs)
     }))
     .unwrap_or_else(|_| Err(corrupt("the filesystem's tables are inconsistent")))

@@ -2,7 +2,7 @@
 //! FFS files in them and the sections of each file.
 //!
 //! A volume is named by its extended header's `FvName` (`FV(48db5e17-…)`), else by its offset
-//! (`FV@0x0`); an image may hold several volumes back to back (OVMF_CODE.fd holds two). A file
+//! (`FV@0x0`); an image may hold several volumes back to back (`OVMF_CODE.fd` holds two). A file
 //! is named by its UI section's text when it has one (`FV(…)/DxeCore`), else by its GUID; pad
 //! files are `pad`. Each volume header, file header and section header is a header part with
 //! its fields (`FvLength`, `Checksum`, `IntegrityCheck.File`, `Size`…); each section's content
@@ -71,11 +71,15 @@ fn guid(b: &[u8]) -> String {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    b.iter().fold(String::new(), |mut s, x| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{x:02x}");
+        s
+    })
 }
 
 fn field(name: &'static str, offset: u64, len: u64, buf: &[u8], kind: FieldKind) -> Field {
-    let v = le(buf, offset as usize, len as usize).unwrap_or(0);
+    let v = le(buf, super::to_usize(offset), super::to_usize(len)).unwrap_or(0);
     number(name, offset, len, v, kind)
 }
 
@@ -130,7 +134,7 @@ fn volume(
     let hdr_len = le(&h, 0x30, 2).unwrap_or(0);
     let ext_off = le(&h, 0x34, 2).unwrap_or(0);
     let attributes = le(&h, 0x2c, 4).unwrap_or(0);
-    if hdr_len < 0x48 || hdr_len > fv_len || hdr_len as usize > h.len() {
+    if hdr_len < 0x48 || hdr_len > fv_len || super::to_usize(hdr_len) > h.len() {
         return Err(corrupt(format!(
             "volume at {base:#x}: HeaderLength {hdr_len} does not fit FvLength {fv_len}"
         )));
@@ -170,7 +174,7 @@ fn volume(
         name: "BlockMap",
         offset: 0x38,
         len: hdr_len - 0x38,
-        value: hex(&h[0x38..hdr_len as usize]),
+        value: hex(&h[0x38..super::to_usize(hdr_len)]),
         kind: FieldKind::Length,
     });
     parts.push(header(format!("{name}/header"), base, hdr_len, fields));
@@ -395,13 +399,15 @@ fn section_parts(
                 hlen = h + 5;
                 fields.push(field("UncompressedLength", h, 4, &sh, FieldKind::Length));
                 fields.push(field("CompressionType", h + 4, 1, &sh, FieldKind::Number));
-                if sh.get(h as usize + 4) == Some(&0) {
+                if sh.get(super::to_usize(h) + 4) == Some(&0) {
                     unpack = Some("none");
                 }
             }
             0x02 => {
-                let g = sh.get(h as usize..h as usize + 16).unwrap_or(&[]);
-                let data_off = le(&sh, h as usize + 16, 2).unwrap_or(0);
+                let g = sh
+                    .get(super::to_usize(h)..super::to_usize(h) + 16)
+                    .unwrap_or(&[]);
+                let data_off = le(&sh, super::to_usize(h) + 16, 2).unwrap_or(0);
                 fields.push(text("SectionDefinitionGuid", h, 16, guid(g)));
                 fields.push(field("DataOffset", h + 16, 2, &sh, FieldKind::Length));
                 fields.push(field("Attributes", h + 18, 2, &sh, FieldKind::Number));
@@ -424,7 +430,7 @@ fn section_parts(
                     "SubTypeGuid",
                     h,
                     16,
-                    guid(sh.get(h as usize..).unwrap_or(&[])),
+                    guid(sh.get(super::to_usize(h)..).unwrap_or(&[])),
                 ));
             }
             0x14 => {

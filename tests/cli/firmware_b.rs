@@ -145,9 +145,9 @@ fn squashfs_file_owner_and_mtime_are_metadata() {
     assert_eq!(host["metadata"][0]["field"], "mtime");
 }
 
-/// OVMF_CODE.fd with one byte of DxeCore's PE32 image changed: the LZMA section of the first
+/// `OVMF_CODE.fd` with one byte of `DxeCore`'s PE32 image changed: the LZMA section of the first
 /// volume decompressed, the byte flipped, recompressed (xz2's LZMA-alone encoder, as edk2's
-/// LzmaCompress writes it), and the section, file and volume rebuilt around it.
+/// `LzmaCompress` writes it), and the section, file and volume rebuilt around it.
 fn ovmf_with_dxecore_changed(out: &Path) {
     let fd = std::fs::read("/usr/share/OVMF/OVMF_CODE.fd").unwrap();
     let u32le = |at: usize, n: usize| {
@@ -158,7 +158,7 @@ fn ovmf_with_dxecore_changed(out: &Path) {
     };
     let fv_len = u32le(0x20, 8);
     let ext = u32le(0x34, 2);
-    let file = (ext + u32le(ext + 16, 4) + 7) / 8 * 8;
+    let file = (ext + u32le(ext + 16, 4)).div_ceil(8) * 8;
     let sec = file + 24;
     assert_eq!(fd[sec + 3], 0x02, "a GUID-defined section");
     let sec_size = u32le(sec, 3);
