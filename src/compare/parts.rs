@@ -351,6 +351,8 @@ impl Walker<'_> {
             return Ok(());
         }
         let tmp = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
+        let mut lu = firmware::Unpacker::new(format, left);
+        let mut ru = firmware::Unpacker::new(format, right);
         let mark = |changed: &mut HashSet<String>, p: &Part, map: &Map| {
             if let Some(h) = holder(map, p) {
                 changed.insert(h.to_owned());
@@ -393,8 +395,8 @@ impl Walker<'_> {
             let (lk, rk) = (l.packed.unwrap_or_default(), r.packed.unwrap_or_default());
             if lk.has_content && rk.has_content {
                 let unpacked = self
-                    .unpack(format, left, l, tmp.path(), &child)
-                    .and_then(|lb| Ok((lb, self.unpack(format, right, r, tmp.path(), &child)?)));
+                    .unpack(&mut lu, l, tmp.path(), &child)
+                    .and_then(|lb| Ok((lb, self.unpack(&mut ru, r, tmp.path(), &child)?)));
                 match unpacked {
                     Ok((lb, rb)) => match lk.inner.filter(|_| lk.inner == rk.inner) {
                         Some(inner) => {
@@ -459,12 +461,11 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// The content of the packed `part` of `image`, in a new file in `dir`, charged to the
+    /// The content of the packed `part` of the unpacker's image, in a new file in `dir`, charged to the
     /// budget.
     fn unpack(
         &mut self,
-        format: firmware::Format,
-        image: &Blob,
+        unpacker: &mut firmware::Unpacker<'_>,
         part: &Part,
         dir: &std::path::Path,
         child: &str,
@@ -475,7 +476,7 @@ impl Walker<'_> {
         let limits = self.budget.limits();
         let room = limits.max_bytes.saturating_sub(self.budget.bytes());
         let mut out = std::io::BufWriter::new(file);
-        let written = match firmware::extract(format, image, part, &mut out, room) {
+        let written = match unpacker.extract(part, &mut out, room) {
             Ok(n) => n,
             Err(firmware::Error::TooLarge { .. }) => {
                 return Err(Error::from_fault(

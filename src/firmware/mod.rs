@@ -227,6 +227,7 @@ pub fn map(format: Format, source: &dyn Source) -> Result<Map, Error> {
 /// Write the content of the packed `part` of `source` (read as `format`) to `out`: at most
 /// `limit` bytes, else [`Error::TooLarge`] (what was written before stays the caller's to
 /// discard). Returns the bytes written; a part that is not packed is copied from its span.
+/// To unpack many parts of one image, an [`Unpacker`] reads its structure once.
 pub fn extract(
     format: Format,
     source: &dyn Source,
@@ -234,27 +235,68 @@ pub fn extract(
     out: &mut dyn io::Write,
     limit: u64,
 ) -> Result<u64, Error> {
-    let mut out = Bounded {
-        out,
-        limit,
-        written: 0,
-        part: &part.name,
-    };
-    let res = match (format, part.packed) {
-        (_, None) => copy_span(source, part.offset, part.len, &mut out),
-        (Format::Squashfs, Some(_)) => squashfs::extract(source, part, &mut out),
-        (Format::UefiFv | Format::UefiSections, Some(_)) => uefi::extract(source, part, &mut out),
-        (Format::Fmap | Format::Cbfs | Format::Ifd, Some(_)) => {
-            copy_span(source, part.offset, part.len, &mut out)
+    Unpacker::new(format, source).extract(part, out, limit)
+}
+
+/// Unpacks the packed parts of one image, reading what they need (a squashfs's tables) once.
+pub struct Unpacker<'a> {
+    format: Format,
+    source: &'a dyn Source,
+    squashfs: Option<Result<squashfs::Session<'a>, String>>,
+}
+
+impl<'a> Unpacker<'a> {
+    pub fn new(format: Format, source: &'a dyn Source) -> Self {
+        Unpacker {
+            format,
+            source,
+            squashfs: None,
         }
-    };
-    match res {
-        Err(Error::Io(e)) if e.kind() == io::ErrorKind::FileTooLarge => Err(Error::TooLarge {
-            part: part.name.clone(),
+    }
+
+    /// As [`extract`], for one part of this unpacker's image.
+    pub fn extract(
+        &mut self,
+        part: &Part,
+        out: &mut dyn io::Write,
+        limit: u64,
+    ) -> Result<u64, Error> {
+        let mut out = Bounded {
+            out,
             limit,
-        }),
-        Err(e) => Err(e),
-        Ok(()) => Ok(out.written),
+            written: 0,
+            part: &part.name,
+        };
+        let (format, source) = (self.format, self.source);
+        let res = match (format, part.packed) {
+            (_, None) => copy_span(source, part.offset, part.len, &mut out),
+            (Format::Squashfs, Some(_)) => {
+                let session = self.squashfs.get_or_insert_with(|| {
+                    squashfs::Session::open(source).map_err(|e| e.to_string())
+                });
+                match session {
+                    Ok(s) => s.extract(part, &mut out),
+                    Err(e) => Err(Error::Corrupt {
+                        format: format.name(),
+                        detail: e.clone(),
+                    }),
+                }
+            }
+            (Format::UefiFv | Format::UefiSections, Some(_)) => {
+                uefi::extract(source, part, &mut out)
+            }
+            (Format::Fmap | Format::Cbfs | Format::Ifd, Some(_)) => {
+                copy_span(source, part.offset, part.len, &mut out)
+            }
+        };
+        match res {
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::FileTooLarge => Err(Error::TooLarge {
+                part: part.name.clone(),
+                limit,
+            }),
+            Err(e) => Err(e),
+            Ok(()) => Ok(out.written),
+        }
     }
 }
 

@@ -309,31 +309,63 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
     super::finish(Format::Squashfs, parts, source)
 }
 
-pub(super) fn extract(
-    source: &dyn Source,
-    part: &Part,
-    out: &mut dyn io::Write,
-) -> Result<(), Error> {
-    with_filesystem(source, |fs| {
-        let (_, node) = nodes(fs)
-            .into_iter()
-            .find(|(name, _)| *name == part.name)
+/// A filesystem read once, for unpacking many of its files.
+pub(super) struct Session<'a> {
+    fs: FilesystemReader<'a>,
+    /// Part name → index in `fs.root.nodes`.
+    index: HashMap<String, usize>,
+}
+
+impl<'a> Session<'a> {
+    pub(super) fn open(source: &'a dyn Source) -> Result<Self, Error> {
+        let kind = Kind::new(&BOUNDED);
+        catch_unwind(AssertUnwindSafe(|| {
+            let reader = BufReader::new(SourceReader { source, pos: 0 });
+            let fs = FilesystemReader::from_reader_with_offset_and_kind(reader, 0, kind)
+                .map_err(corrupt)?;
+            let mut seen = HashMap::new();
+            let mut index = HashMap::new();
+            for (i, n) in fs.root.nodes.iter().enumerate() {
+                let path = n.fullpath.to_string_lossy();
+                let name = path.trim_start_matches('/');
+                if !name.is_empty() {
+                    index.insert(super::unique(&mut seen, name.to_owned()), i);
+                }
+            }
+            Ok(Session { fs, index })
+        }))
+        .unwrap_or_else(|_| Err(corrupt("the filesystem's tables are inconsistent")))
+    }
+
+    pub(super) fn extract(&self, part: &Part, out: &mut dyn io::Write) -> Result<(), Error> {
+        let node = self
+            .index
+            .get(&part.name)
+            .and_then(|&i| self.fs.root.nodes.get(i))
             .ok_or_else(|| corrupt(format!("no file `{}`", part.name)))?;
-        if let InnerNode::File(file) = &node.inner {
-            let mut reader = fs.file(file).reader();
+        let InnerNode::File(file) = &node.inner else {
+            return Ok(());
+        };
+        catch_unwind(AssertUnwindSafe(|| {
+            let mut reader = self.fs.file(file).reader();
             let mut buf = vec![0u8; 64 << 10];
             loop {
                 crate::interrupt::check()
                     .map_err(|e| io::Error::new(io::ErrorKind::Interrupted, e.to_string()))?;
                 let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
+                    Ok(0) => return Ok(()),
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(corrupt(format!("`{}`: {e}", part.name))),
                 };
                 out.write_all(&buf[..n])?;
             }
-        }
-        Ok(())
-    })
+        }))
+        .unwrap_or_else(|_| {
+            Err(corrupt(format!(
+                "`{}`: its blocks are inconsistent",
+                part.name
+            )))
+        })
+    }
 }
