@@ -347,3 +347,26 @@ fn intel_flash_descriptor_regions_are_parts() {
     let bios = leaf(&doc, "a.bin//bios");
     assert_eq!(bios["content"]["ranges"][0]["offset"], 0x1345, "{doc:#}");
 }
+
+#[test]
+fn a_damaged_squashfs_is_compared_as_bytes_with_a_note() {
+    let env = TestEnv::new();
+    tree(&env, "root:x:0:0::/root:/bin/sh\n");
+    mksquashfs(&env, "tree", "a.sqfs", 1_700_000_000);
+    let mut b = std::fs::read(env.path("a.sqfs")).unwrap();
+    // bytes_used past the end of the image.
+    b[40..48].copy_from_slice(&u64::MAX.to_le_bytes());
+    env.write("b.sqfs", &b);
+    let out = env.cmd(["diff", "a.sqfs", "b.sqfs"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("could not read as squashfs") && text.contains("compared as bytes"),
+        "{text}"
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
