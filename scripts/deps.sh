@@ -10,6 +10,7 @@ declare -A REPROVE_DEPS_test=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
   [strace]=strace [python3]=python3 [pgrep]=procps [chromium]=chromium [cpio]=cpio
   [debootstrap]=debootstrap [/usr/include/stdio.h]=libc6-dev
+  [mkimage]=u-boot-tools [dtc]=device-tree-compiler [dpkg-deb]=dpkg
 )
 # The firmware container tests make real squashfs, CBFS and FMAP images and read Debian's OVMF.
 REPROVE_DEPS_test+=(

@@ -1,5 +1,6 @@
 //! An ELF file's layout, to say where a differing byte lies: which section (is it
-//! executable? the build-id note?), which segment, and which function covers it.
+//! executable? allocated? the build-id note?), which segment, and which function (`STT_FUNC`)
+//! or data object (`STT_OBJECT`, in a non-executable section) covers it.
 //!
 //! Parsed through `object`'s read cache over the file, so only the headers and the symbol
 //! tables are read, never the whole image.
@@ -28,6 +29,8 @@ pub(super) struct Section {
     pub file: ByteRange,
     pub address: u64,
     pub executable: bool,
+    /// `SHF_ALLOC`: part of the loaded image (`.rodata`, `.data`), not metadata (`.comment`).
+    pub allocated: bool,
     /// The load address, for a section with contents that is loaded (`SHF_ALLOC`): what
     /// places it in a raw image.
     lma: Option<u64>,
@@ -84,7 +87,7 @@ struct Symbol {
     size: u64,
 }
 
-/// Sections, segments and function symbols of one ELF file.
+/// Sections, segments, function and data object symbols of one ELF file.
 #[derive(Debug, Clone, Default)]
 pub(super) struct ElfMap {
     pub sections: Vec<Section>,
@@ -92,6 +95,8 @@ pub(super) struct ElfMap {
     segments: Vec<ByteRange>,
     header_len: u64,
     functions: Vec<Symbol>,
+    /// Data objects with a size, by address.
+    objects: Vec<Symbol>,
 }
 
 /// Where a byte offset lies in an ELF file.
@@ -101,7 +106,9 @@ pub(super) enum Location {
     Section {
         name: String,
         executable: bool,
-        /// The function covering the offset, for executable sections.
+        allocated: bool,
+        /// The function covering the offset, for executable sections; the data object
+        /// covering it, for others.
         symbol: Option<String>,
     },
     Segment(usize),
@@ -145,6 +152,7 @@ impl ElfMap {
                 file,
                 address,
                 executable: sh_flags & u64::from(SHF_EXECINSTR) != 0,
+                allocated: sh_flags & u64::from(SHF_ALLOC) != 0,
                 lma,
             });
         }
@@ -152,19 +160,26 @@ impl ElfMap {
             let (offset, len) = seg.file_range();
             map.segments.push(ByteRange { offset, len });
         }
-        let symbols = file.symbols().chain(file.dynamic_symbols());
-        map.functions = symbols
-            .filter(|s| s.kind() == SymbolKind::Text && s.is_definition())
-            .filter_map(|s| {
-                Some(Symbol {
-                    name: s.name().ok()?.to_owned(),
-                    address: s.address(),
-                    size: s.size(),
+        let symbols = |kind: SymbolKind| -> Vec<Symbol> {
+            let mut list: Vec<Symbol> = file
+                .symbols()
+                .chain(file.dynamic_symbols())
+                .filter(|s| s.kind() == kind && s.is_definition())
+                .filter_map(|s| {
+                    Some(Symbol {
+                        name: s.name().ok()?.to_owned(),
+                        address: s.address(),
+                        size: s.size(),
+                    })
                 })
-            })
-            .collect();
-        map.functions
-            .sort_by_key(|s| (s.address, std::cmp::Reverse(s.size)));
+                .collect();
+            list.sort_by_key(|s| (s.address, std::cmp::Reverse(s.size)));
+            list
+        };
+        map.functions = symbols(SymbolKind::Text);
+        // An object without a size says nothing about which bytes are its own.
+        map.objects = symbols(SymbolKind::Data);
+        map.objects.retain(|s| s.size > 0);
         Some(map)
     }
 
@@ -195,6 +210,7 @@ impl ElfMap {
             segments: Vec::new(),
             header_len: 0,
             functions: self.functions.clone(),
+            objects: self.objects.clone(),
         })
     }
 
@@ -230,13 +246,18 @@ impl ElfMap {
     pub(super) fn locate(&self, offset: u64) -> Location {
         let inside = |r: &ByteRange| r.offset <= offset && offset < r.end();
         if let Some(s) = self.sections.iter().find(|s| inside(&s.file)) {
-            let symbol = s
-                .executable
-                .then(|| self.function_at(s.address.wrapping_add(offset - s.file.offset)))
-                .flatten();
+            let address = s.address.wrapping_add(offset - s.file.offset);
+            let symbol = if s.executable {
+                self.function_at(address)
+            } else if s.allocated {
+                self.object_at(address)
+            } else {
+                None
+            };
             return Location::Section {
                 name: s.name.clone(),
                 executable: s.executable,
+                allocated: s.allocated,
                 symbol,
             };
         }
@@ -259,6 +280,18 @@ impl ElfMap {
             .rev()
             .find(|s| address < s.address.saturating_add(s.size))
             .or_else(|| candidates.last().filter(|s| s.size == 0))
+            .map(|s| s.name.clone())
+    }
+}
+
+impl ElfMap {
+    /// The data object whose extent covers `address` (objects without a size never do).
+    fn object_at(&self, address: u64) -> Option<String> {
+        let before = self.objects.partition_point(|s| s.address <= address);
+        self.objects[..before]
+            .iter()
+            .rev()
+            .find(|s| address < s.address.saturating_add(s.size))
             .map(|s| s.name.clone())
     }
 }

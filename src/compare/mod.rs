@@ -43,8 +43,8 @@ use std::path::{Path, PathBuf};
 pub use allow::{Allowance, Rule};
 pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
 pub use model::{
-    AppliedAllowance, Cause, Change, Comparison, ContentDiff, FieldChange, HexContext, LeafDiff,
-    RangeDiff, SectionDiff, Verdict,
+    AppliedAllowance, Cause, CauseTally, Change, Comparison, ContentDiff, FieldChange, HexContext,
+    LeafDiff, RangeDiff, SectionDiff, StringPair, Verdict,
 };
 
 use crate::archive::limits::{BadValue, Budget, Exceeded, Limits};
@@ -73,6 +73,17 @@ pub struct Options {
     /// How reports name the two inputs and the layout (default: their paths), when the paths
     /// are a work folder's that means nothing to a reader: `(left, right, layout)`.
     pub shown_as: Option<(String, String, String)>,
+    /// The host and user names the rebuild is known to have had: a differing name at the
+    /// same place is [`Cause::HostName`] or [`Cause::UserName`].
+    pub names: Names,
+}
+
+/// Host and user names a rebuild ran under (the machine's, the sandbox's). Names shorter
+/// than 3 bytes are ignored: they would match anywhere.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Names {
+    pub hosts: Vec<String>,
+    pub users: Vec<String>,
 }
 
 /// Why a comparison could not finish.
@@ -161,7 +172,10 @@ pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Compariso
     };
     let mut walker = Walker {
         opts,
-        times,
+        clues: explain::Clues {
+            times,
+            names: opts.names.clone(),
+        },
         aliases: (name != right_name).then(|| (name.clone(), right_name)),
         layout,
         budget: Budget::new(limits),
@@ -222,5 +236,7 @@ fn unix_time(t: std::time::SystemTime) -> Option<i64> {
 
 #[cfg(test)]
 mod allow_shapes;
+#[cfg(test)]
+mod causes_tests;
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,11 @@ pub enum Cause {
         /// How far it moved, in bytes (positive: later on the right).
         by: i64,
     },
+    /// A host name the rebuild is known to have had (the machine's, the sandbox's) on one
+    /// side, another name on the other.
+    HostName,
+    /// A user name the rebuild is known to have had on one side, another name on the other.
+    UserName,
     Unknown,
 }
 
@@ -108,7 +113,52 @@ impl Cause {
                 None => "checksum following other changes".into(),
             },
             Cause::Shifted { by } => format!("content shifted by {by:+} bytes"),
+            Cause::HostName => "host name".into(),
+            Cause::UserName => "user name".into(),
             Cause::Unknown => "unknown".into(),
+        }
+    }
+
+    /// What one range of this cause is called when ranges are counted, singular and plural
+    /// ("1 toolchain string, 11 shifted ranges").
+    pub fn noun(&self) -> (&'static str, &'static str) {
+        match self {
+            Cause::Timestamp => ("timestamp", "timestamps"),
+            Cause::BuildPath => ("build path", "build paths"),
+            Cause::BuildId => ("build-id range", "build-id ranges"),
+            Cause::ArchiveMetadata => ("archive metadata range", "archive metadata ranges"),
+            Cause::CompressionHeader => ("compression header", "compression headers"),
+            Cause::Compression => ("recompressed range", "recompressed ranges"),
+            Cause::Ordering => ("reordering", "reorderings"),
+            Cause::Code { .. } => ("code change", "code changes"),
+            Cause::Data { .. } => ("data change", "data changes"),
+            Cause::Toolchain { .. } => ("toolchain string", "toolchain strings"),
+            Cause::Checksum { .. } => ("checksum", "checksums"),
+            Cause::Shifted { .. } => ("shifted range", "shifted ranges"),
+            Cause::HostName => ("host name", "host names"),
+            Cause::UserName => ("user name", "user names"),
+            Cause::Unknown => ("unexplained range", "unexplained ranges"),
+        }
+    }
+
+    /// The serialized `kind`: what [`CauseTally`] counts by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Cause::Timestamp => "timestamp",
+            Cause::BuildPath => "build_path",
+            Cause::BuildId => "build_id",
+            Cause::ArchiveMetadata => "archive_metadata",
+            Cause::CompressionHeader => "compression_header",
+            Cause::Compression => "compression",
+            Cause::Ordering => "ordering",
+            Cause::Code { .. } => "code",
+            Cause::Data { .. } => "data",
+            Cause::Toolchain { .. } => "toolchain",
+            Cause::Checksum { .. } => "checksum",
+            Cause::Shifted { .. } => "shifted",
+            Cause::HostName => "host_name",
+            Cause::UserName => "user_name",
+            Cause::Unknown => "unknown",
         }
     }
 
@@ -177,6 +227,11 @@ pub struct ContentDiff {
     pub differing_bytes: u64,
     /// All merged ranges, also those not listed.
     pub range_count: u64,
+    /// One line first: "99 bytes in 12 ranges: 1 toolchain string, 11 shifted ranges".
+    pub summary: String,
+    /// Ranges and bytes per cause kind over the explained ranges, in first-seen order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tally: Vec<CauseTally>,
     /// The first ranges, each with a cause.
     pub ranges: Vec<RangeDiff>,
     /// ELF sections holding differing ranges.
@@ -193,11 +248,31 @@ pub struct RangeDiff {
     /// In an ELF file: the section name, `ELF header`, `segment N` or `outside sections`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<String>,
+    /// The printable string the range lies in, read whole on each side (bounded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string: Option<StringPair>,
+    /// Hex rows around the range; when the windows of later ranges overlap this one, it
+    /// covers them too and they have none (no row is shown twice).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<HexContext>,
 }
 
-/// Bytes around a range, from both sides, in lowercase hex (up to 48 bytes from `offset`).
+/// The string a range lies in, on each side (lossy UTF-8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StringPair {
+    pub left: String,
+    pub right: String,
+}
+
+/// How many explained ranges, and how many of their bytes, have causes of one kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CauseTally {
+    pub kind: &'static str,
+    pub ranges: u64,
+    pub bytes: u64,
+}
+
+/// Bytes around a range, from both sides, in lowercase hex, from `offset` (16-aligned).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HexContext {
     pub offset: u64,

@@ -95,32 +95,44 @@ fn holder<'m>(map: &'m Map, packed: &Part) -> Option<&'m str> {
         .map(|p| p.name.as_str())
 }
 
-/// The fill byte (0x00 or 0xff) `blob` consists of, if it is nothing but one.
-fn fill_of(blob: &Blob) -> std::io::Result<Option<u8>> {
-    const CHUNK: usize = 1 << 20;
+fn is_padding(part: Option<&Part>) -> bool {
+    part.is_some_and(|p| p.role == Role::Padding)
+}
+
+/// Whether `span` of `image` is all 0x00 or all 0xff (read in chunks: a padding part may be
+/// large).
+fn is_fill(image: &Blob, span: &Span<'_>) -> Result<bool, Error> {
+    const CHUNK: usize = 64 * 1024;
     let mut fill = None;
     let mut at = 0u64;
-    while at < blob.len {
-        let buf = blob.read_at(at, CHUNK)?;
-        if buf.is_empty() {
-            break;
+    while at < span.len {
+        let want = usize::try_from(span.len - at).map_or(CHUNK, |n| n.min(CHUNK));
+        let bytes = image
+            .read_at(span.offset + at, want)
+            .map_err(io_error(&image.path))?;
+        if bytes.is_empty() {
+            return Ok(false);
         }
-        let f = *fill.get_or_insert(buf[0]);
-        if !(f == 0 || f == 0xff) || buf.iter().any(|&b| b != f) {
-            return Ok(None);
+        let first = *fill.get_or_insert(bytes[0]);
+        if !matches!(first, 0x00 | 0xff) || bytes.iter().any(|&b| b != first) {
+            return Ok(false);
         }
-        at += buf.len() as u64;
+        at += bytes.len() as u64;
     }
-    Ok(fill)
+    Ok(true)
 }
 
 /// The cause a changed header field of `kind` implies.
-fn field_cause(format: firmware::Format, name: &str, kind: FieldKind) -> Cause {
+/// A field called `value` (a device tree's property) is named by its part alone.
+fn field_cause(format: firmware::Format, part: &str, name: &str, kind: FieldKind) -> Cause {
+    let field = if name == "value" {
+        format!("{} `{part}`", format.name())
+    } else {
+        format!("{} `{part}` {name}", format.name())
+    };
     match kind {
         FieldKind::Timestamp => Cause::Timestamp,
-        FieldKind::Checksum | FieldKind::Length => Cause::Checksum {
-            field: Some(format!("{} {name}", format.name())),
-        },
+        FieldKind::Checksum | FieldKind::Length => Cause::Checksum { field: Some(field) },
         FieldKind::Text | FieldKind::Number => Cause::Unknown,
     }
 }
@@ -152,6 +164,13 @@ impl Walker<'_> {
                 .map_err(|e| Error::from_fault(path, e.into()))?;
         }
         let (ls, rs) = (spans(&lmap, left.len), spans(&rmap, right.len));
+        // Maps list up to `MAX_PARTS` parts: match them by name through an index.
+        let rindex: std::collections::HashMap<&str, usize> = rs
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.as_str(), i))
+            .collect();
+        let lnames: std::collections::HashSet<&str> = ls.iter().map(|l| l.name.as_str()).collect();
         let before = self.leaves.len();
         let mut only_checksums: Vec<usize> = Vec::new();
         let mut other_change = false;
@@ -181,7 +200,10 @@ impl Walker<'_> {
             if holders.contains(l.name.as_str()) && changed_holders.contains(&l.name) {
                 continue;
             }
-            let Some(r) = rs.iter().find(|r| r.name == l.name) else {
+            let Some(r) = rindex.get(l.name.as_str()).map(|&i| &rs[i]) else {
+                if is_padding(l.part) && is_fill(left, l)? {
+                    continue;
+                }
                 let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());
                 self.leaves.push(leaf);
                 other_change = true;
@@ -194,36 +216,18 @@ impl Walker<'_> {
                     format.name()
                 )));
             };
+            if is_padding(l.part) && is_padding(r.part) && is_fill(left, l)? && is_fill(right, r)? {
+                // Fill on both sides, of any length: it moved with a length field, it holds
+                // nothing.
+                self.identical += 1;
+                continue;
+            }
             let header = match (l.part, r.part) {
                 (Some(lp), Some(rp)) if lp.role == Role::Header || rp.role == Role::Header => {
                     Some((lp, rp))
                 }
                 _ => None,
             };
-            let padding = matches!((l.part, r.part), (Some(a), Some(b)) if a.role == Role::Padding && b.role == Role::Padding);
-            if padding && lb.len != rb.len {
-                let fills = (
-                    fill_of(&lb).map_err(io_error(&lb.path))?,
-                    fill_of(&rb).map_err(io_error(&rb.path))?,
-                );
-                if let (Some(lf), Some(rf)) = fills {
-                    if lf == rf {
-                        // Fill that only grew or shrank: a length following the parts around it.
-                        let field = FieldChange {
-                            field: "length".into(),
-                            left: format!("{} bytes of {lf:#04x}", lb.len),
-                            right: format!("{} bytes of {rf:#04x}", rb.len),
-                        };
-                        let cause = Cause::Checksum {
-                            field: Some(format!("{} padding length", format.name())),
-                        };
-                        let leaf = self.leaf(&child, Change::Changed, vec![cause], vec![field]);
-                        only_checksums.push(self.leaves.len());
-                        self.leaves.push(leaf);
-                        continue;
-                    }
-                }
-            }
             let Some((lp, rp)) = header else {
                 let n = self.leaves.len();
                 self.blobs(&child, &lb, &rb, depth + 1)?;
@@ -254,7 +258,7 @@ impl Walker<'_> {
                 if lf.value == rf.value {
                     continue;
                 }
-                let cause = field_cause(format, lf.name, lf.kind);
+                let cause = field_cause(format, &l.name, lf.name, lf.kind);
                 checksum_only &= matches!(cause, Cause::Checksum { .. });
                 if !causes.contains(&cause) {
                     causes.push(cause);
@@ -294,7 +298,7 @@ impl Walker<'_> {
             }
         }
         for r in &rs {
-            if !ls.iter().any(|l| l.name == r.name) {
+            if !(lnames.contains(r.name.as_str()) || is_padding(r.part) && is_fill(right, r)?) {
                 let leaf = self.leaf(
                     &format!("{path}//{}", r.name),
                     Change::Added,

@@ -10,21 +10,23 @@ use super::layout::Layout;
 use super::parts;
 use super::{
     allow, compare_readers, explain, io_error, Allowance, AppliedAllowance, ByteDiff, Cause,
-    Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule, SectionDiff,
-    Verdict,
+    CauseTally, Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule,
+    SectionDiff, Verdict,
 };
 use crate::archive::limits::Budget;
 use crate::archive::Format;
 
 /// Ranges per leaf given a cause (the count of all ranges is always exact).
-const MAX_EXPLAINED: usize = 64;
-/// Ranges per leaf shown with hex context.
-const CONTEXT_RANGES: usize = 3;
+const MAX_EXPLAINED: usize = 1024;
+/// Ranges with a cause shown with hex context, per leaf.
+const CONTEXT_RANGES: usize = 16;
+/// Ranges shown with hex context when few have a cause: unexplained ones fill up to this.
+const UNKNOWN_CONTEXT: usize = 3;
 
 pub(super) struct Walker<'o> {
     pub(super) opts: &'o Options,
-    /// Reference times for timestamp detection.
-    pub(super) times: Vec<i64>,
+    /// Reference times and names for the patterns of [`explain`].
+    pub(super) clues: explain::Clues,
     /// For a file pair with two names: the left name (used in paths) and the right one.
     pub(super) aliases: Option<(String, String)>,
     pub(super) layout: Option<Layout>,
@@ -417,30 +419,55 @@ impl Walker<'_> {
         if let (Some(l), Some(r)) = (elf, &right_elf) {
             notes.extend(elf::layout_changes(l, r));
         }
-        for (i, r) in bytes.ranges.iter().take(MAX_EXPLAINED).enumerate() {
-            let (cause, location) = explain::explain(*r, left, right, elf, &self.times)
-                .map_err(io_error(&left.path))?;
-            let context = if i < CONTEXT_RANGES {
-                Some(explain::context(*r, left, right).map_err(io_error(&left.path))?)
-            } else {
-                None
-            };
-            if !causes.contains(&cause) {
-                causes.push(cause.clone());
+        let why = explain::Explainer::new(left, right, elf, bytes, &self.clues);
+        for r in bytes.ranges.iter().take(MAX_EXPLAINED) {
+            let explained = why.explain(*r).map_err(io_error(&left.path))?;
+            if !causes.contains(&explained.cause) {
+                causes.push(explained.cause.clone());
             }
             ranges.push(RangeDiff {
                 offset: r.offset,
                 len: r.len,
-                cause,
-                location: location.map(|l| match l {
+                cause: explained.cause,
+                location: explained.location.map(|l| match l {
                     Location::Header => "ELF header".to_owned(),
                     Location::Section { name, .. } => name,
                     Location::Segment(i) => format!("segment {i}"),
                     Location::Elsewhere => "outside sections".to_owned(),
                 }),
-                context,
+                string: explained.string,
+                context: None,
             });
         }
+        // Context where the cause is: the ranges with one first, then (for a leaf with few
+        // of them) the first unexplained ones.
+        let with_cause: Vec<usize> = (0..ranges.len())
+            .filter(|&i| ranges[i].cause != Cause::Unknown)
+            .collect();
+        let mut chosen: Vec<usize> = with_cause.iter().copied().take(CONTEXT_RANGES).collect();
+        if chosen.len() < UNKNOWN_CONTEXT {
+            let room = UNKNOWN_CONTEXT - chosen.len();
+            chosen.extend(
+                (0..ranges.len())
+                    .filter(|&i| ranges[i].cause == Cause::Unknown)
+                    .take(room),
+            );
+            chosen.sort_unstable();
+        }
+        if with_cause.len() > CONTEXT_RANGES {
+            notes.push(format!(
+                "{} more ranges with a cause shown without hex context",
+                with_cause.len() - CONTEXT_RANGES
+            ));
+        }
+        for (i, ctx) in
+            explain::contexts(&bytes.ranges, &chosen, left, right).map_err(io_error(&left.path))?
+        {
+            ranges[i].context = Some(ctx);
+        }
+        let tally = tally(&ranges);
+        let summary = summary(bytes, &tally, ranges.len() as u64);
+        let tally = tally.into_iter().map(|(t, _)| t).collect();
         if bytes.range_count > ranges.len() as u64 {
             notes.push(format!(
                 "{} more ranges not explained",
@@ -498,6 +525,8 @@ impl Walker<'_> {
                 right_size: bytes.right_size,
                 differing_bytes: bytes.differing_bytes,
                 range_count: bytes.range_count,
+                summary,
+                tally,
                 ranges,
                 sections,
             }),
@@ -505,6 +534,58 @@ impl Walker<'_> {
             notes,
         })
     }
+}
+
+/// Ranges and bytes per cause kind, in first-seen order, with the kind's nouns.
+fn tally(ranges: &[RangeDiff]) -> Vec<(CauseTally, (&'static str, &'static str))> {
+    let mut tally: Vec<(CauseTally, (&str, &str))> = Vec::new();
+    for r in ranges {
+        let kind = r.cause.kind();
+        match tally.iter_mut().find(|(t, _)| t.kind == kind) {
+            Some((t, _)) => {
+                t.ranges += 1;
+                t.bytes += r.len;
+            }
+            None => tally.push((
+                CauseTally {
+                    kind,
+                    ranges: 1,
+                    bytes: r.len,
+                },
+                r.cause.noun(),
+            )),
+        }
+    }
+    tally
+}
+
+/// "99 bytes differ in 12 ranges: 1 toolchain string, 11 shifted ranges", counted over the
+/// `explained` ranges (the rest said as not explained).
+fn summary(bytes: &ByteDiff, tally: &[(CauseTally, (&str, &str))], explained: u64) -> String {
+    let count = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("1 {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    let mut line = format!(
+        "{} differ in {}",
+        count(bytes.differing_bytes, "byte", "bytes"),
+        count(bytes.range_count, "range", "ranges")
+    );
+    let mut parts: Vec<String> = tally
+        .iter()
+        .map(|(t, (one, many))| count(t.ranges, one, many))
+        .collect();
+    if bytes.range_count > explained {
+        parts.push(format!("{} not explained", bytes.range_count - explained));
+    }
+    if !parts.is_empty() {
+        line.push_str(": ");
+        line.push_str(&parts.join(", "));
+    }
+    line
 }
 
 /// What allowances are judged against: the sizes and the differing ranges.

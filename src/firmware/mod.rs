@@ -35,6 +35,14 @@ mod uefi;
 
 use std::io;
 
+mod bzimage;
+mod fdt;
+mod fit;
+#[cfg(test)]
+mod mutate;
+mod show;
+mod uimage;
+
 /// The most parts one map may list.
 pub const MAX_PARTS: usize = 65_536;
 
@@ -55,6 +63,14 @@ pub trait Source: Sync {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Format {
+    /// A U-Boot legacy image (`mkimage -T kernel|multi|…`): a 64-byte header, then data.
+    Uimage,
+    /// A U-Boot FIT image: a device tree whose `/images/*` nodes carry the payloads.
+    Fit,
+    /// A flattened device-tree blob (`dtc -O dtb`).
+    Dtb,
+    /// A Linux x86 kernel in the boot protocol's format: setup, then a compressed payload.
+    Bzimage,
     /// A squashfs 4.0 filesystem (`mksquashfs`): its superblock, then its files by path.
     Squashfs,
     /// UEFI firmware volumes (`_FVH`), one after another: each volume's header, its FFS files
@@ -75,6 +91,10 @@ impl Format {
     /// The format's name, as reports print it.
     pub fn name(self) -> &'static str {
         match self {
+            Format::Uimage => "uImage",
+            Format::Fit => "FIT",
+            Format::Dtb => "device tree",
+            Format::Bzimage => "bzImage",
             Format::Squashfs => "squashfs",
             Format::UefiFv => "UEFI firmware volume",
             Format::UefiSections => "UEFI section stream",
@@ -187,6 +207,19 @@ pub enum Error {
 
 /// The format of `source`, if it is one this module reads.
 pub fn identify(source: &dyn Source) -> io::Result<Option<Format>> {
+    if uimage::is_uimage(source)? {
+        return Ok(Some(Format::Uimage));
+    }
+    if fdt::is_fdt(source)? {
+        return Ok(Some(if fit::is_fit(source) {
+            Format::Fit
+        } else {
+            Format::Dtb
+        }));
+    }
+    if bzimage::is_bzimage(source)? {
+        return Ok(Some(Format::Bzimage));
+    }
     if squashfs::identify(source)? {
         return Ok(Some(Format::Squashfs));
     }
@@ -208,6 +241,10 @@ pub fn identify(source: &dyn Source) -> io::Result<Option<Format>> {
 /// `source` read as `format`.
 pub fn map(format: Format, source: &dyn Source) -> Result<Map, Error> {
     let parts = match format {
+        Format::Uimage => return uimage::map(source),
+        Format::Fit => return fit::map(source),
+        Format::Dtb => return fdt::map(source),
+        Format::Bzimage => return bzimage::map(source),
         Format::Squashfs => squashfs::map(source)?,
         Format::UefiFv => uefi::map_volumes(source)?,
         Format::UefiSections => uefi::map_sections(source)?,
@@ -269,7 +306,6 @@ impl<'a> Unpacker<'a> {
         };
         let (format, source) = (self.format, self.source);
         let res = match (format, part.packed) {
-            (_, None) => copy_span(source, part.offset, part.len, &mut out),
             (Format::Squashfs, Some(_)) => {
                 let session = self.squashfs.get_or_insert_with(|| {
                     squashfs::Session::open(source).map_err(|e| e.to_string())
@@ -285,9 +321,8 @@ impl<'a> Unpacker<'a> {
             (Format::UefiFv | Format::UefiSections, Some(_)) => {
                 uefi::extract(source, part, &mut out)
             }
-            (Format::Fmap | Format::Cbfs | Format::Ifd, Some(_)) => {
-                copy_span(source, part.offset, part.len, &mut out)
-            }
+            // Not packed, or a format whose parts are all spans: the span itself.
+            _ => copy_span(source, part.offset, part.len, &mut out),
         };
         match res {
             Err(Error::Io(e)) if e.kind() == io::ErrorKind::FileTooLarge => Err(Error::TooLarge {

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::sanitize::sanitize;
 use super::{Output, Style};
-use crate::compare::{Cause, Comparison, HexContext, LeafDiff, Verdict};
+use crate::compare::{Cause, Comparison, HexContext, LeafDiff, RangeDiff, Verdict};
 
 /// Metadata-only leaves listed one by one before the rest are summarised.
 const METADATA_SHOWN: usize = 5;
@@ -149,9 +149,8 @@ fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
     if let Some(content) = &leaf.content {
         let _ = writeln!(
             s,
-            "  {} differ in {} (sizes {} and {})",
-            plural(content.differing_bytes, "byte"),
-            plural(content.range_count, "range"),
+            "  {} (sizes {} and {})",
+            sanitize(&content.summary),
             content.left_size,
             content.right_size
         );
@@ -170,23 +169,7 @@ fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
                 .collect();
             let _ = writeln!(s, "  sections: {}", list.join(", "));
         }
-        for r in &content.ranges {
-            let place = r
-                .location
-                .as_deref()
-                .map(|l| format!(" in {}", sanitize(l)))
-                .unwrap_or_default();
-            let cause = sanitize(&r.cause.describe());
-            let cause = if r.cause.is_code() {
-                out.paint(Style::Bad, &cause)
-            } else {
-                cause
-            };
-            let _ = writeln!(s, "  {:#x}+{}{place}: {cause}", r.offset, r.len);
-            if let Some(ctx) = &r.context {
-                text_context(s, ctx, out);
-            }
-        }
+        text_ranges(s, &content.ranges, out);
     }
     for a in &leaf.allowances {
         let ranges: Vec<String> = a
@@ -210,6 +193,68 @@ fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
         let _ = writeln!(s, "  note: {}", sanitize(n));
     }
     s.push('\n');
+}
+
+/// Range lines listed in the text output; the rest (and all in `--json`) are counted.
+const TEXT_RANGES: usize = 64;
+
+/// One line per range (the first [`TEXT_RANGES`], and any with hex context), the string each
+/// lies in, and each hex window after the last range it covers.
+fn text_ranges(s: &mut String, ranges: &[RangeDiff], out: &Output) {
+    let mut pending: Option<&HexContext> = None;
+    let mut hidden = 0usize;
+    for (i, r) in ranges.iter().enumerate() {
+        if let Some(ctx) = pending {
+            if r.offset >= ctx_end(ctx) || r.context.is_some() {
+                text_context(s, ctx, out);
+                pending = None;
+            }
+        }
+        if i >= TEXT_RANGES && r.context.is_none() {
+            hidden += 1;
+            continue;
+        }
+        let place = r
+            .location
+            .as_deref()
+            .map(|l| format!(" in {}", sanitize(l)))
+            .unwrap_or_default();
+        let cause = sanitize(&r.cause.describe());
+        let cause = if r.cause.is_code() {
+            out.paint(Style::Bad, &cause)
+        } else {
+            cause
+        };
+        let _ = writeln!(s, "  {:#x}+{}{place}: {cause}", r.offset, r.len);
+        if let Some(pair) = &r.string {
+            let _ = writeln!(s, "    left:  {}", quote(&pair.left));
+            let _ = writeln!(s, "    right: {}", quote(&pair.right));
+        }
+        if let Some(ctx) = &r.context {
+            pending = Some(ctx);
+        }
+    }
+    if let Some(ctx) = pending {
+        text_context(s, ctx, out);
+    }
+    if hidden > 0 {
+        let _ = writeln!(
+            s,
+            "  … {hidden} more explained ranges (all of them in `--json`)"
+        );
+    }
+}
+
+/// The offset just past a hex window.
+fn ctx_end(ctx: &HexContext) -> u64 {
+    ctx.offset + (ctx.left.len().max(ctx.right.len()) / 2) as u64
+}
+
+/// A string from the inputs in double quotes, escaped: `"` and `\` with a backslash, and
+/// whatever [`sanitize`] escapes.
+fn quote(text: &str) -> String {
+    let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{}\"", sanitize(&escaped))
 }
 
 fn unhex(hex: &str) -> Vec<u8> {
@@ -393,13 +438,12 @@ fn html_leaf(h: &mut String, leaf: &LeafDiff) {
     if let Some(content) = &leaf.content {
         let _ = writeln!(
             h,
-            "<p>{} differ in {} (sizes {} and {})</p>",
-            plural(content.differing_bytes, "byte"),
-            plural(content.range_count, "range"),
+            "<p class=\"content-summary\">{} (sizes {} and {})</p>",
+            escape(&content.summary),
             content.left_size,
             content.right_size
         );
-        h.push_str("<table><tr><th>offset</th><th>length</th><th>where</th><th>cause</th></tr>");
+        h.push_str("<table><tr><th>offset</th><th>length</th><th>where</th><th>cause</th><th>string (left, right)</th></tr>");
         for r in &content.ranges {
             let cause = escape(&r.cause.describe());
             let cause = if r.cause.is_code() {
@@ -407,9 +451,16 @@ fn html_leaf(h: &mut String, leaf: &LeafDiff) {
             } else {
                 cause
             };
+            let string = r.string.as_ref().map_or_else(String::new, |p| {
+                format!(
+                    "<code>{}</code><br><code>{}</code>",
+                    escape(&quote(&p.left)),
+                    escape(&quote(&p.right))
+                )
+            });
             let _ = write!(
                 h,
-                "<tr><td><code>{:#x}</code></td><td>{}</td><td>{}</td><td>{cause}</td></tr>",
+                "<tr><td><code>{:#x}</code></td><td>{}</td><td>{}</td><td>{cause}</td><td>{string}</td></tr>",
                 r.offset,
                 r.len,
                 escape(r.location.as_deref().unwrap_or(""))

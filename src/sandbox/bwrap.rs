@@ -42,6 +42,8 @@ const SEARCH_PATH: &[&str] = &[
 
 /// The build tree, inside the sandbox.
 const BUILD: &str = "/build";
+/// The host name a build sees in the sandbox (its own UTS namespace).
+pub const HOSTNAME: &str = "reprove";
 
 /// The host's toolchain, when there is no hermetic root: `/usr` and the merged-`/usr` links.
 const HOST_TOP: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
@@ -203,7 +205,7 @@ impl Bwrap {
         // `LD_PRELOAD`) touches it on the host; the build gets its own through `--setenv`.
         cmd.env_clear();
         cmd.args(["--unshare-all", "--cap-drop", "ALL", "--die-with-parent"]);
-        cmd.args(["--new-session", "--hostname", "reprove"]);
+        cmd.args(["--new-session", "--hostname", HOSTNAME]);
         match &self.root {
             None => {
                 for name in HOST_TOP {

@@ -12,6 +12,7 @@
 //! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
 //! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
+mod names;
 pub mod shipped;
 mod verdict;
 
@@ -284,6 +285,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     // `elf`, or else (a bundle holding the image) the ELF of the artifact shipped inside it,
     // which the engine applies to the member of that name when the sizes agree.
     // Reports name the rebuilt side by its path in the build tree, not the work folder's.
+    let names = names::rebuild_names();
     let compare_opts = |name: &str, run: &Rebuild, right: String, with_allowances: bool| {
         let artifacts = &recipe.spec.artifacts;
         let in_tree = |p: &Path| format!("rebuild 1: {}", p.display());
@@ -317,6 +319,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
                     .map(in_tree)
                     .unwrap_or_default(),
             )),
+            names: names.clone(),
             ..CompareOptions::default()
         }
     };

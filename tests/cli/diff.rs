@@ -62,9 +62,27 @@ struct Content {
     right_size: u64,
     differing_bytes: u64,
     range_count: u64,
+    summary: String,
+    #[serde(default)]
+    tally: Vec<TallyJson>,
     ranges: Vec<RangeJson>,
     #[serde(default)]
     sections: Vec<Section>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TallyJson {
+    kind: String,
+    ranges: u64,
+    bytes: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StringJson {
+    left: String,
+    right: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +93,8 @@ struct RangeJson {
     cause: CauseJson,
     #[serde(default)]
     location: Option<String>,
+    #[serde(default)]
+    string: Option<StringJson>,
     #[serde(default)]
     context: Option<Context>,
 }
@@ -235,6 +255,18 @@ fn json_names_the_function_whose_code_changed() {
         .any(|s| s.name == ".text" && s.executable && s.ranges >= 1));
     assert_eq!(content.left_size, content.right_size);
     assert!(content.differing_bytes >= 1 && content.range_count >= 1 && in_text.len >= 1);
+    assert!(
+        content.summary.contains("code change"),
+        "{}",
+        content.summary
+    );
+    let code_tally = content.tally.iter().find(|t| t.kind == "code").unwrap();
+    assert!(code_tally.ranges >= 1 && code_tally.bytes >= in_text.len);
+    // Code is never shown as a string; a string, where there is one, has both sides.
+    assert!(content.ranges.iter().all(|r| match &r.string {
+        Some(s) => r.cause != code && !s.left.is_empty() && !s.right.is_empty(),
+        None => true,
+    }));
 }
 
 #[test]
