@@ -14,6 +14,11 @@ declare -A REPROVE_DEPS_test=(
   [iasl]=acpica-tools [readelf]=binutils
   [/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1]=libfaketime
 )
+# The firmware container tests make real squashfs, CBFS and FMAP images and read Debian's OVMF.
+REPROVE_DEPS_test+=(
+  [mksquashfs]=squashfs-tools [/usr/sbin/cbfstool]=coreboot-utils [/usr/sbin/fmaptool]=coreboot-utils
+  [/usr/share/OVMF/OVMF_CODE.fd]=ovmf
+)
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
   [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc [strace]=strace

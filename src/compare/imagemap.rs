@@ -1277,6 +1277,7 @@ impl Walker<'_> {
             } else {
                 Vec::new()
             },
+            packed: None,
         };
         let lparts: Vec<Part> = slots.iter().map(|s| part(s, s.left, &lfields)).collect();
         let rparts: Vec<Part> = slots.iter().map(|s| part(s, s.right, &rfields)).collect();
@@ -1323,7 +1324,14 @@ impl Walker<'_> {
             part_notes.push((child, note));
         }
         let before = self.leaves.len();
-        let found = self.compare_maps(path, "image header", &lparts, &rparts, (left, right), depth);
+        let found = self.compare_maps(
+            path,
+            ("image header", None),
+            &lparts,
+            &rparts,
+            (left, right),
+            depth,
+        );
         self.part_layouts.truncate(layouts_before);
         let found = found?;
         for leaf in &mut self.leaves[before..] {

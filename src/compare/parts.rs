@@ -8,10 +8,20 @@
 //! as gaps named after the part before them (`after:header`), so code hidden in padding
 //! between parts is a leaf like any other. A checksum or length field that changed while
 //! nothing it could count changed is not explained away: its cause is `unknown`, with a note.
+//!
+//! Packed parts (a squashfs file, an LZMA section's content) are unpacked into temporary files
+//! charged to the comparison's budget and compared like archive members: their metadata
+//! fields by value (mode, owner and mtime as archive metadata), their content recursively.
+//! The span that holds packed parts (the squashfs data and tables, the compressed stream) is
+//! compared as bytes only when every packed part in it matches, as an archive's own bytes are
+//! when its members match: its bytes differ *because* the parts in it do.
 
+use std::collections::HashSet;
+
+use crate::archive::limits::{Bound, Exceeded};
 use crate::firmware::{self, FieldKind, Part, Role};
 
-use super::container::Blob;
+use super::container::{Blob, Fault, METADATA_FIELDS};
 use super::walker::Walker;
 use super::{compare_readers, io_error, Cause, Change, Error, FieldChange};
 
@@ -47,7 +57,7 @@ fn spans(parts: &[Part], len: u64) -> Vec<Span<'_>> {
         (None, Some(f)) => format!("before:{f}"),
         (None, None) => "(bytes)".to_owned(),
     };
-    for p in parts {
+    for p in parts.iter().filter(|p| p.packed.is_none()) {
         if p.offset > at {
             out.push(Span {
                 name: gap(prev, Some(&p.name)),
@@ -74,6 +84,15 @@ fn spans(parts: &[Part], len: u64) -> Vec<Span<'_>> {
         });
     }
     out
+}
+
+/// The span part of `map` that holds the packed part `packed`.
+fn holder<'m>(parts: &'m [Part], packed: &Part) -> Option<&'m str> {
+    parts
+        .iter()
+        .filter(|p| p.packed.is_none())
+        .find(|p| packed.offset >= p.offset && packed.offset + packed.len <= p.offset + p.len)
+        .map(|p| p.name.as_str())
 }
 
 fn is_padding(part: Option<&Part>) -> bool {
@@ -141,7 +160,7 @@ impl Walker<'_> {
         };
         self.compare_maps(
             path,
-            format.name(),
+            (format.name(), Some(format)),
             &lmap.parts,
             &rmap.parts,
             (left, right),
@@ -155,7 +174,7 @@ impl Walker<'_> {
     pub(super) fn compare_maps(
         &mut self,
         path: &str,
-        format: &str,
+        (format, packed_format): (&str, Option<firmware::Format>),
         lparts: &[Part],
         rparts: &[Part],
         (left, right): (&Blob, &Blob),
@@ -177,9 +196,33 @@ impl Walker<'_> {
         let before = self.leaves.len();
         let mut only_checksums: Vec<usize> = Vec::new();
         let mut other_change = false;
+        let holders: HashSet<&str> = lparts
+            .iter()
+            .chain(rparts)
+            .filter(|p| p.packed.is_some() && p.len > 0)
+            .filter_map(|p| holder(lparts, p).or_else(|| holder(rparts, p)))
+            .collect();
+        // Packed parts first: a holder is compared only when none of its packed parts differ.
+        let mut changed_holders: HashSet<String> = HashSet::new();
+        let mut holder_notes: Vec<String> = Vec::new();
+        if let Some(packed_format) = packed_format {
+            self.packed_parts(
+                path,
+                packed_format,
+                (left, right),
+                (lparts, rparts),
+                depth,
+                &mut changed_holders,
+                &mut holder_notes,
+            )?;
+        }
+        other_change |= self.leaves.len() > before;
         for l in &ls {
             crate::interrupt::check()?;
             let child = format!("{path}//{}", l.name);
+            if holders.contains(l.name.as_str()) && changed_holders.contains(&l.name) {
+                continue;
+            }
             let Some(r) = rindex.get(l.name.as_str()).map(|&i| &rs[i]) else {
                 if is_padding(l.part) && is_fill(left, l)? {
                     continue;
@@ -210,6 +253,11 @@ impl Walker<'_> {
             let Some((lp, rp)) = header else {
                 let n = self.leaves.len();
                 self.blobs(&child, &lb, &rb, depth + 1)?;
+                if holders.contains(l.name.as_str()) {
+                    if let Some(leaf) = self.leaves.get_mut(n) {
+                        leaf.notes.append(&mut holder_notes);
+                    }
+                }
                 other_change |= self.leaves.len() > n;
                 continue;
             };
@@ -298,5 +346,183 @@ impl Walker<'_> {
         } else {
             Found::Nothing
         }))
+    }
+}
+
+impl Walker<'_> {
+    /// Compare the packed parts of two maps by name: metadata fields by value, content
+    /// unpacked into temporary files. Records in `changed` the holders whose packed parts
+    /// differ; a part that cannot be unpacked leaves its holder to be compared as bytes, with
+    /// a note in `notes`.
+    #[allow(clippy::too_many_arguments)]
+    fn packed_parts(
+        &mut self,
+        path: &str,
+        format: firmware::Format,
+        (left, right): (&Blob, &Blob),
+        (lmap, rmap): (&[Part], &[Part]),
+        depth: usize,
+        changed: &mut HashSet<String>,
+        notes: &mut Vec<String>,
+    ) -> Result<(), Error> {
+        let packed = |m: &[Part]| -> Vec<Part> {
+            m.iter().filter(|p| p.packed.is_some()).cloned().collect()
+        };
+        let (lp, rp) = (packed(lmap), packed(rmap));
+        if lp.is_empty() && rp.is_empty() {
+            return Ok(());
+        }
+        let tmp = tempfile::tempdir().map_err(io_error(&std::env::temp_dir()))?;
+        let mut lu = firmware::Unpacker::new(format, left);
+        let mut ru = firmware::Unpacker::new(format, right);
+        let mark = |changed: &mut HashSet<String>, p: &Part, map: &[Part]| {
+            if let Some(h) = holder(map, p) {
+                changed.insert(h.to_owned());
+            }
+        };
+        for l in &lp {
+            crate::interrupt::check()?;
+            let child = format!("{path}//{}", l.name);
+            let Some(r) = rp.iter().find(|r| r.name == l.name) else {
+                let leaf = self.leaf(&child, Change::Removed, Vec::new(), Vec::new());
+                self.leaves.push(leaf);
+                mark(changed, l, lmap);
+                continue;
+            };
+            let n = self.leaves.len();
+            let fields: Vec<FieldChange> = l
+                .fields
+                .iter()
+                .filter_map(|lf| {
+                    let rf = r.fields.iter().find(|f| f.name == lf.name)?;
+                    (lf.value != rf.value).then(|| FieldChange {
+                        field: lf.name.to_owned(),
+                        left: lf.value.clone(),
+                        right: rf.value.clone(),
+                    })
+                })
+                .collect();
+            if !fields.is_empty() {
+                let cause = if fields
+                    .iter()
+                    .all(|f| METADATA_FIELDS.contains(&f.field.as_str()))
+                {
+                    Cause::ArchiveMetadata
+                } else {
+                    Cause::Unknown
+                };
+                let leaf = self.leaf(&child, Change::Changed, vec![cause], fields);
+                self.leaves.push(leaf);
+            }
+            let (lk, rk) = (l.packed.unwrap_or_default(), r.packed.unwrap_or_default());
+            if lk.has_content && rk.has_content {
+                let unpacked = self
+                    .unpack(&mut lu, l, tmp.path(), &child)
+                    .and_then(|lb| Ok((lb, self.unpack(&mut ru, r, tmp.path(), &child)?)));
+                match unpacked {
+                    Ok((lb, rb)) => match lk.inner.filter(|_| lk.inner == rk.inner) {
+                        Some(inner) => {
+                            let before = (self.leaves.len(), self.identical);
+                            match self.parts(&child, inner, &lb, &rb, depth + 1)? {
+                                Ok(_) => {}
+                                Err(note) => {
+                                    self.leaves.truncate(before.0);
+                                    self.identical = before.1;
+                                    let bytes = compare_readers(
+                                        lb.reader().map_err(io_error(&lb.path))?,
+                                        rb.reader().map_err(io_error(&rb.path))?,
+                                    )
+                                    .map_err(io_error(&lb.path))?;
+                                    if bytes.is_identical() {
+                                        self.identical += 1;
+                                    } else {
+                                        let leaf = self.content_leaf(
+                                            &child,
+                                            &lb,
+                                            &rb,
+                                            &bytes,
+                                            vec![note],
+                                        )?;
+                                        self.leaves.push(leaf);
+                                    }
+                                }
+                            }
+                        }
+                        None => self.blobs(&child, &lb, &rb, depth + 1)?,
+                    },
+                    Err(Error::Corrupt { detail, .. }) => {
+                        crate::interrupt::check()?;
+                        notes.push(format!("`{}` could not be unpacked: {detail}", l.name));
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else if lk.has_content != rk.has_content {
+                let leaf = self.leaf(&child, Change::Changed, vec![Cause::Unknown], Vec::new());
+                self.leaves.push(leaf);
+            } else if self.leaves.len() == n {
+                self.identical += 1;
+            }
+            if self.leaves.len() > n {
+                mark(changed, l, lmap);
+                mark(changed, r, rmap);
+            }
+        }
+        for r in &rp {
+            if !lp.iter().any(|l| l.name == r.name) {
+                let leaf = self.leaf(
+                    &format!("{path}//{}", r.name),
+                    Change::Added,
+                    Vec::new(),
+                    Vec::new(),
+                );
+                self.leaves.push(leaf);
+                mark(changed, r, rmap);
+            }
+        }
+        Ok(())
+    }
+
+    /// The content of the packed `part` of the unpacker's image, in a new file in `dir`, charged to the
+    /// budget.
+    fn unpack(
+        &mut self,
+        unpacker: &mut firmware::Unpacker<'_>,
+        part: &Part,
+        dir: &std::path::Path,
+        child: &str,
+    ) -> Result<Blob, Error> {
+        let (file, path) = tempfile::NamedTempFile::new_in(dir)
+            .and_then(|t| t.keep().map_err(|e| e.error))
+            .map_err(io_error(dir))?;
+        let limits = self.budget.limits();
+        let room = limits.max_bytes.saturating_sub(self.budget.bytes());
+        let mut out = std::io::BufWriter::new(file);
+        let written = match unpacker.extract(part, &mut out, room) {
+            Ok(n) => n,
+            Err(firmware::Error::TooLarge { .. }) => {
+                return Err(Error::from_fault(
+                    child,
+                    Fault::Bound(Exceeded {
+                        bound: Bound::Bytes,
+                        limit: limits.max_bytes,
+                    }),
+                ))
+            }
+            Err(firmware::Error::Io(e)) if e.kind() != std::io::ErrorKind::InvalidData => {
+                crate::interrupt::check()?;
+                return Err(io_error(&path)(e));
+            }
+            Err(e) => return Err(Error::from_fault(child, Fault::Corrupt(e.to_string()))),
+        };
+        std::io::Write::flush(&mut out).map_err(io_error(&path))?;
+        self.budget
+            .charge_bytes(written)
+            .map_err(|e| Error::from_fault(child, e.into()))?;
+        Ok(Blob {
+            path,
+            offset: 0,
+            len: written,
+        })
     }
 }

@@ -186,6 +186,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
         len: setup_len,
         role: Role::Header,
         fields,
+        packed: None,
     }];
     match payload {
         Some((_, 0)) => {}
@@ -206,6 +207,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
                 len,
                 role: Role::Payload,
                 fields: Vec::new(),
+                packed: None,
             });
         }
         None => parts.push(Part {
@@ -214,6 +216,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
             len: source.len() - setup_len,
             role: Role::Payload,
             fields: Vec::new(),
+            packed: None,
         }),
     }
     Ok(Map {

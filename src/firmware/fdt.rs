@@ -472,6 +472,7 @@ pub(super) fn property_parts(
         len,
         role: Role::Header,
         fields,
+        packed: None,
     });
     if split {
         let name = payload.unwrap_or_else(|| format!("{}:value", prop.path()));
@@ -484,6 +485,7 @@ pub(super) fn property_parts(
                 len: prop.len,
                 role: Role::Payload,
                 fields: Vec::new(),
+                packed: None,
             },
         );
     }
@@ -500,6 +502,7 @@ pub(super) fn pad_part(name: &str, start: u64, end: u64, out: &mut Vec<Part>) {
             len: end - start,
             role: Role::Padding,
             fields: Vec::new(),
+            packed: None,
         });
     }
 }
@@ -545,6 +548,7 @@ pub(super) fn block_parts(
             f("size_dt_strings", 32, FieldKind::Length),
             f("size_dt_struct", 36, FieldKind::Length),
         ],
+        packed: None,
     });
     // The reservation block: 16-byte entries up to an all-zero one, before the next block.
     let limit = [header.off_struct, header.off_strings, header.totalsize]
@@ -566,6 +570,7 @@ pub(super) fn block_parts(
         len: (entries as u64 + 1) * 16,
         role: Role::Other,
         fields: Vec::new(),
+        packed: None,
     });
     if header.size_strings > 0 {
         out.push(Part {
@@ -574,6 +579,7 @@ pub(super) fn block_parts(
             len: header.size_strings,
             role: Role::Other,
             fields: Vec::new(),
+            packed: None,
         });
     }
     Ok(())
@@ -594,6 +600,7 @@ pub(super) fn node_parts(tree: &Tree, out: &mut Vec<Part>) {
             len: (4 + name_len + 1).next_multiple_of(4),
             role: Role::Other,
             fields: Vec::new(),
+            packed: None,
         });
     }
 }

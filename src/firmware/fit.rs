@@ -80,6 +80,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, Error> {
             len: size,
             role: Role::Payload,
             fields: Vec::new(),
+            packed: None,
         });
         // mkimage aligns each external image to 4 bytes.
         let end = offset + size;

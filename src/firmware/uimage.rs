@@ -179,6 +179,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, super::Error> {
         len: HEADER_LEN,
         role: Role::Header,
         fields: header_fields(&h),
+        packed: None,
     }];
     if h[30] == TYPE_MULTI || h[30] == TYPE_SCRIPT {
         sub_images(source, size, &mut parts)?;
@@ -189,6 +190,7 @@ pub(super) fn map(source: &dyn Source) -> Result<Map, super::Error> {
             len: size,
             role: Role::Payload,
             fields: Vec::new(),
+            packed: None,
         });
     }
     Ok(Map {
@@ -234,6 +236,7 @@ fn sub_images(source: &dyn Source, size: u64, parts: &mut Vec<Part>) -> Result<(
         len: at - HEADER_LEN,
         role: Role::Header,
         fields: vec![field("sizes", 0, at - HEADER_LEN, table, FieldKind::Length)],
+        packed: None,
     });
     for (i, &n) in sizes.iter().enumerate() {
         let what = format!("sub-image {i}");
@@ -250,6 +253,7 @@ fn sub_images(source: &dyn Source, size: u64, parts: &mut Vec<Part>) -> Result<(
             len: n,
             role: Role::Payload,
             fields: Vec::new(),
+            packed: None,
         });
         // Sub-images are padded to 4 bytes (not past the data).
         let next = (at + n).next_multiple_of(4).min(end).max(at + n);

@@ -11,6 +11,7 @@ mod diff;
 mod failures;
 mod firmware;
 mod firmware_a;
+mod firmware_b;
 mod hash;
 mod imagemap;
 mod interrupt;
