@@ -11,7 +11,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -295,31 +294,6 @@ pub fn missing_program(log: &str) -> Option<String> {
     })
 }
 
-/// Follow `log` as the build writes it, handing each complete line to `show`, until `done`.
-fn tail_log(log: &Path, done: &AtomicBool, show: &(dyn Fn(&str) + Sync)) {
-    use std::io::Read as _;
-    let mut pending = Vec::new();
-    let mut file = None;
-    loop {
-        let finished = done.load(Ordering::Acquire);
-        if file.is_none() {
-            // Never through a link, and never blocking on a FIFO put in its place.
-            file = crate::beneath::open_regular_nofollow(log).ok();
-        }
-        if let Some(f) = file.as_mut() {
-            let _ = f.read_to_end(&mut pending);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                show(String::from_utf8_lossy(&line[..nl]).trim_end());
-            }
-        }
-        if finished {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 /// Why a rebuild could not be run (a command that runs and fails is a [`Rebuild`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -410,7 +384,6 @@ pub fn rebuild(
     log: &Path,
     sandbox: &dyn Sandbox,
     variation: &Variation,
-    log_line: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<Rebuild, Error> {
     let env = build_env(recipe, variation);
     let invocation = Invocation {
@@ -423,18 +396,7 @@ pub fn rebuild(
         umask: variation.umask,
         limits: limits_of(recipe),
     };
-    let outcome = match log_line {
-        None => sandbox.run(&invocation)?,
-        Some(show) => {
-            let done = AtomicBool::new(false);
-            std::thread::scope(|s| {
-                s.spawn(|| tail_log(log, &done, show));
-                let outcome = sandbox.run(&invocation);
-                done.store(true, Ordering::Release);
-                outcome
-            })?
-        }
-    };
+    let outcome = sandbox.run(&invocation)?;
     let log_hashes = hash_log(log)?;
     let tree_handle = Tree::open(tree, "build tree").map_err(|e| Error::Beneath {
         path: tree.to_path_buf(),
