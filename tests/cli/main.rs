@@ -9,6 +9,7 @@ mod diff;
 mod hash;
 mod interrupt;
 mod limits;
+mod manual;
 mod progress;
 mod sandbox;
 mod support;
