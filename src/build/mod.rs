@@ -201,6 +201,7 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         &recipe.spec.source.digest,
         &tree,
     )?;
+    check_build_dir(recipe, &tree)?;
     let bwrap = Bwrap::detect(None)?;
     let env = build_env(recipe, &Variation::none());
     let log = work.join("build.log");
@@ -209,6 +210,7 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         env: &env,
         env_reversed: false,
         build_dir: &tree,
+        workdir: recipe.spec.build.dir.as_deref(),
         log: &log,
         timeout: recipe.spec.build.timeout,
         umask: Variation::none().umask,
@@ -233,6 +235,18 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         );
     }
     Ok(files)
+}
+
+/// Check that the recipe's `[build] dir`, if any, is a directory beneath the unpacked `tree`,
+/// reached without a symlink: the tree is the escrow's, and the build must start inside it.
+/// (The recipe has already refused an absolute path and `..`.)
+fn check_build_dir(recipe: &Recipe, tree: &Path) -> Result<(), Error> {
+    let Some(dir) = &recipe.spec.build.dir else {
+        return Ok(());
+    };
+    Tree::open(tree, "unpacked escrow")
+        .and_then(|t| t.check_dir(dir))
+        .map_err(Error::BuildDir)
 }
 
 /// The bounds `recipe` sets on its builds (`[build] max-processes`, `max-disk`).
@@ -305,6 +319,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The recipe's `[build] dir` is not a directory beneath the unpacked escrow.
+    #[error("`[build] dir` is not a directory beneath the unpacked escrow: {0}")]
+    BuildDir(crate::beneath::Error),
     #[error("failed to read `{}`", path.display())]
     Beneath {
         path: PathBuf,
@@ -385,12 +402,14 @@ pub fn rebuild(
     sandbox: &dyn Sandbox,
     variation: &Variation,
 ) -> Result<Rebuild, Error> {
+    check_build_dir(recipe, tree)?;
     let env = build_env(recipe, variation);
     let invocation = Invocation {
         argv: &recipe.spec.build.command,
         env: &env,
         env_reversed: variation.env_reversed,
         build_dir: tree,
+        workdir: recipe.spec.build.dir.as_deref(),
         log,
         timeout: recipe.spec.build.timeout,
         umask: variation.umask,

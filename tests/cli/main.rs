@@ -5,6 +5,7 @@ mod archive;
 mod attest;
 mod attest_schema;
 mod beneath;
+mod build_dir;
 mod diff;
 mod hash;
 mod interrupt;
