@@ -1,6 +1,7 @@
 //! The one integration test binary: the real `reprove` binary, run on real files.
 #![allow(unreachable_pub)]
 
+mod apt_mirror;
 mod archive;
 mod attest;
 mod attest_schema;
