@@ -14,6 +14,7 @@ mod limits;
 mod manual;
 mod progress;
 mod sandbox;
+mod scripts;
 mod support;
 mod verify;
 mod view;
