@@ -2,8 +2,9 @@
 //!
 //! Parsing is strict: an unknown key, a wrong type or a missing field is an error that names
 //! the file, the key and the line. After parsing, [`Recipe::load`] validates what TOML cannot
-//! say (relative artifact paths and `[build] dir` that stay in the tree, a non-empty command, variables that do
-//! not override the fixed environment, unique shipped names) and names the key at fault.
+//! say (relative artifact paths and `[build] dir` that stay in the tree, a non-empty command,
+//! variables that do not override the fixed environment, unique shipped names) and names the
+//! key at fault.
 //! Relative paths in a recipe are relative to the recipe's folder.
 
 mod duration;
