@@ -29,8 +29,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 pkg=${PACKAGE:-seabios}
-reprove=${REPROVE:-$PWD/target/release/reprove}
-[ -x "$reprove" ] || cargo build --release --locked --quiet
+reprove=${REPROVE:-$(scripts/reprove-bin.sh)}
 . scripts/bench-lib.sh
 
 as_root() {

@@ -32,8 +32,7 @@ if [ -z "${NO_DIFFOSCOPE:-}" ]; then
   command -v diffoscope >/dev/null && have_diffoscope=1
 fi
 
-cargo build --release --quiet
-REPROVE=$PWD/target/release/reprove
+REPROVE=${REPROVE:-$(scripts/reprove-bin.sh)}
 
 # A pair of random files of $2 MiB, the second differing in 5 spread-out places.
 make_pair() {

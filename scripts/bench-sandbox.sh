@@ -9,8 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
-reprove=${REPROVE:-$PWD/target/release/reprove}
-[ -x "$reprove" ] || cargo build --release --locked --quiet
+reprove=${REPROVE:-$(scripts/reprove-bin.sh)}
 . scripts/bench-lib.sh
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/reprove-bench-sandbox.XXXXXX")

@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 install_deps bench
-cargo build --release --locked --quiet
-export REPROVE="$PWD/target/release/reprove"
+REPROVE=$(scripts/reprove-bin.sh)
+export REPROVE
 . scripts/bench-lib.sh
 
 bench_hash() {

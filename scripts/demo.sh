@@ -4,16 +4,16 @@
 #   ships a release bundle; the operator locks the pinned toolchain, rebuilds from escrow and
 #   verifies the shipped bundle (identical, exit 0), then verifies a copy an attacker changed
 #   by one byte inside the code (different, exit 1, the offset shown).
-# Usage: scripts/demo.sh            (work folder: target/demo, made anew each run)
+# Usage: scripts/demo.sh            (work folder: demo/ in cargo's target folder, made anew)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 . scripts/deps.sh
 install_deps demo
 
-cargo build --release --locked --quiet
-reprove="$root/target/release/reprove"
-work="$root/target/demo"
+# The binary where cargo put it (CARGO_TARGET_DIR is honoured); the work folder beside it.
+reprove=$(scripts/reprove-bin.sh)
+work="$(dirname "$(dirname "$reprove")")/demo"
 rm -rf "$work"
 mkdir -p "$work"/{vendor,operator/escrow,shipped,tampered,attestations}
 

@@ -9,7 +9,7 @@ declare -A REPROVE_DEPS_demo=(
 declare -A REPROVE_DEPS_test=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [faketime]=faketime
   [strace]=strace [python3]=python3 [pgrep]=procps [chromium]=chromium [cpio]=cpio
-  [debootstrap]=debootstrap [/usr/include/stdio.h]=libc6-dev
+  [debootstrap]=debootstrap [man]=man-db [/usr/include/stdio.h]=libc6-dev
   [mkimage]=u-boot-tools [dtc]=device-tree-compiler [dpkg-deb]=dpkg [dpkg-source]=dpkg-dev
   [iasl]=acpica-tools [readelf]=binutils
   [/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1]=libfaketime

@@ -198,6 +198,50 @@ impl Tree {
         &self.root
     }
 
+    /// Check that `rel` is a directory beneath the root whose every component is a directory:
+    /// no symlink is followed, not even one that stays inside (a build that starts there
+    /// must start where the check looked, whoever resolves the path next).
+    pub fn check_dir(&self, rel: &Path) -> Result<(), Error> {
+        let mut here = PathBuf::new();
+        let mut parent: Option<rustix::fd::OwnedFd> = None;
+        for component in rel.components() {
+            let name = match component {
+                Component::Normal(name) => name,
+                Component::CurDir => continue,
+                _ => {
+                    return Err(Error::PathLeaves {
+                        path: rel.to_path_buf(),
+                        tree: self.what,
+                    })
+                }
+            };
+            here.push(name);
+            let fd = rustix::fs::openat(
+                parent.as_ref().unwrap_or(&self.dir),
+                name,
+                OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )
+            .map_err(|e| match e {
+                Errno::NOENT => Error::NotFound { path: here.clone() },
+                e => Error::Io {
+                    path: here.clone(),
+                    source: e.into(),
+                },
+            })?;
+            let st = rustix::fs::fstat(&fd).map_err(|e| Error::Io {
+                path: here.clone(),
+                source: e.into(),
+            })?;
+            match FileType::from_raw_mode(st.st_mode) {
+                FileType::Directory => parent = Some(fd),
+                FileType::Symlink => return Err(Error::Link { path: here }),
+                _ => return Err(Error::NotADirectory { path: here }),
+            }
+        }
+        Ok(())
+    }
+
     /// Open `rel` beneath the root for reading; it must be a regular file.
     pub fn open_file(&self, rel: &Path, links: Links) -> Result<Opened, Error> {
         match self.open_fast(rel, links) {

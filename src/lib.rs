@@ -8,7 +8,8 @@
 //! [`attest`] records the whole as an in-toto statement. [`verify`] strings these together.
 //! [`cli`] is the only code that knows clap and [`output`] the only code that prints.
 //! [`interrupt`] owns the signals: a SIGINT or SIGTERM at any stage unwinds the run, so every
-//! temporary file and folder is removed on the way out.
+//! temporary file and folder is removed on the way out. [`progress`] is what long work tells
+//! whoever shows its progress (stages, and counters of bytes hashed and entries unpacked).
 
 pub mod archive;
 pub mod atomic;
@@ -23,6 +24,7 @@ pub mod firmware;
 pub mod hash;
 pub mod interrupt;
 pub mod output;
+pub mod progress;
 pub mod recipe;
 pub mod sandbox;
 pub mod store;

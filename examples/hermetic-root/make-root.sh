@@ -7,10 +7,12 @@
 set -eu
 
 out=${1:?usage: make-root.sh OUT.tar.gz [MIRROR]}
-# The default is the mirror the machine's apt is configured with; pass another one if needed.
-mirror=${2:-$(sed -n 's/^URIs: *\(http[^ ]*debian\)$/\1/p; s/^deb \(http[^ ]*debian\) bookworm .*/\1/p' \
-    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null | head -n 1)}
-mirror=${mirror:-http://deb.debian.org/debian}
+# The mirror is the one the machine's apt takes bookworm from (apt-mirror.sh: sources.list,
+# sources.list.d/*.list and deb822 *.sources); with none there, the script stops and says so.
+mirror=${2:-}
+if [ -z "$mirror" ]; then
+    mirror=$("$(dirname "$0")/apt-mirror.sh" bookworm) || exit 2
+fi
 # Every mtime in the archive, and what dpkg and friends record while installing.
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
 

@@ -153,6 +153,7 @@ impl<'a> Sink<'a> {
 
     /// Count one entry read from the archive (every entry, also one that is skipped).
     pub(crate) fn entry(&mut self) -> Result<(), Error> {
+        crate::progress::add_entry();
         self.budget.charge_entry().map_err(|e| self.exceeded(e))
     }
 

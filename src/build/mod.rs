@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -259,6 +258,7 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         &recipe.spec.source.digest,
         &tree,
     )?;
+    check_build_dir(recipe, &tree)?;
     let bwrap = Bwrap::detect(None)?;
     let env = build_env(recipe, &Variation::none());
     let log = work.join("build.log");
@@ -267,6 +267,7 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         env: &env,
         env_reversed: false,
         build_dir: &tree,
+        workdir: recipe.spec.build.dir.as_deref(),
         log: &log,
         timeout: recipe.spec.build.timeout,
         umask: Variation::none().umask,
@@ -291,6 +292,18 @@ pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>
         );
     }
     Ok(files)
+}
+
+/// Check that the recipe's `[build] dir`, if any, is a directory beneath the unpacked `tree`,
+/// reached without a symlink: the tree is the escrow's, and the build must start inside it.
+/// (The recipe has already refused an absolute path and `..`.)
+fn check_build_dir(recipe: &Recipe, tree: &Path) -> Result<(), Error> {
+    let Some(dir) = &recipe.spec.build.dir else {
+        return Ok(());
+    };
+    Tree::open(tree, "unpacked escrow")
+        .and_then(|t| t.check_dir(dir))
+        .map_err(Error::BuildDir)
 }
 
 /// The bounds `recipe` sets on its builds (`[build] max-processes`, `max-disk`).
@@ -352,31 +365,6 @@ pub fn missing_program(log: &str) -> Option<String> {
     })
 }
 
-/// Follow `log` as the build writes it, handing each complete line to `show`, until `done`.
-fn tail_log(log: &Path, done: &AtomicBool, show: &(dyn Fn(&str) + Sync)) {
-    use std::io::Read as _;
-    let mut pending = Vec::new();
-    let mut file = None;
-    loop {
-        let finished = done.load(Ordering::Acquire);
-        if file.is_none() {
-            // Never through a link, and never blocking on a FIFO put in its place.
-            file = crate::beneath::open_regular_nofollow(log).ok();
-        }
-        if let Some(f) = file.as_mut() {
-            let _ = f.read_to_end(&mut pending);
-            while let Some(nl) = pending.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = pending.drain(..=nl).collect();
-                show(String::from_utf8_lossy(&line[..nl]).trim_end());
-            }
-        }
-        if finished {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-}
-
 /// Why a rebuild could not be run (a command that runs and fails is a [`Rebuild`]).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -388,6 +376,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The recipe's `[build] dir` is not a directory beneath the unpacked escrow.
+    #[error("`[build] dir` is not a directory beneath the unpacked escrow: {0}")]
+    BuildDir(crate::beneath::Error),
     #[error("failed to read `{}`", path.display())]
     Beneath {
         path: PathBuf,
@@ -469,31 +460,21 @@ pub fn rebuild(
     log: &Path,
     sandbox: &dyn Sandbox,
     variation: &Variation,
-    log_line: Option<&(dyn Fn(&str) + Sync)>,
 ) -> Result<Rebuild, Error> {
+    check_build_dir(recipe, tree)?;
     let env = build_env(recipe, variation);
     let invocation = Invocation {
         argv: &recipe.spec.build.command,
         env: &env,
         env_reversed: variation.env_reversed,
         build_dir: tree,
+        workdir: recipe.spec.build.dir.as_deref(),
         log,
         timeout: recipe.spec.build.timeout,
         umask: variation.umask,
         limits: limits_of(recipe),
     };
-    let outcome = match log_line {
-        None => sandbox.run(&invocation)?,
-        Some(show) => {
-            let done = AtomicBool::new(false);
-            std::thread::scope(|s| {
-                s.spawn(|| tail_log(log, &done, show));
-                let outcome = sandbox.run(&invocation);
-                done.store(true, Ordering::Release);
-                outcome
-            })?
-        }
-    };
+    let outcome = sandbox.run(&invocation)?;
     let log_hashes = hash_log(log)?;
     let tree_handle = Tree::open(tree, "build tree").map_err(|e| Error::Beneath {
         path: tree.to_path_buf(),

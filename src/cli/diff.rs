@@ -11,6 +11,7 @@ use crate::compare::{
 use crate::exit::ExitStatus;
 use crate::output::diff::{render_html, DiffJson};
 use crate::output::Output;
+use crate::progress::{Progress as _, Stage};
 
 #[derive(Debug, Args)]
 pub struct DiffArgs {
@@ -197,7 +198,14 @@ pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
                 .with_context(|| format!("failed to read `{}`", at(p).display()))?;
         }
     }
+    let progress = out.reporter();
+    progress.stage(Stage::Comparing(&format!(
+        "comparing `{}` with `{}`",
+        args.left.display(),
+        args.right.display()
+    )));
     let comparison = diff_paths(&args.left, &args.right, &args.options())?;
+    progress.finish();
     // A comparison a signal cut short may have taken an interrupted read for a corrupt member:
     // print nothing of it.
     crate::interrupt::check()?;

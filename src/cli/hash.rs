@@ -11,6 +11,7 @@ use crate::exit::ExitStatus;
 use crate::hash::{hash_reader, hash_tree, Checksum};
 use crate::output::sanitize::sanitize;
 use crate::output::{Output, Style};
+use crate::progress::{Progress as _, Stage};
 
 #[derive(Debug, Args)]
 pub struct HashArgs {
@@ -40,6 +41,12 @@ struct EntryJson {
 }
 
 pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    let progress = out.reporter();
+    let what = match args.paths.as_slice() {
+        [one] => format!("hashing `{}`", one.display()),
+        many => format!("hashing {} paths", many.len()),
+    };
+    progress.stage(Stage::Hashing(&what));
     // Paths are hashed in parallel; each file and each tree is read once.
     let results: Vec<anyhow::Result<EntryJson>> = args
         .paths
@@ -83,6 +90,7 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             }
         })
         .collect();
+    progress.finish();
     // Stopped by a signal: one message for the run, not one error per path.
     crate::interrupt::check()?;
 

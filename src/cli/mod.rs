@@ -2,10 +2,12 @@
 //! plain options, calls the domain, and hands the result to [`crate::output`].
 
 mod attest;
+mod completions;
 mod diff;
 mod hash;
 mod key;
 mod lock;
+mod man;
 mod rebuild;
 mod verify;
 
@@ -17,7 +19,7 @@ use crate::output::{ColorChoice, Format, Hint, Output};
 
 /// Prove that shipped firmware was built from escrowed source.
 #[derive(Debug, Parser)]
-#[command(name = "reprove", version, about, max_term_width = 100)]
+#[command(name = "reprove", version, about, max_term_width = 100, after_help = EXIT_CODES)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
@@ -37,6 +39,14 @@ pub struct GlobalArgs {
     #[arg(long, short, global = true)]
     pub quiet: bool,
 }
+
+/// The exit codes, for `--help` and the man page (the mapping is [`ExitStatus`]'s).
+const EXIT_CODES: &str = "\
+Exit codes (as `cmp` and `diff`):
+  0    verified: identical, or equivalent within declared allowances
+  1    a definite negative: different, nondeterministic, missing, build failed, rejected
+  2    could not decide: bad input, drifted toolchain, no sandbox, I/O trouble
+  130  interrupted by SIGINT (143 for SIGTERM, 129 for SIGHUP), after removing what it made";
 
 /// The bounds kept by every command that reads archives, for its `--help` (the values are
 /// [`crate::archive::Limits::default`]'s, checked by a test).
@@ -69,6 +79,10 @@ pub enum Command {
     /// Compare two files, directories, archives or images, and explain each difference
     #[command(after_help = ARCHIVE_BOUNDS)]
     Diff(diff::DiffArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(completions::CompletionsArgs),
+    /// Print a man page, or write them all with `--out-dir`
+    Man(man::ManArgs),
 }
 
 /// Run a parsed command line to its exit status; errors are printed here.
@@ -88,6 +102,8 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Key(command) => key::run(&command, &out),
         Command::Attest(command) => attest::run(&command, &out),
         Command::Diff(args) => diff::run(&args, &out),
+        Command::Completions(args) => completions::run(&args, &out),
+        Command::Man(args) => man::run(&args, &out),
     };
     // By now every temporary file and folder of the command has been dropped. A run that saw
     // a signal ends as interrupted, whatever became of the error on its way up (an archive

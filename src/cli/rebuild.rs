@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::exit::ExitStatus;
 use crate::hash::Hashes;
 use crate::output::{Hint, Output, Style};
-use crate::verify::{verify, Options, ProgressFn, Rebuilds, Verdict};
+use crate::verify::{verify, Options, Rebuilds, Verdict};
 
 #[derive(Debug, Args)]
 pub struct RebuildArgs {
@@ -128,11 +128,9 @@ fn run_to_end(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         work_dir: args.work_dir.clone(),
         log_lines: args.log_lines,
     };
-    let progress = ProgressFn {
-        show: |step: &str| out.progress(step),
-        with_log: out.verbose_progress,
-    };
+    let progress = out.reporter();
     let report = verify(&opts, &progress)?;
+    progress.finish();
     // With nothing shipped every artifact reads `missing`; what counts here is how the build
     // went: drift and a mismatched escrow stop it (2), a failed build is a negative (1).
     let result = match report.verdict {

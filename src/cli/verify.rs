@@ -12,7 +12,7 @@ use crate::attest::predicate::{statements, write_attestation};
 use crate::attest::replay::{compare, read_recorded};
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output};
-use crate::verify::{verify, Options, ProgressFn, Rebuilds};
+use crate::verify::{verify, Options, Rebuilds};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
@@ -115,11 +115,9 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         work_dir: args.work_dir.clone(),
         log_lines: args.log_lines,
     };
-    let progress = ProgressFn {
-        show: |step: &str| out.progress(step),
-        with_log: out.verbose_progress,
-    };
+    let progress = out.reporter();
     let report = verify(&opts, &progress)?;
+    progress.finish();
     let attestation = args.out.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}-{}.intoto.jsonl",

@@ -2,11 +2,14 @@
 //!
 //! stdout carries results (human text, or one JSON document with `--json`); stderr carries
 //! everything else: progress, warnings, the build's log lines, errors. Colour is decided once,
-//! here, from `--color`, the terminal, `NO_COLOR` and `TERM`.
+//! here, from `--color`, the terminal, `NO_COLOR` and `TERM`. Progress (a spinner and the
+//! lines of finished stages, [`progress::Reporter`]) is shown only when stderr is a terminal,
+//! without `--quiet`, and when `CI` is unset or empty.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod diff;
 pub(crate) mod failure;
+pub mod progress;
 pub mod sanitize;
 pub mod verify;
 
@@ -40,7 +43,7 @@ pub struct Output {
     pub color: bool,
     /// Colour on stderr.
     pub color_err: bool,
-    /// Progress and informational lines on stderr.
+    /// Progress and informational lines on stderr: a terminal, no `--quiet`, not in CI.
     pub verbose_progress: bool,
 }
 
@@ -68,6 +71,11 @@ impl Style {
     }
 }
 
+/// `CI` set to anything but the empty string, as CI services do (`CI=true`): no progress.
+fn in_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty())
+}
+
 fn color_allowed(choice: ColorChoice, is_tty: bool) -> bool {
     match choice {
         ColorChoice::Always => true,
@@ -87,7 +95,17 @@ impl Output {
             format,
             color: color_allowed(color, io::stdout().is_terminal()),
             color_err: color_allowed(color, stderr_tty),
-            verbose_progress: stderr_tty && !quiet,
+            verbose_progress: stderr_tty && !quiet && !in_ci(),
+        }
+    }
+
+    /// What a command hands its long work: live progress on stderr when it is wanted, else
+    /// an inert reporter.
+    pub fn reporter(&self) -> progress::Reporter {
+        if self.verbose_progress {
+            progress::Reporter::on_stderr(self.color_err)
+        } else {
+            progress::Reporter::hidden()
         }
     }
 

@@ -2,8 +2,9 @@
 //!
 //! Parsing is strict: an unknown key, a wrong type or a missing field is an error that names
 //! the file, the key and the line. After parsing, [`Recipe::load`] validates what TOML cannot
-//! say (relative artifact paths that stay in the tree, a non-empty command, variables that do
-//! not override the fixed environment, unique shipped names) and names the key at fault.
+//! say (relative artifact paths and `[build] dir` that stay in the tree, a non-empty command,
+//! variables that do not override the fixed environment, unique shipped names) and names the
+//! key at fault.
 //! Relative paths in a recipe are relative to the recipe's folder.
 
 mod duration;
@@ -101,6 +102,10 @@ pub struct Root {
 pub struct Build {
     /// argv: a shell only if the recipe writes one.
     pub command: Vec<String>,
+    /// Where the command starts, relative to the unpacked escrow (the build tree's root, which
+    /// artifact paths stay relative to): a directory beneath it, reached without a symlink.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
     #[serde(default = "default_timeout", with = "duration::serde_text")]
@@ -356,6 +361,15 @@ impl RecipeSpec {
                 "build.command",
                 "must name a program: `command = [\"make\"]`",
             );
+        }
+        if let Some(dir) = &self.build.dir {
+            use std::os::unix::ffi::OsStrExt as _;
+            if !is_tree_relative(dir) || dir.as_os_str().as_bytes().contains(&0) {
+                return err(
+                    "build.dir",
+                    "must be a relative path inside the unpacked escrow (no `..`, not absolute)",
+                );
+            }
         }
         if self.build.max_processes == 0 {
             return err("build.max-processes", "must be at least 1");

@@ -131,7 +131,7 @@ impl Bwrap {
         })?;
         let env = [("PATH".to_owned(), "/usr/bin:/bin".to_owned())].into();
         let argv = ["true".to_owned()];
-        let mut cmd = self.command(dir.path(), &env, false, None, None, 1 << 20)?;
+        let mut cmd = self.command(dir.path(), None, &env, false, None, None, 1 << 20)?;
         cmd.args(argv);
         let output = cmd.output().map_err(|source| Error::Spawn {
             program: self.program.display().to_string(),
@@ -168,6 +168,7 @@ impl Bwrap {
         let fd = info_write.as_raw_fd();
         let mut cmd = self.command(
             inv.build_dir,
+            inv.workdir,
             inv.env,
             inv.env_reversed,
             trace_log,
@@ -197,9 +198,12 @@ impl Bwrap {
     /// `bwrap` with every option, ready for the command's argv; `trace_log` is a host file
     /// bound read-write at [`TRACE_LOG`] for `strace` to write to; `/tmp` holds `tmp_size`
     /// bytes at most.
+    // Each argument is one of bwrap's options; a struct for them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn command(
         &self,
         build_dir: &Path,
+        workdir: Option<&Path>,
         env: &BTreeMap<String, String>,
         env_reversed: bool,
         trace_log: Option<&Path>,
@@ -257,7 +261,8 @@ impl Bwrap {
             cmd.arg("--bind").arg(log).arg(TRACE_LOG);
         }
         cmd.args(["--remount-ro", "/"]);
-        cmd.args(["--chdir", BUILD, "--clearenv"]);
+        let start = workdir.map_or_else(|| PathBuf::from(BUILD), |w| Path::new(BUILD).join(w));
+        cmd.arg("--chdir").arg(start).arg("--clearenv");
         // `--setenv` sets the variables in the order given: the build sees that order.
         let vars: Vec<_> = if env_reversed {
             env.iter().rev().collect()
@@ -385,6 +390,7 @@ mod tests {
             env: &env,
             env_reversed: false,
             build_dir: build,
+            workdir: None,
             log: &log,
             timeout,
             umask: 0o027,
@@ -442,6 +448,7 @@ mod tests {
                 env: &env,
                 env_reversed: false,
                 build_dir: dir.path(),
+                workdir: None,
                 log: &log,
                 timeout: Duration::from_secs(10),
                 umask: 0o022,
@@ -458,6 +465,7 @@ mod tests {
             env: &env,
             env_reversed: false,
             build_dir: build.path(),
+            workdir: None,
             log: &build.path().join("log"),
             timeout: Duration::from_secs(1),
             umask: 0o022,

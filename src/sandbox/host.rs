@@ -36,10 +36,10 @@ impl Sandbox for Host {
     fn run(&self, inv: &Invocation<'_>) -> Result<Outcome, Error> {
         let (program, args) = inv.argv.split_first().ok_or(Error::EmptyCommand)?;
         let mut cmd = Command::new(program);
-        cmd.args(args)
-            .env_clear()
-            .envs(inv.env)
-            .current_dir(inv.build_dir);
+        cmd.args(args).env_clear().envs(inv.env).current_dir(
+            inv.workdir
+                .map_or_else(|| inv.build_dir.to_path_buf(), |w| inv.build_dir.join(w)),
+        );
         run_in_group(cmd, inv)
     }
 }
@@ -169,6 +169,7 @@ mod tests {
             env: &env,
             env_reversed: false,
             build_dir: dir.path(),
+            workdir: None,
             log: &log,
             timeout,
             umask: 0o027,
@@ -206,6 +207,7 @@ mod tests {
             env: &env,
             env_reversed: false,
             build_dir: dir.path(),
+            workdir: None,
             log: &dir.path().join("log"),
             timeout: Duration::from_secs(60),
             umask: 0o022,

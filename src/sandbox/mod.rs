@@ -44,6 +44,9 @@ pub struct Invocation<'a> {
     pub env_reversed: bool,
     /// The build tree on the host; the command runs in it (seen at [`Sandbox::build_path`]).
     pub build_dir: &'a Path,
+    /// Where in the build tree the command starts (`[build] dir`, checked by the caller to be
+    /// a directory beneath it); `None` for the tree's root.
+    pub workdir: Option<&'a Path>,
     /// Receives the command's stdout and stderr.
     pub log: &'a Path,
     pub timeout: Duration,

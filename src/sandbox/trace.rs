@@ -424,6 +424,7 @@ mod tests {
             env: &env,
             env_reversed: false,
             build_dir: build.path(),
+            workdir: None,
             log: &log,
             timeout: Duration::from_secs(120),
             umask: 0o022,

@@ -30,6 +30,8 @@ use crate::compare::{
 };
 use crate::escrow::{self, Escrow};
 use crate::hash::{Checksum, Hashes};
+pub use crate::progress::Progress;
+use crate::progress::Stage;
 use crate::recipe::{Recipe, Vary};
 use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
@@ -57,31 +59,6 @@ pub struct Options {
     /// Lines of a failed build's log to show ([`crate::build::failure::DEFAULT_TAIL_LINES`]
     /// unless told otherwise; 0 for none).
     pub log_lines: usize,
-}
-
-/// Steps of a verification, for progress lines.
-pub trait Progress: Sync {
-    fn step(&self, what: &str);
-    /// Whether the build's own log lines are wanted as they come.
-    fn wants_log(&self) -> bool {
-        false
-    }
-}
-
-/// Progress lines to a function; `with_log` forwards the build's log lines too.
-pub struct ProgressFn<F> {
-    pub show: F,
-    pub with_log: bool,
-}
-
-impl<F: Fn(&str) + Sync> Progress for ProgressFn<F> {
-    fn step(&self, what: &str) {
-        (self.show)(what);
-    }
-
-    fn wants_log(&self) -> bool {
-        self.with_log
-    }
 }
 
 /// A file the verification read, and its digests.
@@ -214,7 +191,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         scratch_holder.path()
     };
 
-    progress.step("reading the shipped set");
+    progress.stage(Stage::Hashing("reading the shipped set"));
     let shipped = ShippedSet::collect(&opts.shipped, scratch)?;
 
     let source_path = recipe.resolve(&recipe.spec.source.path);
@@ -258,7 +235,10 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         finished: started,
     };
 
-    progress.step(&format!("checking {} pins", lock.pins.len()));
+    progress.stage(Stage::Hashing(&format!(
+        "checking {} pins",
+        lock.pins.len()
+    )));
     report.drift = crate::build::check_pins(&recipe, &lock)?;
     if !report.drift.is_empty() {
         return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
@@ -385,7 +365,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         }
         index += 1;
         if index == 1 {
-            progress.step("comparing with the shipped set");
+            progress.stage(Stage::Comparing("comparing with the shipped set"));
             let first = &report.rebuilds[0];
             judged = judge_first(first, &shipped, &|name: &str, right: String| {
                 compare_opts(name, first, right, true)
@@ -395,8 +375,9 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             if opts.rebuilds == Rebuilds::OnMismatch
                 && judged.iter().any(|a| a.verdict == Verdict::Different)
             {
-                progress
-                    .step("the rebuild differs from the shipped set: rebuilding once more, varied");
+                progress.stage(Stage::Step(
+                    "the rebuild differs from the shipped set: rebuilding once more, varied",
+                ));
                 wanted = 2;
             }
         }
@@ -405,6 +386,9 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         settle_failed(&mut judged, &report.rebuilds);
     } else {
         // What moved between rebuilds is shown whole: no allowance applies there.
+        if report.rebuilds.len() > 1 {
+            progress.stage(Stage::Comparing("comparing the rebuilds with each other"));
+        }
         let first = &report.rebuilds[0];
         judge_agreement(
             &mut judged,
@@ -473,7 +457,10 @@ fn run_one(
     let parent = tree.parent().unwrap_or(&base);
     std::fs::create_dir_all(parent)
         .with_context(|| format!("failed to create `{}`", parent.display()))?;
-    progress.step(&format!("unpacking the escrow for rebuild {}", index + 1));
+    progress.stage(Stage::Unpacking(&format!(
+        "unpacking the escrow for rebuild {}",
+        index + 1
+    )));
     let unpacked = match escrow::unpack(source, &recipe.spec.source.digest, &tree) {
         Ok(u) => u,
         Err(escrow::Error::SourceMismatch { .. }) => {
@@ -481,21 +468,16 @@ fn run_one(
         }
         Err(e) => return Err(e.into()),
     };
-    progress.step(&format!(
-        "rebuild {}: {}",
-        index + 1,
-        recipe.spec.build.command.join(" ")
-    ));
-    let show = |line: &str| progress.step(&format!("  | {line}"));
-    let log_line: Option<&(dyn Fn(&str) + Sync)> = progress.wants_log().then_some(&show);
-    let run = rebuild(
-        recipe,
-        &tree,
-        &base.join("build.log"),
-        sandbox,
-        variation,
-        log_line,
-    )?;
+    let log = base.join("build.log");
+    progress.stage(Stage::Building {
+        what: &format!(
+            "rebuild {}: {}",
+            index + 1,
+            recipe.spec.build.command.join(" ")
+        ),
+        log: &log,
+    });
+    let run = rebuild(recipe, &tree, &log, sandbox, variation)?;
     Ok(Ok((run, unpacked)))
 }
 

@@ -1,10 +1,12 @@
 //! The one integration test binary: the real `reprove` binary, run on real files.
 #![allow(unreachable_pub)]
 
+mod apt_mirror;
 mod archive;
 mod attest;
 mod attest_schema;
 mod beneath;
+mod build_dir;
 mod causes;
 mod debian;
 mod diff;
@@ -16,7 +18,10 @@ mod hash;
 mod imagemap;
 mod interrupt;
 mod limits;
+mod manual;
+mod progress;
 mod sandbox;
+mod scripts;
 mod support;
 mod vary;
 mod verify;
