@@ -62,7 +62,10 @@ pub enum Cause {
     /// A toolchain identification string (`GCC: (Debian 12.2.0-14) 12.2.0`, a binutils,
     /// linker or assembler version) that names another version on each side; `left` and
     /// `right` are the differing version words.
-    Toolchain { left: String, right: String },
+    Toolchain {
+        left: String,
+        right: String,
+    },
     /// A checksum, CRC or length field that changed only because other bytes did.
     Checksum {
         /// What the field is (`uImage header CRC`, `ROM checksum byte`), when known.
