@@ -21,9 +21,11 @@ const NEAR: i64 = 31 * 86_400;
 /// Bytes of hex context per range: three lines of 16.
 const CONTEXT_LEN: usize = 48;
 
-/// The likely cause of the differing `range`, and where it lies in an ELF file.
+/// The likely cause of the differing `range` (at left offsets; on the right `shift` bytes
+/// later), and where it lies in an ELF file.
 pub(super) fn explain(
     range: ByteRange,
+    shift: i64,
     left: &Blob,
     right: &Blob,
     elf: Option<&ElfMap>,
@@ -47,10 +49,19 @@ pub(super) fn explain(
         }
         _ => {}
     }
-    let start = range.offset.saturating_sub(WINDOW);
+    // Both windows start at the same distance before the range, so the right one starts at 0
+    // or later.
+    let start = range.offset.saturating_sub(WINDOW).max(
+        shift
+            .checked_neg()
+            .map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+    );
     let span_len = usize::try_from(range.len.min(RANGE_CAP)).unwrap_or(0);
     let want = usize::try_from(range.offset - start + WINDOW).unwrap_or(0) + span_len;
-    let (l, r) = (left.read_at(start, want)?, right.read_at(start, want)?);
+    let (l, r) = (
+        left.read_at(start, want)?,
+        right.read_at(start.saturating_add_signed(shift), want)?,
+    );
     let span = usize::try_from(range.offset - start).unwrap_or(0);
     let span = span..span + span_len;
     let cause = if is_date_string(&l, &r, &span) || is_time_integer(&l, &r, &span, times) {
@@ -63,13 +74,25 @@ pub(super) fn explain(
     Ok((cause, location))
 }
 
-/// Three lines of hex from both sides, the first holding the start of `range`.
-pub(super) fn context(range: ByteRange, left: &Blob, right: &Blob) -> io::Result<HexContext> {
-    let offset = range.offset & !15;
+/// Three lines of hex from both sides, the first holding the start of `range` (on the right,
+/// `shift` bytes later).
+pub(super) fn context(
+    range: ByteRange,
+    shift: i64,
+    left: &Blob,
+    right: &Blob,
+) -> io::Result<HexContext> {
+    let offset = (range.offset & !15).max(
+        shift
+            .checked_neg()
+            .map_or(0, |s| u64::try_from(s).unwrap_or(0)),
+    );
+    let right_offset = offset.saturating_add_signed(shift);
     Ok(HexContext {
         offset,
         left: hex(&left.read_at(offset, CONTEXT_LEN)?),
-        right: hex(&right.read_at(offset, CONTEXT_LEN)?),
+        right: hex(&right.read_at(right_offset, CONTEXT_LEN)?),
+        right_offset: (shift != 0).then_some(right_offset),
     })
 }
 

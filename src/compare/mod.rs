@@ -38,10 +38,10 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use allow::{Allowance, Rule};
-pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
+pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange, Shift};
 pub use model::{
     AppliedAllowance, Cause, Change, Comparison, ContentDiff, FieldChange, HexContext, LeafDiff,
-    RangeDiff, SectionDiff, Verdict,
+    RangeDiff, SectionDiff, ShiftDiff, Verdict,
 };
 
 use crate::archive::limits::{BadValue, Budget, Exceeded, Limits};
@@ -219,5 +219,7 @@ fn unix_time(t: std::time::SystemTime) -> Option<i64> {
 
 #[cfg(test)]
 mod allow_shapes;
+#[cfg(test)]
+mod shift_tests;
 #[cfg(test)]
 mod tests;
