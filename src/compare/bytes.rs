@@ -416,16 +416,28 @@ impl Scan<'_> {
             if self.shifting && !self.waiting && !realigns(&a[i..], &b[i..], ends) {
                 match resync(&a[i..], &b[i..], ends) {
                     Some((g, h)) if g != h => {
+                        // `a[i..i + g]` became `b[i..i + h]`: the shift goes after the `m`
+                        // bytes compared aligned, or before them, whichever leaves fewer
+                        // differing (a pointer table after a grown string lines up after it).
                         let m = g.min(h);
-                        for j in i..i + m {
-                            if a[j] == b[j] {
-                                self.equal(1);
-                            } else {
-                                self.differ(l + j as u64);
-                            }
+                        let (dg, dh) = (g - m, h - m);
+                        let mismatches =
+                            |x: &[u8], y: &[u8]| x.iter().zip(y).filter(|(p, q)| p != q).count();
+                        let after = mismatches(&a[i..i + m], &b[i..i + m]);
+                        let before = mismatches(&a[i + dg..i + g], &b[i + dh..i + h]);
+                        let (inserted, removed) = (dh as u64, dg as u64);
+                        if before < after {
+                            self.shift(l + i as u64, r + i as u64, inserted, removed);
+                            self.compare_aligned(
+                                &a[i + dg..i + g],
+                                &b[i + dh..i + h],
+                                l + (i + dg) as u64,
+                            );
+                        } else {
+                            self.compare_aligned(&a[i..i + m], &b[i..i + m], l + i as u64);
+                            let (at_l, at_r) = (l + (i + m) as u64, r + (i + m) as u64);
+                            self.shift(at_l, at_r, inserted, removed);
                         }
-                        let (at_l, at_r) = (l + (i + m) as u64, r + (i + m) as u64);
-                        self.shift(at_l, at_r, (h - m) as u64, (g - m) as u64);
                         return (l + (i + g) as u64, r + (i + h) as u64);
                     }
                     _ => {
@@ -441,6 +453,17 @@ impl Scan<'_> {
             i += 1;
         }
         (l + end as u64, r + end as u64)
+    }
+
+    /// Count the differing bytes of two slices of one length, at left offset `base`.
+    fn compare_aligned(&mut self, x: &[u8], y: &[u8], base: u64) {
+        for (j, (p, q)) in x.iter().zip(y).enumerate() {
+            if p == q {
+                self.equal(1);
+            } else {
+                self.differ(base + j as u64);
+            }
+        }
     }
 
     fn equal(&mut self, n: u64) {

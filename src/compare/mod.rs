@@ -32,6 +32,7 @@ mod elf;
 mod explain;
 mod layout;
 mod model;
+mod pointer;
 mod walker;
 
 use std::io;

@@ -97,3 +97,30 @@ fn a_shift_inside_an_allowed_region_stays_equivalent() {
     assert_eq!(c.verdict, Verdict::Equivalent, "{:#?}", c.leaves);
     assert_eq!(c.leaves[0].content.as_ref().unwrap().shifts.len(), 2);
 }
+
+/// A header pointing past an insertion, and a table after it holding offsets relative to the
+/// image: the pointers that moved by the insertion are `shifted`, a changed byte is not.
+#[test]
+fn pointers_that_moved_with_the_content_are_shifted() {
+    let mut rebuilt = noise(64 << 10, 5);
+    rebuilt[0x10..0x14].copy_from_slice(&0x8000u32.to_le_bytes());
+    rebuilt[0x9000..0x9008].copy_from_slice(&0xa000u64.to_be_bytes());
+    let mut shipped = [&rebuilt[..0x1000], b"+deb12u1", &rebuilt[0x1000..]].concat();
+    shipped[0x10..0x14].copy_from_slice(&0x8008u32.to_le_bytes());
+    shipped[0x9008..0x9010].copy_from_slice(&0xa008u64.to_be_bytes());
+    shipped[0xc008] ^= 0x55;
+    let (_dir, l, r) = pair(&rebuilt, &shipped);
+    let c = diff_paths(&l, &r, &Options::default()).unwrap();
+    let content = c.leaves[0].content.as_ref().unwrap();
+    let causes: Vec<(u64, i64, &Cause)> = content
+        .ranges
+        .iter()
+        .map(|r| (r.offset, r.shift, &r.cause))
+        .collect();
+    assert_eq!(causes.len(), 3, "{content:#?}");
+    assert_eq!((causes[0].0, causes[0].1), (0x10, 0));
+    assert_eq!(causes[0].2, &Cause::Shifted { by: 8 });
+    assert_eq!((causes[1].1, causes[1].2), (8, &Cause::Shifted { by: 8 }));
+    assert_eq!((causes[2].0, causes[2].2), (0xc000, &Cause::Unknown));
+    assert_eq!(content.ranges[2].right_offset(), 0xc008);
+}

@@ -8,6 +8,7 @@ use super::bytes::{self, FileSpan, Mode};
 use super::container::{self, Blob, Content, Fault, Kind, Member, METADATA_FIELDS};
 use super::elf::{self, ElfMap, Location};
 use super::layout::Layout;
+use super::pointer;
 use super::{
     allow, compare_readers, explain, io_error, Allowance, AppliedAllowance, ByteDiff, ByteRange,
     Cause, Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule,
@@ -403,6 +404,12 @@ impl Walker<'_> {
             let shift = bytes.shift_at(r.offset);
             let (cause, location) = explain::explain(*r, shift, left, right, elf, &self.times)
                 .map_err(io_error(&left.path))?;
+            let cause = match cause {
+                Cause::Unknown => pointer::moved_by(*r, shift, &bytes.shifts, left, right)
+                    .map_err(io_error(&left.path))?
+                    .map_or(Cause::Unknown, |by| Cause::Shifted { by }),
+                cause => cause,
+            };
             let context = if i < CONTEXT_RANGES {
                 Some(explain::context(*r, shift, left, right).map_err(io_error(&left.path))?)
             } else {
@@ -426,6 +433,12 @@ impl Walker<'_> {
             });
         }
         let shifts = shift_diffs(bytes, left, right)?;
+        for s in bytes.shifts.iter().filter(|s| s.by != 0) {
+            let cause = Cause::Shifted { by: s.by };
+            if !causes.contains(&cause) {
+                causes.push(cause);
+            }
+        }
         if let Some(at) = bytes.shifts_stopped {
             notes.push(format!(
                 "no more insertions or removals looked for from {at:#x} (more than {} shifts, \

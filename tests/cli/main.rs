@@ -10,6 +10,7 @@ mod hash;
 mod interrupt;
 mod limits;
 mod sandbox;
+mod shift;
 mod support;
 mod verify;
 mod view;
