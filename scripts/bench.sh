@@ -2,10 +2,13 @@
 # Benchmarks, side by side with the peer tools in one run, printed as ratios.
 #   hash:    reprove hash (sha256 + blake3, one read) vs sha256sum and b3sum, 1 GiB in page cache
 #   diff:    reprove diff vs cmp and diffoscope      (scripts/bench-diff.sh)
+#   shift:   the byte comparison vs cmp on two 1 GiB images in page cache: the plain path
+#            (identical, and 5 bytes changed) vs `cmp -l` and `cmp`, and the shift-aware path
+#            on an image with 8 bytes inserted in its first tenth vs `cmp`
 #   sandbox: bubblewrap vs host on the demo build    (scripts/bench-sandbox.sh)
 #   debian:  the lock-only view vs host vs plain on dpkg-buildpackage of SeaBIOS
 #            (scripts/bench-debian.sh; minutes per build, root for apt: only when asked)
-# Usage: scripts/bench.sh [hash|diff|sandbox|debian]...   (default: hash diff sandbox)
+# Usage: scripts/bench.sh [hash|diff|shift|sandbox|debian]...   (default: hash diff shift sandbox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -33,14 +36,64 @@ bench_hash() {
     "$(ratio "$r" "$b")"
 }
 
+bench_shift() {
+  local dir a b c d
+  dir=${BENCH_DIR:-/tmp/reprove-bench-shift}
+  mkdir -p "$dir"
+  a="$dir/1g.img" b="$dir/1g-same.img" c="$dir/1g-changed.img" d="$dir/1g-inserted.img"
+  if [ ! -f "$d" ]; then
+    head -c $((1 << 30)) /dev/urandom > "$a"
+    cp "$a" "$b"
+    cp "$a" "$c"
+    python3 - "$a" "$c" "$d" <<'PY'
+import sys
+src, changed, inserted = sys.argv[1:]
+size = 1 << 30
+with open(changed, "r+b") as f:  # 5 bytes, spread out
+    for k in range(5):
+        f.seek(size * (2 * k + 1) // 10)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+at = size // 10 + 12345  # a version string 8 bytes longer
+with open(src, "rb") as s, open(inserted, "wb") as o:
+    o.write(s.read(at))
+    o.write(b"+deb12u1")
+    while chunk := s.read(1 << 24):
+        o.write(chunk)
+PY
+  fi
+  cat "$a" "$b" "$c" "$d" > /dev/null # page cache: we measure comparing, not the disk
+  echo "== shift: 1 GiB images in page cache, median of 5 runs"
+  local ri ci cli rc cc clc rs cs
+  ri=$(median 5 "$REPROVE" diff "$a" "$b")
+  ci=$(median 5 cmp "$a" "$b")
+  cli=$(median 5 sh -c "cmp -l '$a' '$b' | wc -l")
+  rc=$(median 5 "$REPROVE" diff "$a" "$c")
+  clc=$(median 5 sh -c "cmp -l '$a' '$c' | wc -l")
+  cc=$(median 5 sh -c "cmp '$a' '$c'")
+  rs=$(median 5 "$REPROVE" diff "$a" "$d")
+  cs=$(median 5 sh -c "cmp '$a' '$d'")
+  printf '  %-52s %7.3f s\n' \
+    "identical: reprove diff (plain path)" "$ri" "identical: cmp" "$ci" "identical: cmp -l | wc -l" "$cli" \
+    "5 bytes changed: reprove diff (plain path)" "$rc" "5 bytes changed: cmp -l | wc -l" "$clc" \
+    "5 bytes changed: cmp (stops at the first)" "$cc" \
+    "8 bytes inserted: reprove diff (shift-aware)" "$rs" "8 bytes inserted: cmp (stops at the first)" "$cs"
+  printf '  plain path vs cmp -l: %sx (identical), %sx (5 changed); vs cmp: %sx (identical)\n' \
+    "$(ratio "$cli" "$ri")" "$(ratio "$clc" "$rc")" "$(ratio "$ci" "$ri")"
+  printf '  shift-aware path, 8 bytes inserted, vs cmp: %sx\n' "$(ratio "$cs" "$rs")"
+  echo "  reprove's report: $("$REPROVE" diff "$a" "$d" | grep -m1 'inserted at')"
+}
+
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(hash diff sandbox)
+[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox)
 for part in "${parts[@]}"; do
   case "$part" in
     hash) bench_hash ;;
     diff) scripts/bench-diff.sh ;;
+    shift) bench_shift ;;
     sandbox) scripts/bench-sandbox.sh ;;
     debian) scripts/bench-debian.sh ;;
-    *) echo "unknown benchmark: $part (hash, diff, sandbox, debian)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, debian)" >&2; exit 2 ;;
   esac
 done

@@ -86,15 +86,24 @@ pub(super) struct Explained {
 
 /// The bytes of both sides from `start`, `len` of them, around `range`. The one place the
 /// right side's position of a range is decided.
+/// `shift`: the range's bytes are that many bytes later on the right (see `bytes::Shift`).
 fn read_sides(
     left: &Blob,
     right: &Blob,
-    _range: ByteRange,
+    shift: i64,
     start: u64,
     len: usize,
 ) -> io::Result<(Vec<u8>, Vec<u8>)> {
-    let right_start = start;
+    let right_start = start.saturating_add_signed(shift);
     Ok((left.read_at(start, len)?, right.read_at(right_start, len)?))
+}
+
+/// The earliest left offset a window may start at so that its right side starts at 0 or
+/// later.
+fn first_start(shift: i64) -> u64 {
+    shift
+        .checked_neg()
+        .map_or(0, |s| u64::try_from(s).unwrap_or(0))
 }
 
 /// Explains the ranges of one leaf; what is costly to learn (the ROM sum, CRCs) is learnt
@@ -131,15 +140,19 @@ impl<'a> Explainer<'a> {
         }
     }
 
-    /// The likely cause of the differing `range`, where it lies in an ELF file, and the
-    /// string holding it.
-    pub(super) fn explain(&self, range: ByteRange) -> io::Result<Explained> {
+    /// The likely cause of the differing `range` (at left offsets; on the right `shift` bytes
+    /// later), where it lies in an ELF file, and the string holding it.
+    pub(super) fn explain(&self, range: ByteRange, shift: i64) -> io::Result<Explained> {
         let location = self.elf.map(|m| m.locate(range.offset));
-        let start = range.offset.saturating_sub(WINDOW);
+        let start = range
+            .offset
+            .saturating_sub(WINDOW)
+            .max(first_start(shift))
+            .min(range.offset);
         let span_len = usize::try_from(range.len.min(RANGE_CAP)).unwrap_or(0);
         let before = usize::try_from(range.offset - start).unwrap_or(0);
         let want = before + span_len + usize::try_from(WINDOW).unwrap_or(0);
-        let (l, r) = read_sides(self.left, self.right, range, start, want)?;
+        let (l, r) = read_sides(self.left, self.right, shift, start, want)?;
         let span = before..before + span_len;
         let whole = range.len <= RANGE_CAP;
         let strings = if whole {
@@ -455,20 +468,25 @@ fn is_data_section(name: &str) -> bool {
 /// each from its range's 16-aligned start, [`CONTEXT_MIN`] to [`CONTEXT_MAX`] bytes;
 /// overlapping windows merged (up to [`CONTEXT_MERGED`] bytes), so no row appears twice. The
 /// context of a merged window goes to its first range.
+///
+/// `shift_of(i)`: how much later range `i`'s bytes are on the right; windows of ranges with
+/// other shifts are never merged.
 pub(super) fn contexts(
     ranges: &[ByteRange],
     chosen: &[usize],
+    shift_of: &dyn Fn(usize) -> i64,
     left: &Blob,
     right: &Blob,
 ) -> io::Result<Vec<(usize, HexContext)>> {
     let mut windows: Vec<(usize, u64, u64)> = Vec::new();
     for &i in chosen {
         let r = ranges[i];
-        let mut from = r.offset & !15;
+        let shift = shift_of(i);
+        let mut from = (r.offset & !15).max(first_start(shift));
         let to = r.end().min(r.offset.saturating_add(CONTEXT_MAX));
         let mut to = to.saturating_add(15) & !15;
         to = to.max(from.saturating_add(CONTEXT_MIN));
-        if let Some(last) = windows.last_mut() {
+        if let Some(last) = windows.last_mut().filter(|w| shift_of(w.0) == shift) {
             if from <= last.2 {
                 if to.min(last.1 + CONTEXT_MERGED) > last.2 {
                     last.2 = to.min(last.1 + CONTEXT_MERGED);
@@ -486,13 +504,15 @@ pub(super) fn contexts(
         .into_iter()
         .map(|(i, from, to)| {
             let len = usize::try_from(to - from).unwrap_or(0);
-            let (l, r) = read_sides(left, right, ranges[i], from, len)?;
+            let shift = shift_of(i);
+            let (l, r) = read_sides(left, right, shift, from, len)?;
             Ok((
                 i,
                 HexContext {
                     offset: from,
                     left: hex(&l),
                     right: hex(&r),
+                    right_offset: (shift != 0).then(|| from.saturating_add_signed(shift)),
                 },
             ))
         })

@@ -36,6 +36,7 @@ mod imagemap;
 mod layout;
 mod model;
 mod parts;
+mod pointer;
 pub mod suggest;
 mod walker;
 
@@ -43,11 +44,11 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use allow::{Allowance, Rule};
-pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange};
+pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange, Shift};
 pub use imagemap::{check_declared, DeclaredPart, Image, ImageParts};
 pub use model::{
     AppliedAllowance, Cause, CauseTally, Change, Comparison, ContentDiff, FieldChange, HexContext,
-    LeafDiff, RangeDiff, SectionDiff, StringPair, Verdict,
+    LeafDiff, RangeDiff, SectionDiff, ShiftDiff, StringPair, Verdict,
 };
 
 use crate::archive::limits::{BadValue, Budget, Exceeded, Limits};
@@ -245,5 +246,7 @@ fn unix_time(t: std::time::SystemTime) -> Option<i64> {
 mod allow_shapes;
 #[cfg(test)]
 mod causes_tests;
+#[cfg(test)]
+mod shift_tests;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Allowance, ByteRange};
+use super::{Allowance, ByteRange, Shift};
 
 /// How two inputs, or one leaf of them, relate. Ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -237,6 +237,18 @@ pub struct ContentDiff {
     /// ELF sections holding differing ranges.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sections: Vec<SectionDiff>,
+    /// Bytes inserted or removed, after which the comparison went on at another alignment.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub shifts: Vec<ShiftDiff>,
+}
+
+/// A shift, with hex context around it (the right side read from the same place).
+#[derive(Debug, Clone, Serialize)]
+pub struct ShiftDiff {
+    #[serde(flatten)]
+    pub shift: Shift,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<HexContext>,
 }
 
 /// One merged range of differing bytes.
@@ -244,6 +256,9 @@ pub struct ContentDiff {
 pub struct RangeDiff {
     pub offset: u64,
     pub len: u64,
+    /// Right offset minus `offset`: non-zero after bytes were inserted or removed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub shift: i64,
     pub cause: Cause,
     /// In an ELF file: the section name, `ELF header`, `segment N` or `outside sections`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,12 +287,28 @@ pub struct CauseTally {
     pub bytes: u64,
 }
 
-/// Bytes around a range, from both sides, in lowercase hex, from `offset` (16-aligned).
+/// Bytes around a range, from both sides, in lowercase hex, from `offset` (16-aligned) on the
+/// left and from `right_offset` on the right.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HexContext {
     pub offset: u64,
     pub left: String,
     pub right: String,
+    /// Where the right side's bytes start, when not at `offset` (after a shift).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub right_offset: Option<u64>,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl RangeDiff {
+    /// Where the range starts on the right.
+    pub fn right_offset(&self) -> u64 {
+        self.offset.saturating_add_signed(self.shift)
+    }
 }
 
 /// An ELF section with differing ranges.

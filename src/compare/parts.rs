@@ -314,7 +314,7 @@ impl Walker<'_> {
                 self.leaves.push(leaf);
             }
             if stray || no_fields {
-                let leaf = self.content_leaf(&child, &lb, &rb, &same, Vec::new())?;
+                let leaf = self.content_leaf(&child, &lb, &rb, (&same, &same), Vec::new())?;
                 self.leaves.push(leaf);
                 other_change = true;
             }
@@ -440,7 +440,7 @@ impl Walker<'_> {
                                             &child,
                                             &lb,
                                             &rb,
-                                            &bytes,
+                                            (&bytes, &bytes),
                                             vec![note],
                                         )?;
                                         self.leaves.push(leaf);

@@ -4,14 +4,16 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use super::bytes::{self, FileSpan, Mode};
 use super::container::{self, Blob, Content, Fault, Kind, Member, METADATA_FIELDS};
 use super::elf::{self, ElfMap, Location};
 use super::layout::Layout;
 use super::parts;
+use super::pointer;
 use super::{
-    allow, compare_readers, explain, io_error, Allowance, AppliedAllowance, ByteDiff, Cause,
-    CauseTally, Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule,
-    SectionDiff, Verdict,
+    allow, compare_readers, explain, io_error, Allowance, AppliedAllowance, ByteDiff, ByteRange,
+    Cause, CauseTally, Change, ContentDiff, Error, FieldChange, LeafDiff, Options, RangeDiff, Rule,
+    SectionDiff, ShiftDiff, Verdict,
 };
 use crate::archive::limits::Budget;
 use crate::archive::Format;
@@ -119,11 +121,7 @@ impl Walker<'_> {
         right: &Blob,
         depth: usize,
     ) -> Result<(), Error> {
-        let bytes = compare_readers(
-            left.reader().map_err(io_error(&left.path))?,
-            right.reader().map_err(io_error(&right.path))?,
-        )
-        .map_err(io_error(&left.path))?;
+        let bytes = compare_blobs(left, right, Mode::ShiftAware)?;
         if bytes.is_identical() {
             self.identical += 1;
             return Ok(());
@@ -133,7 +131,15 @@ impl Walker<'_> {
         // Allowed bytes are judged before looking inside: a signed bundle is still a tar, but
         // its signature trailer is no member of it.
         let allowances: Vec<&Allowance> = self.allowances(path).collect();
-        let byte_allowed = allow::cover(&allowances, &shape(&bytes), |_| None).complete;
+        // Allowances are judged offset by offset, never on a shifted result: bytes inserted in
+        // the middle plus a signature would otherwise read as a trailer alone.
+        let plain = if bytes.shifts.is_empty() || allowances.is_empty() {
+            None
+        } else {
+            Some(compare_blobs(left, right, Mode::OffsetByOffset)?)
+        };
+        let judged = plain.as_ref().unwrap_or(&bytes);
+        let byte_allowed = allow::cover(&allowances, &shape(judged), |_| None).complete;
         if !byte_allowed {
             let lf = left.format().map_err(io_error(&left.path))?;
             let rf = right.format().map_err(io_error(&right.path))?;
@@ -180,7 +186,7 @@ impl Walker<'_> {
                     .check_depth(depth as u64)
                     .map_err(|e| Error::from_fault(path, e.into()))?;
                 let (leaves, identical) = (self.leaves.len(), self.identical);
-                match self.expand(path, format, left, right, &bytes, depth) {
+                match self.expand(path, format, left, right, judged, depth) {
                     Ok(()) if self.leaves.len() > leaves => return Ok(()),
                     Ok(()) => {
                         members_match = true;
@@ -204,7 +210,7 @@ impl Walker<'_> {
                 }
             }
         }
-        let mut leaf = self.content_leaf(path, left, right, &bytes, notes)?;
+        let mut leaf = self.content_leaf(path, left, right, (&bytes, judged), notes)?;
         if members_match {
             // Same members, same contents, same compared metadata: what differs is the
             // container's own bookkeeping (pax times, inode numbers, extra fields, padding).
@@ -222,8 +228,8 @@ impl Walker<'_> {
             // appended to a tar, a stub in front of a zip).
             let same_size = bytes.left_size == bytes.right_size;
             match allowed.allowances.into_iter().next() {
-                Some(mut applied) if same_size && !bytes.is_truncated() => {
-                    applied.ranges.clone_from(&bytes.ranges);
+                Some(mut applied) if same_size && !judged.is_truncated() => {
+                    applied.ranges.clone_from(&judged.ranges);
                     leaf.allowances.push(applied);
                     leaf.verdict = Verdict::Equivalent;
                 }
@@ -264,7 +270,7 @@ impl Walker<'_> {
                 .map(|((lf, _), (rf, _))| changed_fields(lf, rf))
                 .unwrap_or_default();
             let header_only = headers.is_some_and(|((_, ll), (_, rl))| {
-                ll == rl && bytes.ranges.iter().all(|r| r.end() <= ll)
+                ll == rl && bytes.shifts.is_empty() && bytes.ranges.iter().all(|r| r.end() <= ll)
             });
             if self.leaves.len() == before {
                 // Same content: the leaf is the stream itself, not a decompressed member.
@@ -410,13 +416,14 @@ impl Walker<'_> {
         Ok(())
     }
 
-    /// A leaf for differing bytes: each range explained, allowances applied.
+    /// A leaf for differing bytes: each range explained, allowances applied. `bytes` is what
+    /// is shown, `judged` (offset by offset when `bytes` has shifts) what allowances see.
     pub(super) fn content_leaf(
         &self,
         path: &str,
         left: &Blob,
         right: &Blob,
-        bytes: &ByteDiff,
+        (bytes, judged): (&ByteDiff, &ByteDiff),
         notes: Vec<String>,
     ) -> Result<LeafDiff, Error> {
         let mut notes = notes;
@@ -444,13 +451,22 @@ impl Walker<'_> {
         }
         let why = explain::Explainer::new(left, right, elf, bytes, &self.clues);
         for r in bytes.ranges.iter().take(MAX_EXPLAINED) {
-            let explained = why.explain(*r).map_err(io_error(&left.path))?;
+            let shift = bytes.shift_at(r.offset);
+            let mut explained = why.explain(*r, shift).map_err(io_error(&left.path))?;
+            if explained.cause == Cause::Unknown {
+                if let Some(by) = pointer::moved_by(*r, shift, &bytes.shifts, left, right)
+                    .map_err(io_error(&left.path))?
+                {
+                    explained.cause = Cause::Shifted { by };
+                }
+            }
             if !causes.contains(&explained.cause) {
                 causes.push(explained.cause.clone());
             }
             ranges.push(RangeDiff {
                 offset: r.offset,
                 len: r.len,
+                shift,
                 cause: explained.cause,
                 location: explained.location.map(|l| match l {
                     Location::Header => "ELF header".to_owned(),
@@ -483,14 +499,35 @@ impl Walker<'_> {
                 with_cause.len() - CONTEXT_RANGES
             ));
         }
-        for (i, ctx) in
-            explain::contexts(&bytes.ranges, &chosen, left, right).map_err(io_error(&left.path))?
+        for (i, ctx) in explain::contexts(
+            &bytes.ranges,
+            &chosen,
+            &|i| bytes.shift_at(bytes.ranges[i].offset),
+            left,
+            right,
+        )
+        .map_err(io_error(&left.path))?
         {
             ranges[i].context = Some(ctx);
         }
         let tally = tally(&ranges);
         let summary = summary(bytes, &tally, ranges.len() as u64);
         let tally = tally.into_iter().map(|(t, _)| t).collect();
+        let shifts = shift_diffs(bytes, left, right)?;
+        for s in bytes.shifts.iter().filter(|s| s.by != 0) {
+            let cause = Cause::Shifted { by: s.by };
+            if !causes.contains(&cause) {
+                causes.push(cause);
+            }
+        }
+        if let Some(at) = bytes.shifts_stopped {
+            notes.push(format!(
+                "no more insertions or removals looked for from {at:#x} (more than {} shifts, \
+                 or {} searches that found no alignment): compared offset by offset from there",
+                bytes::MAX_SHIFTS,
+                bytes::MAX_FAILED_SEARCHES
+            ));
+        }
         if bytes.range_count > ranges.len() as u64 {
             notes.push(format!(
                 "{} more ranges not explained",
@@ -522,7 +559,7 @@ impl Walker<'_> {
             }
         };
         let candidates: Vec<&Allowance> = self.allowances(path).collect();
-        let coverage = allow::cover(&candidates, &shape(bytes), section);
+        let coverage = allow::cover(&candidates, &shape(judged), section);
         let allowances: Vec<AppliedAllowance> = coverage
             .applied
             .into_iter()
@@ -552,6 +589,7 @@ impl Walker<'_> {
                 tally,
                 ranges,
                 sections,
+                shifts,
             }),
             allowances,
             notes,
@@ -609,6 +647,40 @@ fn summary(bytes: &ByteDiff, tally: &[(CauseTally, (&str, &str))], explained: u6
         line.push_str(&parts.join(", "));
     }
     line
+}
+
+/// The shifts of `bytes`, the first few with hex context from both sides at the shift.
+fn shift_diffs(bytes: &ByteDiff, left: &Blob, right: &Blob) -> Result<Vec<ShiftDiff>, Error> {
+    let mut shifts = Vec::new();
+    for (i, s) in bytes.shifts.iter().enumerate() {
+        let context = if i < CONTEXT_RANGES {
+            let at = ByteRange {
+                offset: s.left_offset,
+                len: 1,
+            };
+            // Offsets are below 2^63 (file sizes).
+            let before = i64::try_from(s.right_offset).unwrap_or(i64::MAX)
+                - i64::try_from(s.left_offset).unwrap_or(i64::MAX);
+            explain::contexts(&[at], &[0], &|_| before, left, right)
+                .map_err(io_error(&left.path))?
+                .pop()
+                .map(|(_, c)| c)
+        } else {
+            None
+        };
+        shifts.push(ShiftDiff { shift: *s, context });
+    }
+    Ok(shifts)
+}
+
+/// Compare two spans of bytes with positioned reads.
+fn compare_blobs(left: &Blob, right: &Blob, mode: Mode) -> Result<ByteDiff, Error> {
+    let span = |b: &Blob| {
+        let file = b.reader().map_err(io_error(&b.path))?.into_inner();
+        Ok::<_, Error>(FileSpan::new(file, b.offset, b.len))
+    };
+    let (l, r) = (span(left)?, span(right)?);
+    bytes::compare(&l, &r, mode).map_err(io_error(&left.path))
 }
 
 /// What allowances are judged against: the sizes and the differing ranges.

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::sanitize::sanitize;
 use super::{Output, Style};
-use crate::compare::{Cause, Comparison, HexContext, LeafDiff, RangeDiff, Verdict};
+use crate::compare::{Cause, Comparison, HexContext, LeafDiff, RangeDiff, Shift, Verdict};
 
 /// Metadata-only leaves listed one by one before the rest are summarised.
 const METADATA_SHOWN: usize = 5;
@@ -158,6 +158,12 @@ fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
             content.left_size,
             content.right_size
         );
+        for sd in &content.shifts {
+            let _ = writeln!(s, "  {}", shift_line(&sd.shift));
+            if let Some(ctx) = &sd.context {
+                text_context(s, ctx, out);
+            }
+        }
         if !content.sections.is_empty() {
             let list: Vec<String> = content
                 .sections
@@ -229,7 +235,13 @@ fn text_ranges(s: &mut String, ranges: &[RangeDiff], out: &Output) {
         } else {
             cause
         };
-        let _ = writeln!(s, "  {:#x}+{}{place}: {cause}", r.offset, r.len);
+        let _ = writeln!(
+            s,
+            "  {:#x}+{}{}{place}: {cause}",
+            r.offset,
+            r.len,
+            right_place(r)
+        );
         if let Some(pair) = &r.string {
             let _ = writeln!(s, "    left:  {}", quote(&pair.left));
             let _ = writeln!(s, "    right: {}", quote(&pair.right));
@@ -259,6 +271,43 @@ fn ctx_end(ctx: &HexContext) -> u64 {
 fn quote(text: &str) -> String {
     let escaped = text.replace('\\', "\\\\").replace('"', "\\\"");
     format!("\"{}\"", sanitize(&escaped))
+}
+
+/// `8 bytes inserted at 0x15f56; after it identical when shifted by +8, except 3 bytes`.
+fn shift_line(s: &Shift) -> String {
+    let (n, what) = if s.inserted > 0 {
+        (s.inserted, "inserted")
+    } else {
+        (s.removed, "removed")
+    };
+    let right = if s.right_offset == s.left_offset {
+        String::new()
+    } else {
+        format!(" ({:#x} on the right)", s.right_offset)
+    };
+    let except = match s.differing_after {
+        0 => String::new(),
+        d => format!(", except {}", plural(d, "byte")),
+    };
+    let after = if s.by == 0 {
+        "at the same offsets".to_owned()
+    } else {
+        format!("when shifted by {:+}", s.by)
+    };
+    format!(
+        "{} {what} at {:#x}{right}; after it identical {after}{except}",
+        plural(n, "byte"),
+        s.left_offset,
+    )
+}
+
+/// ` (right 0x…)` for a range that lies elsewhere on the right.
+fn right_place(r: &RangeDiff) -> String {
+    if r.shift == 0 {
+        String::new()
+    } else {
+        format!(" (right {:#x})", r.right_offset())
+    }
 }
 
 fn unhex(hex: &str) -> Vec<u8> {
@@ -306,11 +355,11 @@ fn text_context(s: &mut String, ctx: &HexContext, out: &Output) {
                     marks.push_str(if differs { "^^ " } else { "   " });
                 }
             }
-            let _ = writeln!(
-                s,
-                "    {:08x} {side} {hexes} |{text}|",
-                ctx.offset + at as u64
-            );
+            let base = match (side, ctx.right_offset) {
+                ("right", Some(r)) => r,
+                _ => ctx.offset,
+            };
+            let _ = writeln!(s, "    {:08x} {side} {hexes} |{text}|", base + at as u64);
         }
         if !out.color && marks.contains('^') {
             let _ = writeln!(s, "    {:8} {:5} {}", "", "", marks.trim_end());
@@ -450,6 +499,16 @@ fn html_leaf(h: &mut String, leaf: &LeafDiff) {
             content.left_size,
             content.right_size
         );
+        if !content.shifts.is_empty() {
+            h.push_str("<ul class=\"shifts\">");
+            for sd in &content.shifts {
+                let _ = write!(h, "<li>{}</li>", escape(&shift_line(&sd.shift)));
+            }
+            h.push_str("</ul>\n");
+            for ctx in content.shifts.iter().filter_map(|sd| sd.context.as_ref()) {
+                html_context(h, ctx);
+            }
+        }
         h.push_str("<table><tr><th>offset</th><th>length</th><th>where</th><th>cause</th><th>string (left, right)</th></tr>");
         for r in &content.ranges {
             let cause = escape(&r.cause.describe());
@@ -467,8 +526,9 @@ fn html_leaf(h: &mut String, leaf: &LeafDiff) {
             });
             let _ = write!(
                 h,
-                "<tr><td><code>{:#x}</code></td><td>{}</td><td>{}</td><td>{cause}</td><td>{string}</td></tr>",
+                "<tr><td><code>{:#x}</code>{}</td><td>{}</td><td>{}</td><td>{cause}</td><td>{string}</td></tr>",
                 r.offset,
+                escape(&right_place(r)),
                 r.len,
                 escape(r.location.as_deref().unwrap_or(""))
             );
@@ -504,7 +564,11 @@ fn html_context(h: &mut String, ctx: &HexContext) {
     for line in 0..left.len().max(right.len()).div_ceil(16) {
         let at = line * 16;
         for (side, bytes, other) in [("left ", &left, &right), ("right", &right, &left)] {
-            let _ = write!(h, "{:08x} {side} ", ctx.offset + at as u64);
+            let base = match (side, ctx.right_offset) {
+                ("right", Some(r)) => r,
+                _ => ctx.offset,
+            };
+            let _ = write!(h, "{:08x} {side} ", base + at as u64);
             let mut text = String::new();
             for i in at..at + 16 {
                 let Some(&byte) = bytes.get(i) else {

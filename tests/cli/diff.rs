@@ -55,6 +55,8 @@ struct CauseJson {
     section: Option<String>,
     #[serde(default)]
     symbol: Option<String>,
+    #[serde(default)]
+    by: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +80,23 @@ struct Content {
     ranges: Vec<RangeJson>,
     #[serde(default)]
     sections: Vec<Section>,
+    #[serde(default)]
+    shifts: Vec<ShiftJson>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ShiftJson {
+    left_offset: u64,
+    right_offset: u64,
+    #[serde(default)]
+    inserted: u64,
+    #[serde(default)]
+    removed: u64,
+    by: i64,
+    differing_after: u64,
+    #[serde(default)]
+    context: Option<Context>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -100,6 +119,8 @@ struct StringJson {
 struct RangeJson {
     offset: u64,
     len: u64,
+    #[serde(default)]
+    shift: i64,
     cause: CauseJson,
     #[serde(default)]
     location: Option<String>,
@@ -115,6 +136,8 @@ struct Context {
     offset: u64,
     left: String,
     right: String,
+    #[serde(default)]
+    right_offset: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -248,6 +271,7 @@ fn json_names_the_function_whose_code_changed() {
         kind: "code".into(),
         section: Some(".text".into()),
         symbol: Some("compute".into()),
+        by: None,
     };
     assert!(leaf.causes.contains(&code), "{:?}", leaf.causes);
     let content = leaf.content.as_ref().unwrap();
@@ -311,11 +335,13 @@ fn layout_explains_a_raw_image_by_the_elf_it_was_made_from() {
         kind: "code".into(),
         section: Some(".text".into()),
         symbol: Some("compute".into()),
+        by: None,
     };
     let build_id = CauseJson {
         kind: "build_id".into(),
         section: None,
         symbol: None,
+        by: None,
     };
     assert!(doc.leaves[0].causes.contains(&code), "{:?}", doc.leaves[0]);
     assert!(
@@ -595,4 +621,40 @@ fn allowances_accept_only_the_shape_they_declare() {
     env.cmd(["diff", "a.img", "cut.img", "--allow-region", "4032:64"])
         .assert()
         .code(1);
+}
+
+/// Bytes inserted in the middle: the JSON lists the shift, and the range after it knows its
+/// right offset (`shift`, `context.right_offset`). See: issue 9, item 4.
+#[test]
+fn json_lists_shifts_and_where_ranges_lie_on_the_right() {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let left: Vec<u8> = (0..8192)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()[3]
+        })
+        .collect();
+    let mut right = [&left[..1000], b"INSERTED", &left[1000..]].concat();
+    right[5008] ^= 0xff; // left offset 5000, at the new alignment
+    let env = TestEnv::new().file("a.img", &left).file("b.img", &right);
+    let (doc, code) = json(&env, &["diff", "a.img", "b.img"]);
+    assert_eq!(code, 1);
+    let content = doc.leaves[0].content.as_ref().unwrap();
+    let [shift] = &content.shifts[..] else {
+        panic!("{content:#?}");
+    };
+    assert_eq!((shift.left_offset, shift.right_offset), (1000, 1000));
+    assert_eq!((shift.inserted, shift.removed, shift.by), (8, 0, 8));
+    assert_eq!(shift.differing_after, 1);
+    assert_eq!(shift.context.as_ref().unwrap().right_offset, None);
+    assert_eq!(content.differing_bytes, 9);
+    assert!(doc.leaves[0].causes.iter().any(|c| c.by == Some(8)));
+    let [range] = &content.ranges[..] else {
+        panic!("{content:#?}");
+    };
+    assert_eq!((range.offset, range.shift), (5000, 8));
+    let ctx = range.context.as_ref().unwrap();
+    assert_eq!((ctx.offset, ctx.right_offset), (4992, Some(4992 + 8)));
 }

@@ -22,6 +22,7 @@ mod manual;
 mod progress;
 mod sandbox;
 mod scripts;
+mod shift;
 mod support;
 mod vary;
 mod verify;
