@@ -247,6 +247,12 @@ pub struct ContentDiff {
 pub struct ShiftDiff {
     #[serde(flatten)]
     pub shift: Shift,
+    /// What the inserted or removed bytes are, read at the place the shift starts (a toolchain
+    /// string that grew, code); `shifted` when nothing more is known.
+    pub cause: Cause,
+    /// The string the shift lies in, on each side, when it lies in one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub string: Option<StringPair>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<HexContext>,
 }

@@ -510,16 +510,15 @@ impl Walker<'_> {
         {
             ranges[i].context = Some(ctx);
         }
-        let tally = tally(&ranges);
-        let summary = summary(bytes, &tally, ranges.len() as u64);
-        let tally = tally.into_iter().map(|(t, _)| t).collect();
-        let shifts = shift_diffs(bytes, left, right)?;
-        for s in bytes.shifts.iter().filter(|s| s.by != 0) {
-            let cause = Cause::Shifted { by: s.by };
-            if !causes.contains(&cause) {
-                causes.push(cause);
+        let shifts = shift_diffs(bytes, left, right, &why)?;
+        for s in &shifts {
+            if !causes.contains(&s.cause) {
+                causes.push(s.cause.clone());
             }
         }
+        let tally = tally(&ranges, &shifts);
+        let summary = summary(bytes, &tally, ranges.len() as u64, shifts.len());
+        let tally = tally.into_iter().map(|(t, _)| t).collect();
         if let Some(at) = bytes.shifts_stopped {
             notes.push(format!(
                 "no more insertions or removals looked for from {at:#x} (more than {} shifts, \
@@ -598,22 +597,31 @@ impl Walker<'_> {
 }
 
 /// Ranges and bytes per cause kind, in first-seen order, with the kind's nouns.
-fn tally(ranges: &[RangeDiff]) -> Vec<(CauseTally, (&'static str, &'static str))> {
+/// A shift counts as one range of its inserted or removed bytes.
+fn tally(
+    ranges: &[RangeDiff],
+    shifts: &[ShiftDiff],
+) -> Vec<(CauseTally, (&'static str, &'static str))> {
     let mut tally: Vec<(CauseTally, (&str, &str))> = Vec::new();
-    for r in ranges {
-        let kind = r.cause.kind();
+    let spans = ranges.iter().map(|r| (&r.cause, r.len)).chain(
+        shifts
+            .iter()
+            .map(|s| (&s.cause, s.shift.inserted + s.shift.removed)),
+    );
+    for (cause, len) in spans {
+        let kind = cause.kind();
         match tally.iter_mut().find(|(t, _)| t.kind == kind) {
             Some((t, _)) => {
                 t.ranges += 1;
-                t.bytes += r.len;
+                t.bytes += len;
             }
             None => tally.push((
                 CauseTally {
                     kind,
                     ranges: 1,
-                    bytes: r.len,
+                    bytes: len,
                 },
-                r.cause.noun(),
+                cause.noun(),
             )),
         }
     }
@@ -622,7 +630,12 @@ fn tally(ranges: &[RangeDiff]) -> Vec<(CauseTally, (&'static str, &'static str))
 
 /// "99 bytes differ in 12 ranges: 1 toolchain string, 11 shifted ranges", counted over the
 /// `explained` ranges (the rest said as not explained).
-fn summary(bytes: &ByteDiff, tally: &[(CauseTally, (&str, &str))], explained: u64) -> String {
+fn summary(
+    bytes: &ByteDiff,
+    tally: &[(CauseTally, (&str, &str))],
+    explained: u64,
+    shifts: usize,
+) -> String {
     let count = |n: u64, one: &str, many: &str| {
         if n == 1 {
             format!("1 {one}")
@@ -635,6 +648,9 @@ fn summary(bytes: &ByteDiff, tally: &[(CauseTally, (&str, &str))], explained: u6
         count(bytes.differing_bytes, "byte", "bytes"),
         count(bytes.range_count, "range", "ranges")
     );
+    if shifts > 0 {
+        line.push_str(&format!(" and {}", count(shifts as u64, "shift", "shifts")));
+    }
     let mut parts: Vec<String> = tally
         .iter()
         .map(|(t, (one, many))| count(t.ranges, one, many))
@@ -650,17 +666,32 @@ fn summary(bytes: &ByteDiff, tally: &[(CauseTally, (&str, &str))], explained: u6
 }
 
 /// The shifts of `bytes`, the first few with hex context from both sides at the shift.
-fn shift_diffs(bytes: &ByteDiff, left: &Blob, right: &Blob) -> Result<Vec<ShiftDiff>, Error> {
+///
+/// Each shift is explained like a range: the bytes at the place it starts (the removed ones,
+/// or the byte the insertion comes before), aligned as before it. Inserted into a toolchain
+/// string, it is the string's version that changed; in code, it is code. When nothing else
+/// explains it, its cause is [`Cause::Shifted`].
+fn shift_diffs(
+    bytes: &ByteDiff,
+    left: &Blob,
+    right: &Blob,
+    why: &explain::Explainer<'_>,
+) -> Result<Vec<ShiftDiff>, Error> {
     let mut shifts = Vec::new();
     for (i, s) in bytes.shifts.iter().enumerate() {
+        let at = ByteRange {
+            offset: s.left_offset,
+            len: s.removed.max(1),
+        };
+        // Offsets are below 2^63 (file sizes).
+        let before = i64::try_from(s.right_offset).unwrap_or(i64::MAX)
+            - i64::try_from(s.left_offset).unwrap_or(i64::MAX);
+        let explained = why.explain(at, before).map_err(io_error(&left.path))?;
+        let (cause, string) = match explained.cause {
+            Cause::Unknown => (Cause::Shifted { by: s.by }, None),
+            cause => (cause, explained.string),
+        };
         let context = if i < CONTEXT_RANGES {
-            let at = ByteRange {
-                offset: s.left_offset,
-                len: 1,
-            };
-            // Offsets are below 2^63 (file sizes).
-            let before = i64::try_from(s.right_offset).unwrap_or(i64::MAX)
-                - i64::try_from(s.left_offset).unwrap_or(i64::MAX);
             explain::contexts(&[at], &[0], &|_| before, left, right)
                 .map_err(io_error(&left.path))?
                 .pop()
@@ -668,7 +699,12 @@ fn shift_diffs(bytes: &ByteDiff, left: &Blob, right: &Blob) -> Result<Vec<ShiftD
         } else {
             None
         };
-        shifts.push(ShiftDiff { shift: *s, context });
+        shifts.push(ShiftDiff {
+            shift: *s,
+            cause,
+            string,
+            context,
+        });
     }
     Ok(shifts)
 }

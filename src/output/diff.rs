@@ -160,6 +160,19 @@ fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
         );
         for sd in &content.shifts {
             let _ = writeln!(s, "  {}", shift_line(&sd.shift));
+            if !matches!(sd.cause, Cause::Shifted { .. }) {
+                let cause = sanitize(&sd.cause.describe());
+                let cause = if sd.cause.is_code() {
+                    out.paint(Style::Bad, &cause)
+                } else {
+                    cause
+                };
+                let _ = writeln!(s, "    cause: {cause}");
+            }
+            if let Some(pair) = &sd.string {
+                let _ = writeln!(s, "    left:  {}", quote(&pair.left));
+                let _ = writeln!(s, "    right: {}", quote(&pair.right));
+            }
             if let Some(ctx) = &sd.context {
                 text_context(s, ctx, out);
             }
@@ -502,7 +515,23 @@ fn html_leaf(h: &mut String, leaf: &LeafDiff) {
         if !content.shifts.is_empty() {
             h.push_str("<ul class=\"shifts\">");
             for sd in &content.shifts {
-                let _ = write!(h, "<li>{}</li>", escape(&shift_line(&sd.shift)));
+                let cause = match &sd.cause {
+                    Cause::Shifted { .. } => String::new(),
+                    c => format!(": {}", c.describe()),
+                };
+                let string = sd.string.as_ref().map_or_else(String::new, |p| {
+                    format!(
+                        " (<code>{}</code> → <code>{}</code>)",
+                        escape(&quote(&p.left)),
+                        escape(&quote(&p.right))
+                    )
+                });
+                let _ = write!(
+                    h,
+                    "<li>{}{}{string}</li>",
+                    escape(&shift_line(&sd.shift)),
+                    escape(&cause)
+                );
             }
             h.push_str("</ul>\n");
             for ctx in content.shifts.iter().filter_map(|sd| sd.context.as_ref()) {

@@ -57,6 +57,12 @@ struct CauseJson {
     symbol: Option<String>,
     #[serde(default)]
     by: Option<i64>,
+    #[serde(default)]
+    left: Option<String>,
+    #[serde(default)]
+    right: Option<String>,
+    #[serde(default)]
+    field: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -95,6 +101,9 @@ struct ShiftJson {
     removed: u64,
     by: i64,
     differing_after: u64,
+    cause: CauseJson,
+    #[serde(default)]
+    string: Option<StringJson>,
     #[serde(default)]
     context: Option<Context>,
 }
