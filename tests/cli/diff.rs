@@ -47,7 +47,7 @@ struct Leaf {
     notes: Vec<String>,
 }
 
-#[derive(Debug, Deserialize, PartialEq)]
+#[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 struct CauseJson {
     kind: String,
@@ -280,7 +280,7 @@ fn json_names_the_function_whose_code_changed() {
         kind: "code".into(),
         section: Some(".text".into()),
         symbol: Some("compute".into()),
-        by: None,
+        ..CauseJson::default()
     };
     assert!(leaf.causes.contains(&code), "{:?}", leaf.causes);
     let content = leaf.content.as_ref().unwrap();
@@ -344,13 +344,13 @@ fn layout_explains_a_raw_image_by_the_elf_it_was_made_from() {
         kind: "code".into(),
         section: Some(".text".into()),
         symbol: Some("compute".into()),
-        by: None,
+        ..CauseJson::default()
     };
     let build_id = CauseJson {
         kind: "build_id".into(),
         section: None,
         symbol: None,
-        by: None,
+        ..CauseJson::default()
     };
     assert!(doc.leaves[0].causes.contains(&code), "{:?}", doc.leaves[0]);
     assert!(
@@ -657,6 +657,12 @@ fn json_lists_shifts_and_where_ranges_lie_on_the_right() {
     assert_eq!((shift.left_offset, shift.right_offset), (1000, 1000));
     assert_eq!((shift.inserted, shift.removed, shift.by), (8, 0, 8));
     assert_eq!(shift.differing_after, 1);
+    // Random bytes around it: nothing more to say than that the content moved.
+    assert_eq!(
+        (shift.cause.kind.as_str(), shift.cause.by),
+        ("shifted", Some(8))
+    );
+    assert!(shift.string.is_none());
     assert_eq!(shift.context.as_ref().unwrap().right_offset, None);
     assert_eq!(content.differing_bytes, 9);
     assert!(doc.leaves[0].causes.iter().any(|c| c.by == Some(8)));
