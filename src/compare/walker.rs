@@ -643,14 +643,18 @@ fn summary(
             format!("{n} {many}")
         }
     };
+    let mut places = Vec::new();
+    if bytes.range_count > 0 || shifts == 0 {
+        places.push(count(bytes.range_count, "range", "ranges"));
+    }
+    if shifts > 0 {
+        places.push(count(shifts as u64, "shift", "shifts"));
+    }
     let mut line = format!(
         "{} differ in {}",
         count(bytes.differing_bytes, "byte", "bytes"),
-        count(bytes.range_count, "range", "ranges")
+        places.join(" and ")
     );
-    if shifts > 0 {
-        line.push_str(&format!(" and {}", count(shifts as u64, "shift", "shifts")));
-    }
     let mut parts: Vec<String> = tally
         .iter()
         .map(|(t, (one, many))| count(t.ranges, one, many))

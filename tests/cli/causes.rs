@@ -76,7 +76,9 @@ fn a_toolchain_string_is_quoted_whole_in_text_json_and_html() {
     let text = String::from_utf8(out.stdout).unwrap();
     for line in [
         "cause: toolchain version string `12.2.0-14` → `12.2.0-14+deb12u1`",
-        "differ in 1 range: 1 toolchain string (sizes 39 and 47)",
+        // The string grew by 8 bytes: one insertion, explained by the string it lies in.
+        "8 bytes differ in 1 shift: 1 toolchain string (sizes 39 and 47)",
+        "8 bytes inserted at 0x1e; after it identical when shifted by +8",
         "left:  \"GCC: (Debian 12.2.0-14) 12.2.0\"",
         "right: \"GCC: (Debian 12.2.0-14+deb12u1) 12.2.0\"",
     ] {
@@ -97,13 +99,15 @@ fn a_toolchain_string_is_quoted_whole_in_text_json_and_html() {
         doc["leaves"][0]["causes"][0],
         serde_json::json!({"kind": "toolchain", "left": "12.2.0-14", "right": "12.2.0-14+deb12u1"})
     );
+    assert_eq!(content["range_count"], 0);
+    assert_eq!(content["shifts"][0]["cause"]["kind"], "toolchain");
     assert_eq!(
-        content["ranges"][0]["string"],
+        content["shifts"][0]["string"],
         serde_json::json!({"left": "GCC: (Debian 12.2.0-14) 12.2.0", "right": "GCC: (Debian 12.2.0-14+deb12u1) 12.2.0"})
     );
     assert_eq!(
         content["tally"],
-        serde_json::json!([{"kind": "toolchain", "ranges": 1, "bytes": 17}])
+        serde_json::json!([{"kind": "toolchain", "ranges": 1, "bytes": 8}])
     );
 
     env.cmd(["diff", "a/fw.img", "b/fw.img", "--html", "page.html"])
