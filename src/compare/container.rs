@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 
 use crate::archive::limits::{copy_bounded, Budget, CopyError, Exceeded};
 use crate::archive::{name, sniff, Format, SNIFF_LEN};
+use crate::firmware::unix_time;
 
 /// Why a container could not be read: damaged (the comparison goes on, as bytes) or past a
 /// bound (the comparison stops).
@@ -159,21 +160,6 @@ pub(super) struct Member {
 /// Fields that are archive metadata proper (what `archive-metadata` allows); other fields
 /// (kind, link target) are content.
 pub(super) const METADATA_FIELDS: &[&str] = &["mtime", "mode", "uid", "gid", "uname", "gname"];
-
-/// Unix seconds, with the UTC date for people: `1700000000 (2023-11-14T22:13:20Z)`.
-fn unix_time(secs: u64) -> String {
-    let date = i64::try_from(secs)
-        .ok()
-        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        });
-    match date {
-        Some(d) => format!("{secs} ({d})"),
-        None => secs.to_string(),
-    }
-}
 
 fn clean_path(raw: &[u8]) -> String {
     String::from_utf8_lossy(&name::key(raw)).into_owned()
