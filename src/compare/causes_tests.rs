@@ -174,7 +174,7 @@ fn a_compiler_string_in_code_is_a_toolchain_string_quoting_both_versions() {
     assert!(r.context.is_some(), "a range with a cause has context");
     assert_eq!(
         content(&c).summary,
-        "1 byte differ in 1 range: 1 toolchain string"
+        "1 byte differs in 1 range: 1 toolchain string"
     );
 
     // A code byte changed within the same range: no string may hide it.

@@ -650,8 +650,13 @@ fn summary(
     if shifts > 0 {
         places.push(count(shifts as u64, "shift", "shifts"));
     }
+    let verb = if bytes.differing_bytes == 1 {
+        "differs"
+    } else {
+        "differ"
+    };
     let mut line = format!(
-        "{} differ in {}",
+        "{} {verb} in {}",
         count(bytes.differing_bytes, "byte", "bytes"),
         places.join(" and ")
     );

@@ -108,20 +108,20 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             out.paint(Style::Dim, &digest)
         ));
         if a.verdict == Verdict::Missing {
-            let which = if a.shipped.is_none() {
-                "the shipped set"
-            } else {
-                "the rebuild"
-            };
-            match a.absent.as_deref().filter(|_| a.shipped.is_some()) {
+            // Each side that lacks it, the rebuild's with the reason and the files it made.
+            match a.absent.as_deref() {
                 Some(why) => s.push_str(&format!(
-                    "      absent from {which}: {}\n",
+                    "      absent from the rebuild: {}\n",
                     sanitize(&absent_reason(&a.path, why))
                 )),
-                None => s.push_str(&format!("      absent from {which}\n")),
+                None if a.shipped.is_some() => s.push_str("      absent from the rebuild\n"),
+                None => {}
             }
-            if let Some(line) = similar_text(&a.similar).filter(|_| a.shipped.is_some()) {
+            if let Some(line) = similar_text(&a.similar) {
                 s.push_str(&format!("      {}\n", sanitize(&line)));
+            }
+            if a.shipped.is_none() {
+                s.push_str("      absent from the shipped set\n");
             }
         }
         for note in &a.notes {

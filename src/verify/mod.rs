@@ -266,10 +266,15 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     let clock_from =
         crate::build::clock_available(&recipe, &lock).then(|| started.unix_timestamp());
     if clock_from.is_none() && recipe.spec.verify.demands(Vary::Clock) {
+        let install = if Path::new(crate::build::LIBFAKETIME).is_file() {
+            ""
+        } else {
+            "install it (`apt-get install libfaketime`), then "
+        };
         anyhow::bail!(
             "the recipe's `[verify] vary` names `clock`, but the lock does not pin libfaketime \
-             (`{}`), which the clock variation loads: install it (`apt-get install \
-             libfaketime`) and run `reprove lock {}` again, or leave `clock` out",
+             (`{}`), which the clock variation loads: {install}run `reprove lock {}` again, or \
+             leave `clock` out",
             crate::build::LIBFAKETIME,
             opts.recipe.display()
         );
@@ -432,7 +437,11 @@ fn prepare_work_dir(dir: &Path) -> anyhow::Result<()> {
     let mut entries =
         std::fs::read_dir(dir).with_context(|| format!("failed to read `{}`", dir.display()))?;
     if entries.next().is_some() {
-        anyhow::bail!("the work folder `{}` is not empty", dir.display());
+        anyhow::bail!(
+            "the work folder `{}` is not empty: a rebuild starts from nothing; name a new \
+             folder, or remove this one first",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -692,7 +701,13 @@ fn note_declared_parts(judged: &mut [ArtifactReport], recipe: &Recipe, first: &R
             continue;
         }
         match check_declared(&rebuilt.file, &declared_parts(artifact, first)) {
-            Ok(errors) => report.notes.extend(errors),
+            // The image is byte for byte the shipped one: what is wrong is the recipe's map.
+            Ok(errors) => report.notes.extend(errors.into_iter().map(|e| {
+                format!(
+                    "{e} (the image itself is identical to the shipped file: correct the \
+                     recipe's `[[artifact.part]]`)"
+                )
+            })),
             Err(e) => report.notes.push(format!(
                 "error: the declared parts could not be checked: {e}"
             )),

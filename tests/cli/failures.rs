@@ -284,7 +284,7 @@ fn rebuild_keeps_its_work_dir_and_a_missing_artifact_names_similar_files() {
         .assert()
         .code(2)
         .stderr(predicate::str::contains(
-            "the work folder `wd` is not empty",
+            "the work folder `wd` is not empty: a rebuild starts from nothing; name a new folder",
         ));
 
     let v = json(
@@ -300,6 +300,15 @@ fn rebuild_keeps_its_work_dir_and_a_missing_artifact_names_similar_files() {
         v["rebuilds"][0]["artifacts"][0]["similar"][0],
         "out/firmware.img"
     );
+    // Missing on both sides: the text still says why the rebuild lacks it, and what it made.
+    let text = stdout(&demo.verify([BUNDLE]).output().unwrap());
+    for line in [
+        "absent from the rebuild: ",
+        "similar files the build made: `out/firmware.img`",
+        "absent from the shipped set",
+    ] {
+        assert!(text.contains(line), "{line:?} not in:\n{text}");
+    }
 
     // A failed build with a work folder: the log stays there, and its path is printed.
     demo.set_recipe(&demo.recipe().replace(

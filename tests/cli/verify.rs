@@ -65,7 +65,7 @@ fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("acme-router-fw 1.0.0: different"))
-        .stdout(predicate::str::contains("1 byte differ in 1 range"))
+        .stdout(predicate::str::contains("1 byte differs in 1 range"))
         .stdout(predicate::str::contains("0x200+1"));
     // The attestation is written for a failure too.
     let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
