@@ -335,14 +335,34 @@ pub struct AppliedAllowance {
 
 impl Comparison {
     /// One line: the verdict, the counts and the causes.
+    ///
+    /// Each kind of cause is described once, by its first instance, with a count of the other
+    /// distinct ones of that kind: a firmware volume whose every file header carries its own
+    /// checksum would otherwise make a line of kilobytes.
     pub fn summary(&self) -> String {
-        let mut causes: Vec<String> = Vec::new();
+        // (kind, the distinct descriptions seen). Code and data changes are never folded:
+        // each function and object changed is named.
+        let mut kinds: Vec<(String, Vec<String>)> = Vec::new();
         for c in self.leaves.iter().flat_map(|l| &l.causes) {
             let d = c.describe();
-            if !causes.contains(&d) {
-                causes.push(d);
+            let key = if c.is_code() {
+                d.clone()
+            } else {
+                c.kind().to_owned()
+            };
+            match kinds.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, seen)) if !seen.contains(&d) => seen.push(d),
+                Some(_) => {}
+                None => kinds.push((key, vec![d])),
             }
         }
+        let causes: Vec<String> = kinds
+            .iter()
+            .map(|(_, seen)| match seen.len() {
+                1 => seen[0].clone(),
+                n => format!("{} and {} more like it", seen[0], n - 1),
+            })
+            .collect();
         let metadata_only = self
             .leaves
             .iter()
@@ -361,5 +381,57 @@ impl Comparison {
             line.push_str(&format!(" ({})", causes.join("; ")));
         }
         line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn leaf(causes: Vec<Cause>) -> LeafDiff {
+        LeafDiff {
+            path: "fw".into(),
+            change: Change::Changed,
+            verdict: Verdict::Different,
+            causes,
+            metadata: Vec::new(),
+            content: None,
+            allowances: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// A volume whose every file header has its own checksum gives one phrase, not one per
+    /// file; every function changed is still named.
+    #[test]
+    fn the_summary_folds_causes_of_one_kind_but_names_every_code_change() {
+        let checksum = |f: &str| Cause::Checksum {
+            field: Some(f.into()),
+        };
+        let code = |f: &str| Cause::Code {
+            section: ".text".into(),
+            symbol: Some(f.into()),
+        };
+        let c = Comparison {
+            left: "a".into(),
+            right: "b".into(),
+            verdict: Verdict::Different,
+            identical: 0,
+            leaves: vec![
+                leaf(vec![checksum("a/header"), code("auth_check")]),
+                leaf(vec![checksum("b/header"), code("login")]),
+                leaf(vec![checksum("c/header"), checksum("a/header")]),
+            ],
+        };
+        let line = c.summary();
+        assert!(
+            line.contains("checksum (a/header) following other changes and 2 more like it"),
+            "{line}"
+        );
+        assert!(!line.contains("b/header"), "{line}");
+        assert!(
+            line.contains("function `auth_check`") && line.contains("function `login`"),
+            "{line}"
+        );
     }
 }
