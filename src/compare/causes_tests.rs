@@ -490,3 +490,33 @@ fn context_goes_to_the_ranges_with_a_cause_and_no_row_twice() {
 fn content_of(c: &Comparison) -> &ContentDiff {
     content(c)
 }
+
+/// A padded ROM whose version string grew: the string is an insertion named by its versions,
+/// the padding the rest moved into is fill, and nothing is `unknown` (issue 9: Debian's
+/// `SeaBIOS` VGA ROM against today's rebuild).
+#[test]
+fn a_grown_string_in_a_padded_rom_leaves_nothing_unknown() {
+    let d = Dir::new();
+    let code: Vec<u8> = (0u8..=255).cycle().take(600).collect();
+    let rom = |version: &str, pad: usize| {
+        let mut b = code.clone();
+        b.extend_from_slice(format!("gcc: (Debian {version}) 12.2.0\0").as_bytes());
+        b.extend_from_slice(&code[..200]);
+        b.extend(std::iter::repeat_n(0u8, pad));
+        b
+    };
+    let (new, old) = (rom("12.2.0-14+deb12u1", 32), rom("12.2.0-14", 40));
+    assert_eq!(new.len(), old.len());
+    let (l, r) = (d.write("l/vga.bin", &new), d.write("r/vga.bin", &old));
+    let c = diff_paths(&l, &r, &Options::default()).unwrap();
+    let causes = &c.leaves[0].causes;
+    assert!(
+        causes.contains(&Cause::Toolchain {
+            left: "12.2.0-14+deb12u1".into(),
+            right: "12.2.0-14".into(),
+        }),
+        "{causes:?}"
+    );
+    assert!(causes.contains(&Cause::Padding { fill: 0 }), "{causes:?}");
+    assert!(!causes.contains(&Cause::Unknown), "{causes:?}");
+}

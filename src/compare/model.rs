@@ -83,6 +83,11 @@ pub enum Cause {
     HostName,
     /// A user name the rebuild is known to have had on one side, another name on the other.
     UserName,
+    /// Fill bytes (all `fill`) at the end of one side that the other side's content took up
+    /// after a shift: a longer string moved the rest of the image into its padding.
+    Padding {
+        fill: u8,
+    },
     Unknown,
 }
 
@@ -113,6 +118,7 @@ impl Cause {
                 None => "checksum following other changes".into(),
             },
             Cause::Shifted { by } => format!("content shifted by {by:+} bytes"),
+            Cause::Padding { fill } => format!("fill ({fill:#04x}) taken up by shifted content"),
             Cause::HostName => "host name".into(),
             Cause::UserName => "user name".into(),
             Cause::Unknown => "unknown".into(),
@@ -135,6 +141,7 @@ impl Cause {
             Cause::Toolchain { .. } => ("toolchain string", "toolchain strings"),
             Cause::Checksum { .. } => ("checksum", "checksums"),
             Cause::Shifted { .. } => ("shifted range", "shifted ranges"),
+            Cause::Padding { .. } => ("padding range", "padding ranges"),
             Cause::HostName => ("host name", "host names"),
             Cause::UserName => ("user name", "user names"),
             Cause::Unknown => ("unexplained range", "unexplained ranges"),
@@ -156,6 +163,7 @@ impl Cause {
             Cause::Toolchain { .. } => "toolchain",
             Cause::Checksum { .. } => "checksum",
             Cause::Shifted { .. } => "shifted",
+            Cause::Padding { .. } => "padding",
             Cause::HostName => "host_name",
             Cause::UserName => "user_name",
             Cause::Unknown => "unknown",

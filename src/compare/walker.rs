@@ -458,6 +458,10 @@ impl Walker<'_> {
                     .map_err(io_error(&left.path))?
                 {
                     explained.cause = Cause::Shifted { by };
+                } else if let Some(fill) =
+                    taken_up_fill(*r, shift, bytes, left, right).map_err(io_error(&left.path))?
+                {
+                    explained.cause = Cause::Padding { fill };
                 }
             }
             if !causes.contains(&explained.cause) {
@@ -716,6 +720,37 @@ fn shift_diffs(
         });
     }
     Ok(shifts)
+}
+
+/// The fill byte of a range that only one side has at its end, after a shift, when every
+/// byte of it there is that fill (0x00 or 0xff): the other side's content moved into it.
+fn taken_up_fill(
+    r: ByteRange,
+    shift: i64,
+    bytes: &ByteDiff,
+    left: &Blob,
+    right: &Blob,
+) -> std::io::Result<Option<u8>> {
+    /// A longer tail is no padding a shift took up.
+    const MAX_FILL: u64 = 4096;
+    if bytes.shifts.is_empty() || r.len > MAX_FILL {
+        return Ok(None);
+    }
+    let right_at = r.offset.saturating_add_signed(shift);
+    let len = usize::try_from(r.len).unwrap_or(0);
+    let held = if r.offset >= left.len {
+        right.read_at(right_at, len)?
+    } else if right_at >= right.len {
+        left.read_at(r.offset, len)?
+    } else {
+        return Ok(None);
+    };
+    Ok(match held.first() {
+        Some(&fill @ (0x00 | 0xff)) if held.len() == len && held.iter().all(|&b| b == fill) => {
+            Some(fill)
+        }
+        _ => None,
+    })
 }
 
 /// Compare two spans of bytes with positioned reads.
