@@ -91,7 +91,10 @@ fn holder<'m>(parts: &'m [Part], packed: &Part) -> Option<&'m str> {
     parts
         .iter()
         .filter(|p| p.packed.is_none())
-        .find(|p| packed.offset >= p.offset && packed.offset + packed.len <= p.offset + p.len)
+        .find(|p| {
+            packed.offset >= p.offset
+                && packed.offset.saturating_add(packed.len) <= p.offset.saturating_add(p.len)
+        })
         .map(|p| p.name.as_str())
 }
 
