@@ -21,7 +21,7 @@ use std::collections::HashSet;
 use crate::archive::limits::{Bound, Exceeded};
 use crate::firmware::{self, FieldKind, Part, Role};
 
-use super::container::{Blob, Fault, METADATA_FIELDS};
+use super::container::{Blob, Fault};
 use super::walker::Walker;
 use super::{compare_readers, io_error, Cause, Change, Error, FieldChange};
 
@@ -393,27 +393,12 @@ impl Walker<'_> {
                 continue;
             };
             let n = self.leaves.len();
-            let fields: Vec<FieldChange> = l
-                .fields
-                .iter()
-                .filter_map(|lf| {
-                    let rf = r.fields.iter().find(|f| f.name == lf.name)?;
-                    (lf.value != rf.value).then(|| FieldChange {
-                        field: lf.name.to_owned(),
-                        left: lf.value.clone(),
-                        right: rf.value.clone(),
-                    })
-                })
-                .collect();
+            let meta = |p: &Part| -> Vec<(&str, String)> {
+                p.fields.iter().map(|f| (f.name, f.value.clone())).collect()
+            };
+            let fields = super::walker::changed_fields(&meta(l), &meta(r));
             if !fields.is_empty() {
-                let cause = if fields
-                    .iter()
-                    .all(|f| METADATA_FIELDS.contains(&f.field.as_str()))
-                {
-                    Cause::ArchiveMetadata
-                } else {
-                    Cause::Unknown
-                };
+                let cause = super::walker::metadata_cause(&fields);
                 let leaf = self.leaf(&child, Change::Changed, vec![cause], fields);
                 self.leaves.push(leaf);
             }

@@ -367,14 +367,7 @@ impl Walker<'_> {
             let fields = changed_fields(&lm.meta, &rm.meta);
             let same_meta = fields.is_empty();
             if !same_meta {
-                let cause = if fields
-                    .iter()
-                    .all(|f| METADATA_FIELDS.contains(&f.field.as_str()))
-                {
-                    Cause::ArchiveMetadata
-                } else {
-                    Cause::Unknown
-                };
+                let cause = metadata_cause(&fields);
                 let leaf = self.leaf(&child, Change::Changed, vec![cause], fields);
                 self.leaves.push(leaf);
             }
@@ -790,7 +783,23 @@ fn keys(members: &[Member]) -> Vec<String> {
         .collect()
 }
 
-fn changed_fields(left: &[(&str, String)], right: &[(&str, String)]) -> Vec<FieldChange> {
+/// `archive_metadata` when every changed field is archive metadata proper (mtime, mode,
+/// owner), `unknown` otherwise (a kind or link target is content).
+pub(super) fn metadata_cause(fields: &[FieldChange]) -> Cause {
+    if fields
+        .iter()
+        .all(|f| METADATA_FIELDS.contains(&f.field.as_str()))
+    {
+        Cause::ArchiveMetadata
+    } else {
+        Cause::Unknown
+    }
+}
+
+pub(super) fn changed_fields(
+    left: &[(&str, String)],
+    right: &[(&str, String)],
+) -> Vec<FieldChange> {
     left.iter()
         .filter_map(|(name, lv)| {
             let (_, rv) = right.iter().find(|(n, _)| n == name)?;

@@ -551,6 +551,28 @@ pub fn check_span(
     }
 }
 
+/// Copies a packed part's unpacked bytes to `out` in chunks, stopping at a signal; a read
+/// error (a damaged stream) is the format's `corrupt` error naming the part.
+pub(crate) fn copy_unpacked(
+    reader: &mut dyn io::Read,
+    out: &mut dyn io::Write,
+    name: &str,
+    corrupt: &dyn Fn(String) -> Error,
+) -> Result<(), Error> {
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        crate::interrupt::check()
+            .map_err(|e| io::Error::new(io::ErrorKind::Interrupted, e.to_string()))?;
+        let n = match reader.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(corrupt(format!("`{name}`: {e}"))),
+        };
+        out.write_all(&buf[..n])?;
+    }
+}
+
 /// Unix seconds, with the UTC date for people: `1700000000 (2023-11-14T22:13:20Z)`.
 pub(crate) fn unix_time(secs: u64) -> String {
     let date = i64::try_from(secs)

@@ -517,16 +517,5 @@ pub(super) fn extract(
         Some("none") => Box::new(reader),
         _ => return Err(corrupt(format!("`{}` is not packed", part.name))),
     };
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        crate::interrupt::check()
-            .map_err(|e| io::Error::new(io::ErrorKind::Interrupted, e.to_string()))?;
-        let n = match reader.read(&mut buf) {
-            Ok(0) => return Ok(()),
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(corrupt(format!("`{}`: {e}", part.name))),
-        };
-        out.write_all(&buf[..n])?;
-    }
+    super::copy_unpacked(&mut reader, out, &part.name, &corrupt)
 }
