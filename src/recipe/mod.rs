@@ -7,6 +7,7 @@
 //! key at fault.
 //! Relative paths in a recipe are relative to the recipe's folder.
 
+pub mod blob;
 mod duration;
 mod vary;
 
@@ -53,6 +54,9 @@ pub struct RecipeSpec {
     /// Declared, auditable harmless differences (`[[allow]]`).
     #[serde(rename = "allow", default, skip_serializing_if = "Vec::is_empty")]
     pub allowances: Vec<crate::compare::Allowance>,
+    /// Parts that are pinned by digest rather than rebuilt (`[[blob]]`).
+    #[serde(rename = "blob", default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<blob::Blob>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -459,6 +463,7 @@ impl RecipeSpec {
                 );
             }
         }
+        blob::validate(&self.blobs)?;
         names.clear();
         for (i, a) in self.artifacts.iter().enumerate() {
             if !is_tree_relative(&a.path) {

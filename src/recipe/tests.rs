@@ -355,3 +355,18 @@ fn an_artifact_may_declare_its_parts() {
         assert!(m.contains("line 24"), "{bad}: {m}");
     }
 }
+
+#[test]
+fn blobs_are_pinned_by_digest_with_a_reason() {
+    let blob = "\n[[blob]]\nname = \"ucode.bin\"\nreason = \"CPU microcode from the vendor\"\n\
+                digest = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n";
+    let r = load(&format!("{GOOD}{blob}")).unwrap();
+    assert_eq!(r.spec.blobs.len(), 1);
+    assert_eq!(r.spec.blobs[0].name, "ucode.bin");
+    assert!(message(&format!("{GOOD}{blob}{blob}"))
+        .contains("key `blob[1].name`: the blob `ucode.bin` is pinned twice"));
+    let no_reason = blob.replace("CPU microcode from the vendor", " ");
+    assert!(message(&format!("{GOOD}{no_reason}")).contains("key `blob[0].reason`"));
+    let bad_digest = blob.replace("sha256:1111", "md5:1111");
+    assert!(message(&format!("{GOOD}{bad_digest}")).contains("line"));
+}

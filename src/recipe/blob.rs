@@ -1,0 +1,46 @@
+//! Pinned blobs (`[[blob]]`): parts of a release that cannot be rebuilt from the escrow.
+//!
+//! A vendor's binary blob, CPU microcode or a radio firmware is not reproduced: it is pinned by
+//! digest, with a reason saying what it is, and reported as "pinned, not reproduced". A blob is
+//! found by its `name`: a shipped file of that name, or a flash region that names it. Its bytes
+//! count as `pinned` in the coverage only when their digest matches the pin; otherwise they are
+//! unexplained, and the verification fails as for any other difference.
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Checksum;
+
+/// One `[[blob]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Blob {
+    /// The name it goes by: a file in the shipped set, or a flash region's `blob`.
+    pub name: String,
+    /// The digest its bytes must have (`sha256:…` or `blake3:…`).
+    pub digest: Checksum,
+    /// What it is and why it is not rebuilt, for the auditor.
+    pub reason: String,
+}
+
+/// Checks what TOML types cannot: `Err((key, message))` for the first problem.
+pub(crate) fn validate(blobs: &[Blob]) -> Result<(), (String, String)> {
+    for (i, blob) in blobs.iter().enumerate() {
+        let key = |field: &str| format!("blob[{i}].{field}");
+        if blob.name.trim().is_empty() || blob.name.contains(['\0', '/']) {
+            return Err((key("name"), "must be a file name".to_owned()));
+        }
+        if blobs[..i].iter().any(|b| b.name == blob.name) {
+            return Err((
+                key("name"),
+                format!("the blob `{}` is pinned twice", blob.name),
+            ));
+        }
+        if blob.reason.trim().is_empty() {
+            return Err((
+                key("reason"),
+                "say what the blob is and why it is not rebuilt".to_owned(),
+            ));
+        }
+    }
+    Ok(())
+}
