@@ -45,6 +45,10 @@ pub struct Report {
     pub summary: Option<Summary>,
     /// The rebuild predicate's `verdict`, when a signed one was found.
     pub rebuild_verdict: Option<String>,
+    /// The rebuild predicate's display name of its verifier, when it has one.
+    pub verifier_name: Option<String>,
+    /// The rebuild predicate says it was written with `--redact`.
+    pub redacted: bool,
     /// Every reason to reject the bundle; empty when it holds.
     pub problems: Vec<Problem>,
 }
@@ -269,6 +273,8 @@ pub fn check_bundle(
         artifacts: Vec::new(),
         summary: None,
         rebuild_verdict: None,
+        verifier_name: None,
+        redacted: false,
         problems: Vec::new(),
     };
     // The subjects of the first signed statement, and its envelope number.
@@ -322,6 +328,8 @@ pub fn check_bundle(
         } else {
             RebuildPredicate::parse(Value::Object(statement.predicate)).map(|parsed| {
                 report.rebuild_verdict = Some(parsed.verdict.to_string());
+                report.verifier_name.clone_from(&parsed.verifier.name);
+                report.redacted = parsed.redacted;
                 rebuild = Some((parsed, own_subjects));
             })
         };
