@@ -45,6 +45,8 @@ pub struct Report {
     pub summary: Option<Summary>,
     /// The rebuild predicate's `verdict`, when a signed one was found.
     pub rebuild_verdict: Option<String>,
+    /// The signed rebuild predicate, when one parsed (whatever else was found wrong).
+    pub rebuild: Option<RebuildPredicate>,
     /// Every reason to reject the bundle; empty when it holds.
     pub problems: Vec<Problem>,
 }
@@ -269,6 +271,7 @@ pub fn check_bundle(
         artifacts: Vec::new(),
         summary: None,
         rebuild_verdict: None,
+        rebuild: None,
         problems: Vec::new(),
     };
     // The subjects of the first signed statement, and its envelope number.
@@ -365,6 +368,7 @@ pub fn check_bundle(
             report.problems.push(Problem::SelfContradiction { what });
         }
     }
+    report.rebuild = rebuild.map(|(predicate, _)| predicate);
     for (path, hashes) in artifacts.iter().zip(hash_files(artifacts)) {
         let hashes = hashes.map_err(|source| Error::Read {
             path: path.clone(),

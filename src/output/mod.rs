@@ -10,6 +10,7 @@
 pub mod diff;
 pub(crate) mod failure;
 pub mod progress;
+pub(crate) mod report;
 pub mod sanitize;
 pub mod verify;
 
