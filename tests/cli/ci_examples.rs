@@ -1,9 +1,10 @@
 //! The CI examples (`examples/ci/`) against their published schemas (issue 11 item 3): the
-//! GitHub Actions workflow and the GitLab pipeline with PyPI's `check-jsonschema` and its
-//! bundled `vendor.github-workflows` and `vendor.gitlab-ci` schemas, the Kubernetes Indexed Job
-//! with PyPI's `kubernetes-validate --strict` against Kubernetes 1.33. The validators run with
-//! the network cut off (bubblewrap's `--unshare-net`), so the schemas checked are the ones the
-//! pinned packages ship. Each example is also broken once, to show the validator catches it.
+//! GitHub Actions workflow and the GitLab pipeline with `check-jsonschema` and its bundled
+//! `vendor.github-workflows` and `vendor.gitlab-ci` schemas, the Kubernetes Indexed Job with
+//! `kubernetes-validate --strict` against Kubernetes 1.33 (both from `PyPI`, pinned). The
+//! validators run with the network cut off (bubblewrap's `--unshare-net`), so the schemas
+//! checked are the ones the pinned packages ship. Each example is also broken once, to show the
+//! validator catches it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,7 +58,11 @@ fn validators() -> &'static Path {
         std::fs::write(staged.join("ready"), VALIDATORS).unwrap();
         // Another run may have won the race; its venv is as good as ours.
         let _ = std::fs::rename(&staged, &venv);
-        assert!(venv.join("ready").exists(), "no venv at `{}`", venv.display());
+        assert!(
+            venv.join("ready").exists(),
+            "no venv at `{}`",
+            venv.display()
+        );
         venv.join("bin")
     })
 }
@@ -74,11 +79,13 @@ fn run(cmd: &mut Command, what: &str) {
     );
 }
 
-/// Run a validator on `file` without a network; its exit code and output.
-fn validate(program: &str, args: &[&str], file: &Path) -> (Option<i32>, String) {
+/// Run a validator (a Python module of the venv: its scripts' `#!` lines name the staging
+/// folder the venv was built in) on `file` without a network; its exit code and output.
+fn validate(module: &str, args: &[&str], file: &Path) -> (Option<i32>, String) {
     let out = Command::new("bwrap")
         .args(["--dev-bind", "/", "/", "--unshare-net", "--"])
-        .arg(validators().join(program))
+        .arg(validators().join("python"))
+        .args(["-m", module])
         .args(args)
         .arg(file)
         .output()
@@ -91,13 +98,16 @@ fn validate(program: &str, args: &[&str], file: &Path) -> (Option<i32>, String) 
     (out.status.code(), text)
 }
 
+/// An example, its validator and arguments, a line to break, how, and the complaint then.
+type Case<'a> = (&'a str, &'a str, Vec<&'a str>, &'a str, &'a str, &'a str);
+
 #[test]
 fn ci_examples_hold_against_their_published_schemas_offline() {
     let broken = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, Vec<&str>, &str, &str, &str); 3] = [
+    let cases: [Case; 3] = [
         (
             "github-actions.yml",
-            "check-jsonschema",
+            "check_jsonschema",
             vec!["--builtin-schema", "vendor.github-workflows"],
             "    steps:",
             "    stepz:",
@@ -105,7 +115,7 @@ fn ci_examples_hold_against_their_published_schemas_offline() {
         ),
         (
             "gitlab-ci.yml",
-            "check-jsonschema",
+            "check_jsonschema",
             vec!["--builtin-schema", "vendor.gitlab-ci"],
             "  script:",
             "  scriptz:",
@@ -113,7 +123,7 @@ fn ci_examples_hold_against_their_published_schemas_offline() {
         ),
         (
             "kubernetes-indexed-job.yaml",
-            "kubernetes-validate",
+            "kubernetes_validate",
             vec!["--strict", "-k", KUBERNETES],
             "completionMode: Indexed",
             "completionMod: Indexed",
@@ -124,7 +134,7 @@ fn ci_examples_hold_against_their_published_schemas_offline() {
         let example = root().join("examples/ci").join(name);
         let (code, text) = validate(program, &args, &example);
         assert_eq!(code, Some(0), "{name}: {text}");
-        if program == "kubernetes-validate" {
+        if program == "kubernetes_validate" {
             // Both documents, each against the version asked for.
             assert_eq!(text.matches("passed for resource").count(), 2, "{text}");
             assert!(text.contains(&format!("against version {}", &KUBERNETES[..4])));

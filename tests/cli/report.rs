@@ -111,7 +111,8 @@ fn report_lists_every_file_with_why_in_text_json_and_html() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let report: FleetJson = serde_json::from_slice(&out.stdout).unwrap();
+    let report: FleetJson = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(report.schema_version, 1);
     assert_eq!(
         report.summary,
@@ -128,16 +129,17 @@ fn report_lists_every_file_with_why_in_text_json_and_html() {
         .iter()
         .map(|e| (e.file.as_str(), e.version.as_deref(), e.status.as_str()))
         .collect();
-    let mut expected: Vec<(String, Option<&str>, &str)> = VERSIONS
-        .iter()
-        .enumerate()
-        .map(|(i, v)| {
-            let status = if i == TAMPERED { "failed" } else { "passed" };
-            (format!("mixed/release-{v}.intoto.jsonl"), Some(*v), status)
-        })
-        .collect();
-    // Rows without a signed release come last, by file.
-    expected.push(("mixed/more/forged.intoto.jsonl".into(), None, "rejected"));
+    // By package and version (the forged file's release is that of its still-signed rebuild
+    // predicate, 1.0.0, and sorts by file among that version); rows without one come last.
+    let mut expected: Vec<(String, Option<&str>, &str)> = vec![(
+        "mixed/more/forged.intoto.jsonl".into(),
+        Some("1.0.0"),
+        "rejected",
+    )];
+    expected.extend(VERSIONS.iter().enumerate().map(|(i, v)| {
+        let status = if i == TAMPERED { "failed" } else { "passed" };
+        (format!("mixed/release-{v}.intoto.jsonl"), Some(*v), status)
+    }));
     expected.push((
         "mixed/more/truncated.intoto.jsonl".into(),
         None,
@@ -150,7 +152,14 @@ fn report_lists_every_file_with_why_in_text_json_and_html() {
         .collect();
     assert_eq!(statuses, expected);
 
-    let passed = &report.attestations[0];
+    let entry = |file: &str| {
+        report
+            .attestations
+            .iter()
+            .find(|e| e.file == format!("mixed/{file}"))
+            .unwrap()
+    };
+    let passed = entry("release-1.0.0.intoto.jsonl");
     assert_eq!(passed.package.as_deref(), Some("acme-router-fw"));
     assert_eq!(passed.verdict.as_deref(), Some("identical"));
     assert!(passed.verifier.as_deref().is_some_and(|v| !v.is_empty()));
@@ -159,30 +168,34 @@ fn report_lists_every_file_with_why_in_text_json_and_html() {
     assert!(passed.isolation.as_ref().unwrap().version.is_some());
     assert_eq!(passed.rebuilds, Some(1));
     assert!(passed.drift.is_empty() && passed.problems.is_empty());
-    let tampered = &report.attestations[TAMPERED];
+    let tampered = entry(&format!("release-{}.intoto.jsonl", VERSIONS[TAMPERED]));
     assert_eq!(tampered.verdict.as_deref(), Some("different"));
     // Different, not nondeterministic: a second rebuild agreed with the first.
     assert_eq!(tampered.rebuilds, Some(2));
     assert!(tampered.drift.is_empty(), "{:?}", tampered.drift);
-    let problem = |i: usize| &report.attestations[i].problems;
-    assert_eq!(problem(6)[0].code, "bad_signature");
-    assert!(problem(6)[0]
+    let problems = |file: &str| &entry(file).problems;
+    let forged = problems("more/forged.intoto.jsonl");
+    // The forged summary is not read, so it is missing too.
+    assert_eq!(forged.len(), 2, "{forged:?}");
+    assert_eq!(forged[0].code, "bad_signature");
+    assert_eq!(forged[1].code, "missing_predicate");
+    assert!(forged[0]
         .message
-        .contains("no signature verifies with the given keys"));
-    assert_eq!(problem(7)[0].code, "unreadable");
+        .contains("envelope 1: no signature verifies with the given keys"));
+    let truncated = problems("more/truncated.intoto.jsonl");
+    assert_eq!(truncated[0].code, "unreadable");
     assert!(
-        problem(7)[0]
+        truncated[0]
             .message
             .contains("truncated.intoto.jsonl` line 2: not a DSSE envelope: EOF"),
-        "{:?}",
-        problem(7)
+        "{truncated:?}"
     );
+    let outside = problems("outside.intoto.jsonl");
     assert!(
-        problem(8)[0]
+        outside[0]
             .message
             .contains("is a symlink that leaves the attestation folder"),
-        "{:?}",
-        problem(8)
+        "{outside:?}"
     );
 
     // The page, as a browser reads it: a row per file with its status, the problems beneath.
@@ -254,7 +267,7 @@ fn report_lists_every_file_with_why_in_text_json_and_html() {
              `*.intoto.jsonl` file\n",
         ),
         (
-            ["report", "atts", "--key", "vendor.key"],
+            ["report", "atts", "--key", "vendor"],
             "is a private key, and checking takes the public one",
         ),
     ] {

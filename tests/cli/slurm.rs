@@ -22,7 +22,8 @@ pub const VERSIONS: [&str; 6] = ["1.0.0", "1.0.1", "1.0.2", "1.0.3", "1.0.4", "1
 pub const TAMPERED: usize = 3;
 
 /// What the Slurm run left: the attestations (`atts/release-N.intoto.jsonl`), the trusted key
-/// (`vendor.pub`) and an unrelated one (`other.pub`, with `other.key`), and sbatch's exit code.
+/// (`vendor.pub`, its private half `vendor`) and an unrelated one (`other.pub`), and sbatch's
+/// exit code.
 pub struct Fleet {
     /// Keeps the demo's folder (and so the fleet) alive for the whole test run.
     pub demo: Demo,
@@ -32,7 +33,23 @@ pub struct Fleet {
 /// The fleet, made once per test run by a real Slurm job array.
 pub fn fleet() -> &'static Fleet {
     static FLEET: OnceLock<Fleet> = OnceLock::new();
-    FLEET.get_or_init(run_fleet)
+    FLEET.get_or_init(|| {
+        let fleet = run_fleet();
+        // A static is never dropped, and so neither is the demo's temporary folder: it is
+        // removed when the test binary exits.
+        FLEET_DIR.get_or_init(|| fleet.demo.env.root().to_owned());
+        // SAFETY: registers a plain `extern "C" fn` that takes nothing; called once.
+        unsafe { libc::atexit(remove_fleet_dir) };
+        fleet
+    })
+}
+
+static FLEET_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+extern "C" fn remove_fleet_dir() {
+    if let Some(dir) = FLEET_DIR.get() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
 }
 
 /// A daemon we started, stopped when dropped: SIGTERM to its process group, a bounded wait,
@@ -271,10 +288,10 @@ fn free_ports() -> [u16; 2] {
 fn run_fleet() -> Fleet {
     let demo = Demo::locked("sandbox");
     let env = &demo.env;
-    env.cmd(["key", "generate", "--out", "vendor.key"])
+    env.cmd(["key", "generate", "--out", "vendor"])
         .assert()
         .success();
-    env.cmd(["key", "generate", "--out", "other.key"])
+    env.cmd(["key", "generate", "--out", "other"])
         .assert()
         .success();
     let recipe = demo.recipe();
@@ -338,7 +355,7 @@ fn run_fleet() -> Fleet {
         .env("PATH", &path)
         .env("RELEASES", env.path("releases.txt"))
         .env("OUT", env.path("atts"))
-        .env("REPROVE_SIGN_KEY", env.path("vendor.key"))
+        .env("REPROVE_SIGN_KEY", env.path("vendor"))
         .env("REPROVE_CACHE_DIR", env.path("cache"))
         .env("NO_COLOR", "1")
         .output()
@@ -382,7 +399,12 @@ fn a_slurm_job_array_verifies_six_releases_and_report_names_the_tampered_one() {
         .output()
         .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: Vec<Vec<&str>> = text
         .lines()
         .skip(1)
