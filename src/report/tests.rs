@@ -64,3 +64,12 @@ fn rows_sort_by_package_and_version_and_the_worst_status_wins() {
     assert_eq!(fleet.exit_status(), ExitStatus::Success);
     assert_eq!(fleet.count(Status::Passed), 2);
 }
+
+proptest::proptest! {
+    #[test]
+    fn comparing_versions_never_panics_and_is_antisymmetric(a in ".{0,12}", b in ".{0,12}") {
+        let ab = compare_versions(&a, &b);
+        proptest::prop_assert_eq!(ab, compare_versions(&b, &a).reverse());
+        proptest::prop_assert_eq!(ab == Ordering::Equal, a == b);
+    }
+}
