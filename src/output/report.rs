@@ -340,3 +340,91 @@ pub(crate) fn render_report_html(fleet: &Fleet) -> String {
     h.push_str("</tbody></table>\n");
     html_page("reprove report", &h)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::attest::rebuild::Isolation;
+    use crate::report::Release;
+    use crate::verify::Verdict;
+
+    fn hostile() -> Fleet {
+        Fleet {
+            entries: vec![
+                Entry {
+                    file: PathBuf::from("atts/<script>.intoto.jsonl"),
+                    status: Status::Failed,
+                    release: Some(Release {
+                        package: "fw\u{1b}[2J\u{202e}".to_owned(),
+                        version: "1<b>".to_owned(),
+                        verdict: Verdict::Nondeterministic,
+                        verifier: "lab & co".to_owned(),
+                        time: "2026-12-01T10:00:00Z".to_owned(),
+                        isolation: Isolation {
+                            backend: "bwrap".to_owned(),
+                            version: Some("0.8.0".to_owned()),
+                        },
+                        rebuilds: 2,
+                        drift: vec![Drift::Rebuilds {
+                            artifact: "a\nb".to_owned(),
+                            differing_bytes: Some(3),
+                        }],
+                    }),
+                    problems: Vec::new(),
+                },
+                Entry {
+                    file: PathBuf::from("cut.intoto.jsonl"),
+                    status: Status::Unreadable,
+                    release: None,
+                    problems: vec![("unreadable", "`cut` line 2: \u{1b}]8;;x".to_owned())],
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn what_the_files_say_is_escaped_for_the_terminal_and_the_page() {
+        let out = Output {
+            format: crate::output::Format::Human,
+            color: false,
+            color_err: false,
+            verbose_progress: false,
+        };
+        let text = render_report_text(&out, &hostile());
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{202e}'),
+            "{text}"
+        );
+        assert!(text.contains("fw\\u{1b}[2J\\u{202e}"), "{text}");
+        assert!(
+            text.contains("`a\\u{a}b`: 3 bytes moved between rebuilds"),
+            "{text}"
+        );
+        assert!(text.contains("\nunreadable `cut.intoto.jsonl`:\n  - `cut` line 2: \\u{1b}]8;;x\n"));
+        assert!(text.ends_with("\n2 attestations: 0 passed, 1 failed, 0 rejected, 1 unreadable\n"));
+        // Columns line up: every row's FILE starts where the header's does.
+        let at = text.lines().next().unwrap().find("FILE").unwrap();
+        assert_eq!(
+            text.lines().nth(2).unwrap().find("cut.intoto.jsonl"),
+            Some(at),
+            "{text}"
+        );
+
+        let html = render_report_html(&hostile());
+        assert!(
+            !html.contains("<script>") && !html.contains("<b>"),
+            "{html}"
+        );
+        assert!(html.contains("atts/&lt;script&gt;.intoto.jsonl"), "{html}");
+        assert!(html.contains("lab &amp; co"), "{html}");
+        assert!(!html.contains('\u{1b}'), "{html}");
+        assert!(html.contains("<li data-code=\"unreadable\">"), "{html}");
+
+        let json = serde_json::to_value(fleet_json(&hostile())).unwrap();
+        assert_eq!(json["attestations"][0]["drift"][0]["kind"], "rebuilds");
+        assert_eq!(json["attestations"][0]["package"], "fw\u{1b}[2J\u{202e}");
+        assert!(json["attestations"][1].get("package").is_none());
+    }
+}
