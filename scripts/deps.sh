@@ -19,6 +19,13 @@ REPROVE_DEPS_test+=(
   [mksquashfs]=squashfs-tools [/usr/sbin/cbfstool]=coreboot-utils [/usr/sbin/fmaptool]=coreboot-utils
   [/usr/share/OVMF/OVMF_CODE.fd]=ovmf
 )
+# The Slurm test starts a single-node cluster (munged, slurmctld, slurmd; sbatch and sinfo are
+# in slurm-client, which slurm-wlm pulls in); the CI examples are validated by pinned PyPI
+# packages in a venv the test makes (tests/ci_examples/requirements.txt), as the in-toto
+# interop packages are (tests/interop/requirements.txt).
+REPROVE_DEPS_test+=(
+  [munged]=munge [slurmctld]=slurmctld [slurmd]=slurmd [sbatch]=slurm-wlm
+)
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
   [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc [strace]=strace

@@ -435,6 +435,10 @@ impl Tree {
 pub struct Listing {
     /// Paths relative to the root, in the order found.
     pub files: Vec<PathBuf>,
+    /// What else was found that is neither a regular file nor a folder (symlinks, FIFOs, …),
+    /// with its kind: listed, never followed or opened, so a caller can say why it passed
+    /// over each.
+    pub others: Vec<(PathBuf, Kind)>,
     pub truncated: bool,
 }
 
@@ -484,7 +488,9 @@ impl Tree {
                     FileType::RegularFile => listing.files.push(at.join(name)),
                     FileType::Directory if depth < max_depth => todo.push(at.join(name)),
                     FileType::Directory => listing.truncated = true,
-                    _ => {}
+                    other => listing
+                        .others
+                        .push((at.join(name), Kind::of(other).unwrap_or(Kind::Unknown))),
                 }
             }
         }

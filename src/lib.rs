@@ -28,6 +28,7 @@ pub mod interrupt;
 pub mod output;
 pub mod progress;
 pub mod recipe;
+pub(crate) mod report;
 pub mod sandbox;
 pub mod store;
 pub mod toolchain;

@@ -49,6 +49,8 @@ pub struct Report {
     pub verifier_name: Option<String>,
     /// The rebuild predicate says it was written with `--redact`.
     pub redacted: bool,
+    /// The signed rebuild predicate, when one parsed (whatever else was found wrong).
+    pub rebuild: Option<RebuildPredicate>,
     /// Every reason to reject the bundle; empty when it holds.
     pub problems: Vec<Problem>,
 }
@@ -275,6 +277,7 @@ pub fn check_bundle(
         rebuild_verdict: None,
         verifier_name: None,
         redacted: false,
+        rebuild: None,
         problems: Vec::new(),
     };
     // The subjects of the first signed statement, and its envelope number.
@@ -373,6 +376,7 @@ pub fn check_bundle(
             report.problems.push(Problem::SelfContradiction { what });
         }
     }
+    report.rebuild = rebuild.map(|(predicate, _)| predicate);
     for (path, hashes) in artifacts.iter().zip(hash_files(artifacts)) {
         let hashes = hashes.map_err(|source| Error::Read {
             path: path.clone(),

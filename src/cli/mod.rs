@@ -9,6 +9,7 @@ mod key;
 mod lock;
 mod man;
 mod rebuild;
+mod report;
 mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -76,6 +77,9 @@ pub enum Command {
     /// Check attestations
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// One view of many attestations: per package and version, the verdict, verifier, date,
+    /// isolation and drift
+    Report(report::ReportArgs),
     /// Compare two files, directories, archives or images, and explain each difference
     #[command(after_help = ARCHIVE_BOUNDS)]
     Diff(diff::DiffArgs),
@@ -101,6 +105,7 @@ pub fn run(cli: Cli) -> ExitStatus {
         Command::Hash(args) => hash::run(&args, &out),
         Command::Key(command) => key::run(&command, &out),
         Command::Attest(command) => attest::run(&command, &out),
+        Command::Report(args) => report::run(&args, &out),
         Command::Diff(args) => diff::run(&args, &out),
         Command::Completions(args) => completions::run(&args, &out),
         Command::Man(args) => man::run(&args, &out),

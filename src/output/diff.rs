@@ -407,7 +407,9 @@ section{border:1px solid #ccc;border-radius:6px;margin:1em 0;padding:.6em 1em}\
 section.different{border-left:6px solid #b00020}section.equivalent{border-left:6px solid #d19a00}\
 .code{background:#b00020;color:#fff;padding:0 .3em;border-radius:3px;font-weight:bold}\
 table{border-collapse:collapse}td,th{padding:.15em .6em;text-align:left;vertical-align:top}\
-pre{background:#f6f6f6;padding:.5em;overflow-x:auto}mark{background:#ffb3b3}";
+pre{background:#f6f6f6;padding:.5em;overflow-x:auto}mark{background:#ffb3b3}\
+span.passed{color:#176c2e}span.failed,span.rejected{color:#b00020}span.unreadable{color:#8a5a00}\
+tr.problems td{color:#555;font-size:.9em}";
 
 /// One self-contained page: inline CSS, no script, no external resource, everything escaped.
 pub fn render_html(c: &Comparison) -> String {

@@ -11,6 +11,7 @@ pub(crate) mod attest;
 pub mod diff;
 pub(crate) mod failure;
 pub mod progress;
+pub(crate) mod report;
 pub mod sanitize;
 pub mod verify;
 

@@ -1,0 +1,162 @@
+use std::cmp::Ordering;
+use std::path::Path;
+
+use super::*;
+
+#[test]
+fn versions_compare_numbers_as_numbers() {
+    for (a, b, order) in [
+        ("1.0.9", "1.0.10", Ordering::Less),
+        ("1.0.10", "1.0.9", Ordering::Greater),
+        ("1.0.0", "1.0.0", Ordering::Equal),
+        ("1.0", "1.0.0", Ordering::Less),
+        ("1.0.0-rc1", "1.0.0-rc2", Ordering::Less),
+        ("2.0", "10.0", Ordering::Less),
+        ("01", "1", Ordering::Less),
+        ("", "0", Ordering::Less),
+        ("é1", "é2", Ordering::Less),
+    ] {
+        assert_eq!(compare_versions(a, b), order, "{a} vs {b}");
+    }
+}
+
+fn entry(file: &str, status: Status, package: Option<(&str, &str)>) -> Entry {
+    Entry {
+        file: PathBuf::from(file),
+        status,
+        release: package.map(|(package, version)| Release {
+            package: package.to_owned(),
+            version: version.to_owned(),
+            verdict: Verdict::Identical,
+            verifier: "v".to_owned(),
+            time: "2026-01-01T00:00:00Z".to_owned(),
+            isolation: rebuild::Isolation {
+                backend: "bubblewrap".to_owned(),
+                version: None,
+                root: None,
+            },
+            rebuilds: 1,
+            drift: Vec::new(),
+        }),
+        problems: Vec::new(),
+    }
+}
+
+#[test]
+fn rows_sort_by_package_and_version_and_the_worst_status_wins() {
+    let mut entries = vec![
+        entry("z", Status::Unreadable, None),
+        entry("a", Status::Rejected, None),
+        entry("c", Status::Passed, Some(("fw", "1.0.10"))),
+        entry("d", Status::Failed, Some(("fw", "1.0.9"))),
+        entry("e", Status::Passed, Some(("boot", "2"))),
+    ];
+    entries.sort_by(compare_entries);
+    let files: Vec<String> = entries
+        .iter()
+        .map(|e| e.file.display().to_string())
+        .collect();
+    assert_eq!(files, ["e", "d", "c", "a", "z"]);
+
+    let mut fleet = Fleet { entries };
+    assert_eq!(fleet.exit_status(), ExitStatus::Error);
+    fleet.entries.retain(|e| e.status != Status::Unreadable);
+    assert_eq!(fleet.exit_status(), ExitStatus::Failure);
+    fleet.entries.retain(|e| e.status == Status::Passed);
+    assert_eq!(fleet.exit_status(), ExitStatus::Success);
+    assert_eq!(fleet.count(Status::Passed), 2);
+}
+
+proptest::proptest! {
+    #[test]
+    fn comparing_versions_never_panics_and_is_antisymmetric(a in ".{0,12}", b in ".{0,12}") {
+        let ab = compare_versions(&a, &b);
+        proptest::prop_assert_eq!(ab, compare_versions(&b, &a).reverse());
+        proptest::prop_assert_eq!(ab == Ordering::Equal, a == b);
+    }
+}
+
+/// A report as `check_bundle` gives it for `predicate`, with a summary when `summary`.
+fn checked(predicate: serde_json::Value, summary: bool) -> Report {
+    Report {
+        envelopes: Vec::new(),
+        subjects: Vec::new(),
+        artifacts: Vec::new(),
+        summary: summary.then(|| crate::attest::check::Summary {
+            passed: false,
+            verifier_id: "https://lab.example/verifier".to_owned(),
+            time_verified: "2026-12-01T10:00:00Z".to_owned(),
+            verified_levels: Vec::new(),
+        }),
+        rebuild_verdict: None,
+        verifier_name: None,
+        redacted: false,
+        rebuild: Some(RebuildPredicate::parse(predicate).unwrap()),
+        problems: vec![Problem::VerificationFailed],
+    }
+}
+
+#[test]
+fn drift_names_what_moved_between_rebuilds_a_failed_rebuild_and_the_toolchain() {
+    let mut p: serde_json::Value =
+        serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json")).unwrap();
+    p["verdict"] = "nondeterministic".into();
+    p["artifacts"][0]["nondeterminism"] = p["artifacts"][0]["difference"].clone();
+    p["artifacts"][0]["nondeterminism"]["leaves"][0]["content"]["differing_bytes"] = 12.into();
+    p["failed_rebuild"] = serde_json::json!({
+        "rebuild": 2,
+        "variation": { "umask": 63, "clock_shift_days": null, "env_reversed": false,
+                       "nested_build_dir": false, "varied": ["umask"] },
+    });
+    p["toolchain"]["drift"] = serde_json::json!([
+        { "kind": "changed", "path": "/usr/bin/gcc-12",
+          "expected": format!("sha256:{}", "0".repeat(64)),
+          "found": format!("sha256:{}", "1".repeat(64)) },
+        { "kind": "renamed", "from": "a" },
+    ]);
+    let entry = entry_of(Path::new("a.intoto.jsonl"), &checked(p.clone(), true));
+    assert_eq!(entry.status, Status::Failed);
+    assert!(entry.problems.is_empty());
+    let release = entry.release.unwrap();
+    assert_eq!(
+        (release.package.as_str(), release.version.as_str()),
+        ("acme-router-fw", "1.0.0")
+    );
+    assert_eq!(release.verdict, Verdict::Nondeterministic);
+    assert_eq!(release.verifier, "https://lab.example/verifier");
+    assert_eq!(release.time, "2026-12-01T10:00:00Z");
+    assert_eq!(release.isolation.backend, "bwrap");
+    assert_eq!(release.rebuilds, 2);
+    assert_eq!(
+        release.drift,
+        [
+            Drift::Rebuilds {
+                artifact: "firmware.img".to_owned(),
+                differing_bytes: Some(12),
+            },
+            Drift::FailedRebuild {
+                rebuild: 2,
+                varied: vec!["umask".to_owned()],
+            },
+            Drift::Toolchain {
+                what: "`/usr/bin/gcc-12` changed".to_owned(),
+            },
+            Drift::Toolchain {
+                what: "a change of a kind this version does not know".to_owned(),
+            },
+        ]
+    );
+
+    // Without a summary the bundle is rejected, and the release still reads from the
+    // predicate: its verifier and the end of its rebuild.
+    let mut report = checked(p, false);
+    report.problems = vec![Problem::MissingPredicate {
+        predicate_type: crate::attest::vsa::PREDICATE_TYPE,
+    }];
+    let entry = entry_of(Path::new("b.intoto.jsonl"), &report);
+    assert_eq!(entry.status, Status::Rejected);
+    assert_eq!(entry.problems[0].0, "missing_predicate");
+    let release = entry.release.unwrap();
+    assert_eq!(release.verifier, "https://reprove.dev/verifier");
+    assert!(release.time.starts_with("20"), "{}", release.time);
+}
