@@ -45,6 +45,8 @@ pub struct Report {
     pub summary: Option<Summary>,
     /// The rebuild predicate's `verdict`, when a signed one was found.
     pub rebuild_verdict: Option<String>,
+    /// The signed rebuild predicate's custody: pinned blobs, coverage and provenance.
+    pub custody: Custody,
     /// Every reason to reject the bundle; empty when it holds.
     pub problems: Vec<Problem>,
 }
@@ -54,6 +56,14 @@ impl Report {
     pub fn is_verified(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// What a signed rebuild predicate says of custody (empty when it says nothing).
+#[derive(Debug, Clone, Default)]
+pub struct Custody {
+    pub blobs: Vec<super::custody::RecordedBlob>,
+    pub coverage: Option<crate::coverage::Coverage>,
+    pub provenance: Vec<super::custody::ProvenanceRecord>,
 }
 
 /// One envelope, as checked.
@@ -269,6 +279,7 @@ pub fn check_bundle(
         artifacts: Vec::new(),
         summary: None,
         rebuild_verdict: None,
+        custody: Custody::default(),
         problems: Vec::new(),
     };
     // The subjects of the first signed statement, and its envelope number.
@@ -322,6 +333,15 @@ pub fn check_bundle(
         } else {
             RebuildPredicate::parse(Value::Object(statement.predicate)).map(|parsed| {
                 report.rebuild_verdict = Some(parsed.verdict.to_string());
+                report.custody = Custody {
+                    blobs: parsed.blobs.clone(),
+                    coverage: parsed.coverage.map(|c| c.coverage()),
+                    provenance: parsed
+                        .provenance
+                        .as_ref()
+                        .map(|p| p.records.clone())
+                        .unwrap_or_default(),
+                };
                 rebuild = Some((parsed, own_subjects));
             })
         };

@@ -166,6 +166,7 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
             "variation": report.rebuilds[k].variation,
         });
     }
+    super::custody::add_custody(&mut predicate, report);
     predicate
 }
 

@@ -32,6 +32,15 @@ pub struct RebuildPredicate {
     #[serde(default)]
     pub failed_rebuild: Option<FailedRebuild>,
     pub artifacts: Vec<Artifact>,
+    /// The recipe's pinned blobs, each checked (written since `[[blob]]`).
+    #[serde(default)]
+    pub blobs: Vec<super::custody::RecordedBlob>,
+    /// Where every byte of the shipped set stands (written since coverage was counted).
+    #[serde(default)]
+    pub coverage: Option<super::custody::RecordedCoverage>,
+    /// How the shipped files were obtained, as the verifier was told (`--provenance`).
+    #[serde(default)]
+    pub provenance: Option<super::custody::RecordedProvenance>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_on: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -10,6 +10,9 @@
 //!   "summary": { "verification_result": "PASSED", "verifier_id": "…", "time_verified": "…",
 //!                "verified_levels": ["…"] },
 //!   "rebuild_verdict": "identical",
+//!   "blobs": [ { "name": "…", "outcome": "pinned", "pinned": "sha256:…", "shipped": "sha256:…" } ],
+//!   "coverage": { "reproduced": 0, "pinned": 0, "masked": 0, "erased": 0, "unexplained": 0 },
+//!   "provenance": [ { "text": "…", "file": "…", "sha256": "sha256:…" } ],
 //!   "problems": [ { "code": "bad_signature", "message": "…" } ] }
 //! ```
 //!
@@ -61,7 +64,30 @@ struct ReportJson {
     summary: Option<SummaryJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     rebuild_verdict: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    blobs: Vec<BlobJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<crate::coverage::Coverage>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    provenance: Vec<ProvenanceJson>,
     problems: Vec<ProblemJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct BlobJson {
+    name: String,
+    outcome: crate::verify::BlobOutcome,
+    pinned: Checksum,
+    shipped: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ProvenanceJson {
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,6 +151,15 @@ pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitS
     })
 }
 
+/// The digest a blob's shipped file has, in its pin's algorithm.
+fn shipped_digest(b: &crate::attest::custody::RecordedBlob) -> String {
+    let hex = match b.pinned.algorithm {
+        crate::hash::Algorithm::Sha256 => &b.shipped.digest.sha256,
+        crate::hash::Algorithm::Blake3 => &b.shipped.digest.blake3,
+    };
+    format!("{}:{}", b.pinned.algorithm, crate::hash::hex(&hex.0))
+}
+
 fn result_name(passed: bool) -> &'static str {
     if passed {
         "PASSED"
@@ -172,6 +207,31 @@ fn to_json(file: String, report: &Report) -> ReportJson {
             verified_levels: s.verified_levels.clone(),
         }),
         rebuild_verdict: report.rebuild_verdict.clone(),
+        blobs: report
+            .custody
+            .blobs
+            .iter()
+            .map(|b| BlobJson {
+                name: b.name.clone(),
+                outcome: b.outcome,
+                pinned: b.pinned,
+                shipped: shipped_digest(b),
+            })
+            .collect(),
+        coverage: report.custody.coverage,
+        provenance: report
+            .custody
+            .provenance
+            .iter()
+            .map(|p| ProvenanceJson {
+                text: p.text.clone(),
+                file: p.file.as_ref().map(|f| f.name.clone()),
+                sha256: p
+                    .file
+                    .as_ref()
+                    .map(|f| format!("sha256:{}", crate::hash::hex(&f.digest.sha256.0))),
+            })
+            .collect(),
         problems: report
             .problems
             .iter()
@@ -238,6 +298,35 @@ fn render_human(out: &Output, file: &str, report: &Report) -> String {
     }
     if let Some(verdict) = &report.rebuild_verdict {
         text.push_str(&format!("  rebuild verdict: {}\n", sanitize(verdict)));
+    }
+    for b in &report.custody.blobs {
+        text.push_str(&format!(
+            "  blob {}: {} (pinned {}, shipped {})\n",
+            path(&b.name),
+            b.outcome.describe(),
+            b.pinned,
+            sanitize(&shipped_digest(b))
+        ));
+    }
+    for p in &report.custody.provenance {
+        let from = p
+            .file
+            .as_ref()
+            .map(|f| {
+                format!(
+                    " (from {}, sha256:{})",
+                    path(&f.name),
+                    crate::hash::hex(&f.digest.sha256.0)
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  provenance: {}{from}\n",
+            crate::output::custody::provenance_text(&p.text)
+        ));
+    }
+    if let Some(c) = &report.custody.coverage {
+        text.push_str(&format!("  {}\n", crate::output::custody::coverage_text(c)));
     }
     if !report.problems.is_empty() {
         text.push_str(&format!("{}\n", out.paint(Style::Bad, "problems:")));

@@ -8,6 +8,7 @@ mod attest_schema;
 mod beneath;
 mod build_dir;
 mod causes;
+mod custody;
 mod debian;
 mod diff;
 mod failures;

@@ -1,0 +1,182 @@
+//! The rebuild predicate's custody objects — `blobs`, `coverage` and `provenance` — written
+//! and read back. Each is a self-contained object of the predicate (specified in
+//! `docs/attestation.md` and `docs/rebuild-predicate.schema.json`), so that it moves as one
+//! piece when the predicate's shape does.
+//!
+//! - `blobs` (present when the recipe pins any): per `[[blob]]` its `name`, `reason`, the
+//!   `pinned` digest (`ALGO:HEX`), the `shipped` file it was checked against (`{name, digest,
+//!   size}`) and the `outcome`, `pinned` or `different`;
+//! - `coverage` (always): the five classes of [`Coverage`] in bytes, and `total`;
+//! - `provenance` (present when `--provenance` was given): `records`, each `{text}` and, for a
+//!   file, `file: {name, digest, size}` (the digest of the text's bytes).
+//!
+//! A reader checks what can be checked from the predicate alone (see `consistency`): a blob's
+//! outcome follows from its two digests, a file record's digest is that of its text, and the
+//! coverage's `total` is the sum of its classes.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::rebuild::{DigestSet, Shipped};
+use crate::coverage::Coverage;
+use crate::hash::{Checksum, Hashes};
+use crate::verify::{BlobOutcome, Report};
+
+fn digest_set(h: &Hashes) -> Value {
+    json!({ "sha256": h.sha256.hex(), "blake3": h.blake3.hex() })
+}
+
+/// Adds the custody objects of `report` to `predicate`.
+pub fn add_custody(predicate: &mut Value, report: &Report) {
+    if !report.blobs.is_empty() {
+        let blobs: Vec<Value> = report
+            .blobs
+            .iter()
+            .map(|b| {
+                json!({
+                    "name": b.name,
+                    "reason": b.reason,
+                    "pinned": b.pinned.to_string(),
+                    "shipped": { "name": b.found, "digest": digest_set(&b.hashes), "size": b.hashes.size },
+                    "outcome": b.outcome,
+                })
+            })
+            .collect();
+        predicate["blobs"] = Value::Array(blobs);
+    }
+    predicate["coverage"] = coverage_json(&report.coverage);
+    if !report.provenance.is_empty() {
+        let records: Vec<Value> = report
+            .provenance
+            .iter()
+            .map(|p| {
+                let mut v = json!({ "text": p.text });
+                if let Some(f) = &p.file {
+                    v["file"] = json!({
+                        "name": f.path.to_string_lossy(),
+                        "digest": digest_set(&f.hashes),
+                        "size": f.hashes.size,
+                    });
+                }
+                v
+            })
+            .collect();
+        predicate["provenance"] = json!({ "records": records });
+    }
+}
+
+/// `coverage` as the predicate writes it: the classes and their total.
+pub fn coverage_json(c: &Coverage) -> Value {
+    let mut v = json!(c);
+    v["total"] = json!(c.total());
+    v
+}
+
+/// A `[[blob]]` as the predicate records it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordedBlob {
+    pub name: String,
+    pub reason: String,
+    pub pinned: Checksum,
+    pub shipped: Shipped,
+    pub outcome: BlobOutcome,
+}
+
+/// `coverage` as read: the classes, and the total the writer counted.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct RecordedCoverage {
+    pub reproduced: u64,
+    pub pinned: u64,
+    pub masked: u64,
+    pub erased: u64,
+    pub unexplained: u64,
+    pub total: u64,
+}
+
+impl RecordedCoverage {
+    pub fn coverage(&self) -> Coverage {
+        Coverage {
+            reproduced: self.reproduced,
+            pinned: self.pinned,
+            masked: self.masked,
+            erased: self.erased,
+            unexplained: self.unexplained,
+        }
+    }
+}
+
+/// `provenance` as read.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordedProvenance {
+    pub records: Vec<ProvenanceRecord>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProvenanceRecord {
+    pub text: String,
+    #[serde(default)]
+    pub file: Option<ProvenanceFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProvenanceFile {
+    pub name: String,
+    pub digest: DigestSet,
+    pub size: u64,
+}
+
+/// Whether `digest` (the shipped file's) carries the `pinned` checksum.
+pub fn matches_pin(digest: &DigestSet, pinned: &Checksum) -> bool {
+    let hex = match pinned.algorithm {
+        crate::hash::Algorithm::Sha256 => &digest.sha256,
+        crate::hash::Algorithm::Blake3 => &digest.blake3,
+    };
+    crate::hash::hex(&hex.0) == pinned.hex()
+}
+
+/// What the custody objects of `p` contradict of themselves: one sentence each.
+pub(super) fn contradictions(
+    blobs: &[RecordedBlob],
+    coverage: Option<&RecordedCoverage>,
+    provenance: Option<&RecordedProvenance>,
+) -> Vec<String> {
+    let mut found = Vec::new();
+    for b in blobs {
+        let matched = matches_pin(&b.shipped.digest, &b.pinned);
+        if matched != (b.outcome == BlobOutcome::Pinned) {
+            found.push(format!(
+                "blob `{}`: `{}`, but its shipped digest {} its pin",
+                b.name,
+                serde_json::to_value(b.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default(),
+                if matched { "matches" } else { "differs from" }
+            ));
+        }
+    }
+    if let Some(c) = coverage {
+        if c.coverage().total() != c.total {
+            found.push(format!(
+                "the coverage's classes add up to {} bytes, not its total of {}",
+                c.coverage().total(),
+                c.total
+            ));
+        }
+    }
+    for (i, r) in provenance.iter().flat_map(|p| &p.records).enumerate() {
+        let Some(f) = &r.file else { continue };
+        let hashes = crate::hash::hash_bytes(r.text.as_bytes());
+        let agrees = crate::hash::hex(&f.digest.sha256.0) == hashes.sha256.hex()
+            && crate::hash::hex(&f.digest.blake3.0) == hashes.blake3.hex()
+            && f.size == hashes.size;
+        if !agrees {
+            found.push(format!(
+                "provenance record {} (file `{}`): its digest is not that of its text",
+                i + 1,
+                f.name
+            ));
+        }
+    }
+    found
+}
