@@ -180,3 +180,54 @@ pub(super) fn contradictions(
     }
     found
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn custody_that_contradicts_itself_is_named() {
+        let text = "read with flashrom from SN-42";
+        let h = crate::hash::hash_bytes(b"radio");
+        let blob = |pinned: &Checksum, outcome: &str| -> RecordedBlob {
+            serde_json::from_value(json!({
+                "name": "radio.bin", "reason": "vendor", "pinned": pinned.to_string(),
+                "shipped": { "name": "radio.bin", "digest": digest_set(&h), "size": 5 },
+                "outcome": outcome,
+            }))
+            .unwrap()
+        };
+        let other = crate::hash::hash_bytes(b"other").blake3;
+        let provenance = |digest: &Hashes| -> RecordedProvenance {
+            serde_json::from_value(json!({ "records": [
+                { "text": text },
+                { "text": text, "file": { "name": "c.txt", "digest": digest_set(digest), "size": text.len() } },
+            ]}))
+            .unwrap()
+        };
+        let coverage = |total: u64| -> RecordedCoverage {
+            serde_json::from_value(json!({ "reproduced": 3, "pinned": 5, "masked": 0,
+                "erased": 0, "unexplained": 0, "total": total }))
+            .unwrap()
+        };
+        let honest = [blob(&h.sha256, "pinned"), blob(&other, "different")];
+        let right = provenance(&crate::hash::hash_bytes(text.as_bytes()));
+        assert_eq!(
+            contradictions(&honest, Some(&coverage(8)), Some(&right)),
+            Vec::<String>::new()
+        );
+        let lies = [blob(&h.blake3, "different"), blob(&other, "pinned")];
+        let found = contradictions(&lies, Some(&coverage(9)), Some(&provenance(&h)));
+        assert_eq!(
+            found,
+            [
+                "blob `radio.bin`: `different`, but its shipped digest matches its pin",
+                "blob `radio.bin`: `pinned`, but its shipped digest differs from its pin",
+                "the coverage's classes add up to 8 bytes, not its total of 9",
+                "provenance record 2 (file `c.txt`): its digest is not that of its text",
+            ]
+        );
+    }
+}

@@ -362,7 +362,7 @@ mod tests {
         );
 
         let mut later = fixture();
-        later["provenance"] = json!({"added": "in a later version"});
+        later["witnesses"] = json!({"added": "in a later version"});
         later["artifacts"][0]["allowances"] = json!([]);
         later["rebuilds"][0]["termination"] = json!({"kind": "oom_killed", "value": 9});
         later["toolchain"]["drift"] = json!([{"kind": "renamed", "from": "a", "to": "b"}]);
