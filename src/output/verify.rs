@@ -91,6 +91,7 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         .artifacts
         .iter()
         .map(|a| a.name.chars().count())
+        .chain(report.blobs.iter().map(|b| b.name.chars().count()))
         .max()
         .unwrap_or(0);
     for a in &report.artifacts {
