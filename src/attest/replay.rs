@@ -3,7 +3,7 @@
 //!
 //! The rebuild predicate records the invocation (recipe and shipped paths) and what was found:
 //! recipe and lock digests, the escrow digest, each shipped file's and each rebuilt artifact's
-//! digests, and the verdicts. A replay reads those, runs `verify` on the same inputs, and lists
+//! digests, the verdicts, and each pinned blob's outcome and shipped digest. A replay reads those, runs `verify` on the same inputs, and lists
 //! every recorded fact the new run does not reproduce. Signatures are checked when keys are
 //! given (and then an unsigned or wrongly signed attestation is refused).
 
@@ -29,6 +29,8 @@ pub struct Recorded {
     pub escrow_sha256: Option<String>,
     /// Artifact name → (verdict, shipped sha256, first rebuild's sha256).
     pub artifacts: BTreeMap<String, (String, Option<String>, Option<String>)>,
+    /// Pinned blob name → (outcome, shipped sha256); empty for a predicate without blobs.
+    pub blobs: BTreeMap<String, (String, Option<String>)>,
 }
 
 /// A recorded fact the new run did not reproduce.
@@ -88,6 +90,13 @@ fn parse(p: &Value) -> Result<Recorded, String> {
         let rebuilt = a["rebuilt"][0]["sha256"].as_str().map(str::to_owned);
         artifacts.insert(name, (verdict, shipped, rebuilt));
     }
+    let mut blobs = BTreeMap::new();
+    for b in p["blobs"].as_array().into_iter().flatten() {
+        let name = text(&b["name"], "blobs[].name")?;
+        let outcome = text(&b["outcome"], "blobs[].outcome")?;
+        let shipped = b["shipped"]["digest"]["sha256"].as_str().map(str::to_owned);
+        blobs.insert(name, (outcome, shipped));
+    }
     Ok(Recorded {
         recipe: PathBuf::from(text(&p["invocation"]["recipe"], "invocation.recipe")?),
         shipped,
@@ -96,6 +105,7 @@ fn parse(p: &Value) -> Result<Recorded, String> {
         lock_sha256: text(&p["lock"]["digest"]["sha256"], "lock.digest.sha256")?,
         escrow_sha256: p["escrow"]["digest"]["sha256"].as_str().map(str::to_owned),
         artifacts,
+        blobs,
     })
 }
 
@@ -163,6 +173,28 @@ pub fn compare(recorded: &Recorded, report: &Report) -> Vec<Mismatch> {
     for name in found.keys() {
         if !recorded.artifacts.contains_key(*name) {
             check(format!("artifact `{name}`"), None, Some("present"));
+        }
+    }
+    for (name, (outcome, shipped)) in &recorded.blobs {
+        let Some(b) = report.blobs.iter().find(|b| b.name == *name) else {
+            check(format!("blob `{name}`"), Some("recorded"), None);
+            continue;
+        };
+        let now = serde_json::to_value(b.outcome).ok();
+        check(
+            format!("blob `{name}` outcome"),
+            Some(outcome),
+            now.as_ref().and_then(Value::as_str),
+        );
+        check(
+            format!("blob `{name}` shipped sha256"),
+            shipped.as_deref(),
+            Some(&b.hashes.sha256.hex()),
+        );
+    }
+    for b in &report.blobs {
+        if !recorded.blobs.contains_key(&b.name) {
+            check(format!("blob `{}`", b.name), None, Some("present"));
         }
     }
     out

@@ -66,7 +66,8 @@ fn stdout_of(cmd: &mut assert_cmd::Command, code: i32) -> String {
 /// bundle is pinned, not reproduced, and the release stays `identical`; the coverage counts it;
 /// the provenance given as text and as a file is signed in, shown by `attest verify`, and an
 /// edit of it breaks the signature. Then the blob's bytes change (exit 1, both digests shown,
-/// its bytes unexplained), and a blob the shipped set lacks is a recipe error before building.
+/// its bytes unexplained, and a replay of the first attestation says the blob is not as
+/// recorded), and a blob the shipped set lacks is a recipe error before building.
 #[test]
 fn a_pinned_blob_is_covered_and_the_provenance_signed() {
     let demo = Demo::locked("sandbox");
@@ -179,7 +180,25 @@ fn a_pinned_blob_is_covered_and_the_provenance_signed() {
     let mut other = radio.clone();
     other[0] ^= 0x20;
     env.write("shipped/radio.bin", &other);
-    let text = stdout_of(signed("changed.intoto.jsonl").arg("--color=never"), 1);
+    // Replayed from the first attestation: the same inputs, and the blob no longer as recorded.
+    let text = stdout_of(
+        env.cmd([
+            "verify",
+            "--from-attestation",
+            "att.intoto.jsonl",
+            "--color=never",
+        ])
+        .args(["--sign-key", "vendor", "--out", "changed.intoto.jsonl"]),
+        1,
+    );
+    assert!(
+        text.contains("blob `radio.bin` outcome: recorded pinned, found different")
+            && text.contains(&format!(
+                "blob `radio.bin` shipped sha256: recorded {}",
+                &sha256(&radio)["sha256:".len()..]
+            )),
+        "{text}"
+    );
     assert!(
         text.starts_with("acme-router-fw 1.0.0: different\n"),
         "{text}"
