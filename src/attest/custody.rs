@@ -27,7 +27,7 @@ fn digest_set(h: &Hashes) -> Value {
 }
 
 /// Adds the custody objects of `report` to `predicate`.
-pub fn add_custody(predicate: &mut Value, report: &Report) {
+pub(crate) fn add_custody(predicate: &mut Value, report: &Report) {
     if !report.blobs.is_empty() {
         let blobs: Vec<Value> = report
             .blobs
@@ -66,7 +66,7 @@ pub fn add_custody(predicate: &mut Value, report: &Report) {
 }
 
 /// `coverage` as the predicate writes it: the classes and their total.
-pub fn coverage_json(c: &Coverage) -> Value {
+pub(crate) fn coverage_json(c: &Coverage) -> Value {
     let mut v = json!(c);
     v["total"] = json!(c.total());
     v
@@ -126,7 +126,7 @@ pub struct ProvenanceFile {
 }
 
 /// Whether `digest` (the shipped file's) carries the `pinned` checksum.
-pub fn matches_pin(digest: &DigestSet, pinned: &Checksum) -> bool {
+pub(crate) fn matches_pin(digest: &DigestSet, pinned: &Checksum) -> bool {
     let hex = match pinned.algorithm {
         crate::hash::Algorithm::Sha256 => &digest.sha256,
         crate::hash::Algorithm::Blake3 => &digest.blake3,

@@ -7,7 +7,7 @@ use crate::coverage::Coverage;
 
 /// One line: every class as a share of the total, in percent, and in bytes, in the order
 /// [`Coverage::classes`] gives (`coverage of 4243 bytes: 97.6% reproduced (4141 bytes), …`).
-pub fn coverage_text(c: &Coverage) -> String {
+pub(crate) fn coverage_text(c: &Coverage) -> String {
     let shares: Vec<String> = c
         .classes()
         .iter()
@@ -25,7 +25,7 @@ fn bytes(n: u64) -> String {
 }
 
 /// A provenance record's text for one line: escaped, its line breaks shown as ` / `.
-pub fn provenance_text(text: &str) -> String {
+pub(crate) fn provenance_text(text: &str) -> String {
     let lines: Vec<String> = text
         .lines()
         .map(str::trim)

@@ -7,7 +7,7 @@
 //! without `--quiet`, and when `CI` is unset or empty.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod custody;
+pub(crate) mod custody;
 pub mod diff;
 pub(crate) mod failure;
 pub mod progress;

@@ -86,7 +86,7 @@ impl BlobReport {
 /// for a blob that names no shipped file, or that reaches the shipped file of an artifact. A
 /// blob `elsewhere` says is found elsewhere (a flash region of a dump, checked there) and that
 /// the shipped set lacks is left to that check.
-pub fn check_blobs(
+pub(crate) fn check_blobs(
     recipe: &Recipe,
     shipped: &ShippedSet,
     elsewhere: &dyn Fn(&str) -> bool,
@@ -142,7 +142,7 @@ pub fn check_blobs(
 }
 
 /// The worst the blobs weigh in the verdict (`identical` when every one matched, or none).
-pub fn blobs_verdict(blobs: &[BlobReport]) -> Verdict {
+pub(crate) fn blobs_verdict(blobs: &[BlobReport]) -> Verdict {
     blobs
         .iter()
         .map(|b| b.outcome.verdict())
@@ -159,7 +159,7 @@ enum Class {
 }
 
 /// The coverage of the shipped `files` by what the verification found of them.
-pub fn shipped_coverage(
+pub(crate) fn shipped_coverage(
     files: &[ShippedFile],
     artifacts: &[ArtifactReport],
     blobs: &[BlobReport],

@@ -12,9 +12,9 @@
 //! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
 //! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
-pub mod custody;
+mod custody;
 mod names;
-pub mod provenance;
+mod provenance;
 pub mod shipped;
 mod verdict;
 
@@ -39,7 +39,7 @@ use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
 
 pub use custody::{BlobOutcome, BlobReport};
-pub use provenance::Provenance;
+pub use provenance::{Provenance, ProvenanceFile, MAX_PROVENANCE_BYTES};
 pub use shipped::{ShippedFile, ShippedSet};
 pub use verdict::Verdict;
 
@@ -145,7 +145,7 @@ pub struct Report {
     pub shipped_files: Vec<ShippedFile>,
     /// The recipe's `[[blob]]` pins, each checked against the shipped file of its name.
     pub blobs: Vec<BlobReport>,
-    /// Where every byte of the shipped set stands (see [`custody`]).
+    /// Where every byte of the shipped set stands (counted as `docs/attestation.md` says).
     pub coverage: crate::coverage::Coverage,
     /// How the shipped files were obtained, as the user said (`--provenance`).
     pub provenance: Vec<Provenance>,
