@@ -4,8 +4,9 @@
 //! A value that names an existing path is a file: it must be a regular file (a FIFO or a
 //! device is refused before it is opened, so nothing blocks) of at most
 //! [`MAX_PROVENANCE_BYTES`], in UTF-8; it is recorded with its path, its digests and its text.
-//! Any other value is the text itself. Empty text (or only white space) is refused: a record
-//! that says nothing is no custody. The text is kept as given; whoever shows it escapes it.
+//! Any other value is the text itself, of at most as many bytes. Empty text (or only white
+//! space) is refused: a record that says nothing is no custody. The text is kept as given;
+//! whoever shows it escapes it.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -45,6 +46,8 @@ pub enum Error {
     TooLarge { path: PathBuf, max: u64 },
     #[error("the provenance file `{}` is not UTF-8 text (byte {at})", path.display())]
     NotText { path: PathBuf, at: usize },
+    #[error("the provenance text is longer than {max} bytes: put it in a file, or say less")]
+    TooLong { max: u64 },
     #[error("the provenance {what} is empty: say how the shipped files were obtained")]
     Empty { what: String },
 }
@@ -57,6 +60,11 @@ impl Provenance {
             if value.trim().is_empty() {
                 return Err(Error::Empty {
                     what: "text".to_owned(),
+                });
+            }
+            if value.len() as u64 > MAX_PROVENANCE_BYTES {
+                return Err(Error::TooLong {
+                    max: MAX_PROVENANCE_BYTES,
                 });
             }
             return Ok(Provenance {
@@ -137,5 +145,10 @@ mod tests {
             "a folder is no provenance file"
         );
         assert!(Provenance::from_value("  ").is_err());
+        let long = "SN-42 ".repeat(11_000);
+        assert!(Provenance::from_value(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("longer than 65536 bytes"));
     }
 }
