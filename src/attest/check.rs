@@ -51,6 +51,8 @@ pub struct Report {
     pub redacted: bool,
     /// The signed rebuild predicate, when one parsed (whatever else was found wrong).
     pub rebuild: Option<RebuildPredicate>,
+    /// The signed rebuild predicate's custody: pinned blobs, coverage and provenance.
+    pub custody: Custody,
     /// Every reason to reject the bundle; empty when it holds.
     pub problems: Vec<Problem>,
 }
@@ -60,6 +62,14 @@ impl Report {
     pub fn is_verified(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// What a signed rebuild predicate says of custody (empty when it says nothing).
+#[derive(Debug, Clone, Default)]
+pub struct Custody {
+    pub blobs: Vec<super::custody::RecordedBlob>,
+    pub coverage: Option<crate::coverage::Coverage>,
+    pub provenance: Vec<super::custody::ProvenanceRecord>,
 }
 
 /// One envelope, as checked.
@@ -278,6 +288,7 @@ pub fn check_bundle(
         verifier_name: None,
         redacted: false,
         rebuild: None,
+        custody: Custody::default(),
         problems: Vec::new(),
     };
     // The subjects of the first signed statement, and its envelope number.
@@ -333,6 +344,15 @@ pub fn check_bundle(
                 report.rebuild_verdict = Some(parsed.verdict.to_string());
                 report.verifier_name.clone_from(&parsed.verifier.name);
                 report.redacted = parsed.redacted;
+                report.custody = Custody {
+                    blobs: parsed.blobs.clone(),
+                    coverage: parsed.coverage.map(|c| c.coverage()),
+                    provenance: parsed
+                        .provenance
+                        .as_ref()
+                        .map(|p| p.records.clone())
+                        .unwrap_or_default(),
+                };
                 rebuild = Some((parsed, own_subjects));
             })
         };

@@ -16,7 +16,11 @@
 //! - `missing`: the artifact is absent from a rebuild or from the shipped set;
 //! - `build-failed`: a rebuild that did not exit with status 0 (and `failed_rebuild`, when
 //!   present, names a later rebuild that did not, with the verdict `build-failed`);
-//! - the statement's subjects are the shipped files the predicate judged, with their digests.
+//! - a blob's `outcome` is `pinned` exactly when its shipped digest carries its pin, and the
+//!   overall verdict weighs a `different` blob as a `different` artifact;
+//! - the coverage's classes add up to its `total`; a provenance file's digest is its text's;
+//! - the statement's subjects are the shipped files the predicate judged (artifacts and
+//!   blobs), with their digests.
 //!
 //! Each contradiction found is one sentence, naming the artifact and what contradicts what.
 
@@ -27,7 +31,17 @@ use crate::verify::Verdict;
 /// Every contradiction in `p`, whose statement names `subjects`.
 pub(super) fn contradictions(p: &RebuildPredicate, subjects: &[StatementSubject]) -> Vec<String> {
     let mut found = Vec::new();
-    let worst = p.artifacts.iter().map(|a| a.verdict).reduce(Verdict::worst);
+    let blobs = p
+        .blobs
+        .iter()
+        .map(|b| b.outcome.verdict())
+        .fold(Verdict::Identical, Verdict::worst);
+    let worst = p
+        .artifacts
+        .iter()
+        .map(|a| a.verdict)
+        .reduce(Verdict::worst)
+        .map(|w| w.worst(blobs));
     match worst {
         Some(worst) if worst != p.verdict => found.push(format!(
             "the verdict is `{}` but the worst artifact verdict is `{worst}`",
@@ -62,6 +76,11 @@ pub(super) fn contradictions(p: &RebuildPredicate, subjects: &[StatementSubject]
         artifact(p, a, &mut found);
     }
     subjects_match(p, subjects, &mut found);
+    found.extend(super::custody::contradictions(
+        &p.blobs,
+        p.coverage.as_ref(),
+        p.provenance.as_ref(),
+    ));
     found
 }
 
@@ -187,12 +206,14 @@ fn uncovered(d: &Comparison) -> Option<String> {
     None
 }
 
-/// The subjects are the shipped files of the artifacts that have one, with their digests.
+/// The subjects are the shipped files of the artifacts that have one, and of the blobs, with
+/// their digests.
 fn subjects_match(p: &RebuildPredicate, subjects: &[StatementSubject], found: &mut Vec<String>) {
     let shipped: Vec<(&str, &DigestSet)> = p
         .artifacts
         .iter()
         .filter_map(|a| a.shipped.as_ref().map(|s| (a.name.as_str(), &s.digest)))
+        .chain(p.blobs.iter().map(|b| (b.name.as_str(), &b.shipped.digest)))
         .collect();
     if shipped.is_empty() {
         // Nothing was found in the shipped set: the subjects name the shipped files instead.

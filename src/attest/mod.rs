@@ -13,6 +13,7 @@
 pub mod bundle;
 pub mod check;
 mod consistency;
+pub mod custody;
 pub mod dsse;
 pub mod key;
 pub mod predicate;

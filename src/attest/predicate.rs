@@ -176,6 +176,7 @@ impl Attesting {
 /// The rebuild predicate of `report`; `shipped` are the inputs as given on the command line.
 pub fn rebuild_predicate(report: &Report, shipped: &[&Path], how: &Attesting) -> RebuildPredicate {
     let found = report.source.found.as_ref();
+    let (blobs, coverage, provenance) = super::custody::custody_of(report);
     RebuildPredicate {
         schema_version: SCHEMA_VERSION,
         verdict: report.verdict,
@@ -248,6 +249,9 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path], how: &Attesting) ->
             variation: wire::Variation::from(&report.rebuilds[k].variation),
         }),
         artifacts: report.artifacts.iter().map(artifact).collect(),
+        blobs,
+        coverage: Some(coverage),
+        provenance,
         started_on: report.started,
         finished_on: report.finished,
         redacted: false,

@@ -53,6 +53,15 @@ pub struct RebuildPredicate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_rebuild: Option<FailedRebuild>,
     pub artifacts: Vec<Artifact>,
+    /// The recipe's pinned blobs, each checked (written since `[[blob]]`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blobs: Vec<super::custody::RecordedBlob>,
+    /// Where every byte of the shipped set stands (written since coverage was counted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<super::custody::RecordedCoverage>,
+    /// How the shipped files were obtained, as the verifier was told (`--provenance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<super::custody::RecordedProvenance>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_on: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -533,7 +542,7 @@ mod tests {
         );
 
         let mut later = fixture();
-        later["provenance"] = json!({"added": "in a later version"});
+        later["witnesses"] = json!({"added": "in a later version"});
         later["artifacts"][0]["allowances"] = json!([]);
         later["rebuilds"][0]["termination"] = json!({"kind": "oom_killed", "value": 9});
         later["toolchain"]["drift"] = json!([{"kind": "renamed", "from": "a", "to": "b"}]);

@@ -3,7 +3,7 @@
 //!
 //! The rebuild predicate records the invocation (recipe and shipped paths) and what was found:
 //! recipe and lock digests, the escrow digest, each shipped file's and each rebuilt artifact's
-//! digests, and the verdicts. A replay reads those, runs `verify` on the same inputs, and lists
+//! digests, the verdicts, and each pinned blob's outcome and shipped digest. A replay reads those, runs `verify` on the same inputs, and lists
 //! every recorded fact the new run does not reproduce. Signatures are checked when keys are
 //! given (and then an unsigned or wrongly signed attestation is refused).
 
@@ -153,6 +153,33 @@ pub fn compare(recorded: &Recorded, report: &Report) -> Vec<Mismatch> {
     for name in found.keys() {
         if !p.artifacts.iter().any(|a| a.name == *name) {
             check(format!("artifact `{name}`"), None, Some("present"));
+        }
+    }
+    let word = |o: crate::verify::BlobOutcome| {
+        serde_json::to_value(o)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+    };
+    for recorded in &p.blobs {
+        let name = &recorded.name;
+        let Some(b) = report.blobs.iter().find(|b| b.name == *name) else {
+            check(format!("blob `{name}`"), Some("recorded"), None);
+            continue;
+        };
+        check(
+            format!("blob `{name}` outcome"),
+            word(recorded.outcome).as_deref(),
+            word(b.outcome).as_deref(),
+        );
+        check(
+            format!("blob `{name}` shipped sha256"),
+            Some(&hex(&recorded.shipped.digest.sha256)),
+            Some(&b.hashes.sha256.hex()),
+        );
+    }
+    for b in &report.blobs {
+        if !p.blobs.iter().any(|r| r.name == b.name) {
+            check(format!("blob `{}`", b.name), None, Some("present"));
         }
     }
     out

@@ -127,6 +127,7 @@ fn run_to_end(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         rebuilds: Rebuilds::Exactly(1),
         work_dir: args.work_dir.clone(),
         log_lines: args.log_lines,
+        provenance: Vec::new(),
     };
     let progress = out.reporter();
     let report = verify(&opts, &progress)?;

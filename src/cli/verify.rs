@@ -70,6 +70,10 @@ pub struct VerifyArgs {
     /// the cache, or in `--work-dir`, and its path printed)
     #[arg(long, value_name = "N", default_value_t = crate::build::failure::DEFAULT_TAIL_LINES)]
     log_lines: usize,
+    /// How the shipped files were obtained (tool, device serial, date, who): the text, or a
+    /// file holding it (UTF-8, at most 64 KiB), signed into the attestation; repeat for several
+    #[arg(long, value_name = "TEXT|FILE")]
+    provenance: Vec<String>,
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
@@ -103,6 +107,12 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         key
     };
     let how = attesting(args, key.is_some(), out)?;
+    // Read before building too: a provenance file that cannot be used must not cost a rebuild.
+    let provenance = args
+        .provenance
+        .iter()
+        .map(|value| crate::verify::Provenance::from_value(value))
+        .collect::<Result<Vec<_>, _>>()?;
     let recorded = match &args.from_attestation {
         Some(file) => {
             let keys = args
@@ -131,6 +141,7 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             .map_or(Rebuilds::OnMismatch, Rebuilds::Exactly),
         work_dir: args.work_dir.clone(),
         log_lines: args.log_lines,
+        provenance,
     };
     let progress = out.reporter();
     let report = verify(&opts, &progress)?;

@@ -14,6 +14,9 @@
 //!                "time_verified": "…",
 //!                "verified_levels": ["…"] },
 //!   "rebuild_verdict": "identical",
+//!   "blobs": [ { "name": "…", "outcome": "pinned", "pinned": "sha256:…", "shipped": "sha256:…" } ],
+//!   "coverage": { "reproduced": 0, "pinned": 0, "masked": 0, "erased": 0, "unexplained": 0 },
+//!   "provenance": [ { "text": "…", "file": "…", "sha256": "sha256:…" } ],
 //!   "problems": [ { "code": "bad_signature", "message": "…" } ] }
 //! ```
 //!
@@ -48,7 +51,30 @@ struct ReportJson {
     /// Present (`true`) when the rebuild predicate was written with `--redact`.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     redacted: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    blobs: Vec<BlobJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    coverage: Option<crate::coverage::Coverage>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    provenance: Vec<ProvenanceJson>,
     problems: Vec<ProblemJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct BlobJson {
+    name: String,
+    outcome: crate::verify::BlobOutcome,
+    pinned: Checksum,
+    shipped: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ProvenanceJson {
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -132,6 +158,15 @@ impl Output {
     }
 }
 
+/// The digest a blob's shipped file has, in its pin's algorithm.
+fn shipped_digest(b: &crate::attest::custody::RecordedBlob) -> String {
+    let hex = match b.pinned.algorithm {
+        crate::hash::Algorithm::Sha256 => &b.shipped.digest.sha256,
+        crate::hash::Algorithm::Blake3 => &b.shipped.digest.blake3,
+    };
+    format!("{}:{}", b.pinned.algorithm, crate::hash::hex(&hex.0))
+}
+
 fn result_name(passed: bool) -> &'static str {
     if passed {
         "PASSED"
@@ -181,6 +216,31 @@ fn to_json(file: String, report: &Report) -> ReportJson {
         }),
         rebuild_verdict: report.rebuild_verdict.clone(),
         redacted: report.redacted,
+        blobs: report
+            .custody
+            .blobs
+            .iter()
+            .map(|b| BlobJson {
+                name: b.name.clone(),
+                outcome: b.outcome,
+                pinned: b.pinned,
+                shipped: shipped_digest(b),
+            })
+            .collect(),
+        coverage: report.custody.coverage,
+        provenance: report
+            .custody
+            .provenance
+            .iter()
+            .map(|p| ProvenanceJson {
+                text: p.text.clone(),
+                file: p.file.as_ref().map(|f| f.name.clone()),
+                sha256: p
+                    .file
+                    .as_ref()
+                    .map(|f| format!("sha256:{}", crate::hash::hex(&f.digest.sha256.0))),
+            })
+            .collect(),
         problems: report
             .problems
             .iter()
@@ -254,6 +314,35 @@ fn render_human(out: &Output, file: &str, report: &Report) -> String {
     }
     if report.redacted {
         text.push_str("  redacted: names, contents and host paths left out, digests kept\n");
+    }
+    for b in &report.custody.blobs {
+        text.push_str(&format!(
+            "  blob {}: {} (pinned {}, shipped {})\n",
+            path(&b.name),
+            b.outcome.describe(),
+            b.pinned,
+            sanitize(&shipped_digest(b))
+        ));
+    }
+    for p in &report.custody.provenance {
+        let from = p
+            .file
+            .as_ref()
+            .map(|f| {
+                format!(
+                    " (from {}, sha256:{})",
+                    path(&f.name),
+                    crate::hash::hex(&f.digest.sha256.0)
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "  provenance: {}{from}\n",
+            super::custody::provenance_text(&p.text)
+        ));
+    }
+    if let Some(c) = &report.custody.coverage {
+        text.push_str(&format!("  {}\n", super::custody::coverage_text(c)));
     }
     if !report.problems.is_empty() {
         text.push_str(&format!("{}\n", out.paint(Style::Bad, "problems:")));

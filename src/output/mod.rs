@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub(crate) mod attest;
+pub(crate) mod custody;
 pub mod diff;
 pub(crate) mod failure;
 pub mod progress;

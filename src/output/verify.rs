@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::json;
 
+use super::custody::{coverage_text, provenance_text};
 use super::failure::{
     absent_reason, failure_html, failure_text, similar_text, suggestion_html, suggestion_text,
 };
@@ -15,7 +16,7 @@ use super::{Output, Style};
 use crate::attest::replay::Mismatch;
 use crate::compare::Comparison;
 use crate::sandbox::limits::ProcessBound;
-use crate::verify::{Report, Verdict};
+use crate::verify::{BlobOutcome, Report, Verdict};
 
 impl Output {
     /// Print a verification's result (human or JSON) on stdout.
@@ -90,6 +91,7 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
         .artifacts
         .iter()
         .map(|a| a.name.chars().count())
+        .chain(report.blobs.iter().map(|b| b.name.chars().count()))
         .max()
         .unwrap_or(0);
     for a in &report.artifacts {
@@ -151,6 +153,7 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
             ));
         }
     }
+    s.push_str(&blobs_text(out, report, width));
     for d in &report.drift {
         s.push_str(&format!("  {} {d}\n", out.paint(Style::Bad, "drift:")));
     }
@@ -221,11 +224,63 @@ fn render_human(out: &Output, report: &Report, attestation: &Path) -> String {
     if let Some(hint) = failed_rebuild_hint(report) {
         s.push_str(&format!("{} {hint}\n", out.paint(Style::Dim, "hint:")));
     }
+    for p in &report.provenance {
+        s.push_str(&format!("provenance: {}\n", provenance_line(p)));
+    }
+    s.push_str(&format!("{}\n", coverage_text(&report.coverage)));
     s.push_str(&format!(
         "attestation: {}\n",
         out.paint(Style::Path, &attestation.display().to_string())
     ));
     s
+}
+
+/// Each pinned blob on the artifacts' table: pinned (its digest) or different (both digests),
+/// and its reason.
+fn blobs_text(out: &Output, report: &Report, width: usize) -> String {
+    let mut s = String::new();
+    for b in &report.blobs {
+        let pad = width.saturating_sub(b.name.chars().count());
+        let (style, word) = match b.outcome {
+            BlobOutcome::Pinned => (Style::Good, "pinned"),
+            BlobOutcome::Different => (Style::Bad, "different"),
+        };
+        s.push_str(&format!(
+            "  {}{}  {}{}  {}\n",
+            out.paint(Style::Path, &sanitize(&b.name)),
+            " ".repeat(pad),
+            out.paint(style, word),
+            " ".repeat(16usize.saturating_sub(word.len())),
+            out.paint(Style::Dim, &b.found_digest().to_string())
+        ));
+        s.push_str(&format!(
+            "      {}: {}\n",
+            b.outcome.describe(),
+            sanitize(&b.reason)
+        ));
+        if b.outcome == BlobOutcome::Different {
+            s.push_str(&format!(
+                "      pinned {}, shipped {} (`{}`)\n",
+                b.pinned,
+                b.found_digest(),
+                sanitize(&b.found)
+            ));
+        }
+    }
+    s
+}
+
+/// A provenance record for one line: its text, and the file it was read from.
+fn provenance_line(p: &crate::verify::Provenance) -> String {
+    let text = provenance_text(&p.text);
+    match &p.file {
+        Some(f) => format!(
+            "{text} (from `{}`, {})",
+            sanitize(&f.path.display().to_string()),
+            f.hashes.sha256
+        ),
+        None => text,
+    }
 }
 
 /// How complete the lock is: traced from a real build, a hermetic root pinned whole, or only
@@ -429,6 +484,10 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
     if let Some(line) = agreement(report) {
         row("rebuilds", &line);
     }
+    for p in &report.provenance {
+        row("provenance", &provenance_line(p));
+    }
+    row("coverage", &coverage_text(&report.coverage));
     row("attestation", &attestation.display().to_string());
     h.push_str("</table>\n");
     for (i, r) in report.rebuilds.iter().enumerate() {
@@ -470,6 +529,26 @@ pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
             "<tr><td><code>{}</code></td><td class=\"verdict {av}\">{av}</td><td><code>{}</code></td></tr>",
             escape(&a.name),
             escape(&digest)
+        );
+    }
+    for b in &report.blobs {
+        let (class, word) = match b.outcome {
+            BlobOutcome::Pinned => ("identical", "pinned"),
+            BlobOutcome::Different => ("different", "different"),
+        };
+        let digests = match b.outcome {
+            BlobOutcome::Pinned => b.pinned.to_string(),
+            BlobOutcome::Different => {
+                format!("pinned {}, shipped {}", b.pinned, b.found_digest())
+            }
+        };
+        let _ = write!(
+            h,
+            "<tr class=\"blob\"><td><code>{}</code></td><td class=\"verdict {class}\">{word}</td><td><code>{}</code> {}: {}</td></tr>",
+            escape(&b.name),
+            escape(&digests),
+            escape(b.outcome.describe()),
+            escape(&b.reason)
         );
     }
     h.push_str("</table>\n");

@@ -463,7 +463,8 @@ impl RecipeSpec {
                 );
             }
         }
-        blob::validate(&self.blobs)?;
+        let shipped: Vec<String> = self.artifacts.iter().map(Artifact::shipped_name).collect();
+        blob::validate(&self.blobs, &shipped)?;
         names.clear();
         for (i, a) in self.artifacts.iter().enumerate() {
             if !is_tree_relative(&a.path) {

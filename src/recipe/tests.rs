@@ -370,3 +370,30 @@ fn blobs_are_pinned_by_digest_with_a_reason() {
     let bad_digest = blob.replace("sha256:1111", "md5:1111");
     assert!(message(&format!("{GOOD}{bad_digest}")).contains("line"));
 }
+
+/// See issue 10, item 3: a blob is checked against its pin instead of being compared with a
+/// rebuild, so a recipe must not pin an artifact's own shipped name (or its file name, which a
+/// shipped folder also knows it by) as a blob to take it out of the comparison.
+#[test]
+fn a_blob_may_not_take_an_artifacts_shipped_name() {
+    let pin = |name: &str| {
+        format!(
+            "{GOOD}\n[[blob]]\nname = \"{name}\"\nreason = \"not rebuilt, trust us\"\n\
+             digest = \"sha256:1111111111111111111111111111111111111111111111111111111111111111\"\n"
+        )
+    };
+    for name in ["firmware.img", "acme.tar.gz"] {
+        let m = message(&pin(name));
+        assert!(
+            m.contains("key `blob[0].name`") && m.contains("is shipped by `[[artifact]]`"),
+            "{name}: {m}"
+        );
+    }
+    let nested = GOOD.replace(
+        "shipped = \"acme.tar.gz\"",
+        "shipped = \"release/acme.tar.gz\"",
+    );
+    let m = message(&pin("acme.tar.gz").replace(GOOD, &nested));
+    assert!(m.contains("key `blob[0].name`"), "{m}");
+    assert!(load(&pin("radio.bin")).is_ok());
+}

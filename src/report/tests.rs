@@ -91,6 +91,7 @@ fn checked(predicate: serde_json::Value, summary: bool) -> Report {
         rebuild_verdict: None,
         verifier_name: None,
         redacted: false,
+        custody: crate::attest::check::Custody::default(),
         rebuild: Some(RebuildPredicate::parse(predicate).unwrap()),
         problems: vec![Problem::VerificationFailed],
     }

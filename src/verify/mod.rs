@@ -12,7 +12,9 @@
 //! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
 //! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
+mod custody;
 mod names;
+mod provenance;
 pub mod shipped;
 mod verdict;
 
@@ -36,6 +38,8 @@ use crate::recipe::{Recipe, Vary};
 use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
 
+pub use custody::{BlobOutcome, BlobReport};
+pub use provenance::{Provenance, ProvenanceFile, MAX_PROVENANCE_BYTES};
 pub use shipped::{ShippedFile, ShippedSet};
 pub use verdict::Verdict;
 
@@ -59,6 +63,8 @@ pub struct Options {
     /// Lines of a failed build's log to show ([`crate::build::failure::DEFAULT_TAIL_LINES`]
     /// unless told otherwise; 0 for none).
     pub log_lines: usize,
+    /// How the shipped files were obtained (`--provenance`), recorded as given.
+    pub provenance: Vec<Provenance>,
 }
 
 /// A file the verification read, and its digests.
@@ -137,19 +143,27 @@ pub struct Report {
     pub artifacts: Vec<ArtifactReport>,
     /// Every file of the shipped set, once each.
     pub shipped_files: Vec<ShippedFile>,
+    /// The recipe's `[[blob]]` pins, each checked against the shipped file of its name.
+    pub blobs: Vec<BlobReport>,
+    /// Where every byte of the shipped set stands (counted as `docs/attestation.md` says).
+    pub coverage: crate::coverage::Coverage,
+    /// How the shipped files were obtained, as the user said (`--provenance`).
+    pub provenance: Vec<Provenance>,
     pub started: OffsetDateTime,
     pub finished: OffsetDateTime,
 }
 
 impl Report {
     /// The shipped files the report speaks of, by artifact name (the attestation's subjects).
-    /// When no artifact was found in the shipped set, the subjects are every shipped file, so
+    /// Pinned blobs are subjects too, by their names, matched or not: the attestation speaks of
+    /// them. When nothing was found in the shipped set, the subjects are every shipped file, so
     /// that the statement still names what was judged (in-toto needs at least one subject).
     pub fn subjects(&self) -> Vec<(&str, &Hashes)> {
         let matched: Vec<(&str, &Hashes)> = self
             .artifacts
             .iter()
             .filter_map(|a| a.shipped.as_ref().map(|s| (a.name.as_str(), &s.hashes)))
+            .chain(self.blobs.iter().map(|b| (b.name.as_str(), &b.hashes)))
             .collect();
         if !matched.is_empty() {
             return matched;
@@ -193,6 +207,10 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
 
     progress.stage(Stage::Hashing("reading the shipped set"));
     let shipped = ShippedSet::collect(&opts.shipped, scratch)?;
+    // Before anything is built: a pin that names nothing is a recipe to correct. With nothing
+    // shipped (`reprove rebuild`) there is nothing to pin against, and no blob is looked for.
+    let nothing_shipped = opts.shipped.is_empty();
+    let blobs = custody::check_blobs(&recipe, &shipped, &|_| nothing_shipped)?;
 
     let source_path = recipe.resolve(&recipe.spec.source.path);
     let mut report = Report {
@@ -231,6 +249,9 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         failed_rebuild: None,
         artifacts: Vec::new(),
         shipped_files: shipped.files(),
+        blobs,
+        coverage: crate::coverage::Coverage::default(),
+        provenance: opts.provenance.clone(),
         started,
         finished: started,
     };
@@ -406,8 +427,17 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         .map(|a| a.verdict)
         .fold(Verdict::Identical, Verdict::worst);
     report.artifacts = judged;
+    settle_custody(&mut report);
     report.finished = OffsetDateTime::now_utc();
     Ok(report)
+}
+
+/// The blobs weigh in the verdict (a mismatch fails it, a match adds nothing), and the
+/// coverage of the shipped set is counted from what was found.
+fn settle_custody(report: &mut Report) {
+    report.verdict = report.verdict.worst(custody::blobs_verdict(&report.blobs));
+    report.coverage =
+        custody::shipped_coverage(&report.shipped_files, &report.artifacts, &report.blobs);
 }
 
 /// A failed rebuild's log for people: with a work folder the user named it stays there;
@@ -526,6 +556,7 @@ fn finish(mut report: Report, recipe: &Recipe, shipped: &ShippedSet, verdict: Ve
         })
         .collect();
     report.verdict = verdict;
+    settle_custody(&mut report);
     report.finished = OffsetDateTime::now_utc();
     report
 }

@@ -241,7 +241,17 @@ fn verify_json_reports_every_check() {
         artifacts: Vec<ArtifactJson>,
         summary: SummaryJson,
         rebuild_verdict: String,
+        coverage: CoverageJson,
         problems: Vec<Value>,
+    }
+    #[derive(Deserialize, Debug, PartialEq, Eq)]
+    #[serde(deny_unknown_fields)]
+    struct CoverageJson {
+        reproduced: u64,
+        pinned: u64,
+        masked: u64,
+        erased: u64,
+        unexplained: u64,
     }
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
@@ -299,6 +309,17 @@ fn verify_json_reports_every_check() {
     assert_eq!(r.summary.verification_result, "PASSED");
     assert_eq!(r.summary.verifier_id, "urn:reprove:verifier:unidentified");
     assert_eq!(r.summary.time_verified, "2026-11-22T14:00:00Z");
+    // As the fixture's predicate records it.
+    assert_eq!(
+        r.coverage,
+        CoverageJson {
+            reproduced: 0,
+            pinned: 0,
+            masked: 0,
+            erased: 0,
+            unexplained: 3049
+        }
+    );
     assert_eq!(r.summary.verified_levels, [LEVEL_REPRODUCIBLE]);
     assert_eq!(r.rebuild_verdict, "identical");
 

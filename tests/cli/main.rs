@@ -9,6 +9,7 @@ mod beneath;
 mod build_dir;
 mod causes;
 mod ci_examples;
+mod custody;
 mod debian;
 mod diff;
 mod failures;
