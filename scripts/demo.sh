@@ -23,7 +23,8 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 verify_expect() {
   local expected=$1 status=0
   "$reprove" verify "$work/operator/reprove.toml" --shipped "$2" \
-    --sign-key "$work/operator/operator.key" --out "$work/attestations/$3" || status=$?
+    --sign-key "$work/operator/operator.key" --verifier-id "https://operator.example/lab" \
+    --verifier-name "Demo Operator Lab" --out "$work/attestations/$3" || status=$?
   echo "exit code: $status (expected $expected)"
   [ "$status" -eq "$expected" ]
 }

@@ -170,8 +170,12 @@ mod tests {
         let mut p = RebuildPredicate::parse(fixture).unwrap();
         let before = p.clone();
         redact(&mut p);
-        let text = serde_json::to_string(&p).unwrap();
+        let (text, was) = (
+            serde_json::to_string(&p).unwrap(),
+            serde_json::to_string(&before).unwrap(),
+        );
         for secret in ["/srv/demo", "/tmp/reprove-", "out/firmware.img", "e82b0200"] {
+            assert!(was.contains(secret), "the fixture holds {secret}");
             assert!(!text.contains(secret), "{secret} in {text}");
         }
         assert!(p.redacted);

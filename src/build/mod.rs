@@ -135,6 +135,11 @@ pub fn fixed_env(source_date_epoch: i64) -> BTreeMap<String, String> {
 pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, String> {
     let mut env = fixed_env(recipe.spec.source_date_epoch());
     env.extend(recipe.spec.build.env.clone());
+    for name in &recipe.spec.build.secret_env {
+        if let Ok(value) = std::env::var(name) {
+            env.insert(name.clone(), value);
+        }
+    }
     if let Some(at) = variation.clock_stopped_at {
         env.insert("LD_PRELOAD".to_owned(), LIBFAKETIME.to_owned());
         env.insert("FAKETIME_FMT".to_owned(), "%s".to_owned());
@@ -142,6 +147,20 @@ pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, Str
         env.insert("NO_FAKE_STAT".to_owned(), "1".to_owned());
         // Timeouts and make's own bookkeeping keep the real monotonic clock.
         env.insert("FAKETIME_DONT_FAKE_MONOTONIC".to_owned(), "1".to_owned());
+    }
+    env
+}
+
+/// What stands in for a secret variable's value in everything recorded.
+pub const SECRET: &str = "[secret]";
+
+/// `env` as a report records it: each secret variable's value replaced by [`SECRET`], so that
+/// no output can show it.
+fn recorded_env(recipe: &Recipe, mut env: BTreeMap<String, String>) -> BTreeMap<String, String> {
+    for name in &recipe.spec.build.secret_env {
+        if let Some(value) = env.get_mut(name) {
+            SECRET.clone_into(value);
+        }
     }
     env
 }
@@ -370,6 +389,12 @@ pub fn missing_program(log: &str) -> Option<String> {
 pub enum Error {
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::Error),
+    /// A variable of `[build] secret-env` is not set in the verifier's environment.
+    #[error(
+        "the recipe's secret variable `{name}` (`[build] secret-env`) is not set in the \
+         environment: set it where `reprove` runs"
+    )]
+    SecretUnset { name: String },
     #[error("failed to read `{}`", path.display())]
     Io {
         path: PathBuf,
@@ -462,6 +487,15 @@ pub fn rebuild(
     variation: &Variation,
 ) -> Result<Rebuild, Error> {
     check_build_dir(recipe, tree)?;
+    if let Some(name) = recipe
+        .spec
+        .build
+        .secret_env
+        .iter()
+        .find(|name| std::env::var_os(name).is_none())
+    {
+        return Err(Error::SecretUnset { name: name.clone() });
+    }
     let env = build_env(recipe, variation);
     let invocation = Invocation {
         argv: &recipe.spec.build.command,
@@ -505,7 +539,7 @@ pub fn rebuild(
         variation: variation.clone(),
         tree: tree.to_path_buf(),
         build_path: sandbox.build_path(tree),
-        env,
+        env: recorded_env(recipe, env),
         outcome,
         log: log.to_path_buf(),
         log_hashes,

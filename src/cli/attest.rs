@@ -1,8 +1,7 @@
 //! `reprove attest verify FILE --key PUB… [--artifact PATH…]`: check an attestation bundle.
 //!
-//! The output (text, or JSON with `--json`) is rendered by `output::attest`.
-//!
-//! Absent values are left out. Exit 0 when every check holds, 1 when the attestation is
+//! The output (text, or JSON with `--json`, whose wire format is documented there) is rendered
+//! by `output::attest`. Exit 0 when every check holds, 1 when the attestation is
 //! rejected, 2 when the bundle, a key or an artifact cannot be read.
 
 use std::path::PathBuf;

@@ -195,6 +195,16 @@ fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<At
     flag("verifier-id", &args.verifier_id, check_uri)?;
     flag("verifier-name", &args.verifier_name, check_name)?;
     flag("policy-uri", &args.policy_uri, check_uri)?;
+    let redact = args.redact || config.attestation.redact;
+    if redact && args.html.is_some() {
+        // The page explains the differences by their names and bytes: it cannot be redacted.
+        return Err(anyhow::Error::new(Hint(
+            "leave out `--html`, or write the page without `--redact` (and without \
+             `[attestation] redact` in the config) for your own use"
+                .to_owned(),
+        ))
+        .context("`--html` cannot be redacted: the page shows names and contents"));
+    }
     let verifier_id = args.verifier_id.clone().or(config.verifier.id);
     let where_config = config_path().map_or_else(
         || "`$XDG_CONFIG_HOME/reprove/config.toml`".to_owned(),
@@ -217,7 +227,7 @@ fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<At
             ));
             return Ok(Attesting {
                 policy_uri: args.policy_uri.clone().or(config.attestation.policy_uri),
-                redact: args.redact || config.attestation.redact,
+                redact,
                 ..Attesting::unidentified()
             });
         }
@@ -226,6 +236,6 @@ fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<At
         verifier_id,
         verifier_name: args.verifier_name.clone().or(config.verifier.name),
         policy_uri: args.policy_uri.clone().or(config.attestation.policy_uri),
-        redact: args.redact || config.attestation.redact,
+        redact,
     })
 }

@@ -11,15 +11,16 @@
 //!   "subjects": [ { "name": "…", "digest": { "sha256": "…", "blake3": "…" } } ],
 //!   "artifacts": [ { "path": "…", "sha256": "sha256:…", "blake3": "blake3:…", "subject": "…" } ],
 //!   "summary": { "verification_result": "PASSED", "verifier_id": "…", "verifier_name": "…",
-//!                "time_verified": "…",
-//!                "verified_levels": ["…"] },
-//!   "rebuild_verdict": "identical",
+//!                "time_verified": "…", "verified_levels": ["…"] },
+//!   "rebuild_verdict": "identical", "redacted": true,
 //!   "blobs": [ { "name": "…", "outcome": "pinned", "pinned": "sha256:…", "shipped": "sha256:…" } ],
 //!   "coverage": { "reproduced": 0, "pinned": 0, "masked": 0, "erased": 0, "unexplained": 0 },
 //!   "provenance": [ { "text": "…", "file": "…", "sha256": "sha256:…" } ],
 //!   "problems": [ { "code": "bad_signature", "message": "…" } ] }
 //! ```
 //!
+//! Absent values are left out (`redacted` unless it is true). In text, each verified envelope
+//! reads `signed by KEYID (VERIFIER-ID)`: the key and the identity it signs for.
 //!
 //! `key generate --json`: `{ "schema_version": 1, "private_key": "…", "public_key": "…",
 //! "keyid": "…" }` (the private key itself is never printed: only where it is).

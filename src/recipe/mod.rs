@@ -112,6 +112,10 @@ pub struct Build {
     pub dir: Option<PathBuf>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Variables the build gets from the verifier's own environment, whose values are never
+    /// written anywhere (a licence token): outputs record `[secret]` in their place.
+    #[serde(default, rename = "secret-env", skip_serializing_if = "Vec::is_empty")]
+    pub secret_env: Vec<String>,
     #[serde(default = "default_timeout", with = "duration::serde_text")]
     pub timeout: Duration,
     /// Processes (and threads) the build may run at once.
@@ -394,6 +398,33 @@ impl RecipeSpec {
                     &key,
                     "is fixed by reprove for every build and cannot be set",
                 );
+            }
+        }
+        for (i, name) in self.build.secret_env.iter().enumerate() {
+            let key = format!("build.secret-env[{i}]");
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return err(&key, "is not a variable name (letters, digits and `_`)");
+            }
+            if self.build.env.contains_key(name) {
+                return err(
+                    &key,
+                    "is also set in `build.env`: a secret's value comes from the verifier's \
+                     environment, never from the recipe",
+                );
+            }
+            if FIXED_ENV.contains(&name.as_str()) || name == "SOURCE_DATE_EPOCH" {
+                return err(
+                    &key,
+                    "is fixed by reprove for every build and cannot be secret",
+                );
+            }
+            if self.build.secret_env[..i].contains(name) {
+                return err(&key, "is listed twice");
             }
         }
         if let Some(epoch) = self.build.env.get("SOURCE_DATE_EPOCH") {

@@ -122,6 +122,21 @@ fn semantic_errors_name_the_key() {
             "tools = [\"/usr/bin/make\"]",
             "toolchain.tools[0]",
         ),
+        (
+            "command = [\"make\"]",
+            "command = [\"make\"]\nsecret-env = [\"SOURCE_DATE_EPOCH\"]",
+            "build.secret-env[0]",
+        ),
+        (
+            "command = [\"make\"]",
+            "command = [\"make\"]\nsecret-env = [\"TOKEN\", \"A-B\"]",
+            "build.secret-env[1]",
+        ),
+        (
+            "command = [\"make\"]",
+            "command = [\"make\"]\nsecret-env = [\"TOKEN\", \"TOKEN\"]",
+            "build.secret-env[1]",
+        ),
     ];
     for (from, to, key) in cases {
         let m = message(&GOOD.replace(from, to));

@@ -777,7 +777,7 @@ fn run_loudly(cmd: &mut Process, what: &str) {
     );
 }
 
-fn python_script(script: &str) -> Process {
+pub(crate) fn python_script(script: &str) -> Process {
     let mut cmd = Process::new(interop_python());
     cmd.arg(interop_dir().join(script));
     cmd

@@ -17,7 +17,7 @@ fn repo_file(rel: &str) -> String {
 
 /// A validator for the schema's definition `def` (`predicate` or `statement`), with `format`
 /// checked (draft 2020-12 only annotates it by default).
-pub fn validator(def: &str) -> jsonschema::Validator {
+pub(crate) fn validator(def: &str) -> jsonschema::Validator {
     let mut schema: Value = serde_json::from_str(&repo_file("docs/rebuild-predicate.schema.json"))
         .expect("the schema is JSON");
     assert_eq!(
@@ -32,7 +32,7 @@ pub fn validator(def: &str) -> jsonschema::Validator {
 }
 
 /// Every error the validator finds, as `path: message`.
-pub fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+pub(crate) fn errors(validator: &jsonschema::Validator, instance: &Value) -> Vec<String> {
     validator
         .iter_errors(instance)
         .map(|e| format!("{}: {e}", e.instance_path()))

@@ -4,6 +4,7 @@
 mod apt_mirror;
 mod archive;
 mod attest;
+mod attest_identity;
 mod attest_schema;
 mod beneath;
 mod build_dir;
