@@ -9,7 +9,10 @@
 
 pub mod diff;
 pub(crate) mod failure;
+pub(crate) mod hash;
+pub(crate) mod lock;
 pub mod progress;
+pub(crate) mod rebuild;
 pub mod sanitize;
 pub mod verify;
 

@@ -12,6 +12,7 @@
 //! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
 //! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
+mod declared;
 mod names;
 pub mod shipped;
 mod verdict;
