@@ -11,6 +11,10 @@ ensure_deb_src
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Snapshots (tests/cli/snapshots/) are checked, never written: a mismatch fails. insta writes
+# nothing when `CI` is set, but a developer's shell may have `INSTA_UPDATE=always`.
+export INSTA_UPDATE=no
+unset INSTA_FORCE_PASS
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet

@@ -5,12 +5,11 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::Args;
 use rayon::prelude::*;
-use serde::Serialize;
 
 use crate::exit::ExitStatus;
-use crate::hash::{hash_reader, hash_tree, Checksum};
-use crate::output::sanitize::sanitize;
-use crate::output::{Output, Style};
+use crate::hash::{hash_reader, hash_tree};
+use crate::output::hash::{HashEntry, HashKind, HashStyle};
+use crate::output::Output;
 use crate::progress::{Progress as _, Stage};
 
 #[derive(Debug, Args)]
@@ -23,23 +22,6 @@ pub struct HashArgs {
     sha256sum: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct HashJson {
-    schema_version: u32,
-    entries: Vec<EntryJson>,
-}
-
-#[derive(Debug, Serialize)]
-struct EntryJson {
-    path: String,
-    kind: &'static str,
-    size: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    files: Option<u64>,
-    sha256: Checksum,
-    blake3: Checksum,
-}
-
 pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let progress = out.reporter();
     let what = match args.paths.as_slice() {
@@ -48,7 +30,7 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     };
     progress.stage(Stage::Hashing(&what));
     // Paths are hashed in parallel; each file and each tree is read once.
-    let results: Vec<anyhow::Result<EntryJson>> = args
+    let results: Vec<anyhow::Result<HashEntry>> = args
         .paths
         .par_iter()
         .map(|path| {
@@ -67,9 +49,9 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
                 }
                 let tree = hash_tree(path)?;
                 let (files, size) = tree.file_totals();
-                Ok(EntryJson {
+                Ok(HashEntry {
                     path: shown,
-                    kind: "tree",
+                    kind: HashKind::Tree,
                     size,
                     files: Some(files),
                     sha256: tree.sha256,
@@ -79,9 +61,9 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
                 let file = crate::beneath::open_regular(path)
                     .with_context(|| format!("failed to read `{shown}`"))?;
                 let h = hash_reader(&file).with_context(|| format!("failed to read `{shown}`"))?;
-                Ok(EntryJson {
+                Ok(HashEntry {
                     path: shown,
-                    kind: "file",
+                    kind: HashKind::File,
                     size: h.size,
                     files: None,
                     sha256: h.sha256,
@@ -106,57 +88,13 @@ pub(crate) fn run(args: &HashArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             }
         }
     }
-    if out.is_json() {
-        out.json(&HashJson {
-            schema_version: 1,
-            entries,
-        })?;
-    } else if args.sha256sum {
-        let mut text = String::new();
-        for e in &entries {
-            text.push_str(&sha256sum_line(&e.sha256.hex(), &e.path));
-        }
-        out.result(&text)?;
-    } else {
-        let mut text = String::new();
-        for e in &entries {
-            let what = match e.files {
-                Some(n) => format!("tree, {n} files, {} bytes", e.size),
-                None => format!("{} bytes", e.size),
-            };
-            text.push_str(&format!(
-                "{} ({what})\n  {}\n  {}\n",
-                out.paint(Style::Path, &sanitize(&e.path)),
-                e.sha256,
-                e.blake3
-            ));
-        }
-        out.result(&text)?;
-    }
+    out.hash_report(
+        &entries,
+        if args.sha256sum {
+            HashStyle::Sha256sum
+        } else {
+            HashStyle::Plain
+        },
+    )?;
     Ok(status)
-}
-
-/// One `sha256sum` line: names with a backslash or newline get coreutils' escaped form
-/// (a leading `\`), so `sha256sum -c` reads them back.
-fn sha256sum_line(hex: &str, name: &str) -> String {
-    if name.contains(['\\', '\n', '\r']) {
-        let escaped = name
-            .replace('\\', "\\\\")
-            .replace('\n', "\\n")
-            .replace('\r', "\\r");
-        format!("\\{hex}  {escaped}\n")
-    } else {
-        format!("{hex}  {name}\n")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::sha256sum_line;
-
-    #[test]
-    fn sha256sum_escapes_like_coreutils() {
-        assert_eq!(sha256sum_line("ab", "f"), "ab  f\n");
-        assert_eq!(sha256sum_line("ab", "a\nb\\c"), "\\ab  a\\nb\\\\c\n");
-    }
 }

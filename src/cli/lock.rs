@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use serde::Serialize;
 
 use crate::build::traced_files;
 use crate::exit::ExitStatus;
-use crate::output::{Hint, Output, Style};
+use crate::output::lock::{LockCheck, LockKind};
+use crate::output::{Hint, Output};
 use crate::recipe::Recipe;
 use crate::recipe::Vary;
 use crate::toolchain::{canonical_files, lock_files, lock_from, lock_tools, Drift, Lock};
@@ -31,28 +31,6 @@ pub struct LockArgs {
     trace: bool,
 }
 
-#[derive(Serialize)]
-struct LockJson<'a> {
-    schema_version: u32,
-    lock: String,
-    tools: usize,
-    pins: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    drift: Option<&'a [Drift]>,
-}
-
-impl<'a> LockJson<'a> {
-    fn new(path: &std::path::Path, lock: &Lock, drift: Option<&'a [Drift]>) -> Self {
-        LockJson {
-            schema_version: 1,
-            lock: path.display().to_string(),
-            tools: lock.tools.len(),
-            pins: lock.pins.len(),
-            drift,
-        }
-    }
-}
-
 pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let recipe = Recipe::load(&args.recipe)?;
     let path = recipe.lock_path();
@@ -60,19 +38,23 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     if args.check {
         let lock = Lock::load(&path)?;
         let drift = lock.check(tools);
-        if out.is_json() {
-            out.json(&LockJson::new(&path, &lock, Some(&drift)))?;
-        } else if drift.is_empty() {
-            out.result(&format!(
-                "{} {} tools and {} pins hold (`{}`)\n",
-                out.paint(Style::Good, "ok:"),
-                lock.tools.len(),
-                lock.pins.len(),
-                path.display()
-            ))?;
-        } else {
-            out.result(&drift_text(out, &args.recipe, &path, &lock, &drift))?;
-        }
+        // A tool the lock lacks is named with the file it resolves to now.
+        let unlocked_resolved = drift
+            .iter()
+            .filter_map(|d| match d {
+                Drift::Unlocked { tool } => crate::toolchain::find_on_path(tool)
+                    .ok()
+                    .map(|t| (tool.clone(), t.resolved)),
+                _ => None,
+            })
+            .collect();
+        out.lock_checked(&LockCheck {
+            recipe: &args.recipe,
+            lock_path: &path,
+            lock: &lock,
+            drift: &drift,
+            unlocked_resolved,
+        })?;
         return Ok(if drift.is_empty() {
             ExitStatus::Success
         } else {
@@ -112,24 +94,14 @@ pub(crate) fn run(args: &LockArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     out.progress(&format!("pinning {} files", files.len()));
     let lock = lock_from(resolved, &files, trace)?;
     lock.write(&path)?;
-    if out.is_json() {
-        out.json(&LockJson::new(&path, &lock, None))?;
+    let kind = if lock.traced {
+        LockKind::Traced
+    } else if hermetic {
+        LockKind::Hermetic
     } else {
-        out.result(&format!(
-            "locked {} tools, {} files and {} links pinned{}: `{}`\n",
-            lock.tools.len(),
-            lock.pins.len(),
-            lock.links.len(),
-            if lock.traced {
-                " (traced: every file the build read)"
-            } else if hermetic {
-                " (the hermetic root is pinned whole by its digest)"
-            } else {
-                " (declared only: the build sees these files and nothing else)"
-            },
-            path.display()
-        ))?;
-    }
+        LockKind::Declared
+    };
+    out.lock_written(&path, &lock, kind)?;
     Ok(ExitStatus::Success)
 }
 
@@ -159,76 +131,4 @@ fn clock_files(recipe: &Recipe, hermetic: bool) -> anyhow::Result<BTreeSet<PathB
         return Ok(BTreeSet::new());
     }
     Ok(lock_files(&[libfaketime])?)
-}
-
-/// What `lock --check` found, in words: how many pins and tools, each one named (a tool the
-/// lock lacks with the file it resolves to), and what to run.
-fn drift_text(
-    out: &Output,
-    recipe: &std::path::Path,
-    lock_path: &std::path::Path,
-    lock: &Lock,
-    drift: &[Drift],
-) -> String {
-    let pins = drift
-        .iter()
-        .filter(|d| matches!(d, Drift::Changed { .. } | Drift::Missing { .. }))
-        .count();
-    let unlocked = drift
-        .iter()
-        .filter(|d| matches!(d, Drift::Unlocked { .. }))
-        .count();
-    let moved = drift.len() - pins - unlocked;
-    let mut counts = Vec::new();
-    if unlocked > 0 {
-        counts.push(format!(
-            "{unlocked} {} in the recipe but missing from the lock",
-            if unlocked == 1 { "tool" } else { "tools" }
-        ));
-    }
-    if moved > 0 {
-        counts.push(format!(
-            "{moved} {} elsewhere on the build PATH",
-            if moved == 1 {
-                "tool resolves"
-            } else {
-                "tools resolve"
-            }
-        ));
-    }
-    if pins > 0 {
-        counts.push(format!("{pins} of {} pins no longer hold", lock.pins.len()));
-    }
-    let mut text = format!(
-        "{} the lock `{}` no longer holds: {}\n",
-        out.paint(Style::Bad, "toolchain-drift:"),
-        lock_path.display(),
-        counts.join(", ")
-    );
-    for d in drift {
-        match d {
-            Drift::Unlocked { tool } => {
-                let file = crate::toolchain::find_on_path(tool)
-                    .map(|t| format!(" (`{}`)", t.resolved.display()))
-                    .unwrap_or_default();
-                text.push_str(&format!(
-                    "  tool `{tool}`{file} is in the recipe but missing from the lock\n"
-                ));
-            }
-            d => text.push_str(&format!("  {d}\n")),
-        }
-    }
-    let again = format!("`reprove lock {}`", recipe.display());
-    if unlocked + moved > 0 {
-        text.push_str(&format!(
-            "run {again} again to pin the tools as the recipe names them\n"
-        ));
-    }
-    if pins > 0 {
-        text.push_str(&format!(
-            "a pinned file changed: if that is an expected toolchain update, run {again} again; \
-             otherwise find out what changed it before building\n"
-        ));
-    }
-    text
 }

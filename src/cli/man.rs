@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, CommandFactory as _};
+use roff::{bold, italic, roman, Roff};
 
 use crate::exit::ExitStatus;
 use crate::output::Output;
@@ -33,7 +34,8 @@ fn pages() -> Vec<(String, clap::Command)> {
         }
         out.push((name.to_owned(), cmd.clone().name(name.to_owned())));
     }
-    let mut cmd = super::Cli::command();
+    // No `help` subcommand: it has no page, so the top page must not name one.
+    let mut cmd = super::Cli::command().disable_help_subcommand(true);
     // Builds the subcommands' bin names (`reprove attest verify`), which each synopsis shows.
     cmd.build();
     let mut out = Vec::new();
@@ -42,12 +44,124 @@ fn pages() -> Vec<(String, clap::Command)> {
     out
 }
 
+/// A page: `clap_mangen`'s sections, with a synopsis that names each option's value, the
+/// version, and the exit codes on every page (a subcommand page is often the only one read).
 fn render(cmd: clap::Command) -> anyhow::Result<Vec<u8>> {
+    let version = env!("CARGO_PKG_VERSION");
+    let is_top = cmd.get_name() == "reprove";
+    let cmd = cmd.version(version);
+    let man = clap_mangen::Man::new(cmd.clone()).source(format!("reprove {version}"));
     let mut page = Vec::new();
-    clap_mangen::Man::new(cmd)
-        .render(&mut page)
-        .context("failed to render a man page")?;
+    let mut sections = || -> std::io::Result<()> {
+        man.render_title(&mut page)?;
+        man.render_name_section(&mut page)?;
+        synopsis(&cmd).to_writer(&mut page)?;
+        man.render_description_section(&mut page)?;
+        if cmd.get_arguments().any(|a| !a.is_hide_set()) {
+            man.render_options_section(&mut page)?;
+        }
+        if cmd.has_subcommands() {
+            man.render_subcommands_section(&mut page)?;
+        }
+        // The top page's after-help is the exit codes, which have their own section here.
+        if !is_top && cmd.get_after_help().is_some() {
+            man.render_extra_section(&mut page)?;
+        }
+        exit_status().to_writer(&mut page)?;
+        man.render_version_section(&mut page)
+    };
+    sections().context("failed to render a man page")?;
     Ok(page)
+}
+
+/// SYNOPSIS: the command, then each option as `[--name VALUE]` (required ones bare, `...`
+/// where it takes several), then the positionals.
+fn synopsis(cmd: &clap::Command) -> Roff {
+    let name = cmd.get_bin_name().unwrap_or_else(|| cmd.get_name());
+    let mut line = vec![bold(name)];
+    let shown = |a: &&clap::Arg| !a.is_hide_set();
+    for arg in cmd
+        .get_arguments()
+        .filter(|a| !a.is_positional())
+        .filter(shown)
+    {
+        line.push(roman(" "));
+        let required = arg.is_required_set();
+        if !required {
+            line.push(roman("["));
+        }
+        let flag = match (arg.get_short(), arg.get_long()) {
+            (Some(s), Some(l)) => format!("-{s}|--{l}"),
+            (None, Some(l)) => format!("--{l}"),
+            (Some(s), None) => format!("-{s}"),
+            (None, None) => arg.get_id().to_string(),
+        };
+        line.push(bold(flag));
+        if arg.get_action().takes_values() {
+            line.push(roman(" "));
+            line.push(italic(value_name(arg)));
+            if takes_several(arg) {
+                line.push(roman("..."));
+            }
+        }
+        if !required {
+            line.push(roman("]"));
+        }
+    }
+    for arg in cmd.get_positionals().filter(shown) {
+        line.push(roman(" "));
+        let required = arg.is_required_set();
+        line.push(roman(if required { "" } else { "[" }));
+        line.push(italic(value_name(arg)));
+        if takes_several(arg) {
+            line.push(roman("..."));
+        }
+        line.push(roman(if required { "" } else { "]" }));
+    }
+    if cmd.has_subcommands() {
+        line.push(roman(" "));
+        line.push(italic("COMMAND"));
+    }
+    let mut roff = Roff::new();
+    roff.control("SH", ["SYNOPSIS"]);
+    roff.text(line);
+    roff
+}
+
+fn value_name(arg: &clap::Arg) -> String {
+    arg.get_value_names().map_or_else(
+        || arg.get_id().as_str().to_uppercase(),
+        |names| {
+            names
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" ")
+        },
+    )
+}
+
+fn takes_several(arg: &clap::Arg) -> bool {
+    arg.get_num_args().is_some_and(|n| n.max_values() > 1)
+        || matches!(arg.get_action(), clap::ArgAction::Append)
+}
+
+/// EXIT STATUS, from the table `--help` shows ([`super::EXIT_CODES`]).
+fn exit_status() -> Roff {
+    let mut roff = Roff::new();
+    roff.control("SH", ["EXIT STATUS"]);
+    let mut lines = super::EXIT_CODES.lines();
+    if let Some(intro) = lines.next() {
+        roff.text([roman(intro.trim_end_matches(':').to_owned() + ".")]);
+    }
+    for line in lines {
+        let line = line.trim();
+        let (code, meaning) = line.split_once(' ').unwrap_or((line, ""));
+        roff.control("TP", []);
+        roff.text([bold(code)]);
+        roff.text([roman(meaning.trim())]);
+    }
+    roff
 }
 
 pub(crate) fn run(args: &ManArgs, out: &Output) -> anyhow::Result<ExitStatus> {

@@ -1,14 +1,13 @@
 //! `reprove rebuild RECIPE [--out-dir DIR]`: rebuild only, and print the artifacts' digests.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Args;
-use serde::Serialize;
 
 use crate::exit::ExitStatus;
-use crate::hash::Hashes;
-use crate::output::{Hint, Output, Style};
+use crate::output::rebuild::{RebuildOutcome, RebuiltArtifact};
+use crate::output::{Hint, Output};
 use crate::verify::{verify, Options, Rebuilds, Verdict};
 
 #[derive(Debug, Args)]
@@ -26,71 +25,6 @@ pub struct RebuildArgs {
     /// the cache, or in `--work-dir`, and its path printed)
     #[arg(long, value_name = "N", default_value_t = crate::build::failure::DEFAULT_TAIL_LINES)]
     log_lines: usize,
-}
-
-#[derive(Serialize)]
-struct RebuildJson {
-    schema_version: u32,
-    result: Verdict,
-    /// How the build went, when it ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    build: Option<BuildJson>,
-    artifacts: Vec<ArtifactJson>,
-}
-
-#[derive(Serialize)]
-struct BuildJson {
-    termination: crate::sandbox::Termination,
-    seconds: f64,
-    log: LogJson,
-}
-
-#[derive(Serialize)]
-struct LogJson {
-    sha256: crate::hash::Checksum,
-    size: u64,
-    /// A failed build's last lines.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    tail: Vec<String>,
-    /// Where a failed build's whole log is kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    kept: Option<PathBuf>,
-    /// Why it could not be kept.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    not_kept: Option<String>,
-}
-
-impl BuildJson {
-    fn new(r: &crate::build::Rebuild) -> Self {
-        let failure = r.failure.as_ref();
-        BuildJson {
-            termination: r.outcome.termination,
-            seconds: r.outcome.elapsed.as_secs_f64(),
-            log: LogJson {
-                sha256: r.log_hashes.sha256,
-                size: r.log_hashes.size,
-                tail: failure.map(|f| f.tail.clone()).unwrap_or_default(),
-                kept: failure.and_then(|f| f.kept.clone().ok()),
-                not_kept: failure.and_then(|f| f.kept.clone().err()),
-            },
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct ArtifactJson {
-    name: String,
-    path: PathBuf,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hashes: Option<Hashes>,
-    /// Why the rebuild did not produce it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    absent: Option<String>,
-    /// When not produced: files the build made that look like it, best first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    similar: Vec<PathBuf>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    copied_to: Option<PathBuf>,
 }
 
 /// Copy the artifact from the handle its digests were read from (never by opening its path in
@@ -161,7 +95,7 @@ fn run_to_end(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             }
             _ => None,
         };
-        artifacts.push(ArtifactJson {
+        artifacts.push(RebuiltArtifact {
             name: a.name.clone(),
             path: a.path.clone(),
             hashes: a.hashes,
@@ -171,42 +105,15 @@ fn run_to_end(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         });
     }
     let missing = artifacts.iter().any(|a| a.hashes.is_none());
-    if out.is_json() {
-        out.json(&RebuildJson {
-            schema_version: 1,
-            result,
-            build: report.rebuilds.first().map(BuildJson::new),
-            artifacts,
-        })?;
-    } else {
-        let mut text = String::new();
-        for d in &report.drift {
-            text.push_str(&format!("{} {d}\n", out.paint(Style::Bad, "drift:")));
-        }
-        if result != Verdict::Identical {
-            text.push_str(&format!("{}\n", out.paint(Style::Bad, result.as_str())));
-        }
-        if let Some(r) = report.rebuilds.first().filter(|r| !r.outcome.is_success()) {
-            text.push_str(&out.rebuild_failure_text(r));
-        }
-        for a in &artifacts {
-            match &a.hashes {
-                Some(h) => text.push_str(&format!(
-                    "{} ({} bytes)\n  {}\n  {}\n",
-                    out.paint(Style::Path, &crate::output::sanitize::sanitize(&a.name)),
-                    h.size,
-                    h.sha256,
-                    h.blake3
-                )),
-                None => text.push_str(&crate::output::not_produced_text(
-                    &a.name,
-                    &a.path,
-                    a.absent.as_deref(),
-                    &a.similar,
-                )),
-            }
-        }
-        out.result(&text)?;
+    let recipe_errors = report.recipe_errors();
+    out.rebuild_report(&RebuildOutcome {
+        report: &report,
+        result,
+        artifacts: &artifacts,
+        recipe_errors: &recipe_errors,
+    })?;
+    if let Some(e) = wrong_recipe(&args.recipe, &recipe_errors) {
+        return Err(e);
     }
     // An artifact the build did not produce is a negative, as in `verify`.
     let produced = if missing {
@@ -215,4 +122,24 @@ fn run_to_end(args: &RebuildArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         ExitStatus::Success
     };
     Ok(result.exit_status(false).worst(produced))
+}
+
+/// The error a run ends with, after its report, when the rebuild showed the recipe to be
+/// wrong (a declared part the image does not hold): exit 2, whatever the verdict.
+pub(super) fn wrong_recipe(recipe: &Path, errors: &[String]) -> Option<anyhow::Error> {
+    if errors.is_empty() {
+        return None;
+    }
+    Some(
+        anyhow::Error::new(Hint(
+            "correct or remove the recipe's `[[artifact.part]]` entries: they map the image for \
+             explaining differences, and the report above stands"
+                .to_owned(),
+        ))
+        .context(format!(
+            "the recipe `{}` declares parts the rebuilt image does not hold: {}",
+            recipe.display(),
+            errors.join("; ")
+        )),
+    )
 }

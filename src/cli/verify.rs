@@ -175,6 +175,9 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         &attestation,
         replay.as_deref(),
     )?;
+    if let Some(e) = super::rebuild::wrong_recipe(&opts.recipe, &report.recipe_errors()) {
+        return Err(e);
+    }
     Ok(match replay {
         // A replay answers whether the run came out as recorded, whatever the verdict.
         Some(mismatches) if mismatches.is_empty() => ExitStatus::Success,

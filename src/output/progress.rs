@@ -83,9 +83,13 @@ impl Reporter {
 
     /// A reporter drawing on stderr; `color` styles the lines of finished stages.
     pub(super) fn on_stderr(color: bool) -> Reporter {
-        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
+        Reporter::with_target(ProgressDrawTarget::stderr(), color)
+    }
+
+    fn with_target(target: ProgressDrawTarget, color: bool) -> Reporter {
+        let bar = ProgressBar::with_draw_target(None, target);
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {prefix} {wide_msg}")
+            ProgressStyle::with_template("{spinner} {wide_msg}")
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         Reporter {
@@ -165,8 +169,10 @@ impl Progress for Reporter {
             if let Some(ended) = current.take() {
                 live.shared.print_ended(&ended);
             }
-            live.shared.bar.set_prefix(next.what.clone());
-            live.shared.bar.set_message(String::new());
+            // One message holds the stage and its figures, so that a frame is drawn with the
+            // new stage's words and none of the last one's (setting a prefix and then a
+            // message would draw once in between).
+            live.shared.bar.set_message(next.what.clone());
             *current = Some(next);
         }
         live.shared.bar.tick();
@@ -192,7 +198,8 @@ impl Shared {
                             current.last_line = line;
                         }
                     }
-                    self.bar.set_message(live_figures(current));
+                    self.bar
+                        .set_message(format!("{} {}", current.what, live_figures(current)));
                 }
             }
             self.bar.tick();
@@ -333,6 +340,80 @@ mod tests {
         let text = format!("{}\nlast one\n", "y".repeat(10_000));
         std::fs::write(&log, text).unwrap();
         assert_eq!(last_log_line(&log).as_deref(), Some("last one"));
+    }
+
+    /// A terminal that keeps every line drawn on it.
+    #[derive(Debug, Clone, Default)]
+    struct Recorder(Arc<Mutex<Vec<String>>>);
+
+    impl indicatif::TermLike for Recorder {
+        fn width(&self) -> u16 {
+            200
+        }
+        fn move_cursor_up(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_down(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_right(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn move_cursor_left(&self, _: usize) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn write_line(&self, s: &str) -> std::io::Result<()> {
+            self.write_str(s)
+        }
+        fn write_str(&self, s: &str) -> std::io::Result<()> {
+            if !s.trim().is_empty() {
+                self.0.lock().unwrap().push(s.to_owned());
+            }
+            Ok(())
+        }
+        fn clear_line(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+        fn flush(&self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A stage's figures and the build's last log line belong to it: the first frame of the
+    /// next stage shows none of them.
+    #[test]
+    fn a_new_stage_does_not_keep_the_last_ones_figures() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("build.log");
+        std::fs::write(&log, "cc -c the-old-stage.c\n").unwrap();
+        let term = Recorder::default();
+        let r = Reporter::with_target(
+            ProgressDrawTarget::term_like_with_hz(Box::new(term.clone()), 255),
+            false,
+        );
+        r.stage(Stage::Building {
+            what: "building",
+            log: &log,
+        });
+        // The ticker reads the log and shows its last line beside the stage.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !term
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("the-old-stage"))
+        {
+            assert!(Instant::now() < deadline, "{:?}", term.0.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        r.stage(Stage::Comparing("comparing"));
+        r.finish();
+        let frames = term.0.lock().unwrap().clone();
+        assert!(frames.iter().any(|l| l.contains("comparing")), "{frames:?}");
+        for frame in frames.iter().filter(|l| l.contains("comparing")) {
+            assert!(!frame.contains("the-old-stage"), "{frames:?}");
+        }
     }
 
     #[test]

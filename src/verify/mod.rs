@@ -13,6 +13,7 @@
 //! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
 mod custody;
+mod declared;
 mod names;
 mod provenance;
 pub mod shipped;
@@ -733,12 +734,16 @@ fn note_declared_parts(judged: &mut [ArtifactReport], recipe: &Recipe, first: &R
         }
         match check_declared(&rebuilt.file, &declared_parts(artifact, first)) {
             // The image is byte for byte the shipped one: what is wrong is the recipe's map.
-            Ok(errors) => report.notes.extend(errors.into_iter().map(|e| {
-                format!(
-                    "{e} (the image itself is identical to the shipped file: correct the \
-                     recipe's `[[artifact.part]]`)"
-                )
-            })),
+            // (Nothing shipped, as in `rebuild`: the declaration is checked all the same.)
+            Ok(errors) if report.shipped.is_some() => {
+                report.notes.extend(errors.into_iter().map(|e| {
+                    format!(
+                        "{e} (the image itself is identical to the shipped file: correct the \
+                         recipe's `[[artifact.part]]`)"
+                    )
+                }));
+            }
+            Ok(errors) => report.notes.extend(errors),
             Err(e) => report.notes.push(format!(
                 "error: the declared parts could not be checked: {e}"
             )),

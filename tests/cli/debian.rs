@@ -68,8 +68,8 @@ fn a_debian_source_package_rebuilds_with_dpkg_buildpackage_alone() {
             .env("SOURCE_DATE_EPOCH", "1700000000"),
     );
     let out = env.cmd(["hash", "--json", "escrow"]).output().unwrap();
-    let hashed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let digest = hashed["entries"][0]["sha256"].as_str().unwrap();
+    let hashed: crate::json::Hash = crate::json::parse(&out);
+    let digest = &hashed.entries[0].sha256;
     env.write(
         "reprove.toml",
         format!(

@@ -1,199 +1,12 @@
-//! `reprove diff` end to end: exit codes, the JSON schema (any change to it breaks these
-//! structs on purpose), and the HTML report as a browser sees it.
+//! `reprove diff` end to end: exit codes, the JSON schema (read into [`crate::json`]'s structs:
+//! any change to it breaks them on purpose), and the HTML report as a browser sees it.
 
 use std::process::Command;
 
 use predicates::prelude::*;
-use serde::Deserialize;
 
+use crate::json::{ByteRange as Span, Cause as CauseJson, Diff as DiffJson};
 use crate::support::{browse, TestEnv};
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DiffJson {
-    schema_version: u32,
-    summary: String,
-    left: String,
-    right: String,
-    verdict: String,
-    identical: u64,
-    leaves: Vec<Leaf>,
-    /// Only when B is exactly A followed by more bytes (issue 13, item 9).
-    #[serde(default)]
-    suggestion: Option<SuggestionJson>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SuggestionJson {
-    trailer: u64,
-    toml: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Leaf {
-    path: String,
-    change: String,
-    verdict: String,
-    causes: Vec<CauseJson>,
-    #[serde(default)]
-    metadata: Vec<FieldJson>,
-    #[serde(default)]
-    content: Option<Content>,
-    #[serde(default)]
-    allowances: Vec<Applied>,
-    #[serde(default)]
-    notes: Vec<String>,
-}
-
-#[derive(Debug, Default, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct CauseJson {
-    kind: String,
-    #[serde(default)]
-    section: Option<String>,
-    #[serde(default)]
-    symbol: Option<String>,
-    #[serde(default)]
-    by: Option<i64>,
-    #[serde(default)]
-    left: Option<String>,
-    #[serde(default)]
-    right: Option<String>,
-    #[serde(default)]
-    field: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FieldJson {
-    field: String,
-    left: String,
-    right: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Content {
-    left_size: u64,
-    right_size: u64,
-    differing_bytes: u64,
-    range_count: u64,
-    summary: String,
-    #[serde(default)]
-    tally: Vec<TallyJson>,
-    ranges: Vec<RangeJson>,
-    #[serde(default)]
-    sections: Vec<Section>,
-    #[serde(default)]
-    shifts: Vec<ShiftJson>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ShiftJson {
-    left_offset: u64,
-    right_offset: u64,
-    #[serde(default)]
-    inserted: u64,
-    #[serde(default)]
-    removed: u64,
-    by: i64,
-    differing_after: u64,
-    cause: CauseJson,
-    #[serde(default)]
-    string: Option<StringJson>,
-    #[serde(default)]
-    context: Option<Context>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TallyJson {
-    kind: String,
-    ranges: u64,
-    bytes: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StringJson {
-    left: String,
-    right: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RangeJson {
-    offset: u64,
-    len: u64,
-    #[serde(default)]
-    shift: i64,
-    cause: CauseJson,
-    #[serde(default)]
-    location: Option<String>,
-    #[serde(default)]
-    string: Option<StringJson>,
-    #[serde(default)]
-    context: Option<Context>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Context {
-    offset: u64,
-    left: String,
-    right: String,
-    #[serde(default)]
-    right_offset: Option<u64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Section {
-    name: String,
-    executable: bool,
-    ranges: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Applied {
-    allowance: AllowanceJson,
-    #[serde(default)]
-    ranges: Vec<Span>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct AllowanceJson {
-    #[serde(default)]
-    artifact: Option<String>,
-    #[serde(default)]
-    trailer: Option<u64>,
-    #[serde(default)]
-    region: Option<Span2>,
-    #[serde(default)]
-    elf_section: Option<String>,
-    #[serde(default)]
-    archive_metadata: Option<bool>,
-    reason: String,
-}
-
-#[derive(Debug, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-struct Span {
-    offset: u64,
-    len: u64,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Span2 {
-    offset: u64,
-    length: u64,
-}
 
 fn json(env: &TestEnv, args: &[&str]) -> (DiffJson, i32) {
     let out = env.cmd(args).arg("--json").output().unwrap();
@@ -574,13 +387,12 @@ fn appended_bytes_get_a_trailer_suggestion_and_stay_different() {
     let s = doc.suggestion.expect("a suggestion");
     assert_eq!(s.trailer, 64);
     assert_eq!(s.toml, "[[allow]]\ntrailer = 64\nreason = \"…\"\n");
-    env.cmd(["diff", "a.img", "signed.img"])
-        .assert()
-        .code(1)
-        .stdout(predicate::str::contains(
-            "suggestion: the right side is the left side followed by 64 more bytes",
-        ))
-        .stdout(predicate::str::contains("pass `--allow-trailer 64`"));
+    // The text: the verdict, the range with its context, and the suggestion.
+    let out = env.cmd(["diff", "a.img", "signed.img"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    crate::snapshot::settings(env.root()).bind(|| {
+        insta::assert_snapshot!("diff_appended_bytes", String::from_utf8_lossy(&out.stdout));
+    });
     for other in ["both.img", "a.img"] {
         let (doc, _) = json(&env, &["diff", "a.img", other]);
         assert!(doc.suggestion.is_none(), "{other}");

@@ -7,22 +7,13 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 use predicates::prelude::*;
-use serde_json::Value;
 
+use crate::json::{self, parse, Rebuild, Verify};
+use crate::snapshot;
 use crate::support::{tamper, Demo, TestEnv, BUNDLE};
 
 /// What `make` says where there is no makefile: the cause a user had to rerun to find.
 const NO_MAKEFILE: &str = "make: *** No targets specified and no makefile found";
-
-fn json(out: &std::process::Output) -> Value {
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "{e}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
-}
 
 fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -60,9 +51,8 @@ fn assert_kept_in_cache(path: &Path, cause: &str) {
     assert_eq!(path.parent().unwrap().file_name().unwrap(), "logs");
 }
 
-fn tail_has(v: &Value, wanted: &str) -> bool {
-    v.as_array()
-        .is_some_and(|lines| lines.iter().any(|l| l.as_str().unwrap().contains(wanted)))
+fn tail_has(lines: &[String], wanted: &str) -> bool {
+    lines.iter().any(|l| l.contains(wanted))
 }
 
 /// `reprove ARGS…` in `dir` under `umask`, through `sh` (the test process's own umask is
@@ -95,11 +85,13 @@ fn a_failed_build_shows_the_last_lines_of_its_log_and_keeps_it() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);
-    assert!(text.contains("build-failed"), "{text}");
-    assert!(text.contains("the build exited 2"), "{text}");
-    assert!(text.contains(&format!("| {NO_MAKEFILE}")), "{text}");
     let kept = kept_path(&text);
     assert_kept_in_cache(&kept, NO_MAKEFILE);
+    // The verdict, how the build ended, where the whole log is and its last lines, and each
+    // artifact not produced.
+    snapshot::settings(env.root()).bind(|| {
+        insta::assert_snapshot!("rebuild_a_failed_build", text);
+    });
 
     // rebuild, JSON: the same, with the log's digest beside it.
     let out = env
@@ -107,18 +99,21 @@ fn a_failed_build_shows_the_last_lines_of_its_log_and_keeps_it() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["result"], "build-failed");
-    assert_eq!(v["build"]["termination"]["kind"], "exited");
-    let log = &v["build"]["log"];
-    assert!(tail_has(&log["tail"], NO_MAKEFILE), "{v}");
-    assert_eq!(log["kept"], kept.display().to_string());
-    assert!(kept.to_string_lossy().contains(
-        log["sha256"]
-            .as_str()
-            .unwrap()
-            .trim_start_matches("sha256:")
-    ));
+    let v: Rebuild = parse(&out);
+    assert_eq!(v.result, "build-failed");
+    let build = v.build.as_ref().unwrap();
+    assert_eq!(
+        (build.termination.kind.as_str(), build.termination.value),
+        ("exited", Some(2))
+    );
+    let log = &build.log;
+    assert!(tail_has(&log.tail, NO_MAKEFILE), "{v:#?}");
+    assert_eq!(log.kept.as_deref(), Some(kept.to_str().unwrap()));
+    assert!(log.not_kept.is_none());
+    assert!(kept
+        .to_string_lossy()
+        .contains(log.sha256.trim_start_matches("sha256:")));
+    assert!(v.artifacts.iter().all(|a| a.hashes.is_none()), "{v:#?}");
 
     // `--log-lines 0` hides the tail, not the path; `--log-lines 1` shows one line.
     let out = env
@@ -130,7 +125,7 @@ fn a_failed_build_shows_the_last_lines_of_its_log_and_keeps_it() {
         !text.contains(NO_MAKEFILE) && text.contains("the whole log: `"),
         "{text}"
     );
-    let v = json(
+    let v: Rebuild = parse(
         &env.cmd([
             "rebuild",
             "operator/reprove.toml",
@@ -141,11 +136,7 @@ fn a_failed_build_shows_the_last_lines_of_its_log_and_keeps_it() {
         .output()
         .unwrap(),
     );
-    assert_eq!(
-        v["build"]["log"]["tail"].as_array().unwrap().len(),
-        1,
-        "{v}"
-    );
+    assert_eq!(v.build.unwrap().log.tail.len(), 1);
 
     // verify, text and HTML.
     let out = demo
@@ -169,11 +160,11 @@ fn a_failed_build_shows_the_last_lines_of_its_log_and_keeps_it() {
     // verify, JSON (the predicate): the tail and the copy beside the log's digest.
     let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    let log = &v["rebuilds"][0]["log"];
-    assert!(tail_has(&log["tail"], NO_MAKEFILE), "{v}");
-    assert_kept_in_cache(Path::new(log["kept"].as_str().unwrap()), NO_MAKEFILE);
-    assert!(log["digest"]["sha256"].is_string());
+    let v: Verify = parse(&out);
+    let log = &v.rebuilds[0].log;
+    assert!(tail_has(&log.tail, NO_MAKEFILE), "{v:#?}");
+    assert_kept_in_cache(Path::new(log.kept.as_deref().unwrap()), NO_MAKEFILE);
+    assert!(log.size > 0);
 
     // Run from the recipe's folder with a source path that climbs out of it: paths print as
     // written, never `./../`.
@@ -195,13 +186,13 @@ fn a_failed_build_shows_the_last_lines_of_its_log_and_keeps_it() {
         .current_dir(env.path("operator"))
         .output()
         .unwrap();
-    let v = json(&out);
+    let v: Verify = parse(&out);
     assert_eq!(
-        v["escrow"]["name"],
+        v.escrow.name,
         "../operator/escrow/acme-router-fw-1.0.0.tar.gz"
     );
-    assert_eq!(v["lock"]["name"], "reprove.lock");
-    assert!(!stdout(&out).contains("./.."), "{v}");
+    assert_eq!(v.lock.name, "reprove.lock");
+    assert!(!stdout(&out).contains("./.."), "{v:#?}");
 
     // The report and the attestation under a 002 umask: 0664, as `diff --html` below.
     let out = under_umask(
@@ -241,13 +232,11 @@ fn a_timed_out_build_shows_the_last_lines_of_its_log() {
         .cmd(["lock", "--no-trace", "operator/reprove.toml"])
         .assert()
         .success();
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["rebuilds"][0]["termination"]["kind"], "timed_out");
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
+    assert_eq!(v.rebuilds[0].termination.kind, "timed_out");
     assert!(
-        tail_has(&v["rebuilds"][0]["log"]["tail"], "waiting for nothing"),
-        "{v}"
+        tail_has(&v.rebuilds[0].log.tail, "waiting for nothing"),
+        "{v:#?}"
     );
     let out = demo.verify([BUNDLE]).output().unwrap();
     let text = stdout(&out);
@@ -287,19 +276,21 @@ fn rebuild_keeps_its_work_dir_and_a_missing_artifact_names_similar_files() {
             "the work folder `wd` is not empty: a rebuild starts from nothing; name a new folder",
         ));
 
-    let v = json(
+    let v: Rebuild = parse(
         &env.cmd(["rebuild", "operator/reprove.toml", "--json"])
             .output()
             .unwrap(),
     );
-    assert_eq!(v["artifacts"][0]["similar"][0], "out/firmware.img", "{v}");
-    let v = json(&demo.verify([BUNDLE]).arg("--json").output().unwrap());
-    assert_eq!(v["artifacts"][0]["verdict"], "missing");
-    assert_eq!(v["artifacts"][0]["similar"][0], "out/firmware.img", "{v}");
+    assert_eq!(v.artifacts[0].similar[0], "out/firmware.img", "{v:#?}");
     assert_eq!(
-        v["rebuilds"][0]["artifacts"][0]["similar"][0],
-        "out/firmware.img"
+        v.artifacts[0].absent.as_deref(),
+        Some("`out/firmware.image` does not exist"),
+        "{v:#?}"
     );
+    let v: Verify = parse(&demo.verify([BUNDLE]).arg("--json").output().unwrap());
+    assert_eq!(v.artifacts[0].verdict, "missing");
+    assert_eq!(v.artifacts[0].similar[0], "out/firmware.img", "{v:#?}");
+    assert_eq!(v.rebuilds[0].artifacts[0].similar[0], "out/firmware.img");
     // Missing on both sides: the text still says why the rebuild lacks it, and what it made.
     let text = stdout(&demo.verify([BUNDLE]).output().unwrap());
     for line in [
@@ -315,7 +306,7 @@ fn rebuild_keeps_its_work_dir_and_a_missing_artifact_names_similar_files() {
         "command = [\"make\"]",
         "command = [\"make\", \"-C\", \"/tmp\"]",
     ));
-    let v = json(
+    let v: Rebuild = parse(
         &env.cmd([
             "rebuild",
             "operator/reprove.toml",
@@ -326,8 +317,13 @@ fn rebuild_keeps_its_work_dir_and_a_missing_artifact_names_similar_files() {
         .output()
         .unwrap(),
     );
-    assert_eq!(v["build"]["log"]["kept"], "wd2/rebuild-1/build.log", "{v}");
-    assert!(tail_has(&v["build"]["log"]["tail"], NO_MAKEFILE));
+    let log = &v.build.as_ref().unwrap().log;
+    assert_eq!(
+        log.kept.as_deref(),
+        Some("wd2/rebuild-1/build.log"),
+        "{v:#?}"
+    );
+    assert!(tail_has(&log.tail, NO_MAKEFILE));
 
     // A tool the recipe names and the lock lacks: which one, its file, and what to run.
     demo.set_recipe(&demo.recipe().replace("tools = [", "tools = [\"xz\", "));
@@ -420,14 +416,14 @@ fn appended_bytes_get_the_trailer_allowance_shown_not_applied() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    let img = &v["artifacts"][0];
-    assert_eq!(img["name"], "firmware.img");
-    assert_eq!(img["verdict"], "different", "{v}");
-    assert_eq!(img["suggestion"]["trailer"], 64, "{img}");
-    let toml = img["suggestion"]["toml"].as_str().unwrap();
+    let v: Verify = parse(&out);
+    let img = &v.artifacts[0];
+    assert_eq!(img.name, "firmware.img");
+    assert_eq!(img.verdict, "different", "{v:#?}");
+    let suggestion = img.suggestion.as_ref().unwrap();
+    assert_eq!(suggestion.trailer, 64, "{img:#?}");
     assert_eq!(
-        toml,
+        suggestion.toml,
         "[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"…\"\n"
     );
     let page = std::fs::read_to_string(demo.env.path("report.html")).unwrap();
@@ -450,21 +446,23 @@ fn appended_bytes_get_the_trailer_allowance_shown_not_applied() {
     assert!(text.contains("        trailer = 64\n"), "{text}");
 
     // The suggestion, with its reason filled in, is an allowance that declares exactly that.
-    let suggested: Vec<String> = v["artifacts"]
-        .as_array()
-        .unwrap()
+    let suggested: Vec<String> = v
+        .artifacts
         .iter()
-        .filter_map(|a| a["suggestion"]["toml"].as_str())
-        .map(|t| t.replace("reason = \"…\"", "reason = \"vendor signature\""))
+        .filter_map(|a| a.suggestion.as_ref())
+        .map(|s| {
+            s.toml
+                .replace("reason = \"…\"", "reason = \"vendor signature\"")
+        })
         .collect();
     demo.set_recipe(&format!("{}\n{}", demo.recipe(), suggested.join("\n")));
-    let v = json(
+    let v: Verify = parse(
         &demo
             .verify([BUNDLE])
             .args(["--rebuilds", "1", "--json"])
             .output()
             .unwrap(),
     );
-    assert_eq!(v["artifacts"][0]["verdict"], "equivalent", "{v}");
-    assert!(v["artifacts"][0].get("suggestion").is_none());
+    assert_eq!(v.artifacts[0].verdict, "equivalent", "{v:#?}");
+    assert!(v.artifacts[0].suggestion.is_none());
 }

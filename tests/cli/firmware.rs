@@ -106,8 +106,8 @@ fn operator(name: &str, source: &Path, prefix: &str) -> TestEnv {
         }
     }
     let out = env.cmd(["hash", "--json", "escrow"]).output().unwrap();
-    let hashed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let digest = hashed["entries"][0]["sha256"].as_str().unwrap();
+    let hashed: crate::json::Hash = crate::json::parse(&out);
+    let digest = &hashed.entries[0].sha256;
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let recipe = std::fs::read_to_string(examples.join(name).join("reprove.toml")).unwrap();
     env.write("reprove.toml", recipe.replace("sha256:REPLACE_ME", digest));

@@ -1,19 +1,35 @@
 use predicates::prelude::*;
 
+use crate::json;
 use crate::support::TestEnv;
 
+/// Both digests of a file, and a tree's, as text and as JSON (known answers: `abc` is the
+/// test vector of both algorithms).
 #[test]
 fn hash_file_prints_both_digests() {
-    let env = TestEnv::new().file("abc", "abc");
-    env.cmd(["hash", "abc"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains(
-            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad",
-        ))
-        .stdout(predicate::str::contains(
-            "blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85",
-        ));
+    let env = TestEnv::new().file("abc", "abc").file("tree/a", "abc");
+    let out = env.cmd(["hash", "abc", "tree"]).output().unwrap();
+    assert!(out.status.success());
+    crate::snapshot::plain().bind(|| {
+        insta::assert_snapshot!("hash_file_and_tree", String::from_utf8_lossy(&out.stdout));
+    });
+    let v: json::Hash = json::of(&mut env.cmd(["hash", "--json", "abc", "tree"]), 0);
+    assert_eq!(v.schema_version, 1);
+    let [file, tree] = &v.entries[..] else {
+        panic!("{v:?}")
+    };
+    assert_eq!((file.path.as_str(), file.kind.as_str()), ("abc", "file"));
+    assert_eq!((file.size, file.files), (3, None));
+    assert_eq!(
+        file.sha256,
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        file.blake3,
+        "blake3:6437b3ac38465133ffb63b75273a8db548c558465d79db03fd359c6cd5bd9d85"
+    );
+    assert_eq!((tree.path.as_str(), tree.kind.as_str()), ("tree", "tree"));
+    assert_eq!((tree.size, tree.files), (3, Some(1)));
 }
 
 #[test]

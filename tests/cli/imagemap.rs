@@ -298,7 +298,8 @@ fn verify_explains_the_hidden_account_in_a_composite_image() {
     // The part declared at a wrong offset is reported; the others are found by content.
     let declared = "\n[[artifact.part]]\npath = \"out/rootfs.tar.gz\"\noffset = 0x100\n";
     let env = operator(backdoor, declared);
-    let v = verify(&env, 1);
+    // Different, and the recipe is wrong: the worse of the two, exit 2, after the report.
+    let v = verify(&env, 2);
     let img = &v["artifacts"][0];
     assert_eq!(img["verdict"], "different");
     let d = &img["difference"];
@@ -338,7 +339,9 @@ fn verify_explains_the_hidden_account_in_a_composite_image() {
 fn verify_checks_a_declared_part_of_an_identical_image() {
     let declared = "\n[[artifact.part]]\npath = \"out/supervisor.bin\"\noffset = 24\nelf = \"out/supervisor.elf\"\n\n[[artifact.part]]\npath = \"out/missing.bin\"\n";
     let env = operator(|_| {}, declared);
-    let v = verify(&env, 0);
+    // The bytes are the shipped ones, so the verdict is `identical`; but the recipe declares a
+    // part the image does not hold: a wrong recipe, exit 2.
+    let v = verify(&env, 2);
     let img = &v["artifacts"][0];
     assert_eq!(img["verdict"], "identical");
     let notes = img["notes"].to_string();
@@ -347,6 +350,26 @@ fn verify_checks_a_declared_part_of_an_identical_image() {
         "{img:#}"
     );
     assert!(!notes.contains("supervisor.bin"), "{img:#}");
+    // `rebuild` checks the declarations too, and says so in JSON and on stderr.
+    let out = env
+        .cmd(["rebuild", "operator/reprove.toml", "--json"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let v: crate::json::Rebuild = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v.result, "identical");
+    assert_eq!(
+        v.recipe_errors,
+        ["declared part `out/missing.bin` was not produced by the rebuild"]
+    );
+    assert!(
+        stderr.starts_with(
+            "error: the recipe `operator/reprove.toml` declares parts the rebuilt image does \
+             not hold: declared part `out/missing.bin` was not produced by the rebuild\n"
+        ),
+        "{stderr}"
+    );
 }
 
 #[test]

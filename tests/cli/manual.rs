@@ -115,6 +115,35 @@ fn every_man_page_renders_and_names_its_options() {
         for option in long_options(&path) {
             assert!(text.contains(&option), "{page}: no `{option}`\n{text}");
         }
+        // Every page, a subcommand's too, says which version it documents and what the exit
+        // codes mean.
+        let version = format!("v{}", env!("CARGO_PKG_VERSION"));
+        for section in [
+            "VERSION",
+            &version,
+            "EXIT STATUS",
+            "could not decide",
+            "130",
+        ] {
+            assert!(text.contains(section), "{page}: no `{section}`\n{text}");
+        }
+        assert!(!text.contains("reprove-help"), "{page}\n{text}");
+    }
+    // The synopsis names each option's value, and where an option takes several.
+    let verify = rendered(&env.path("man/reprove-verify.1"));
+    let synopsis = verify
+        .split("SYNOPSIS")
+        .nth(1)
+        .and_then(|s| s.split("DESCRIPTION").next())
+        .unwrap();
+    let synopsis = synopsis.split_whitespace().collect::<Vec<_>>().join(" ");
+    for shown in [
+        "[--shipped PATH...]",
+        "[--rebuilds N]",
+        "[--color COLOR]",
+        "[RECIPE]",
+    ] {
+        assert!(synopsis.contains(shown), "no `{shown}`: {synopsis}");
     }
     let top = rendered(&env.path("man/reprove.1"));
     assert!(top.contains("Exit codes") && top.contains("130"), "{top}");

@@ -111,8 +111,8 @@ fn a_changed_header_under_the_traced_lock_is_drift_before_any_build() {
         .cmd(["hash", "--json", "operator/src"])
         .output()
         .unwrap();
-    let tree: Value = serde_json::from_slice(&tree.stdout).unwrap();
-    let digest = tree["entries"][0]["sha256"].as_str().unwrap().to_owned();
+    let tree: crate::json::Hash = crate::json::parse(&tree);
+    let digest = tree.entries[0].sha256.clone();
     demo.set_recipe(&format!(
         "[package]\nname = \"answer\"\nversion = \"1\"\n\n[source]\npath = \"src\"\ndigest = \"{digest}\"\n\n\
          [toolchain]\ntools = [\"make\", \"gcc\", \"mkdir\"]\n\n[build]\ncommand = [\"make\"]\n\n\

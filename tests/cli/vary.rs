@@ -32,8 +32,8 @@ const TOOLS: &str = r#"["sh", "mkdir", "echo", "touch", "tar", "rm", "perl", "st
 fn times_recipe(isolation: &str, extra: &str) -> TestEnv {
     let env = TestEnv::new().file("escrow/build.sh", BUILD);
     let out = env.cmd(["hash", "--json", "escrow"]).output().unwrap();
-    let hashed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let digest = hashed["entries"][0]["sha256"].as_str().unwrap().to_owned();
+    let hashed: crate::json::Hash = crate::json::parse(&out);
+    let digest = hashed.entries[0].sha256.clone();
     env.write(
         "reprove.toml",
         format!(
@@ -203,8 +203,8 @@ fn a_variation_that_breaks_the_build_is_named_with_the_vary_that_leaves_it_out()
         format!("[ \"$(date +%s)\" -lt {limit} ] || {{ echo 'clock too far on' >&2; exit 4; }}\n{BUILD}"),
     );
     let out = env.cmd(["hash", "--json", "escrow"]).output().unwrap();
-    let hashed: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let digest = hashed["entries"][0]["sha256"].as_str().unwrap();
+    let hashed: crate::json::Hash = crate::json::parse(&out);
+    let digest = &hashed.entries[0].sha256;
     let recipe = std::fs::read_to_string(env.path("reprove.toml")).unwrap();
     let recipe: String = recipe
         .lines()

@@ -3,9 +3,12 @@
 use predicates::prelude::*;
 use serde_json::Value;
 
+use crate::json::{self, Verify};
+use crate::snapshot;
 use crate::support::{tamper, Demo, BUNDLE};
 
-fn json(out: &std::process::Output) -> Value {
+/// A JSON document other than `verify`'s (`attest verify`'s is the predicate part's).
+fn value(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "{e}: {}{}",
@@ -15,45 +18,36 @@ fn json(out: &std::process::Output) -> Value {
     })
 }
 
-/// Run `cmd`, insist on exit `code` (showing stderr when not), and read the JSON it printed.
-fn json_of(cmd: &mut assert_cmd::Command, code: i32) -> Value {
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(code), "{stderr}");
-    json(&out)
-}
-
 /// `verify --json` on the shipped bundle, which must pass.
-fn verified(demo: &Demo) -> Value {
-    json_of(demo.verify([BUNDLE]).arg("--json"), 0)
+fn verified(demo: &Demo) -> Verify {
+    json::of(demo.verify([BUNDLE]).arg("--json"), 0)
 }
 
 #[test]
 fn the_shipped_bundle_is_identical_on_the_host_too() {
     let v = verified(&Demo::locked("none"));
-    assert_eq!(v["build"]["isolation"]["backend"], "none");
+    assert_eq!(v.build.isolation.backend, "none");
 }
 
 #[test]
 fn the_shipped_bundle_is_identical() {
     let demo = Demo::locked("sandbox");
     let v = verified(&demo);
-    assert_eq!(v["verdict"], "identical");
-    let names: Vec<&str> = v["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["name"].as_str().unwrap())
-        .collect();
+    assert_eq!(v.verdict, "identical");
+    let names: Vec<&str> = v.artifacts.iter().map(|a| a.name.as_str()).collect();
     assert_eq!(names, ["firmware.img", "acme-router-fw-1.0.0.tar.gz"]);
-    assert_eq!(
-        v["rebuilds"].as_array().unwrap().len(),
-        1,
-        "no second rebuild when identical"
-    );
-    assert_eq!(v["build"]["isolation"]["backend"], "bwrap");
-    assert!(v["build"]["isolation"]["version"].as_str().is_some());
-    assert_eq!(v["rebuilds"][0]["build_path"], "/build");
+    assert_eq!(v.rebuilds.len(), 1, "no second rebuild when identical");
+    assert_eq!(v.build.isolation.backend, "bwrap");
+    assert!(v.build.isolation.version.is_some());
+    assert_eq!(v.rebuilds[0].build_path, "/build");
+    assert_eq!(v.attestation, "att.intoto.jsonl");
+    for a in &v.artifacts {
+        assert_eq!(a.verdict, "identical");
+        assert_eq!(
+            Some(&a.shipped.as_ref().unwrap().digest),
+            a.rebuilt[0].as_ref()
+        );
+    }
     assert!(demo.env.path("att.intoto.jsonl").is_file());
 }
 
@@ -61,12 +55,16 @@ fn the_shipped_bundle_is_identical() {
 fn a_tampered_byte_in_the_code_is_different_with_its_offset() {
     let demo = Demo::locked("sandbox");
     tamper(&demo, |img| img[0x200] ^= 0x01);
-    demo.verify([BUNDLE])
-        .assert()
-        .code(1)
-        .stdout(predicate::str::contains("acme-router-fw 1.0.0: different"))
-        .stdout(predicate::str::contains("1 byte differs in 1 range"))
-        .stdout(predicate::str::contains("0x200+1"));
+    let out = demo.verify([BUNDLE]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    // The whole report: the verdicts, where the byte is and what it is, the toolchain, the
+    // escrow, each rebuild.
+    snapshot::settings(demo.env.root()).bind(|| {
+        insta::assert_snapshot!(
+            "verify_a_tampered_byte",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    });
     // The attestation is written for a failure too.
     let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
     assert_eq!(att.lines().count(), 2);
@@ -83,49 +81,54 @@ fn a_tampered_byte_in_the_raw_image_is_named_executable_code_with_its_function()
         .stdout(predicate::str::contains(format!(
             "0x200+1 in .text: {code}"
         )));
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    let img = &v["artifacts"][0];
-    assert_eq!(img["name"], "firmware.img");
-    let range = &img["difference"]["leaves"][0]["content"]["ranges"][0];
-    assert_eq!(range["offset"], 0x200);
-    assert_eq!(range["location"], ".text");
-    assert_eq!(range["cause"]["kind"], "code");
-    assert_eq!(range["cause"]["section"], ".text");
-    assert_eq!(range["cause"]["symbol"], "main");
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
+    let img = &v.artifacts[0];
+    assert_eq!(img.name, "firmware.img");
+    let range = &first_leaf(img).content.as_ref().unwrap().ranges[0];
+    assert_eq!(range.offset, 0x200);
+    assert_eq!(range.location.as_deref(), Some(".text"));
+    assert_eq!(
+        range.cause,
+        json::Cause {
+            kind: "code".into(),
+            section: Some(".text".into()),
+            symbol: Some("main".into()),
+            ..json::Cause::default()
+        }
+    );
     // The same image inside the shipped bundle is located through the same ELF.
-    let member = &v["artifacts"][1]["difference"]["leaves"][0];
-    assert_eq!(member["path"], "acme-router-fw-1.0.0.tar.gz//firmware.img");
-    assert_eq!(member["content"]["ranges"][0]["cause"]["symbol"], "main");
+    let member = first_leaf(&v.artifacts[1]);
+    assert_eq!(member.path, "acme-router-fw-1.0.0.tar.gz//firmware.img");
+    let ranges = &member.content.as_ref().unwrap().ranges;
+    assert_eq!(ranges[0].cause.symbol.as_deref(), Some("main"));
 }
 
 #[test]
 fn a_deterministic_build_against_a_tampered_binary_is_different_not_nondeterministic() {
     let demo = Demo::locked("sandbox");
     tamper(&demo, |img| img[0x300] ^= 0x80);
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["verdict"], "different");
-    let rebuilds = v["rebuilds"].as_array().unwrap();
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
+    assert_eq!(v.verdict, "different");
     assert_eq!(
-        rebuilds.len(),
+        v.rebuilds.len(),
         2,
         "a mismatch triggers a second, varied rebuild"
     );
-    assert_eq!(rebuilds[1]["variation"]["umask"], 0o077);
-    let img = &v["artifacts"][0];
-    assert_eq!(img["verdict"], "different");
+    assert_eq!(v.rebuilds[1].variation.umask, 0o077);
+    let img = &v.artifacts[0];
+    assert_eq!(img.verdict, "different");
     // The rebuilt side is named by its path in the build tree, not by a work folder.
-    assert_eq!(img["difference"]["left"], "rebuild 1: out/firmware.img");
-    let leaf = &img["difference"]["leaves"][0];
-    assert_eq!(leaf["content"]["ranges"][0]["offset"], 0x300);
-    assert_eq!(leaf["content"]["differing_bytes"], 1);
+    assert_eq!(
+        img.difference.as_ref().unwrap().left,
+        "rebuild 1: out/firmware.img"
+    );
+    let content = first_leaf(img).content.as_ref().unwrap();
+    assert_eq!(content.ranges[0].offset, 0x300);
+    assert_eq!(content.differing_bytes, 1);
     // The bundle's difference is found inside it, in its member.
-    let bundle = &v["artifacts"][1]["difference"]["leaves"][0];
-    assert_eq!(bundle["path"], "acme-router-fw-1.0.0.tar.gz//firmware.img");
-    assert!(img.get("nondeterminism").is_none());
+    let bundle = first_leaf(&v.artifacts[1]);
+    assert_eq!(bundle.path, "acme-router-fw-1.0.0.tar.gz//firmware.img");
+    assert!(img.nondeterminism.is_none());
 }
 
 #[test]
@@ -133,16 +136,11 @@ fn a_file_absent_from_the_shipped_set_is_missing() {
     let demo = Demo::locked("sandbox");
     // Only the raw image, extracted: the bundle itself is not shipped.
     demo.unpack_bundle("loose");
-    let out = demo
-        .verify(["loose/firmware.img"])
-        .arg("--json")
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let v = json(&out);
-    assert_eq!(v["verdict"], "missing");
-    assert_eq!(v["artifacts"][0]["verdict"], "identical");
-    assert_eq!(v["artifacts"][1]["verdict"], "missing");
+    let v: Verify = json::of(demo.verify(["loose/firmware.img"]).arg("--json"), 1);
+    assert_eq!(v.verdict, "missing");
+    assert_eq!(v.artifacts[0].verdict, "identical");
+    assert_eq!(v.artifacts[1].verdict, "missing");
+    assert!(v.artifacts[1].shipped.is_none());
 }
 
 #[test]
@@ -158,33 +156,50 @@ fn an_edited_pin_is_toolchain_drift_and_nothing_is_built() {
     let mut edited = lock.clone().into_bytes();
     edited[digit] = if edited[digit] == b'0' { b'1' } else { b'0' };
     std::fs::write(&lock_path, edited).unwrap();
-    let out = demo
-        .verify([BUNDLE])
-        .args(["--json", "--work-dir", "work"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let v = json(&out);
-    assert_eq!(v["verdict"], "toolchain-drift");
-    let drift = v["toolchain"]["drift"].as_array().unwrap();
-    assert_eq!(drift.len(), 1);
-    assert_eq!(drift[0]["kind"], "changed");
-    assert!(drift[0]["path"].as_str().unwrap().ends_with("gcc-12"));
-    assert_ne!(drift[0]["expected"], drift[0]["found"]);
-    assert!(v["rebuilds"].as_array().unwrap().is_empty());
+    let v: Verify = json::of(
+        demo.verify([BUNDLE]).args(["--json", "--work-dir", "work"]),
+        2,
+    );
+    assert_eq!(v.verdict, "toolchain-drift");
+    let [drift] = &v.toolchain.drift[..] else {
+        panic!("{:?}", v.toolchain.drift)
+    };
+    assert_eq!(drift.kind, "changed");
+    assert!(drift.path.as_deref().unwrap().ends_with("gcc-12"));
+    assert_ne!(drift.expected, drift.found);
+    assert!(v.rebuilds.is_empty());
     assert!(
         !demo.env.path("work/rebuild-1").exists(),
         "nothing is built"
     );
-    // Human output names the pin, expected and found.
-    demo.verify([BUNDLE]).assert().code(2).stdout(
-        predicate::str::contains("drift:")
-            .and(predicate::str::contains("changed: expected sha256:")),
-    );
-    demo.env
+    // Human output names the pin, expected and found; so does `lock --check`, which says
+    // what to run.
+    let verify = demo.verify([BUNDLE]).output().unwrap();
+    assert_eq!(verify.status.code(), Some(2));
+    let check = demo
+        .env
         .cmd(["lock", "--check", "operator/reprove.toml"])
-        .assert()
-        .code(1);
+        .output()
+        .unwrap();
+    assert_eq!(check.status.code(), Some(1));
+    let lock: json::Lock = json::of(
+        &mut demo
+            .env
+            .cmd(["lock", "--check", "--json", "operator/reprove.toml"]),
+        1,
+    );
+    assert_eq!(lock.lock, "operator/reprove.lock");
+    assert_eq!(lock.drift.as_ref().map(Vec::len), Some(1));
+    snapshot::settings(demo.env.root()).bind(|| {
+        insta::assert_snapshot!(
+            "verify_an_edited_pin",
+            String::from_utf8_lossy(&verify.stdout)
+        );
+        insta::assert_snapshot!(
+            "lock_check_an_edited_pin",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    });
 }
 
 #[test]
@@ -192,19 +207,14 @@ fn a_wrong_escrow_digest_is_source_mismatch() {
     let demo = Demo::locked("sandbox");
     let wrong = format!("sha256:{}", "ab".repeat(32));
     demo.set_recipe(&demo.recipe().replace(&demo.escrow_digest, &wrong));
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let v = json(&out);
-    assert_eq!(v["verdict"], "source-mismatch");
-    assert_eq!(v["escrow"]["expected"], wrong);
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 2);
+    assert_eq!(v.verdict, "source-mismatch");
+    assert_eq!(v.escrow.expected, wrong);
     assert_eq!(
-        format!(
-            "sha256:{}",
-            v["escrow"]["digest"]["sha256"].as_str().unwrap()
-        ),
+        format!("sha256:{}", v.escrow.digest.as_ref().unwrap().sha256),
         demo.escrow_digest
     );
-    assert!(v["rebuilds"].as_array().unwrap().is_empty());
+    assert!(v.rebuilds.is_empty());
 }
 
 #[test]
@@ -240,15 +250,13 @@ fn a_build_past_its_timeout_is_killed_and_build_failed() {
         .assert()
         .success();
     let started = std::time::Instant::now();
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
     assert!(
         started.elapsed() < std::time::Duration::from_secs(30),
         "the timeout did not stop it"
     );
-    let v = json(&out);
-    assert_eq!(v["verdict"], "build-failed");
-    assert_eq!(v["rebuilds"][0]["termination"]["kind"], "timed_out");
+    assert_eq!(v.verdict, "build-failed");
+    assert_eq!(v.rebuilds[0].termination.kind, "timed_out");
 }
 
 /// The 1-based line of the first line of `text` that is `wanted`.
@@ -392,7 +400,7 @@ fn hostile_escrows_are_refused_naming_the_entry() {
 #[test]
 fn rebuild_copies_the_artifacts_and_prints_their_digests() {
     let demo = Demo::locked("sandbox");
-    let v = json_of(
+    let v: json::Rebuild = json::of(
         &mut demo.env.cmd([
             "rebuild",
             "operator/reprove.toml",
@@ -402,11 +410,22 @@ fn rebuild_copies_the_artifacts_and_prints_their_digests() {
         ]),
         0,
     );
-    assert_eq!(v["result"], "identical");
-    let img = std::fs::read(demo.env.path("rebuilt/firmware.img")).unwrap();
+    assert_eq!(v.result, "identical");
+    let build = v.build.as_ref().unwrap();
     assert_eq!(
-        v["artifacts"][0]["hashes"]["sha256"],
+        (build.termination.kind.as_str(), build.termination.value),
+        ("exited", Some(0))
+    );
+    assert!(build.log.tail.is_empty() && build.log.kept.is_none());
+    let img = std::fs::read(demo.env.path("rebuilt/firmware.img")).unwrap();
+    let hashes = v.artifacts[0].hashes.as_ref().unwrap();
+    assert_eq!(
+        hashes.sha256,
         reprove::hash::hash_bytes(&img).sha256.to_string()
+    );
+    assert_eq!(
+        v.artifacts[0].copied_to.as_deref(),
+        Some("rebuilt/firmware.img")
     );
     assert!(demo
         .env
@@ -462,9 +481,10 @@ fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
-    let v = json(&out);
-    assert_eq!(v["replay"]["same"], true);
-    assert_eq!(v["verdict"], "identical");
+    let v: Verify = json::parse(&out);
+    let replay = v.replay.as_ref().unwrap();
+    assert!(replay.same && replay.mismatches.is_empty());
+    assert_eq!(v.verdict, "identical");
     // Another key did not sign it: refused before anything is built.
     demo.env
         .cmd(["key", "generate", "--out", "other.key"])
@@ -518,25 +538,22 @@ fn a_build_that_stamps_the_wall_clock_is_nondeterministic() {
         .cmd(["lock", "operator/reprove.toml"])
         .assert()
         .success();
-    let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
-    assert_eq!(v["verdict"], "nondeterministic");
-    let img = &v["artifacts"][0];
-    assert_eq!(img["name"], "firmware.img");
-    assert_eq!(img["verdict"], "nondeterministic");
-    let moved = &img["nondeterminism"]["leaves"][0]["content"];
-    assert!(moved["differing_bytes"].as_u64().unwrap() > 0);
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
+    assert_eq!(v.verdict, "nondeterministic");
+    let img = &v.artifacts[0];
+    assert_eq!(img.name, "firmware.img");
+    assert_eq!(img.verdict, "nondeterministic");
+    let leaf = &img.nondeterminism.as_ref().unwrap().leaves[0];
+    let moved = leaf.content.as_ref().unwrap();
+    assert!(moved.differing_bytes > 0);
     // The image is the objcopy output plus the stamp: its map makes the stamp a part of its
     // own (19 digits and a newline), whose digits are a timestamp.
-    let leaf = &img["nondeterminism"]["leaves"][0];
     assert_eq!(
-        (
-            moved["left_size"].as_u64(),
-            moved["ranges"][0]["cause"]["kind"].as_str()
-        ),
-        (Some(20), Some("timestamp")),
-        "the stamp: {leaf:#}"
+        (moved.left_size, moved.ranges[0].cause.kind.as_str()),
+        (20, "timestamp"),
+        "the stamp: {leaf:#?}"
     );
-    assert_ne!(img["rebuilt"][0]["sha256"], img["rebuilt"][1]["sha256"]);
+    assert_ne!(img.rebuilt[0], img.rebuilt[1]);
 }
 
 #[test]
@@ -548,11 +565,11 @@ fn a_signature_trailer_is_different_until_an_allowance_declares_it() {
         + "\n[[allow]]\nartifact = \"firmware.img\"\ntrailer = 64\nreason = \"vendor signature block\"\n"
         + "\n[[allow]]\nartifact = \"acme-router-fw-1.0.0.tar.gz\"\ntrailer = 64\nreason = \"the signed image inside\"\n";
     demo.set_recipe(&recipe);
-    let out = demo.verify([BUNDLE]).arg("--json").output().unwrap();
-    let v = json(&out);
-    assert_eq!(v["artifacts"][0]["verdict"], "equivalent", "{v}");
-    let applied = &v["artifacts"][0]["difference"]["leaves"][0]["allowances"][0];
-    assert_eq!(applied["allowance"]["reason"], "vendor signature block");
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 0);
+    assert_eq!(v.artifacts[0].verdict, "equivalent", "{v:#?}");
+    let applied = &first_leaf(&v.artifacts[0]).allowances[0];
+    assert_eq!(applied.allowance.reason, "vendor signature block");
+    assert_eq!(applied.allowance.trailer, Some(64));
     // --strict: only identical bytes pass.
     demo.verify([BUNDLE]).arg("--strict").assert().code(1);
 }
@@ -701,12 +718,14 @@ fn a_trailer_allowance_accepts_only_an_appended_trailer() {
     for (what, edit) in shapes {
         std::fs::write(demo.env.path(BUNDLE), &original).unwrap();
         tamper(&demo, edit);
-        let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
-        assert_eq!(v["artifacts"][0]["verdict"], "different", "{what}: {v}");
-        let notes = v["artifacts"][0]["difference"]["leaves"][0]["notes"].to_string();
+        let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
+        assert_eq!(v.artifacts[0].verdict, "different", "{what}: {v:#?}");
+        let notes = &first_leaf(&v.artifacts[0]).notes;
         assert!(
-            notes.contains("`trailer = 64` not applied"),
-            "{what}: {notes}"
+            notes
+                .iter()
+                .any(|n| n.contains("`trailer = 64` not applied")),
+            "{what}: {notes:?}"
         );
     }
 }
@@ -732,19 +751,23 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
         .success();
 
     // Asked for two rebuilds up front: the first reproduces the shipped set exactly.
-    let v = json_of(
+    let v: Verify = json::of(
         demo.verify([BUNDLE])
             .args(["--rebuilds", "2", "--json", "--html", "report.html"]),
         1,
     );
-    assert_eq!(v["verdict"], "build-failed", "{v}");
-    assert_eq!(v["failed_rebuild"]["rebuild"], 2);
-    assert_eq!(v["failed_rebuild"]["variation"]["umask"], 0o077);
-    assert_eq!(v["rebuilds"][1]["termination"]["value"], 3);
-    for a in v["artifacts"].as_array().unwrap() {
-        assert_eq!(a["verdict"], "build-failed");
-        assert_eq!(a["first_rebuild_verdict"], "identical", "{a}");
-        assert_eq!(a["rebuilt"][0], a["shipped"]["digest"]);
+    assert_eq!(v.verdict, "build-failed", "{v:#?}");
+    let failed = v.failed_rebuild.as_ref().unwrap();
+    assert_eq!((failed.rebuild, failed.variation.umask), (2, 0o077));
+    assert_eq!(v.rebuilds[1].termination.value, Some(3));
+    for a in &v.artifacts {
+        assert_eq!(a.verdict, "build-failed");
+        assert_eq!(
+            a.first_rebuild_verdict.as_deref(),
+            Some("identical"),
+            "{a:#?}"
+        );
+        assert_eq!(a.rebuilt[0].as_ref(), a.shipped.as_ref().map(|s| &s.digest));
     }
     let page = std::fs::read_to_string(demo.env.path("report.html")).unwrap();
     assert!(
@@ -774,11 +797,11 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
         ),
         "{text}"
     );
-    let v = json_of(demo.verify([BUNDLE]).arg("--json"), 1);
-    let img = &v["artifacts"][0];
-    assert_eq!(img["first_rebuild_verdict"], "different");
+    let v: Verify = json::of(demo.verify([BUNDLE]).arg("--json"), 1);
+    let img = &v.artifacts[0];
+    assert_eq!(img.first_rebuild_verdict.as_deref(), Some("different"));
     assert_eq!(
-        img["difference"]["leaves"][0]["content"]["ranges"][0]["offset"],
+        first_leaf(img).content.as_ref().unwrap().ranges[0].offset,
         0x300
     );
     // The attestation records the same, and its own check holds it consistent.
@@ -813,7 +836,7 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
         ])
         .output()
         .unwrap();
-    let r = json(&out);
+    let r = value(&out);
     let codes: Vec<&str> = r["problems"]
         .as_array()
         .unwrap()
@@ -830,7 +853,7 @@ fn attested_problems(demo: &Demo, bundle: &str) -> Vec<String> {
         .cmd(["attest", "verify", bundle, "--key", "vendor.pub", "--json"])
         .output()
         .unwrap();
-    json(&out)["problems"]
+    value(&out)["problems"]
         .as_array()
         .unwrap()
         .iter()
@@ -881,4 +904,12 @@ fn what_verify_signs_is_consistent_for_each_verdict() {
         attested_problems(&demo, "equivalent.intoto.jsonl"),
         Vec::<String>::new()
     );
+}
+
+/// The first leaf of how an artifact differs from its shipped file.
+fn first_leaf(a: &json::Artifact) -> &json::Leaf {
+    &a.difference
+        .as_ref()
+        .unwrap_or_else(|| panic!("no difference: {a:#?}"))
+        .leaves[0]
 }
