@@ -45,6 +45,8 @@ pub struct Report {
     pub summary: Option<Summary>,
     /// The rebuild predicate's `verdict`, when a signed one was found.
     pub rebuild_verdict: Option<String>,
+    /// The rebuild predicate, when a signed one parsed.
+    pub rebuild: Option<RebuildPredicate>,
     /// Every reason to reject the bundle; empty when it holds.
     pub problems: Vec<Problem>,
 }
@@ -269,6 +271,7 @@ pub fn check_bundle(
         artifacts: Vec::new(),
         summary: None,
         rebuild_verdict: None,
+        rebuild: None,
         problems: Vec::new(),
     };
     // The subjects of the first signed statement, and its envelope number.
@@ -359,11 +362,12 @@ pub fn check_bundle(
     }
 
     report.subjects = first_subjects.map(|(_, s)| s).unwrap_or_default();
-    if let Some((rebuild, subjects)) = &rebuild {
+    if let Some((rebuild, subjects)) = rebuild {
         // Signed is not true: each verdict must follow from what the predicate records.
-        for what in super::consistency::contradictions(rebuild, subjects) {
+        for what in super::consistency::contradictions(&rebuild, &subjects) {
             report.problems.push(Problem::SelfContradiction { what });
         }
+        report.rebuild = Some(rebuild);
     }
     for (path, hashes) in artifacts.iter().zip(hash_files(artifacts)) {
         let hashes = hashes.map_err(|source| Error::Read {

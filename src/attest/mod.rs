@@ -12,8 +12,10 @@
 pub mod bundle;
 pub mod check;
 mod consistency;
+pub(crate) mod cyclonedx;
 pub mod dsse;
 pub mod key;
+pub(crate) mod policy;
 pub mod predicate;
 pub mod rebuild;
 pub mod replay;

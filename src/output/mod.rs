@@ -9,6 +9,7 @@
 
 pub mod diff;
 pub(crate) mod failure;
+pub(crate) mod policy;
 pub mod progress;
 pub mod sanitize;
 pub mod verify;
