@@ -77,9 +77,9 @@ pub(crate) fn cyclonedx_document(file: &str, bundle: &[u8], report: &Report) -> 
         .collect();
     let verdict = rebuild.verdict.to_string();
     let passed = summary.passed;
+    // By digest only: the recipe's file name is the operator's, not the release's.
     let policy = format!(
-        "recipe `{}` sha256:{} with lock sha256:{} (traced: {})",
-        rebuild.recipe.name,
+        "recipe sha256:{} with lock sha256:{} (traced: {})",
         crate::hash::hex(&rebuild.recipe.digest.sha256.0),
         crate::hash::hex(&rebuild.lock.digest.sha256.0),
         rebuild.lock.traced
@@ -92,8 +92,8 @@ pub(crate) fn cyclonedx_document(file: &str, bundle: &[u8], report: &Report) -> 
                 "predicate": "verified as reproducibly built from the escrowed source",
                 "evidence": ["evidence-attestation"],
                 "reasoning": format!(
-                    "rebuilt from the escrow (expected {}) with the pinned toolchain in `{}`, \
-                     {} rebuild(s), and compared with the shipped binary: `{verdict}`; \
+                    "rebuilt from the escrow (expected {}) with the pinned toolchain in `{}` \
+                     (rebuilds: {}), and compared with the shipped binary: `{verdict}`; \
                      policy: {policy}",
                     rebuild.escrow.expected,
                     rebuild.build.isolation.backend,

@@ -30,7 +30,10 @@ pub(super) fn run(args: &AttestVerifyArgs, out: &Output) -> anyhow::Result<ExitS
         let hashes = hashes.with_context(|| format!("failed to read `{}`", artifact.display()))?;
         artifacts.push((artifact.clone(), hashes));
     }
-    let now = args.now.unwrap_or_else(OffsetDateTime::now_utc);
+    let now = args.now.unwrap_or_else(|| {
+        let now = OffsetDateTime::now_utc();
+        now.replace_nanosecond(0).unwrap_or(now)
+    });
     let decision = decide(&policy, &args.files, &artifacts, now);
     crate::output::policy::emit(out, &policy, &decision)?;
     Ok(if decision.is_accepted() {

@@ -220,7 +220,10 @@ fn render_human(out: &Output, policy: &Policy, d: &Decision) -> String {
             || out.paint(Style::Bad, "counts for nobody"),
             |v| {
                 let v = &policy.verifiers[v];
-                format!("by {} ({})", sanitize(v.label()), path(&v.id))
+                match &v.name {
+                    Some(name) => format!("by {} ({})", sanitize(name), path(&v.id)),
+                    None => format!("by {}", path(&v.id)),
+                }
             },
         );
         let mut line = format!("  {}: {who}", file(i));

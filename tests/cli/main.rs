@@ -19,6 +19,7 @@ mod imagemap;
 mod interrupt;
 mod limits;
 mod manual;
+mod policy;
 mod progress;
 mod sandbox;
 mod scripts;
