@@ -982,6 +982,252 @@ mod tests {
             .contains("missing.pub"));
     }
 
+    mod deciding {
+        use serde_json::{json, Value};
+        use time::macros::datetime;
+
+        use super::super::*;
+        use crate::attest::bundle::write_bundle;
+        use crate::attest::check::REBUILD_PREDICATE_TYPE;
+        use crate::attest::dsse::envelope;
+        use crate::attest::key::SigningKey;
+        use crate::attest::vsa::{vsa_statement, LEVEL_REPRODUCIBLE};
+        use crate::attest::{Subject, STATEMENT_TYPE};
+
+        const VERIFIED: OffsetDateTime = datetime!(2026-11-22 14:00 UTC);
+
+        /// A real predicate (from the demo, shortened) telling one consistent story about
+        /// `subject`: `identical`, or `equivalent` by one `region` allowance.
+        fn predicate(subject: &Subject, verdict: &str) -> Value {
+            let mut p: Value =
+                serde_json::from_str(include_str!("../../testdata/attest/rebuild-predicate.json"))
+                    .unwrap();
+            p["verdict"] = json!(verdict);
+            p["lock"]["traced"] = json!(true);
+            let shipped = json!({ "sha256": subject.sha256, "blake3": subject.blake3 });
+            let rebuilt = if verdict == "identical" {
+                shipped.clone()
+            } else {
+                p["artifacts"][0]["rebuilt"][0].clone()
+            };
+            let mut a = p["artifacts"][0].clone();
+            a["name"] = json!(subject.name);
+            a["verdict"] = json!(verdict);
+            a["shipped"]["digest"] = shipped;
+            a["rebuilt"] = json!([rebuilt, rebuilt]);
+            if verdict == "identical" {
+                a.as_object_mut().unwrap().remove("difference");
+            } else {
+                let d = &mut a["difference"];
+                d["verdict"] = json!("equivalent");
+                d["leaves"][0]["verdict"] = json!("equivalent");
+                d["leaves"][0]["allowances"] = json!([{
+                    "allowance": { "region": { "offset": 512, "length": 1 }, "reason": "r" },
+                    "ranges": [{ "offset": 512, "len": 1 }],
+                }]);
+            }
+            p["artifacts"] = json!([a]);
+            for r in p["rebuilds"].as_array_mut().unwrap() {
+                r["artifacts"] = json!([{ "name": subject.name, "digest": rebuilt }]);
+            }
+            p
+        }
+
+        /// An attestation of `fw.img` with sha256 `sha…`: (VSA, rebuild predicate).
+        fn statements(sha: &str, verdict: &str) -> [Value; 2] {
+            let s = Subject::new("fw.img", sha.repeat(64), "b".repeat(64));
+            let vsa = vsa_statement(
+                std::slice::from_ref(&s),
+                "pkg:generic/fw@1",
+                &"c".repeat(64),
+                "urn:x",
+                true,
+                VERIFIED,
+                vec![LEVEL_REPRODUCIBLE.to_owned()],
+            );
+            let rebuild = json!({
+                "_type": STATEMENT_TYPE,
+                "subject": [s],
+                "predicateType": REBUILD_PREDICATE_TYPE,
+                "predicate": predicate(&s, verdict),
+            });
+            [vsa, rebuild]
+        }
+
+        struct Labs {
+            dir: tempfile::TempDir,
+            keys: Vec<SigningKey>,
+        }
+
+        impl Labs {
+            fn new() -> Labs {
+                Labs {
+                    dir: tempfile::tempdir().unwrap(),
+                    keys: (0..3).map(|_| SigningKey::generate()).collect(),
+                }
+            }
+
+            /// A policy over the three labs (`lab-0` …) with `head` on top.
+            fn policy(&self, head: &str) -> Policy {
+                let mut text = format!("{head}\n");
+                for (i, k) in self.keys.iter().enumerate() {
+                    text.push_str(&format!(
+                        "[[verifier]]\nid = \"lab-{i}\"\nkey-pem = \"\"\"\n{}\"\"\"\n",
+                        k.public_pem()
+                    ));
+                }
+                Policy::parse(Path::new("policy.toml"), self.dir.path(), &text).unwrap()
+            }
+
+            /// Write `statements`, envelope `i` signed by lab `signers[i]`, as `name`.
+            fn write(&self, name: &str, statements: &[Value], signers: &[usize]) -> PathBuf {
+                let envelopes: Vec<_> = statements
+                    .iter()
+                    .zip(signers)
+                    .map(|(s, &k)| envelope(&serde_json::to_vec(s).unwrap(), Some(&self.keys[k])))
+                    .collect();
+                let path = self.dir.path().join(name);
+                write_bundle(&path, &envelopes).unwrap();
+                path
+            }
+        }
+
+        fn outcome(d: &Decision, file: usize, r: Requirement) -> &Outcome {
+            &d.assessments[file]
+                .outcomes
+                .iter()
+                .find(|(q, _)| *q == r)
+                .unwrap()
+                .1
+        }
+
+        fn not_met(o: &Outcome) -> &str {
+            match o {
+                Outcome::NotMet(why) => why,
+                other => panic!("met or not checked: {other:?}"),
+            }
+        }
+
+        /// A summary signed by one lab spliced onto another lab's rebuild predicate is one
+        /// attestation by nobody: it must not count for either, nor for both.
+        #[test]
+        fn a_bundle_signed_by_two_labs_counts_for_nobody() {
+            let labs = Labs::new();
+            let policy = labs.policy("threshold = 1");
+            let spliced = labs.write("spliced", &statements("a", "identical"), &[0, 1]);
+            let d = decide(&policy, &[spliced], &[], VERIFIED);
+            assert!(!d.is_accepted(), "{}", d.reason);
+            assert!(
+                not_met(outcome(&d, 0, Requirement::Signature))
+                    .contains("signed by different verifiers (`lab-0`, `lab-1`)"),
+                "{:?}",
+                d.assessments[0].outcomes
+            );
+            assert_eq!(d.assessments[0].verifier, None);
+        }
+
+        #[test]
+        fn different_digests_never_add_up_and_two_accepted_releases_are_no_decision() {
+            let labs = Labs::new();
+            let a = labs.write("a", &statements("a", "identical"), &[0, 0]);
+            let b = labs.write("b", &statements("d", "identical"), &[1, 1]);
+            let b2 = labs.write("b2", &statements("d", "identical"), &[1, 1]);
+            let d = decide(
+                &labs.policy("threshold = 2"),
+                &[a.clone(), b.clone(), b2],
+                &[],
+                VERIFIED,
+            );
+            assert!(!d.is_accepted());
+            assert_eq!(d.releases.len(), 2);
+            assert!(
+                d.reason
+                    .contains("2 different releases, which do not add up"),
+                "{}",
+                d.reason
+            );
+            assert!(!d.assessments[2].counted, "lab 1 counts once");
+
+            let d = decide(&labs.policy("threshold = 1"), &[a, b], &[], VERIFIED);
+            assert!(!d.is_accepted());
+            assert!(
+                d.reason
+                    .contains("2 different releases each reach the threshold"),
+                "{}",
+                d.reason
+            );
+        }
+
+        #[test]
+        fn equivalent_counts_only_by_the_allowance_kinds_listed() {
+            let labs = Labs::new();
+            let eq = labs.write("eq", &statements("a", "equivalent"), &[0, 0]);
+            let files = [eq];
+            let d = decide(&labs.policy("threshold = 1"), &files, &[], VERIFIED);
+            assert_eq!(
+                not_met(outcome(&d, 0, Requirement::Verdict)),
+                "`equivalent`, and the policy accepts `identical`"
+            );
+            let policy = labs.policy(
+                "threshold = 1\nverdicts = [\"identical\", \"equivalent\"]\nallowances = [\"trailer\"]",
+            );
+            let d = decide(&policy, &files, &[], VERIFIED);
+            assert_eq!(
+                not_met(outcome(&d, 0, Requirement::Verdict)),
+                "`equivalent` by allowances the policy does not accept: `region`"
+            );
+            let policy = labs.policy(
+                "threshold = 1\nverdicts = [\"equivalent\"]\nallowances = [\"trailer\", \"region\"]",
+            );
+            let d = decide(&policy, &files, &[], VERIFIED);
+            assert!(d.is_accepted(), "{}", d.reason);
+            assert_eq!(
+                outcome(&d, 0, Requirement::Verdict),
+                &Outcome::Met("`equivalent` by `region`".to_owned())
+            );
+        }
+
+        #[test]
+        fn the_claimed_verifier_the_lock_and_the_clock_are_checked() {
+            let labs = Labs::new();
+            let mut s = statements("a", "identical");
+            s[0]["predicate"]["verifier"]["id"] = json!("lab-2");
+            let claims_other = labs.write("other", &s, &[0, 0]);
+            s[0]["predicate"]["verifier"]["id"] = json!("lab-0");
+            s[1]["predicate"]["lock"]["traced"] = json!(false);
+            let untraced = labs.write("untraced", &s, &[0, 0]);
+            let fine = labs.write("fine", &statements("a", "identical"), &[1, 1]);
+            let files = [claims_other, untraced, fine];
+            let policy = labs.policy("threshold = 1\nmax-age = \"1d\"");
+            let d = decide(&policy, &files, &[], VERIFIED);
+            assert_eq!(
+                not_met(outcome(&d, 0, Requirement::Verifier)),
+                "signed with the key of `lab-0` but the summary names verifier `lab-2`"
+            );
+            assert!(outcome(&d, 1, Requirement::Verifier).is_met());
+            assert!(not_met(outcome(&d, 1, Requirement::TracedLock)).contains("not traced"));
+            assert!(d.is_accepted(), "{}", d.reason);
+            // Verified a day after "now": refused; at the edge of the age: met.
+            let d = decide(&policy, &files[2..], &[], VERIFIED - Duration::days(1));
+            assert!(not_met(outcome(&d, 0, Requirement::Age)).contains("after now"));
+            let d = decide(&policy, &files[2..], &[], VERIFIED + Duration::days(1));
+            assert!(d.is_accepted(), "{}", d.reason);
+            let d = decide(&policy, &files[2..], &[], VERIFIED + Duration::days(2));
+            assert!(not_met(outcome(&d, 0, Requirement::Age)).contains("older than `1d`"));
+            // Without those requirements, they are not listed.
+            let lax = labs.policy("threshold = 1\nisolation = \"any\"\ntraced-lock = false");
+            assert_eq!(
+                lax.requirements(),
+                [
+                    Requirement::Signature,
+                    Requirement::Verifier,
+                    Requirement::Verdict
+                ]
+            );
+            assert!(decide(&lax, &files[1..2], &[], VERIFIED).is_accepted());
+        }
+    }
+
     #[test]
     fn ages_are_one_number_and_one_unit_without_overflow() {
         assert_eq!(parse_age("90d"), Ok(Duration::days(90)));
