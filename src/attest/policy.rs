@@ -35,6 +35,9 @@ use crate::hash::Hashes;
 use crate::recipe::line_column;
 use crate::verify::Verdict;
 
+/// The largest policy file read: a policy is a page of TOML.
+const MAX_POLICY_BYTES: u64 = 1 << 20;
+
 /// How far in the future a verification time may be (clocks differ) before it is refused.
 const CLOCK_SKEW: Duration = Duration::minutes(5);
 
@@ -175,10 +178,21 @@ pub(crate) struct Policy {
 impl Policy {
     /// Read, parse and validate the policy at `path`; its key files are read too.
     pub(crate) fn load(path: &Path) -> Result<Policy, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        use std::io::Read as _;
+        let read_error = |source| Error::Read {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(MAX_POLICY_BYTES + 1).read_to_end(&mut bytes))
+            .map_err(read_error)?;
+        if bytes.len() as u64 > MAX_POLICY_BYTES {
+            return Err(Error::Toml {
+                path: path.to_path_buf(),
+                message: format!("larger than {MAX_POLICY_BYTES} bytes: not a policy"),
+            });
+        }
         let text = String::from_utf8(bytes).map_err(|e| Error::Toml {
             path: path.to_path_buf(),
             message: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
@@ -1225,6 +1239,19 @@ mod tests {
                 ]
             );
             assert!(decide(&lax, &files[1..2], &[], VERIFIED).is_accepted());
+        }
+    }
+
+    proptest::proptest! {
+        /// Hostile policy text is an error, never a panic (the keys are inline: nothing is read).
+        #[test]
+        fn parsing_never_panics(text in "(threshold|verdicts|allowances|isolation|max-age|traced-lock|\\[\\[verifier\\]\\]|id|key-pem|key|[ =\"\\[\\],\\n0-9a-z-]){0,40}") {
+            let _ = Policy::parse(Path::new("p.toml"), Path::new("/nonexistent"), &text);
+        }
+
+        #[test]
+        fn ages_never_panic(text in "[0-9]{0,25}[wdhms]?") {
+            let _ = parse_age(&text);
         }
     }
 

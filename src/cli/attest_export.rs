@@ -4,6 +4,7 @@
 //! written; a file that cannot be read is exit 2. The document goes to `--out` (written whole
 //! or not at all) or to stdout.
 
+use std::io::Read as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -15,6 +16,9 @@ use crate::attest::cyclonedx::cyclonedx_document;
 use crate::attest::key::VerifyingKey;
 use crate::exit::ExitStatus;
 use crate::output::Output;
+
+/// The largest bundle exported: it is attached whole to the document, in base64.
+const MAX_BUNDLE_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Args)]
 pub struct AttestExportArgs {
@@ -32,8 +36,16 @@ pub struct AttestExportArgs {
 }
 
 pub(super) fn run(args: &AttestExportArgs, out: &Output) -> anyhow::Result<ExitStatus> {
-    let bytes = std::fs::read(&args.file)
+    let mut bytes = Vec::new();
+    std::fs::File::open(&args.file)
+        .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes))
         .with_context(|| format!("failed to read `{}`", args.file.display()))?;
+    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+        anyhow::bail!(
+            "`{}` is larger than {MAX_BUNDLE_BYTES} bytes: not an attestation to export",
+            args.file.display()
+        );
+    }
     let text = std::str::from_utf8(&bytes).map_err(|_| crate::attest::Error::NotText {
         path: args.file.clone(),
     })?;

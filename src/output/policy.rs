@@ -296,7 +296,7 @@ fn render_human(out: &Output, policy: &Policy, d: &Decision) -> String {
         text.push_str(&format!(
             "  {}\n    attested by {} ({} of {} needed)\n",
             subjects.join(", "),
-            verifier_list(policy, &r.verifiers),
+            sanitize(&verifier_list(policy, &r.verifiers)),
             r.verifiers.len(),
             policy.threshold
         ));
