@@ -18,6 +18,7 @@ pub mod beneath;
 pub mod build;
 pub mod cli;
 pub mod compare;
+pub(crate) mod config;
 pub mod coverage;
 pub mod escrow;
 pub mod exit;

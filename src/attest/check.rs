@@ -45,6 +45,10 @@ pub struct Report {
     pub summary: Option<Summary>,
     /// The rebuild predicate's `verdict`, when a signed one was found.
     pub rebuild_verdict: Option<String>,
+    /// The rebuild predicate's display name of its verifier, when it has one.
+    pub verifier_name: Option<String>,
+    /// The rebuild predicate says it was written with `--redact`.
+    pub redacted: bool,
     /// The rebuild predicate, when a signed one parsed.
     pub rebuild: Option<RebuildPredicate>,
     /// Every reason to reject the bundle; empty when it holds.
@@ -271,6 +275,8 @@ pub fn check_bundle(
         artifacts: Vec::new(),
         summary: None,
         rebuild_verdict: None,
+        verifier_name: None,
+        redacted: false,
         rebuild: None,
         problems: Vec::new(),
     };
@@ -325,6 +331,8 @@ pub fn check_bundle(
         } else {
             RebuildPredicate::parse(Value::Object(statement.predicate)).map(|parsed| {
                 report.rebuild_verdict = Some(parsed.verdict.to_string());
+                report.verifier_name.clone_from(&parsed.verifier.name);
+                report.redacted = parsed.redacted;
                 rebuild = Some((parsed, own_subjects));
             })
         };

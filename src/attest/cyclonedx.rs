@@ -42,6 +42,16 @@ fn serial_number(digest: &[u8; 32]) -> String {
     )
 }
 
+/// The verifier as a CycloneDX organisation: its display name (else its id), and its id as a
+/// URL when it is one.
+fn organization(id: &str, name: Option<&str>) -> Value {
+    let mut o = json!({ "name": name.unwrap_or(id) });
+    if id.starts_with("https://") || id.starts_with("http://") {
+        o["url"] = json!([id]);
+    }
+    o
+}
+
 /// The CycloneDX document for `bundle` (the file's bytes, named `file`), which `report`
 /// checked; `keyid` is the trusted key that verified it. `None` when the report holds no
 /// summary or no rebuild predicate (a rejected bundle: the caller refuses it first).
@@ -141,7 +151,7 @@ pub(crate) fn cyclonedx_document(file: &str, bundle: &[u8], report: &Report) -> 
             "assessors": [{
                 "bom-ref": "assessor",
                 "thirdParty": true,
-                "organization": { "name": summary.verifier_id },
+                "organization": organization(&summary.verifier_id, report.verifier_name.as_deref()),
             }],
             "attestations": [{
                 "summary": format!(

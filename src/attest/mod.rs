@@ -3,7 +3,8 @@
 //! The file format is in-toto's bundle, `*.intoto.jsonl`: one DSSE envelope per line
 //! ([`bundle`]), each signing an in-toto Statement v1 with Ed25519 ([`dsse`], [`key`]). One
 //! statement carries a SLSA Verification Summary ([`vsa`]); another carries the rebuild
-//! predicate ([`predicate`] writes it, [`rebuild`] reads it back). [`check`] decides whether a bundle holds: signatures, statement shape, predicates,
+//! predicate (one type, [`rebuild::RebuildPredicate`], which [`predicate`] writes, [`check`]
+//! and [`replay`] read, and [`redact`] cuts down for sharing). [`check`] decides whether a bundle holds: signatures, statement shape, predicates,
 //! subjects against the artifacts given. A rejected attestation is a value ([`check::Report`]),
 //! not an [`Error`]: an `Err` means the input could not be read or understood at all.
 //!
@@ -18,6 +19,7 @@ pub mod key;
 pub(crate) mod policy;
 pub mod predicate;
 pub mod rebuild;
+pub(crate) mod redact;
 pub mod replay;
 pub mod vsa;
 

@@ -30,7 +30,6 @@ use super::bundle::read_bundle;
 use super::check::{check_bundle, Problem, Report, StatementSubject};
 use super::key::VerifyingKey;
 use super::rebuild::RebuildPredicate;
-use super::vsa;
 use crate::hash::Hashes;
 use crate::recipe::line_column;
 use crate::verify::Verdict;
@@ -448,6 +447,8 @@ pub(crate) struct Assessment {
     pub(crate) subjects: Vec<StatementSubject>,
     pub(crate) time_verified: Option<OffsetDateTime>,
     pub(crate) verdict: Option<Verdict>,
+    /// Its rebuild predicate was written with `--redact` (it keeps every digest).
+    pub(crate) redacted: bool,
     /// One outcome per requirement, in the policy's order.
     pub(crate) outcomes: Vec<(Requirement, Outcome)>,
     /// Counted towards its release's threshold (false for a second attestation by a verifier).
@@ -618,6 +619,7 @@ fn assess(
         subjects: Vec::new(),
         time_verified: None,
         verdict: None,
+        redacted: false,
         outcomes: Vec::new(),
         counted: false,
         release: None,
@@ -659,6 +661,7 @@ fn assess(
         .and_then(|s| OffsetDateTime::parse(&s.time_verified, &Rfc3339).ok());
     let rebuild = report.rebuild.as_ref();
     a.verdict = rebuild.map(|p| p.verdict);
+    a.redacted = report.redacted;
     for &r in &requirements[1..] {
         let outcome = match r {
             Requirement::Signature => unreachable!("checked first"),
@@ -784,17 +787,21 @@ fn verifier_outcome(policy: &Policy, verifier: Option<usize>, report: &Report) -
     let Some(v) = verifier.map(|v| &policy.verifiers[v]) else {
         return Outcome::NotMet("signed by no listed verifier".to_owned());
     };
-    let claimed = report.summary.as_ref().map(|s| s.verifier_id.as_str());
-    match claimed {
-        // Summaries written before verifiers named themselves name the tool: the key decides.
-        Some(id) if id == v.id || id == vsa::VERIFIER_ID => {
-            Outcome::Met(format!("signed by `{}` ({})", v.id, v.label()))
-        }
+    let Some(summary) = &report.summary else {
+        return Outcome::NotMet("no verification summary".to_owned());
+    };
+    // The key decides who signed; the statements must say the same, or a lab's key would
+    // vouch for a verification another lab's name is on.
+    let claimed = [
+        Some(summary.verifier_id.as_str()),
+        report.rebuild.as_ref().map(|p| p.verifier.id.as_str()),
+    ];
+    match claimed.into_iter().flatten().find(|id| *id != v.id) {
+        None => Outcome::Met(format!("signed by `{}` ({})", v.id, v.label())),
         Some(id) => Outcome::NotMet(format!(
-            "signed with the key of `{}` but the summary names verifier `{id}`",
+            "signed with the key of `{}` but the attestation names verifier `{id}`",
             v.id
         )),
-        None => Outcome::NotMet("no verification summary".to_owned()),
     }
 }
 
@@ -1047,8 +1054,8 @@ mod tests {
             p
         }
 
-        /// An attestation of `fw.img` with sha256 `sha…`: (VSA, rebuild predicate).
-        fn statements(sha: &str, verdict: &str) -> [Value; 2] {
+        /// An attestation of `fw.img` with sha256 `sha…` by `lab-N`: (VSA, rebuild predicate).
+        fn statements(sha: &str, verdict: &str, lab: usize) -> [Value; 2] {
             let s = Subject::new("fw.img", sha.repeat(64), "b".repeat(64));
             let vsa = vsa_statement(
                 std::slice::from_ref(&s),
@@ -1065,7 +1072,11 @@ mod tests {
                 "predicateType": REBUILD_PREDICATE_TYPE,
                 "predicate": predicate(&s, verdict),
             });
-            [vsa, rebuild]
+            let mut both = [vsa, rebuild];
+            for statement in &mut both {
+                statement["predicate"]["verifier"]["id"] = json!(format!("lab-{lab}"));
+            }
+            both
         }
 
         struct Labs {
@@ -1128,7 +1139,7 @@ mod tests {
         fn a_bundle_signed_by_two_labs_counts_for_nobody() {
             let labs = Labs::new();
             let policy = labs.policy("threshold = 1");
-            let spliced = labs.write("spliced", &statements("a", "identical"), &[0, 1]);
+            let spliced = labs.write("spliced", &statements("a", "identical", 0), &[0, 1]);
             let d = decide(&policy, &[spliced], &[], VERIFIED);
             assert!(!d.is_accepted(), "{}", d.reason);
             assert!(
@@ -1143,9 +1154,9 @@ mod tests {
         #[test]
         fn different_digests_never_add_up_and_two_accepted_releases_are_no_decision() {
             let labs = Labs::new();
-            let a = labs.write("a", &statements("a", "identical"), &[0, 0]);
-            let b = labs.write("b", &statements("d", "identical"), &[1, 1]);
-            let b2 = labs.write("b2", &statements("d", "identical"), &[1, 1]);
+            let a = labs.write("a", &statements("a", "identical", 0), &[0, 0]);
+            let b = labs.write("b", &statements("d", "identical", 1), &[1, 1]);
+            let b2 = labs.write("b2", &statements("d", "identical", 1), &[1, 1]);
             let d = decide(
                 &labs.policy("threshold = 2"),
                 &[a.clone(), b.clone(), b2],
@@ -1175,7 +1186,7 @@ mod tests {
         #[test]
         fn equivalent_counts_only_by_the_allowance_kinds_listed() {
             let labs = Labs::new();
-            let eq = labs.write("eq", &statements("a", "equivalent"), &[0, 0]);
+            let eq = labs.write("eq", &statements("a", "equivalent", 0), &[0, 0]);
             let files = [eq];
             let d = decide(&labs.policy("threshold = 1"), &files, &[], VERIFIED);
             assert_eq!(
@@ -1204,19 +1215,19 @@ mod tests {
         #[test]
         fn the_claimed_verifier_the_lock_and_the_clock_are_checked() {
             let labs = Labs::new();
-            let mut s = statements("a", "identical");
-            s[0]["predicate"]["verifier"]["id"] = json!("lab-2");
+            let mut s = statements("a", "identical", 0);
+            s[1]["predicate"]["verifier"]["id"] = json!("lab-2");
             let claims_other = labs.write("other", &s, &[0, 0]);
-            s[0]["predicate"]["verifier"]["id"] = json!("lab-0");
+            s[1]["predicate"]["verifier"]["id"] = json!("lab-0");
             s[1]["predicate"]["lock"]["traced"] = json!(false);
             let untraced = labs.write("untraced", &s, &[0, 0]);
-            let fine = labs.write("fine", &statements("a", "identical"), &[1, 1]);
+            let fine = labs.write("fine", &statements("a", "identical", 1), &[1, 1]);
             let files = [claims_other, untraced, fine];
             let policy = labs.policy("threshold = 1\nmax-age = \"1d\"");
             let d = decide(&policy, &files, &[], VERIFIED);
             assert_eq!(
                 not_met(outcome(&d, 0, Requirement::Verifier)),
-                "signed with the key of `lab-0` but the summary names verifier `lab-2`"
+                "signed with the key of `lab-0` but the attestation names verifier `lab-2`"
             );
             assert!(outcome(&d, 1, Requirement::Verifier).is_met());
             assert!(not_met(outcome(&d, 1, Requirement::TracedLock)).contains("not traced"));

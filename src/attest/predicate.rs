@@ -1,37 +1,31 @@
-//! The rebuild predicate: everything a verification found, enough to run it again.
+//! Writing an attestation: the two statements of a verification [`Report`] and the bundle.
 //!
-//! `predicateType` is [`REBUILD_PREDICATE_TYPE`]; the fields are specified, with a JSON
-//! Schema, in `docs/attestation.md`. Files are described with SLSA's `ResourceDescriptor` shape
-//! (`name`, `digest` as an algorithm → lowercase hex map) so that readers recognise them.
-//! Evolution only adds fields; `schema_version` changes when a field changes meaning.
+//! The rebuild predicate is built as its one type, [`RebuildPredicate`] (specified in
+//! `docs/attestation.md`, JSON Schema `docs/rebuild-predicate.schema.json`); the VSA by
+//! [`vsa`]. Evolution only adds fields; `schema_version` changes when a field changes meaning.
 
 use std::path::Path;
 
-use serde_json::{json, Map, Value};
-use time::format_description::well_known::Rfc3339;
+use serde_json::{json, Value};
 
 use super::check::REBUILD_PREDICATE_TYPE;
 use super::dsse::envelope;
 use super::key::SigningKey;
+use super::rebuild::{self as wire, DigestSet, RebuildPredicate, SCHEMA_VERSION};
 use super::{bundle, vsa, Subject, STATEMENT_TYPE};
-use crate::hash::{Checksum, Hashes};
+use crate::hash::Checksum;
 use crate::verify::Report;
 
-/// The version of the predicate's schema.
-pub const SCHEMA_VERSION: u32 = 1;
-
-fn digest_set(h: &Hashes) -> Value {
-    json!({ "sha256": h.sha256.hex(), "blake3": h.blake3.hex() })
+/// The word a unit enum serializes as (`tar_gz`, `cgroup-pids`).
+fn word<T: serde::Serialize>(t: &T) -> String {
+    match serde_json::to_value(t) {
+        Ok(Value::String(s)) => s,
+        _ => String::new(),
+    }
 }
 
-fn digest_one(c: &Checksum) -> Value {
-    let mut m = Map::new();
-    m.insert(c.algorithm.name().to_owned(), Value::String(c.hex()));
-    Value::Object(m)
-}
-
-fn time(t: time::OffsetDateTime) -> String {
-    t.format(&Rfc3339).unwrap_or_default()
+fn lossy(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
 }
 
 /// The statement's subjects: the shipped binaries the report judged.
@@ -43,130 +37,221 @@ pub fn subjects(report: &Report) -> Vec<Subject> {
         .collect()
 }
 
-/// The rebuild predicate of `report`; `shipped` are the inputs as given on the command line.
-pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
-    let path = |p: &Path| Value::String(p.to_string_lossy().into_owned());
-    let artifacts: Vec<Value> = report
-        .artifacts
-        .iter()
-        .map(|a| {
-            let mut v = json!({
-                "name": a.name,
-                "path": path(&a.path),
-                "verdict": a.verdict,
-                "rebuilt": a.rebuilt.iter().map(|h| h.as_ref().map(digest_set)).collect::<Vec<_>>(),
-            });
-            if let Some(s) = &a.shipped {
-                v["shipped"] = json!({ "name": s.origin, "digest": digest_set(&s.hashes), "size": s.hashes.size });
-            }
-            if let Some(d) = &a.difference {
-                v["difference"] = json!(d);
-                // Shown, not applied: the verdict above is the comparison's.
-                if let Some(s) = crate::compare::suggest::suggest_trailer(d, Some(&a.name)) {
-                    v["suggestion"] = json!(s);
-                }
-            }
-            if let Some(d) = &a.nondeterminism {
-                v["nondeterminism"] = json!(d);
-            }
-            if let Some(why) = &a.absent {
-                v["absent"] = json!(why);
-            }
-            if !a.similar.is_empty() {
-                v["similar"] = json!(a.similar.iter().map(|p| path(p)).collect::<Vec<_>>());
-            }
-            if !a.notes.is_empty() {
-                v["notes"] = json!(a.notes);
-            }
-            if let Some(first) = a.first_rebuild {
-                v["first_rebuild_verdict"] = json!(first);
-            }
-            v
-        })
-        .collect();
-    let rebuilds: Vec<Value> = report
-        .rebuilds
-        .iter()
-        .map(|r| {
-            let mut v = json!({
-                "variation": r.variation,
-                "build_path": path(&r.build_path),
-                "environment": r.env,
-                "termination": r.outcome.termination,
-                "limits": r.outcome.limits,
-                "seconds": r.outcome.elapsed.as_secs_f64(),
-                "log": { "digest": digest_set(&r.log_hashes), "size": r.log_hashes.size },
-                "artifacts": r.artifacts.iter().map(|a| {
-                    let mut v = json!({
-                        "name": a.name,
-                        "digest": a.hashes.as_ref().map(digest_set),
-                    });
-                    if let Some(why) = &a.absent {
-                        v["absent"] = json!(why);
-                    }
-                    if !a.similar.is_empty() {
-                        v["similar"] = json!(a.similar.iter().map(|p| path(p)).collect::<Vec<_>>());
-                    }
-                    v
-                }).collect::<Vec<_>>(),
-            });
-            // For people: the digest above is the binding, the tail and the copy's path are
-            // what a reader opens first.
-            if let Some(failure) = &r.failure {
-                if !failure.tail.is_empty() {
-                    v["log"]["tail"] = json!(failure.tail);
-                }
-                if let Ok(kept) = &failure.kept {
-                    v["log"]["kept"] = path(kept);
-                }
-            }
-            if let Some(program) = &r.missing_program {
-                v["missing_program"] = json!(program);
-            }
-            v
-        })
-        .collect();
-    let escrow = json!({
-        "name": path(&report.source.path),
-        "expected": report.source.expected.to_string(),
-        "digest": report.source.found.as_ref().map(|e| json!({ "sha256": e.sha256.hex(), "blake3": e.blake3.hex() })),
-        "kind": report.source.found.as_ref().map(|e| e.kind),
-        "files": report.source.files,
-    });
-    let mut predicate = json!({
-        "schema_version": SCHEMA_VERSION,
-        "verdict": report.verdict,
-        "verifier": { "id": vsa::VERIFIER_ID, "version": { "reprove": env!("CARGO_PKG_VERSION") } },
-        "package": report.package,
-        "invocation": {
-            "recipe": path(&report.recipe.path),
-            "shipped": shipped.iter().map(|p| path(p)).collect::<Vec<_>>(),
-        },
-        "recipe": { "name": path(&report.recipe.path), "digest": digest_set(&report.recipe.hashes) },
-        "lock": { "name": path(&report.lock.path), "digest": digest_set(&report.lock.hashes), "traced": report.traced_lock },
-        "escrow": escrow,
-        "toolchain": {
-            "tools": report.tools,
-            "pins": report.pins.iter().map(|p| json!({ "name": path(&p.path), "digest": digest_one(&p.digest) })).collect::<Vec<_>>(),
-            "drift": report.drift,
-        },
-        "build": {
-            "command": report.command,
-            "timeout_seconds": report.timeout_seconds,
-            "isolation": report.isolation,
-        },
-        "rebuilds": rebuilds,
-        "artifacts": artifacts,
-        "started_on": time(report.started),
-        "finished_on": time(report.finished),
-    });
-    if let Some(k) = report.failed_rebuild {
-        predicate["failed_rebuild"] = json!({
-            "rebuild": k + 1,
-            "variation": report.rebuilds[k].variation,
-        });
+fn artifact(a: &crate::verify::ArtifactReport) -> wire::Artifact {
+    wire::Artifact {
+        name: a.name.clone(),
+        path: lossy(&a.path),
+        verdict: a.verdict,
+        rebuilt: a
+            .rebuilt
+            .iter()
+            .map(|h| h.as_ref().map(DigestSet::from))
+            .collect(),
+        shipped: a.shipped.as_ref().map(|s| wire::Shipped {
+            name: s.origin.clone(),
+            digest: DigestSet::from(&s.hashes),
+            size: s.hashes.size,
+        }),
+        difference: a.difference.as_ref().map(wire::Comparison::from_compare),
+        // Shown, not applied: the verdict above is the comparison's.
+        suggestion: a.difference.as_ref().and_then(|d| {
+            crate::compare::suggest::suggest_trailer(d, Some(&a.name)).map(|s| wire::Suggestion {
+                trailer: s.trailer,
+                toml: s.toml,
+            })
+        }),
+        nondeterminism: a
+            .nondeterminism
+            .as_ref()
+            .map(wire::Comparison::from_compare),
+        absent: a.absent.clone(),
+        similar: a.similar.iter().map(|p| lossy(p)).collect(),
+        notes: a.notes.clone(),
+        first_rebuild_verdict: a.first_rebuild,
     }
-    predicate
+}
+
+fn rebuild(r: &crate::build::Rebuild) -> wire::Rebuild {
+    let limits = r.outcome.limits;
+    wire::Rebuild {
+        variation: wire::Variation::from(&r.variation),
+        build_path: lossy(&r.build_path),
+        environment: r.env.clone(),
+        termination: r.outcome.termination.into(),
+        limits: Some(wire::Limits {
+            max_processes: limits.max_processes,
+            process_bound: word(&limits.process_bound),
+            max_disk_bytes: limits.max_disk_bytes,
+        }),
+        seconds: r.outcome.elapsed.as_secs_f64(),
+        // For people: the digest is the binding, the tail and the copy's path are what a
+        // reader opens first.
+        log: wire::Log {
+            digest: DigestSet::from(&r.log_hashes),
+            size: r.log_hashes.size,
+            tail: r
+                .failure
+                .as_ref()
+                .map(|f| f.tail.clone())
+                .unwrap_or_default(),
+            kept: r
+                .failure
+                .as_ref()
+                .and_then(|f| f.kept.as_ref().ok())
+                .map(|p| lossy(p)),
+        },
+        artifacts: r
+            .artifacts
+            .iter()
+            .map(|a| wire::RebuiltArtifact {
+                name: a.name.clone(),
+                digest: a.hashes.as_ref().map(DigestSet::from),
+                absent: a.absent.clone(),
+                similar: a.similar.iter().map(|p| lossy(p)).collect(),
+            })
+            .collect(),
+        missing_program: r.missing_program.clone(),
+    }
+}
+
+fn drift(d: &crate::toolchain::Drift) -> wire::Drift {
+    use crate::toolchain::Drift as D;
+    match d {
+        D::Changed {
+            path,
+            expected,
+            found,
+        } => wire::Drift::Changed {
+            path: lossy(path),
+            expected: *expected,
+            found: *found,
+        },
+        D::Missing {
+            path,
+            expected,
+            reason,
+        } => wire::Drift::Missing {
+            path: lossy(path),
+            expected: *expected,
+            reason: reason.clone(),
+        },
+        D::Moved {
+            tool,
+            expected,
+            found,
+        } => wire::Drift::Moved {
+            tool: tool.clone(),
+            expected: lossy(expected),
+            found: found.as_deref().map(lossy),
+        },
+        D::Unlocked { tool } => wire::Drift::Unlocked { tool: tool.clone() },
+    }
+}
+
+/// Who attests, and how: settled by the caller from the command line and the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attesting {
+    /// The organisation or lab that ran the verification: the VSA's `verifier.id`.
+    pub verifier_id: String,
+    /// A display name for it.
+    pub verifier_name: Option<String>,
+    /// The VSA's `policy.uri`; [`default_policy_uri`] when `None`.
+    pub policy_uri: Option<String>,
+    /// Leave names, contents and host paths out (see [`super::redact`]).
+    pub redact: bool,
+}
+
+impl Attesting {
+    /// An unsigned attestation's settings when nobody said who verifies.
+    pub fn unidentified() -> Self {
+        Attesting {
+            verifier_id: vsa::UNIDENTIFIED_VERIFIER.to_owned(),
+            verifier_name: None,
+            policy_uri: None,
+            redact: false,
+        }
+    }
+}
+
+/// The rebuild predicate of `report`; `shipped` are the inputs as given on the command line.
+pub fn rebuild_predicate(report: &Report, shipped: &[&Path], how: &Attesting) -> RebuildPredicate {
+    let found = report.source.found.as_ref();
+    RebuildPredicate {
+        schema_version: SCHEMA_VERSION,
+        verdict: report.verdict,
+        verifier: wire::Verifier {
+            id: how.verifier_id.clone(),
+            name: how.verifier_name.clone(),
+            version: [("reprove".to_owned(), env!("CARGO_PKG_VERSION").to_owned())].into(),
+        },
+        package: wire::Package {
+            name: report.package.name.clone(),
+            version: report.package.version.clone(),
+        },
+        invocation: wire::Invocation {
+            recipe: lossy(&report.recipe.path),
+            shipped: shipped.iter().map(|p| lossy(p)).collect(),
+        },
+        recipe: wire::File {
+            name: lossy(&report.recipe.path),
+            digest: DigestSet::from(&report.recipe.hashes),
+        },
+        lock: wire::Lock {
+            name: lossy(&report.lock.path),
+            digest: DigestSet::from(&report.lock.hashes),
+            traced: report.traced_lock,
+        },
+        escrow: wire::Escrow {
+            name: lossy(&report.source.path),
+            expected: report.source.expected,
+            digest: found.map(|e| DigestSet {
+                sha256: wire::Hex(e.sha256.bytes),
+                blake3: wire::Hex(e.blake3.bytes),
+            }),
+            kind: found.map(|e| word(&e.kind)),
+            files: report.source.files,
+        },
+        toolchain: wire::Toolchain {
+            tools: report
+                .tools
+                .iter()
+                .map(|(name, t)| {
+                    let tool = wire::Tool {
+                        path: lossy(&t.path),
+                        resolved: lossy(&t.resolved),
+                    };
+                    (name.clone(), tool)
+                })
+                .collect(),
+            pins: report
+                .pins
+                .iter()
+                .map(|p| wire::Pin {
+                    name: lossy(&p.path),
+                    digest: (&p.digest).into(),
+                })
+                .collect(),
+            drift: report.drift.iter().map(drift).collect(),
+        },
+        build: wire::Build {
+            command: report.command.clone(),
+            timeout_seconds: report.timeout_seconds,
+            isolation: wire::Isolation {
+                backend: report.isolation.backend.clone(),
+                version: report.isolation.version.clone(),
+                root: report.isolation.root,
+            },
+        },
+        rebuilds: report.rebuilds.iter().map(rebuild).collect(),
+        failed_rebuild: report.failed_rebuild.map(|k| wire::FailedRebuild {
+            rebuild: k + 1,
+            variation: wire::Variation::from(&report.rebuilds[k].variation),
+        }),
+        artifacts: report.artifacts.iter().map(artifact).collect(),
+        started_on: report.started,
+        finished_on: report.finished,
+        redacted: false,
+    }
 }
 
 /// The sha256 of the policy the VSA names: the recipe and the lock, as `sha256(recipe ‖ lock)`
@@ -194,36 +279,50 @@ fn percent(text: &str) -> String {
     out
 }
 
-/// The recipe as a `file://` URI with an absolute path (a relative one is no URI).
-fn policy_uri(recipe: &Path) -> String {
-    let absolute = std::fs::canonicalize(recipe).unwrap_or_else(|_| recipe.to_path_buf());
-    format!("file://{}", absolute.display())
+/// The policy the VSA names when the user names none: the recipe by its package,
+/// `reprove:recipe/NAME@VERSION` (percent-encoded), which says nothing of the verifier's file
+/// system. `policy.digest` binds the exact recipe and lock.
+pub fn default_policy_uri(package: &crate::recipe::Package) -> String {
+    format!(
+        "reprove:recipe/{}@{}",
+        percent(&package.name),
+        percent(&package.version)
+    )
 }
 
-/// Both statements of `report`: the VSA first, then the rebuild predicate.
-pub fn statements(report: &Report, shipped: &[&Path]) -> [Value; 2] {
+/// Both statements of `report`: the VSA first, then the rebuild predicate (redacted when
+/// `how` asks).
+pub fn statements(report: &Report, shipped: &[&Path], how: &Attesting) -> [Value; 2] {
     let subjects = subjects(report);
-    let passed = report.verdict.passed(false);
     // The resource verified: the package as the recipe names it, as a generic package URL.
     let resource = format!(
         "pkg:generic/{}@{}",
         percent(&report.package.name),
         percent(&report.package.version)
     );
-    let vsa = vsa::vsa_statement(
-        &subjects,
-        &resource,
-        &policy_digest(report),
-        &policy_uri(&report.recipe.path),
-        passed,
-        report.finished,
-        vec![vsa::LEVEL_REPRODUCIBLE.to_owned()],
-    );
+    let policy_uri = how
+        .policy_uri
+        .clone()
+        .unwrap_or_else(|| default_policy_uri(&report.package));
+    let vsa = vsa::Vsa {
+        verifier_id: &how.verifier_id,
+        resource_uri: &resource,
+        policy_uri: &policy_uri,
+        policy_digest_sha256: &policy_digest(report),
+        passed: report.verdict.passed(false),
+        time: report.finished,
+        verified_levels: vec![vsa::LEVEL_REPRODUCIBLE.to_owned()],
+    }
+    .statement(&subjects);
+    let mut predicate = rebuild_predicate(report, shipped, how);
+    if how.redact {
+        super::redact::redact(&mut predicate);
+    }
     let rebuild = json!({
         "_type": STATEMENT_TYPE,
         "subject": subjects,
         "predicateType": REBUILD_PREDICATE_TYPE,
-        "predicate": rebuild_predicate(report, shipped),
+        "predicate": predicate.to_value(),
     });
     [vsa, rebuild]
 }

@@ -15,20 +15,31 @@ use serde_json::Value;
 use super::bundle::read_bundle;
 use super::check::REBUILD_PREDICATE_TYPE;
 use super::key::VerifyingKey;
+use super::rebuild::{Hex, RebuildPredicate};
 use super::Error;
 use crate::verify::Report;
 
-/// What an attestation recorded, as far as a replay needs it.
+/// What an attestation recorded: its rebuild predicate, read by its one type.
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    pub recipe: PathBuf,
-    pub shipped: Vec<PathBuf>,
-    pub verdict: String,
-    pub recipe_sha256: String,
-    pub lock_sha256: String,
-    pub escrow_sha256: Option<String>,
-    /// Artifact name → (verdict, shipped sha256, first rebuild's sha256).
-    pub artifacts: BTreeMap<String, (String, Option<String>, Option<String>)>,
+    pub predicate: RebuildPredicate,
+}
+
+impl Recorded {
+    /// The recipe the recorded run was given.
+    pub fn recipe(&self) -> PathBuf {
+        PathBuf::from(&self.predicate.invocation.recipe)
+    }
+
+    /// The shipped paths the recorded run was given.
+    pub fn shipped(&self) -> Vec<PathBuf> {
+        self.predicate
+            .invocation
+            .shipped
+            .iter()
+            .map(PathBuf::from)
+            .collect()
+    }
 }
 
 /// A recorded fact the new run did not reproduce.
@@ -47,7 +58,7 @@ pub fn read_recorded(path: &Path, keys: &[VerifyingKey]) -> Result<Recorded, Err
         reason,
     };
     for (i, env) in read_bundle(path)?.iter().enumerate() {
-        let statement: Value = serde_json::from_slice(&env.payload)
+        let mut statement: Value = serde_json::from_slice(&env.payload)
             .map_err(|e| bad(format!("envelope {} holds no JSON statement: {e}", i + 1)))?;
         if statement["predicateType"] != REBUILD_PREDICATE_TYPE {
             continue;
@@ -58,49 +69,19 @@ pub fn read_recorded(path: &Path, keys: &[VerifyingKey]) -> Result<Recorded, Err
                 i + 1
             )));
         }
-        return parse(&statement["predicate"]).map_err(bad);
+        let predicate = statement["predicate"].take();
+        return RebuildPredicate::parse(predicate)
+            .map(|predicate| Recorded { predicate })
+            .map_err(|e| bad(format!("envelope {}: invalid predicate: {e}", i + 1)));
     }
     Err(bad(format!(
         "no statement of type `{REBUILD_PREDICATE_TYPE}`"
     )))
 }
 
-fn parse(p: &Value) -> Result<Recorded, String> {
-    let text = |v: &Value, what: &str| {
-        v.as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| format!("the predicate lacks `{what}`"))
-    };
-    let shipped = p["invocation"]["shipped"]
-        .as_array()
-        .ok_or("the predicate lacks `invocation.shipped`")?
-        .iter()
-        .map(|s| text(s, "invocation.shipped[]").map(PathBuf::from))
-        .collect::<Result<_, _>>()?;
-    let mut artifacts = BTreeMap::new();
-    for a in p["artifacts"]
-        .as_array()
-        .ok_or("the predicate lacks `artifacts`")?
-    {
-        let name = text(&a["name"], "artifacts[].name")?;
-        let verdict = text(&a["verdict"], "artifacts[].verdict")?;
-        let shipped = a["shipped"]["digest"]["sha256"].as_str().map(str::to_owned);
-        let rebuilt = a["rebuilt"][0]["sha256"].as_str().map(str::to_owned);
-        artifacts.insert(name, (verdict, shipped, rebuilt));
-    }
-    Ok(Recorded {
-        recipe: PathBuf::from(text(&p["invocation"]["recipe"], "invocation.recipe")?),
-        shipped,
-        verdict: text(&p["verdict"], "verdict")?,
-        recipe_sha256: text(&p["recipe"]["digest"]["sha256"], "recipe.digest.sha256")?,
-        lock_sha256: text(&p["lock"]["digest"]["sha256"], "lock.digest.sha256")?,
-        escrow_sha256: p["escrow"]["digest"]["sha256"].as_str().map(str::to_owned),
-        artifacts,
-    })
-}
-
 /// Every recorded fact that `report` does not reproduce.
 pub fn compare(recorded: &Recorded, report: &Report) -> Vec<Mismatch> {
+    let p = &recorded.predicate;
     let mut out = Vec::new();
     let mut check = |what: String, recorded: Option<&str>, found: Option<&str>| {
         if recorded != found {
@@ -111,25 +92,26 @@ pub fn compare(recorded: &Recorded, report: &Report) -> Vec<Mismatch> {
             });
         }
     };
+    let hex = |h: &Hex| h.hex();
     check(
         "recipe sha256".into(),
-        Some(&recorded.recipe_sha256),
+        Some(&hex(&p.recipe.digest.sha256)),
         Some(&report.recipe.hashes.sha256.hex()),
     );
     check(
         "lock sha256".into(),
-        Some(&recorded.lock_sha256),
+        Some(&hex(&p.lock.digest.sha256)),
         Some(&report.lock.hashes.sha256.hex()),
     );
     let escrow = report.source.found.as_ref().map(|e| e.sha256.hex());
     check(
         "escrow sha256".into(),
-        recorded.escrow_sha256.as_deref(),
+        p.escrow.digest.as_ref().map(|d| hex(&d.sha256)).as_deref(),
         escrow.as_deref(),
     );
     check(
         "verdict".into(),
-        Some(&recorded.verdict),
+        Some(p.verdict.as_str()),
         Some(report.verdict.as_str()),
     );
     let found: BTreeMap<&str, _> = report
@@ -137,31 +119,39 @@ pub fn compare(recorded: &Recorded, report: &Report) -> Vec<Mismatch> {
         .iter()
         .map(|a| (a.name.as_str(), a))
         .collect();
-    for (name, (verdict, shipped, rebuilt)) in &recorded.artifacts {
+    for recorded in &p.artifacts {
+        let name = &recorded.name;
         let Some(a) = found.get(name.as_str()) else {
             check(format!("artifact `{name}`"), Some("recorded"), None);
             continue;
         };
         check(
             format!("`{name}` verdict"),
-            Some(verdict),
+            Some(recorded.verdict.as_str()),
             Some(a.verdict.as_str()),
         );
+        let was_shipped = recorded.shipped.as_ref().map(|s| hex(&s.digest.sha256));
         let now_shipped = a.shipped.as_ref().map(|s| s.hashes.sha256.hex());
         check(
             format!("`{name}` shipped sha256"),
-            shipped.as_deref(),
+            was_shipped.as_deref(),
             now_shipped.as_deref(),
         );
+        let was_rebuilt = recorded
+            .rebuilt
+            .first()
+            .copied()
+            .flatten()
+            .map(|d| hex(&d.sha256));
         let now_rebuilt = a.rebuilt.first().copied().flatten().map(|h| h.sha256.hex());
         check(
             format!("`{name}` rebuilt sha256"),
-            rebuilt.as_deref(),
+            was_rebuilt.as_deref(),
             now_rebuilt.as_deref(),
         );
     }
     for name in found.keys() {
-        if !recorded.artifacts.contains_key(*name) {
+        if !p.artifacts.iter().any(|a| a.name == *name) {
             check(format!("artifact `{name}`"), None, Some("present"));
         }
     }

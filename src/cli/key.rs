@@ -4,12 +4,10 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use serde::Serialize;
 
 use crate::attest::{self, key::generate_key_pair};
 use crate::exit::ExitStatus;
-use crate::output::sanitize::sanitize;
-use crate::output::{Hint, Output, Style};
+use crate::output::{Hint, Output};
 
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
@@ -27,14 +25,6 @@ pub struct KeyGenerateArgs {
     force: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct KeyJson {
-    schema_version: u32,
-    private_key: String,
-    public_key: String,
-    keyid: String,
-}
-
 pub(crate) fn run(command: &KeyCommand, out: &Output) -> anyhow::Result<ExitStatus> {
     let KeyCommand::Generate(args) = command;
     let generated = match generate_key_pair(&args.out, args.force) {
@@ -47,23 +37,6 @@ pub(crate) fn run(command: &KeyCommand, out: &Output) -> anyhow::Result<ExitStat
         }
         Err(err) => return Err(err).context("failed to generate a key pair"),
     };
-    // The private key itself is never printed: only where it is.
-    let public_key = generated.public_path.display().to_string();
-    if out.is_json() {
-        out.json(&KeyJson {
-            schema_version: 1,
-            private_key: generated.private_path.display().to_string(),
-            public_key,
-            keyid: generated.keyid,
-        })?;
-    } else {
-        out.result(&format!(
-            "{} {}\n{} {}\n",
-            out.paint(Style::Bold, "public key:"),
-            out.paint(Style::Path, &format!("`{}`", sanitize(&public_key))),
-            out.paint(Style::Bold, "keyid:"),
-            generated.keyid,
-        ))?;
-    }
+    out.key_generated(&generated)?;
     Ok(ExitStatus::Success)
 }

@@ -8,8 +8,9 @@ use anyhow::Context as _;
 
 use crate::attest::key::signing_key_from;
 use crate::attest::key::VerifyingKey;
-use crate::attest::predicate::{statements, write_attestation};
-use crate::attest::replay::{compare, read_recorded};
+use crate::attest::predicate::{statements, write_attestation, Attesting};
+use crate::attest::replay::{compare, read_recorded, Recorded};
+use crate::config::{check_name, check_uri, config_path, Config};
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output};
 use crate::verify::{verify, Options, Rebuilds};
@@ -44,6 +45,21 @@ pub struct VerifyArgs {
     /// Write the attestation unsigned (only when asked)
     #[arg(long, conflicts_with = "sign_key")]
     unsigned: bool,
+    /// Who verifies: the organisation or lab, as a URI (the VSA's `verifier.id`; required
+    /// when signing) [default: `[verifier] id` of the config]
+    #[arg(long, value_name = "URI")]
+    verifier_id: Option<String>,
+    /// A display name for the verifier [default: `[verifier] name` of the config]
+    #[arg(long, value_name = "NAME")]
+    verifier_name: Option<String>,
+    /// The VSA's `policy.uri` [default: `[attestation] policy-uri` of the config, else
+    /// `reprove:recipe/NAME@VERSION`]
+    #[arg(long, value_name = "URI")]
+    policy_uri: Option<String>,
+    /// Leave escrow names and contents and host paths out of the attestation and the reports
+    /// (every digest is kept) [default: `[attestation] redact` of the config]
+    #[arg(long)]
+    redact: bool,
     /// Also write the report as one self-contained HTML page
     #[arg(long, value_name = "FILE")]
     html: Option<PathBuf>,
@@ -86,6 +102,7 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         }
         key
     };
+    let how = attesting(args, key.is_some(), out)?;
     let recorded = match &args.from_attestation {
         Some(file) => {
             let keys = args
@@ -100,10 +117,10 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
     let recipe = args
         .recipe
         .clone()
-        .or_else(|| recorded.as_ref().map(|r| r.recipe.clone()))
+        .or_else(|| recorded.as_ref().map(Recorded::recipe))
         .unwrap_or_else(|| PathBuf::from("reprove.toml"));
     let shipped = match &recorded {
-        Some(r) if args.shipped.is_empty() => r.shipped.clone(),
+        Some(r) if args.shipped.is_empty() => r.shipped(),
         _ => args.shipped.clone(),
     };
     let opts = Options {
@@ -125,7 +142,7 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         ))
     });
     let shipped: Vec<&std::path::Path> = shipped.iter().map(PathBuf::as_path).collect();
-    let statements = statements(&report, &shipped);
+    let statements = statements(&report, &shipped, &how);
     write_attestation(&statements, &attestation, key.as_ref()).with_context(|| {
         format!(
             "failed to write the attestation `{}`",
@@ -152,5 +169,52 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         Some(mismatches) if mismatches.is_empty() => ExitStatus::Success,
         Some(_) => ExitStatus::Failure,
         None => report.verdict.exit_status(args.strict),
+    })
+}
+
+/// Who attests and how, from the flags and the config; settled before anything is built.
+fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<Attesting> {
+    let config = Config::load_default()?;
+    let flag = |name: &str, value: &Option<String>, check: fn(&str) -> Result<(), String>| {
+        if let Some(v) = value {
+            check(v).map_err(|reason| anyhow::anyhow!("invalid `--{name}`: it {reason}: `{v}`"))?;
+        }
+        anyhow::Ok(())
+    };
+    flag("verifier-id", &args.verifier_id, check_uri)?;
+    flag("verifier-name", &args.verifier_name, check_name)?;
+    flag("policy-uri", &args.policy_uri, check_uri)?;
+    let verifier_id = args.verifier_id.clone().or(config.verifier.id);
+    let where_config = config_path().map_or_else(
+        || "`$XDG_CONFIG_HOME/reprove/config.toml`".to_owned(),
+        |(path, _)| format!("`{}`", path.display()),
+    );
+    let verifier_id = match verifier_id {
+        Some(id) => id,
+        None if signed => {
+            return Err(anyhow::Error::new(Hint(format!(
+                "pass `--verifier-id URI` (your organisation or lab, e.g. \
+                 `https://lab.example/reprove`), or set `[verifier] id` in {where_config}"
+            )))
+            .context("a signed attestation must name its verifier: who ran the verification"));
+        }
+        None => {
+            out.warn(&format!(
+                "the attestation names no verifier (`{}`): pass `--verifier-id URI` or set \
+                 `[verifier] id` in {where_config}",
+                crate::attest::vsa::UNIDENTIFIED_VERIFIER
+            ));
+            return Ok(Attesting {
+                policy_uri: args.policy_uri.clone().or(config.attestation.policy_uri),
+                redact: args.redact || config.attestation.redact,
+                ..Attesting::unidentified()
+            });
+        }
+    };
+    Ok(Attesting {
+        verifier_id,
+        verifier_name: args.verifier_name.clone().or(config.verifier.name),
+        policy_uri: args.policy_uri.clone().or(config.attestation.policy_uri),
+        redact: args.redact || config.attestation.redact,
     })
 }

@@ -7,6 +7,7 @@
 //! without `--quiet`, and when `CI` is unset or empty.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+pub(crate) mod attest;
 pub mod diff;
 pub(crate) mod failure;
 pub(crate) mod policy;

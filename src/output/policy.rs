@@ -12,7 +12,7 @@
 //!   "now": "2026-12-01T00:00:00Z",
 //!   "verifiers": [ { "id": "…", "name": "…", "keyid": "…" } ],
 //!   "attestations": [ { "file": "…", "verifier": "<id>", "verdict": "identical",
-//!       "time_verified": "…", "qualifies": true, "counted": true, "release": 0,
+//!       "time_verified": "…", "redacted": true, "qualifies": true, "counted": true, "release": 0,
 //!       "requirements": [ { "requirement": "signature", "outcome": "met", "detail": "…" } ] } ],
 //!   "releases": [ { "subjects": [ { "name": "…", "digest": { "sha256": "…" } } ],
 //!       "verifiers": ["<id>"], "meets_threshold": true } ],
@@ -64,6 +64,8 @@ struct AttestationJson {
     verdict: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     time_verified: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    redacted: bool,
     qualifies: bool,
     counted: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -129,6 +131,7 @@ fn to_json(policy: &Policy, d: &Decision) -> DecisionJson {
                 verifier: a.verifier.map(|v| policy.verifiers[v].id.clone()),
                 verdict: a.verdict.map(|v| v.to_string()),
                 time_verified: a.time_verified.map(time_text),
+                redacted: a.redacted,
                 qualifies: a.qualifies(),
                 counted: a.counted,
                 release: a.release,
@@ -232,6 +235,9 @@ fn render_human(out: &Output, policy: &Policy, d: &Decision) -> String {
         }
         if let Some(t) = a.time_verified {
             line.push_str(&format!(", verified at {}", time_text(t)));
+        }
+        if a.redacted {
+            line.push_str(", redacted");
         }
         text.push_str(&line);
         text.push('\n');

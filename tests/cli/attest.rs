@@ -199,14 +199,15 @@ fn signed_bundle_with_the_right_artifact_verifies() {
             "`att.intoto.jsonl`: verified\n",
         ))
         .stdout(predicate::str::contains(format!(
-            "envelope 1: signed by {}, https://slsa.dev/verification_summary/v1",
+            "envelope 1: signed by {} (urn:reprove:verifier:unidentified), \
+             https://slsa.dev/verification_summary/v1",
             key.keyid()
         )))
         .stdout(predicate::str::contains(
             "artifact `fw.img` matches subject `fw.img`",
         ))
         .stdout(predicate::str::contains(
-            "verification summary: PASSED by https://reprove.dev/verifier at \
+            "verification summary: PASSED by urn:reprove:verifier:unidentified at \
              2026-11-22T14:00:00Z (levels: REPROVE_REPRODUCIBLE)",
         ))
         .stdout(predicate::str::contains("rebuild verdict: identical"));
@@ -296,7 +297,7 @@ fn verify_json_reports_every_check() {
     assert_eq!(r.artifacts[0].blake3, hashes.blake3.to_string());
     assert_eq!(r.artifacts[0].subject, "fw.img");
     assert_eq!(r.summary.verification_result, "PASSED");
-    assert_eq!(r.summary.verifier_id, "https://reprove.dev/verifier");
+    assert_eq!(r.summary.verifier_id, "urn:reprove:verifier:unidentified");
     assert_eq!(r.summary.time_verified, "2026-11-22T14:00:00Z");
     assert_eq!(r.summary.verified_levels, [LEVEL_REPRODUCIBLE]);
     assert_eq!(r.rebuild_verdict, "identical");
@@ -689,7 +690,7 @@ fn temp_env<T>(value: Option<&Path>, f: impl FnOnce() -> T) -> T {
 // (tests/interop/requirements.txt) under target/tmp and reused: only the first run downloads.
 
 /// Names the venv; change it with `tests/interop/requirements.txt`.
-const INTEROP_VERSION: &str = "intoto3.1.0-sslib1.6.0-crypto50.0.2";
+const INTEROP_VERSION: &str = "intoto3.1.0-sslib1.6.0-crypto50.0.2-ita0.9.3-pb7.36.2";
 
 fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
@@ -763,7 +764,7 @@ fn python_script(script: &str) -> Process {
 
 #[test]
 fn interop_reference_implementation_verifies_our_envelopes() {
-    let (env, _) = signed_env();
+    let (env, key) = signed_env();
     let out = python_script("verify_bundle.py")
         .arg(env.path("vendor.pub"))
         .arg(env.path("att.intoto.jsonl"))
@@ -808,6 +809,31 @@ fn interop_reference_implementation_verifies_our_envelopes() {
         stdout.contains("line 2: securesystemslib rejects"),
         "{stdout}"
     );
+
+    // The Statement layer is checked too: well signed, but no in-toto Statement v1 (an
+    // unknown field, no subject).
+    for (edit, expected) in [
+        (json!({"surprise": true}), "no field named \"surprise\""),
+        (json!({"subject": []}), "At least one subject required"),
+    ] {
+        let mut wrong = statements(FIRMWARE);
+        for (k, v) in edit.as_object().unwrap() {
+            wrong[1][k] = v.clone();
+        }
+        write_bundle(&env.path("odd.intoto.jsonl"), &sign_all(&wrong, Some(&key))).unwrap();
+        let out = python_script("verify_bundle.py")
+            .arg(env.path("vendor.pub"))
+            .arg(env.path("odd.intoto.jsonl"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains("line 2: in-toto-attestation rejects the statement")
+                && stdout.contains(expected),
+            "{expected}: {stdout}"
+        );
+    }
 }
 
 #[test]

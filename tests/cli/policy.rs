@@ -49,6 +49,7 @@ struct AttestationJson {
     verifier: Option<String>,
     verdict: Option<String>,
     time_verified: Option<String>,
+    redacted: Option<bool>,
     qualifies: bool,
     counted: bool,
     release: Option<usize>,
@@ -71,6 +72,10 @@ struct ReleaseJson {
     meets_threshold: bool,
 }
 
+const LAB_A: &str = "https://lab-a.example";
+const LAB_B: &str = "https://lab-b.example";
+const LAB_C: &str = "https://lab-c.example";
+
 const POLICY: &str = r#"# Two of our three labs must agree, within 90 days.
 threshold = 2
 max-age = "90d"
@@ -90,12 +95,19 @@ id = "https://lab-c.example"
 key = "keys/lab-c.pub"
 "#;
 
-/// `bundle`'s statements, each changed by `edit`, signed anew with `key`.
-fn resign(bundle: &[Envelope], key: &SigningKey, edit: impl Fn(&mut Value)) -> Vec<Envelope> {
+/// `bundle`'s statements, each naming verifier `id` and changed by `edit`, signed anew with
+/// `key`.
+fn resign(
+    bundle: &[Envelope],
+    key: &SigningKey,
+    id: &str,
+    edit: impl Fn(&mut Value),
+) -> Vec<Envelope> {
     bundle
         .iter()
         .map(|e| {
             let mut statement: Value = serde_json::from_slice(&e.payload).unwrap();
+            statement["predicate"]["verifier"]["id"] = Value::String(id.to_owned());
             edit(&mut statement);
             envelope(&serde_json::to_vec(&statement).unwrap(), Some(key))
         })
@@ -160,49 +172,37 @@ fn a_policy_decides_over_three_labs_and_an_attestation_exports_as_cyclonedx() {
     let key = |lab: &str| SigningKey::load(&env.path(&format!("keys/lab-{lab}"))).unwrap();
     env.write("policy.toml", POLICY);
 
-    // Two real verifications: lab A in the sandbox, lab C on the host.
-    env.cmd([
-        "verify",
-        "operator/reprove.toml",
-        "--sign-key",
-        "keys/lab-a",
-        "--out",
-        "a.intoto.jsonl",
-        "--shipped",
-        BUNDLE,
-    ])
-    .assert()
-    .success();
+    // Three real verifications: lab A in the sandbox, lab B too with `--redact`, lab C on the
+    // host.
+    let verify = |lab: &str, id: &str, out: &str, more: &[&str]| {
+        env.cmd(["verify", "operator/reprove.toml", "--sign-key"])
+            .arg(format!("keys/lab-{lab}"))
+            .args(["--verifier-id", id, "--out", out, "--shipped", BUNDLE])
+            .args(more)
+            .assert()
+            .success();
+    };
+    verify("a", LAB_A, "a.intoto.jsonl", &[]);
+    verify("b", LAB_B, "b.intoto.jsonl", &["--redact"]);
     demo.set_recipe(
         &demo
             .recipe()
             .replace("isolation = \"sandbox\"", "isolation = \"none\""),
     );
-    env.cmd([
-        "verify",
-        "operator/reprove.toml",
-        "--sign-key",
-        "keys/lab-c",
-        "--out",
-        "c-host.intoto.jsonl",
-        "--shipped",
-        BUNDLE,
-    ])
-    .assert()
-    .success();
+    verify("c", LAB_C, "c-host.intoto.jsonl", &[]);
 
     let a = read_bundle(&env.path("a.intoto.jsonl")).unwrap();
     let verified = time_verified(&a);
     let now = rfc3339(verified + time::Duration::days(1));
     let write = |name: &str, bundle: &[Envelope]| write_bundle(&env.path(name), bundle).unwrap();
-    // Lab B and lab C attest the same release; an unlisted key and a stale check do too.
-    write("b.intoto.jsonl", &resign(&a, &key("b"), |_| {}));
-    write("c.intoto.jsonl", &resign(&a, &key("c"), |_| {}));
-    write("x.intoto.jsonl", &resign(&a, &key("x"), |_| {}));
+    // Lab C attests the same release in the sandbox too; an unlisted key and a stale check
+    // (of lab B) do as well.
+    write("c.intoto.jsonl", &resign(&a, &key("c"), LAB_C, |_| {}));
+    write("x.intoto.jsonl", &resign(&a, &key("x"), LAB_A, |_| {}));
     let old = rfc3339(verified - time::Duration::days(200));
     write(
         "b-stale.intoto.jsonl",
-        &resign(&a, &key("b"), |s| {
+        &resign(&a, &key("b"), LAB_B, |s| {
             if s["predicateType"] == "https://slsa.dev/verification_summary/v1" {
                 s["predicate"]["timeVerified"] = Value::String(old.clone());
             }
@@ -242,6 +242,20 @@ fn a_policy_decides_over_three_labs_and_an_attestation_exports_as_cyclonedx() {
     );
     assert!(
         text.contains("met by `a.intoto.jsonl`: rebuilt in `bwrap`"),
+        "{text}"
+    );
+    // Lab B's attestation is redacted, and counts all the same: it keeps every digest.
+    let b_bundle = read_bundle(&env.path("b.intoto.jsonl")).unwrap();
+    let b_predicate: Value = serde_json::from_slice(&b_bundle[1].payload).unwrap();
+    assert_eq!(b_predicate["predicate"]["redacted"], true);
+    assert!(
+        text.contains("met by `b.intoto.jsonl`: rebuilt in `bwrap`"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "`b.intoto.jsonl`: by Lab B (`https://lab-b.example`), `identical`, verified at "
+        ) && text.contains(", redacted\n"),
         "{text}"
     );
     assert_eq!(
@@ -330,6 +344,7 @@ fn a_policy_decides_over_three_labs_and_an_attestation_exports_as_cyclonedx() {
     assert_eq!((a_json.release, c_json.release), (Some(0), Some(0)));
     assert_eq!(a_json.verdict.as_deref(), Some("identical"));
     assert_eq!(a_json.time_verified, Some(rfc3339(verified)));
+    assert_eq!(a_json.redacted, None, "left out when not redacted");
     assert_eq!(c_json.verifier.as_deref(), Some("https://lab-c.example"));
     let codes: Vec<&str> = a_json
         .requirements

@@ -43,7 +43,13 @@ impl TestEnv {
         S: AsRef<std::ffi::OsStr>,
     {
         let mut cmd = Command::cargo_bin("reprove").expect("the reprove binary");
-        cmd.current_dir(self.root()).env("NO_COLOR", "1").args(args);
+        // The user's own config (`~/.config/reprove`) never reaches a test: a test that
+        // wants one writes `.config/reprove/config.toml` in its environment.
+        cmd.current_dir(self.root())
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.root().join(".config"))
+            .env_remove("REPROVE_CONFIG")
+            .args(args);
         cmd
     }
 }

@@ -427,6 +427,8 @@ fn from_attestation_replays_and_says_whether_it_comes_out_the_same() {
             "operator/reprove.toml",
             "--sign-key",
             "op.key",
+            "--verifier-id",
+            "https://lab.example/reprove",
             "--out",
             "att.intoto.jsonl",
         ])
@@ -790,6 +792,8 @@ fn a_failed_second_rebuild_keeps_the_first_rebuilds_comparisons() {
             "operator/reprove.toml",
             "--sign-key",
             "vendor",
+            "--verifier-id",
+            "https://lab.example/reprove",
             "--out",
             "signed.intoto.jsonl",
             "--shipped",
@@ -846,6 +850,7 @@ fn what_verify_signs_is_consistent_for_each_verdict() {
     let signed = |out: &str, code: i32| {
         demo.env
             .cmd(["verify", "operator/reprove.toml", "--sign-key", "vendor"])
+            .args(["--verifier-id", "https://lab.example/reprove"])
             .args(["--out", out, "--shipped", BUNDLE])
             .assert()
             .code(code);

@@ -4,6 +4,8 @@ usage: verify_bundle.py PUBLIC_KEY.pem BUNDLE
 
 Each line is checked twice: with securesystemslib's DSSE verifier, and read by in-toto's own
 `Metadata.from_dict` (which must see a DSSE Envelope) and checked by its `verify_signature`.
+The signed payload is then read by the in-toto-attestation bindings (protobuf's JSON parser,
+which refuses unknown fields) and must pass their `Statement.validate()`.
 Exit 0 when every envelope verifies, 1 when one does not, 2 on anything else.
 """
 
@@ -11,6 +13,9 @@ import json
 import sys
 
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
+from google.protobuf import json_format
+from in_toto_attestation.v1 import statement_pb2
+from in_toto_attestation.v1.statement import Statement
 from in_toto.exceptions import SignatureVerificationError
 from in_toto.models.metadata import Envelope as InTotoEnvelope
 from in_toto.models.metadata import Metadata
@@ -47,6 +52,12 @@ def main() -> int:
             metadata.verify_signature(key_dict)
         except SignatureVerificationError as e:
             print(f"line {number}: in-toto rejects: {e}")
+            return 1
+        try:
+            proto = json_format.Parse(metadata.payload, statement_pb2.Statement())
+            Statement.copy_from_pb(proto).validate()
+        except (json_format.ParseError, ValueError) as e:
+            print(f"line {number}: in-toto-attestation rejects the statement: {e}")
             return 1
         statement = json.loads(metadata.payload)
         print(f"line {number}: ok, {statement['predicateType']}")

@@ -1,0 +1,273 @@
+//! `attest verify` and `key generate` results: text for people, JSON for programs.
+//!
+//! Everything shown from an attestation is untrusted text: it is sanitized before it reaches
+//! a terminal.
+//!
+//! JSON output (`--json`), one document:
+//!
+//! ```text
+//! { "schema_version": 1, "file": "…", "verified": true,
+//!   "envelopes": [ { "index": 1, "signed_by": "<keyid>", "predicate_type": "…" } ],
+//!   "subjects": [ { "name": "…", "digest": { "sha256": "…", "blake3": "…" } } ],
+//!   "artifacts": [ { "path": "…", "sha256": "sha256:…", "blake3": "blake3:…", "subject": "…" } ],
+//!   "summary": { "verification_result": "PASSED", "verifier_id": "…", "verifier_name": "…",
+//!                "time_verified": "…",
+//!                "verified_levels": ["…"] },
+//!   "rebuild_verdict": "identical",
+//!   "problems": [ { "code": "bad_signature", "message": "…" } ] }
+//! ```
+//!
+//!
+//! `key generate --json`: `{ "schema_version": 1, "private_key": "…", "public_key": "…",
+//! "keyid": "…" }` (the private key itself is never printed: only where it is).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::sanitize::sanitize;
+use super::{Output, Style};
+use crate::attest::check::Report;
+use crate::attest::key::GeneratedKey;
+use crate::hash::Checksum;
+
+#[derive(Debug, Serialize)]
+struct ReportJson {
+    schema_version: u32,
+    file: String,
+    verified: bool,
+    envelopes: Vec<EnvelopeJson>,
+    subjects: Vec<SubjectJson>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    artifacts: Vec<ArtifactJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<SummaryJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rebuild_verdict: Option<String>,
+    /// Present (`true`) when the rebuild predicate was written with `--redact`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    redacted: bool,
+    problems: Vec<ProblemJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct EnvelopeJson {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signed_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    predicate_type: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SubjectJson {
+    name: String,
+    digest: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ArtifactJson {
+    path: String,
+    sha256: Checksum,
+    blake3: Checksum,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct SummaryJson {
+    verification_result: &'static str,
+    verifier_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verifier_name: Option<String>,
+    time_verified: String,
+    verified_levels: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct ProblemJson {
+    code: &'static str,
+    message: String,
+}
+
+#[derive(Debug, Serialize)]
+struct KeyJson {
+    schema_version: u32,
+    private_key: String,
+    public_key: String,
+    keyid: String,
+}
+
+impl Output {
+    /// Print what checking the bundle `file` found.
+    pub fn attest_report(&self, file: &Path, report: &Report) -> std::io::Result<()> {
+        let file = file.display().to_string();
+        if self.is_json() {
+            self.json(&to_json(file, report))
+        } else {
+            self.result(&render_human(self, &file, report))
+        }
+    }
+
+    /// Print where a generated key pair went, and its keyid.
+    pub fn key_generated(&self, generated: &GeneratedKey) -> std::io::Result<()> {
+        let public_key = generated.public_path.display().to_string();
+        if self.is_json() {
+            self.json(&KeyJson {
+                schema_version: 1,
+                private_key: generated.private_path.display().to_string(),
+                public_key,
+                keyid: generated.keyid.clone(),
+            })
+        } else {
+            self.result(&format!(
+                "{} {}\n{} {}\n",
+                self.paint(Style::Bold, "public key:"),
+                self.paint(Style::Path, &format!("`{}`", sanitize(&public_key))),
+                self.paint(Style::Bold, "keyid:"),
+                generated.keyid,
+            ))
+        }
+    }
+}
+
+fn result_name(passed: bool) -> &'static str {
+    if passed {
+        "PASSED"
+    } else {
+        "FAILED"
+    }
+}
+
+fn to_json(file: String, report: &Report) -> ReportJson {
+    ReportJson {
+        schema_version: 1,
+        file,
+        verified: report.is_verified(),
+        envelopes: report
+            .envelopes
+            .iter()
+            .map(|e| EnvelopeJson {
+                index: e.index,
+                signed_by: e.signed_by.clone(),
+                predicate_type: e.predicate_type.clone(),
+            })
+            .collect(),
+        subjects: report
+            .subjects
+            .iter()
+            .map(|s| SubjectJson {
+                name: s.name.clone(),
+                digest: s.digest.clone(),
+            })
+            .collect(),
+        artifacts: report
+            .artifacts
+            .iter()
+            .map(|a| ArtifactJson {
+                path: a.path.display().to_string(),
+                sha256: a.hashes.sha256,
+                blake3: a.hashes.blake3,
+                subject: a.subject.clone(),
+            })
+            .collect(),
+        summary: report.summary.as_ref().map(|s| SummaryJson {
+            verification_result: result_name(s.passed),
+            verifier_id: s.verifier_id.clone(),
+            verifier_name: report.verifier_name.clone(),
+            time_verified: s.time_verified.clone(),
+            verified_levels: s.verified_levels.clone(),
+        }),
+        rebuild_verdict: report.rebuild_verdict.clone(),
+        redacted: report.redacted,
+        problems: report
+            .problems
+            .iter()
+            .map(|p| ProblemJson {
+                code: p.code(),
+                message: p.to_string(),
+            })
+            .collect(),
+    }
+}
+
+/// Everything taken from the attestation is untrusted text: it is sanitized before it is shown.
+fn render_human(out: &Output, file: &str, report: &Report) -> String {
+    let path = |p: &str| out.paint(Style::Path, &format!("`{}`", sanitize(p)));
+    let verdict = if report.is_verified() {
+        out.paint(Style::Good, "verified")
+    } else {
+        out.paint(Style::Bad, "rejected")
+    };
+    let mut text = format!("{}: {verdict}\n", path(file));
+    for e in &report.envelopes {
+        let signer = e.signed_by.as_deref().map_or_else(
+            || out.paint(Style::Bad, "no valid signature"),
+            // The key and the verifier it signs for, side by side: who vouches, and as whom.
+            |k| match &report.summary {
+                Some(s) => format!("signed by {k} ({})", sanitize(&s.verifier_id)),
+                None => format!("signed by {k}"),
+            },
+        );
+        let kind = e
+            .predicate_type
+            .as_deref()
+            .map(|t| format!(", {}", sanitize(t)))
+            .unwrap_or_default();
+        text.push_str(&format!("  envelope {}: {signer}{kind}\n", e.index));
+    }
+    for s in &report.subjects {
+        text.push_str(&format!("  subject {}\n", path(&s.name)));
+        for (algorithm, hex) in &s.digest {
+            text.push_str(&format!("    {}:{}\n", sanitize(algorithm), sanitize(hex)));
+        }
+    }
+    for a in &report.artifacts {
+        let shown = a.path.display().to_string();
+        match &a.subject {
+            Some(name) => text.push_str(&format!(
+                "  artifact {} matches subject {}\n",
+                path(&shown),
+                path(name)
+            )),
+            None => text.push_str(&format!(
+                "  artifact {} {}\n",
+                path(&shown),
+                out.paint(Style::Bad, "matches no subject")
+            )),
+        }
+    }
+    if let Some(s) = &report.summary {
+        let style = if s.passed { Style::Good } else { Style::Bad };
+        let levels: Vec<String> = s.verified_levels.iter().map(|l| sanitize(l)).collect();
+        text.push_str(&format!(
+            "  verification summary: {} by {} at {} (levels: {})\n",
+            out.paint(style, result_name(s.passed)),
+            verifier(&s.verifier_id, report.verifier_name.as_deref()),
+            sanitize(&s.time_verified),
+            levels.join(", ")
+        ));
+    }
+    if let Some(verdict) = &report.rebuild_verdict {
+        text.push_str(&format!("  rebuild verdict: {}\n", sanitize(verdict)));
+    }
+    if report.redacted {
+        text.push_str("  redacted: names, contents and host paths left out, digests kept\n");
+    }
+    if !report.problems.is_empty() {
+        text.push_str(&format!("{}\n", out.paint(Style::Bad, "problems:")));
+        for p in &report.problems {
+            text.push_str(&format!("  - {}\n", sanitize(&p.to_string())));
+        }
+    }
+    text
+}
+
+/// `ID` or `ID ("NAME")`, sanitized.
+fn verifier(id: &str, name: Option<&str>) -> String {
+    match name {
+        Some(name) => format!("{} (\"{}\")", sanitize(id), sanitize(name)),
+        None => sanitize(id),
+    }
+}
