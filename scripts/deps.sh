@@ -40,7 +40,10 @@ install_deps() {
       *) command -v "$cmd" >/dev/null 2>&1 || missing+=("${wanted[$cmd]}") ;;
     esac
   done
-  # The interop test makes a virtualenv: Debian's python3 needs python3-venv for that.
+  # The interop tests make virtualenvs, with the Python packages pinned in tests/interop/
+  # (requirements.txt: in-toto and securesystemslib; cyclonedx-requirements.txt: the official
+  # CycloneDX schema validator), installed by pip from PyPI on the first run and kept under
+  # target/tmp: Debian's python3 needs python3-venv for that.
   if [ "$1" = test ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     missing+=(python3-venv)
   fi

@@ -390,13 +390,13 @@ pub fn check_bundle(
     }
 
     report.subjects = first_subjects.map(|(_, s)| s).unwrap_or_default();
-    if let Some((rebuild, subjects)) = &rebuild {
+    if let Some((rebuild, subjects)) = rebuild {
         // Signed is not true: each verdict must follow from what the predicate records.
-        for what in super::consistency::contradictions(rebuild, subjects) {
+        for what in super::consistency::contradictions(&rebuild, &subjects) {
             report.problems.push(Problem::SelfContradiction { what });
         }
+        report.rebuild = Some(rebuild);
     }
-    report.rebuild = rebuild.map(|(predicate, _)| predicate);
     for (path, hashes) in artifacts.iter().zip(hash_files(artifacts)) {
         let hashes = hashes.map_err(|source| Error::Read {
             path: path.clone(),

@@ -16,33 +16,61 @@ use crate::output::Output;
 
 #[derive(Debug, Subcommand)]
 pub enum AttestCommand {
-    /// Check an attestation's signatures, statements and subjects, and print its verdict
+    /// Check an attestation's signatures, statements and subjects, and print its verdict; with
+    /// `--policy`, decide over several attestations of one release
     Verify(AttestVerifyArgs),
+    /// Write an attestation in another format: a CycloneDX 1.6 declaration
+    Export(super::attest_export::AttestExportArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct AttestVerifyArgs {
-    /// The attestation bundle (`*.intoto.jsonl`)
-    file: PathBuf,
+    /// The attestation bundle (`*.intoto.jsonl`); several with `--policy`
+    #[arg(value_name = "FILE", required = true)]
+    pub(super) files: Vec<PathBuf>,
     /// A trusted public key (PEM); repeat for several
-    #[arg(long = "key", value_name = "PUB", required = true)]
+    #[arg(
+        long = "key",
+        value_name = "PUB",
+        required_unless_present = "policy",
+        conflicts_with = "policy"
+    )]
     keys: Vec<PathBuf>,
+    /// A trust policy (TOML): trusted verifiers and their keys, how many must agree, which
+    /// verdicts, isolation and age count (see `docs/policy.md`)
+    #[arg(long, value_name = "POLICY")]
+    pub(super) policy: Option<PathBuf>,
+    /// The time `max-age` is measured to, in RFC 3339 (default: the system clock)
+    #[arg(long, value_name = "TIME", requires = "policy", value_parser = super::attest_policy::parse_now)]
+    pub(super) now: Option<time::OffsetDateTime>,
     /// Files to re-hash and match against the attestation's subjects
     #[arg(long = "artifact", value_name = "PATH", num_args = 1..)]
-    artifacts: Vec<PathBuf>,
+    pub(super) artifacts: Vec<PathBuf>,
 }
 
 pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitStatus> {
-    let AttestCommand::Verify(args) = command;
+    let args = match command {
+        AttestCommand::Export(args) => return super::attest_export::run(args, out),
+        AttestCommand::Verify(args) if args.policy.is_some() => {
+            return super::attest_policy::run(args, out)
+        }
+        AttestCommand::Verify(args) => args,
+    };
+    let [file] = args.files.as_slice() else {
+        anyhow::bail!(
+            "`--key` checks one attestation: to decide over {} of them, pass `--policy POLICY`",
+            args.files.len()
+        );
+    };
     // Each error names its file (and line), which is all the context there is to add.
-    let envelopes = read_bundle(&args.file)?;
+    let envelopes = read_bundle(file)?;
     let keys = args
         .keys
         .iter()
         .map(|path| VerifyingKey::load(path))
         .collect::<Result<Vec<_>, _>>()?;
     let report = check_bundle(&envelopes, &keys, &args.artifacts)?;
-    out.attest_report(&args.file, &report)?;
+    out.attest_report(file, &report)?;
     Ok(if report.is_verified() {
         ExitStatus::Success
     } else {

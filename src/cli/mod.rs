@@ -2,6 +2,8 @@
 //! plain options, calls the domain, and hands the result to [`crate::output`].
 
 mod attest;
+mod attest_export;
+mod attest_policy;
 mod completions;
 mod diff;
 mod hash;

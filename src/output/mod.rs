@@ -13,6 +13,7 @@ pub mod diff;
 pub(crate) mod failure;
 pub(crate) mod hash;
 pub(crate) mod lock;
+pub(crate) mod policy;
 pub mod progress;
 pub(crate) mod rebuild;
 pub(crate) mod report;

@@ -23,6 +23,7 @@ mod interrupt;
 mod json;
 mod limits;
 mod manual;
+mod policy;
 mod progress;
 mod report;
 mod sandbox;

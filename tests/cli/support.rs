@@ -226,3 +226,48 @@ pub fn browse(page: &Path) -> String {
     );
     String::from_utf8(out.stdout).unwrap()
 }
+
+/// The python of a venv under `target/tmp/NAME` with `requirements` installed by pip: built
+/// aside and renamed into place, so a concurrent or interrupted run never sees a half-made
+/// one, and reused by later runs (name it after the pinned versions). Panics (never skips)
+/// when python3 or its venv module is missing: these checks are part of the suite.
+pub fn python_venv(name: &str, requirements: &Path) -> PathBuf {
+    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let venv = tmp.join(name);
+    let python = venv.join("bin/python");
+    if venv.join("ready").exists() {
+        return python;
+    }
+    let staging = tempfile::Builder::new()
+        .prefix(&format!("{name}-staging-"))
+        .tempdir_in(tmp)
+        .unwrap();
+    let staged = staging.path().join("venv");
+    run_ok(
+        std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&staged),
+    );
+    run_ok(
+        std::process::Command::new(staged.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--no-input",
+                "-r",
+            ])
+            .arg(requirements),
+    );
+    std::fs::write(staged.join("ready"), name).unwrap();
+    // Another run may have won the race; its venv is as good as ours.
+    let _ = std::fs::rename(&staged, &venv);
+    assert!(
+        venv.join("ready").exists(),
+        "no venv at `{}`",
+        venv.display()
+    );
+    python
+}
