@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Performance at scale (issue 11, item 4), side by side with the peer command in one run, as
 # ratios. Best of N runs (default 3, BENCH_RUNS sets it): on a shared machine the fastest run
-# is the one least disturbed by others. Wall time and CPU time (user + system) are both shown.
+# is the one least disturbed by others. Wall time and CPU time (user + system, of the command and
+# the children it waited for) are both shown: on a loaded machine the CPU time is the steadier
+# figure. (Under `lock`, what bubblewrap's own init reaps inside the sandbox may be missing.)
 #   tree:   `reprove hash` of the unpacked Debian `linux-source-6.1` tree (78,579 files, 1.3 GB
 #           of file data; page cache warm) vs `find | sort -z | xargs -0 sha256sum` and `b3sum`
 #           of every file. reprove computes sha256 and blake3 of every file and the tree digest.
