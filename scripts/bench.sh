@@ -8,7 +8,11 @@
 #   sandbox: bubblewrap vs host on the demo build    (scripts/bench-sandbox.sh)
 #   debian:  the lock-only view vs host vs plain on dpkg-buildpackage of SeaBIOS
 #            (scripts/bench-debian.sh; minutes per build, root for apt: only when asked)
-# Usage: scripts/bench.sh [hash|diff|shift|sandbox|debian]...   (default: hash diff shift sandbox)
+#   tree, escrow, lock: at scale (scripts/bench-scale.sh): hashing the unpacked linux-source-6.1
+#            tree vs the shell and b3sum, rebuilding with its tarball as escrow vs `tar -xJf`,
+#            and `reprove lock` (traced) of syslinux's MBRs vs the plain build
+# Usage: scripts/bench.sh [hash|diff|shift|sandbox|debian|tree|escrow|lock]...
+#        (default: hash diff shift sandbox tree escrow lock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -86,7 +90,7 @@ PY
 }
 
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox)
+[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox tree escrow lock)
 for part in "${parts[@]}"; do
   case "$part" in
     hash) bench_hash ;;
@@ -94,6 +98,7 @@ for part in "${parts[@]}"; do
     shift) bench_shift ;;
     sandbox) scripts/bench-sandbox.sh ;;
     debian) scripts/bench-debian.sh ;;
-    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, debian)" >&2; exit 2 ;;
+    tree | escrow | lock) scripts/bench-scale.sh "$part" ;;
+    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, debian, tree, escrow, lock)" >&2; exit 2 ;;
   esac
 done

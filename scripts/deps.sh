@@ -30,6 +30,11 @@ declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
   [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc [strace]=strace
 )
+# The scale benchmarks (scripts/bench-scale.sh): a large real escrow, and a Debian source build.
+REPROVE_DEPS_bench+=(
+  [/usr/src/linux-source-6.1.tar.xz]=linux-source-6.1 [xz]=xz-utils [dpkg-source]=dpkg-dev
+  [perl]=perl [ld]=binutils
+)
 
 install_deps() {
   local -n wanted="REPROVE_DEPS_$1"

@@ -147,6 +147,8 @@ pub struct Opened {
     /// Where it is in the tree with every symlink resolved, when known (the walk knows it;
     /// after `openat2` it is read from `/proc/self/fd`).
     pub resolved: Option<PathBuf>,
+    /// The opened file's `st_mode`, from the `fstat` that checked it.
+    pub mode: u32,
 }
 
 /// A directory whose contents someone else wrote, opened once.
@@ -287,10 +289,18 @@ impl Tree {
         if (again.st_dev, again.st_ino) != (st.st_dev, st.st_ino) {
             return Err(Errno::AGAIN);
         }
-        let resolved = self.resolved_from_proc(&fd);
+        // Through no symlink and no `..`, the path resolved is the path given: no need to ask
+        // `/proc` (a readlink and a canonicalize per file, for every file of a tree digest).
+        let plain = rel.components().all(|c| matches!(c, Component::Normal(_)));
+        let resolved = if links == Links::None && plain {
+            Some(rel.components().collect())
+        } else {
+            self.resolved_from_proc(&fd)
+        };
         Ok(Opened {
             file: File::from(fd),
             resolved,
+            mode: again.st_mode,
         })
     }
 
@@ -410,6 +420,7 @@ impl Tree {
                     return Ok(Opened {
                         file: File::from(file),
                         resolved: Some(here),
+                        mode: again.st_mode,
                     });
                 }
                 t if todo.is_empty() => {

@@ -12,13 +12,15 @@
 //!   the `REPROVE_MAX_*` variables that raise them, charged while streaming.
 //! - [`unpack`] and [`copy_directory`] (in `extract`): a tree written below a root with
 //!   nothing outside it, nothing through a symlink, no duplicate, within the bounds, and all
-//!   or nothing. `diff` does not unpack: it lists members (zip names from the central
-//!   directory, under the [`name`] rules) and spools compressed streams, within the same
-//!   [`limits::Budget`].
+//!   or nothing; a gzip or xz stream is decoded on a thread of its own (`archive::pipe`),
+//!   bounded and stopped with the extraction. `diff` does not unpack: it lists members (zip
+//!   names from the central directory, under the [`name`] rules) and spools compressed
+//!   streams, within the same [`limits::Budget`].
 
 mod extract;
 pub mod limits;
 pub mod name;
+mod pipe;
 pub(crate) mod read;
 
 use std::fs::File;
@@ -49,10 +51,14 @@ pub fn unpack(
         let mut sink = extract::Sink::new(path, dest, policy, limits, false);
         match format {
             Format::Tar => read::tar(BufReader::new(&mut *file), &mut sink)?,
-            Format::Gzip => read::tar(MultiGzDecoder::new(BufReader::new(&mut *file)), &mut sink)?,
-            Format::Xz => read::tar(
+            // Decoded on a thread of its own, overlapping the writes (`pipe`).
+            Format::Gzip => pipe::decoded_in_thread(
+                MultiGzDecoder::new(BufReader::new(&mut *file)),
+                |decoded| read::tar(decoded, &mut sink),
+            )?,
+            Format::Xz => pipe::decoded_in_thread(
                 XzDecoder::new_multi_decoder(BufReader::new(&mut *file)),
-                &mut sink,
+                |decoded| read::tar(decoded, &mut sink),
             )?,
             Format::Zip => read::zip(file, &mut sink)?,
             Format::Cpio | Format::Elf => {

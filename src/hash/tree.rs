@@ -24,7 +24,6 @@
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -158,8 +157,7 @@ pub fn hash_tree(root: &Path) -> Result<TreeHash, TreeError> {
                     let opened = beneath
                         .open_file(rel, Links::None)
                         .map_err(|e| tree_read_error(path, e))?;
-                    let meta = opened.file.metadata().map_err(io_err(path))?;
-                    entry.executable = meta.permissions().mode() & 0o111 != 0;
+                    entry.executable = opened.mode & 0o111 != 0;
                     entry.hashes = Some(hash_reader(&opened.file).map_err(io_err(path))?);
                 }
                 TreeEntryKind::Link => {
@@ -226,6 +224,7 @@ fn escape(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+    use std::os::unix::fs::PermissionsExt;
 
     fn write(root: &Path, rel: &str, data: &[u8], mode: u32) {
         let p = root.join(rel);
