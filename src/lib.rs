@@ -19,6 +19,7 @@ pub mod build;
 pub mod cli;
 pub mod compare;
 pub mod coverage;
+pub(crate) mod dump;
 pub mod escrow;
 pub mod exit;
 pub mod firmware;
