@@ -19,6 +19,10 @@ REPROVE_DEPS_test+=(
   [mksquashfs]=squashfs-tools [/usr/sbin/cbfstool]=coreboot-utils [/usr/sbin/fmaptool]=coreboot-utils
   [/usr/share/OVMF/OVMF_CODE.fd]=ovmf
 )
+# The dump tests assemble a flash from Debian's U-Boot and read it back through flashrom.
+REPROVE_DEPS_test+=(
+  [/usr/lib/u-boot/qemu_arm64/u-boot.bin]=u-boot-qemu [flashrom]=flashrom
+)
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
   [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc [strace]=strace

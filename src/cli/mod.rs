@@ -4,6 +4,7 @@
 mod attest;
 mod completions;
 mod diff;
+mod dump;
 mod hash;
 mod key;
 mod lock;

@@ -11,7 +11,7 @@
 //!   `reproduced`, the others `unexplained`), then the layout's regions (`device-data` is
 //!   `masked`; `erased` is `erased` where it holds its fill and `unexplained` elsewhere; a
 //!   `blob` is `pinned` when its digest matches its `[[blob]]`, `unexplained` otherwise; a
-//!   `bootloader`, `config` or `other` region is `unexplained`, listed by name), and what is
+//!   `bootloader`, `config` or `other` region is `unexplained` but for its fill, listed by name), and what is
 //!   left are gaps: runs of fill (one 512-byte block of 0xff or 0x00 at a time) are "unlisted
 //!   fill" and count as `erased`, anything else is `unexplained`.
 //! - **A placement is either declared or found.** A `release` region naming an artifact puts it
@@ -244,14 +244,9 @@ pub(crate) fn check_dump(
     }
     let wanted: Vec<Wanted<'_>> = files
         .iter()
-        .zip(releases)
         .zip(&declared)
         .filter(|(_, d)| d.is_none())
-        .map(|(((f, len), r), _)| Wanted {
-            name: r.name.clone(),
-            file: f,
-            len: *len,
-        })
+        .map(|((f, len), _)| Wanted { file: f, len: *len })
         .collect();
     let mut sha = opts.digest.then(<sha2::Sha256 as sha2::Digest>::new);
     let mut b3 = opts.digest.then(blake3::Hasher::new);
@@ -279,11 +274,7 @@ pub(crate) fn check_dump(
     let mut placements = Vec::with_capacity(releases.len());
     for (i, r) in releases.iter().enumerate() {
         let (file, len) = (&files[i].0, files[i].1);
-        let w = Wanted {
-            name: r.name.clone(),
-            file,
-            len,
-        };
+        let w = Wanted { file, len };
         let (alignment, placed_by) = match declared[i] {
             Some(offset) => {
                 let start = i128::from(offset);
@@ -602,30 +593,27 @@ fn account(
                 }
                 RegionKind::Blob => {
                     let name = r.blob.clone().unwrap_or_default();
-                    match opts.blobs.iter().find(|b| b.name == name) {
-                        Some(pin) => {
-                            let got = digest_span(dump, path, start, end, pin.digest.algorithm)?;
-                            if got == pin.digest && end == r.end() {
-                                span.coverage.pinned = length;
-                                span.detail = Some(format!(
-                                    "pinned, not reproduced: `{name}` matches {}",
-                                    pin.digest
-                                ));
-                                span.reason = Some(pin.reason.clone());
-                            } else {
-                                span.status = Status::Failed;
-                                span.coverage.unexplained = length;
-                                span.detail = Some(format!(
-                                    "the blob `{name}` does not match its pin: {got}, pinned {}",
-                                    pin.digest
-                                ));
-                            }
-                        }
-                        None => {
+                    if let Some(pin) = opts.blobs.iter().find(|b| b.name == name) {
+                        let got = digest_span(dump, path, start, end, pin.digest.algorithm)?;
+                        if got == pin.digest && end == r.end() {
+                            span.coverage.pinned = length;
+                            span.detail = Some(format!(
+                                "pinned, not reproduced: `{name}` matches {}",
+                                pin.digest
+                            ));
+                            span.reason = Some(pin.reason.clone());
+                        } else {
                             span.status = Status::Failed;
                             span.coverage.unexplained = length;
-                            span.detail = Some(format!("no `[[blob]]` pins `{name}`"));
+                            span.detail = Some(format!(
+                                "the blob `{name}` does not match its pin: {got}, pinned {}",
+                                pin.digest
+                            ));
                         }
+                    } else {
+                        span.status = Status::Failed;
+                        span.coverage.unexplained = length;
+                        span.detail = Some(format!("no `[[blob]]` pins `{name}`"));
                     }
                 }
                 RegionKind::Release => {
@@ -650,9 +638,20 @@ fn account(
                     }
                 }
                 RegionKind::Bootloader | RegionKind::Config | RegionKind::Other => {
-                    span.status = Status::Unexplained;
-                    span.coverage.unexplained = length;
-                    span.detail = Some("declared, not checked".to_owned());
+                    // Declared, not checked: its fill is erased, the rest unexplained.
+                    let runs = gap_runs(dump, path, start, end)?;
+                    span.coverage.erased = length - runs.data;
+                    span.coverage.unexplained = runs.data;
+                    span.status = if runs.data > 0 {
+                        Status::Unexplained
+                    } else {
+                        Status::Ok
+                    };
+                    span.detail = Some(if runs.data > 0 {
+                        format!("declared, not checked: {} bytes of data", runs.data)
+                    } else {
+                        "fill only".to_owned()
+                    });
                 }
             }
         }

@@ -8,7 +8,7 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
     (0..len)
         .map(|_| {
             s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (s >> 33) as u8
+            (s >> 33).to_le_bytes()[0]
         })
         .collect()
 }
@@ -147,7 +147,7 @@ fn a_dump_with_a_layout_case_by_case() {
 
 #[test]
 fn a_release_the_dump_does_not_hold() {
-    let report = run(&[0xff; 4096], &noise(8192, 9), None, Vec::new());
+    let report = run(&vec![0xff; 4096], &noise(8192, 9), None, Vec::new());
     assert_eq!(report.verdict, Verdict::Missing);
     assert_eq!(report.coverage.erased, 4096);
     let release = noise(8192, 10);

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod diff;
+pub(crate) mod dump;
 pub(crate) mod failure;
 pub mod progress;
 pub mod sanitize;

@@ -2,7 +2,8 @@
 //! holds, for checking a dump read out of it.
 //!
 //! The same table is read inside a recipe and as a standalone layout file (`--flash-layout
-//! FILE`, whose only table is `[flash]`). Parsing is strict (`deny_unknown_fields`); after it,
+//! FILE`: a `[flash]` table, and the `[[blob]]` pins its `blob` regions name, as a recipe
+//! writes them). Parsing is strict (`deny_unknown_fields`); after it,
 //! [`FlashLayout::validate`] checks what TOML cannot and names the key at fault: every region
 //! has a unique non-empty name and a non-zero size, ends inside the flash (`size`, when given)
 //! without overflowing, and overlaps no other region; a `device-data` region says why in
@@ -120,19 +121,21 @@ pub enum Error {
     },
 }
 
-/// A layout file: `[flash]` and nothing else.
-#[derive(Debug, Deserialize)]
+/// A layout file: `[flash]`, and the `[[blob]]` pins its `blob` regions name (as in a recipe).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct LayoutFile {
-    flash: FlashLayout,
+pub struct LayoutFile {
+    pub flash: FlashLayout,
+    #[serde(rename = "blob", default)]
+    pub blobs: Vec<super::blob::Blob>,
 }
 
 /// A layout file is a few regions: anything larger is not one.
 const MAX_FILE: u64 = 1 << 20;
 
-impl FlashLayout {
+impl LayoutFile {
     /// Read, parse and validate the layout file at `path`.
-    pub fn load(path: &Path) -> Result<FlashLayout, Error> {
+    pub fn load(path: &Path) -> Result<LayoutFile, Error> {
         use std::io::Read as _;
         let read = |source| Error::Read {
             path: path.to_path_buf(),
@@ -183,16 +186,18 @@ impl FlashLayout {
                 },
             }
         })?;
-        file.flash
-            .validate("flash")
-            .map_err(|(key, message)| Error::Invalid {
-                path: path.to_path_buf(),
-                key,
-                message,
-            })?;
-        Ok(file.flash)
+        let invalid = |(key, message)| Error::Invalid {
+            path: path.to_path_buf(),
+            key,
+            message,
+        };
+        file.flash.validate("flash").map_err(invalid)?;
+        super::blob::validate(&file.blobs).map_err(invalid)?;
+        Ok(file)
     }
+}
 
+impl FlashLayout {
     /// Checks what TOML types cannot: `Err((key, message))` for the first problem, the key
     /// spelled from `table` (`flash`).
     pub fn validate(&self, table: &str) -> Result<(), (String, String)> {
@@ -266,7 +271,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("layout.toml");
         std::fs::write(&path, text).unwrap();
-        FlashLayout::load(&path).map_err(|e| e.to_string())
+        LayoutFile::load(&path)
+            .map(|f| f.flash)
+            .map_err(|e| e.to_string())
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod build_dir;
 mod causes;
 mod debian;
 mod diff;
+mod dump;
 mod failures;
 mod firmware;
 mod firmware_a;
