@@ -43,6 +43,58 @@ pub fn subjects(report: &Report) -> Vec<Subject> {
         .collect()
 }
 
+/// The `dump` object of the rebuild predicate (`verify --dump`): the dump's digest, where each
+/// artifact was placed and how it compared, every span with its kind, reason and status, and
+/// the coverage. One self-contained object; `docs/attestation.md` specifies it. The explained
+/// differences are left to the artifact's own `difference`: here only their counts.
+pub(crate) fn dump_predicate(r: &crate::dump::DumpReport) -> Value {
+    let placements: Vec<Value> = r
+        .placements
+        .iter()
+        .map(|p| {
+            json!({
+                "artifact": p.artifact,
+                "digest": digest_one(&p.sha256),
+                "size": p.size,
+                "offset": p.offset,
+                "placed_by": p.placed_by,
+                "verdict": p.verdict,
+                "differing": p.differing,
+                "missing": p.missing,
+            })
+        })
+        .collect();
+    let spans: Vec<Value> = r
+        .spans
+        .iter()
+        .map(|s| {
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            if let Some(m) = v.as_object_mut() {
+                m.retain(|_, x| !x.is_null());
+            }
+            v
+        })
+        .collect();
+    let mut v = json!({
+        "name": r.dump,
+        "size": r.size,
+        "verdict": r.verdict,
+        "placements": placements,
+        "spans": spans,
+        "coverage": r.coverage,
+    });
+    if let Some(d) = &r.digest {
+        v["digest"] = digest_set(d);
+    }
+    if let Some(l) = &r.layout {
+        v["layout"] = json!(l);
+    }
+    if !r.notes.is_empty() {
+        v["notes"] = json!(r.notes);
+    }
+    v
+}
+
 /// The rebuild predicate of `report`; `shipped` are the inputs as given on the command line.
 pub fn rebuild_predicate(report: &Report, shipped: &[&Path]) -> Value {
     let path = |p: &Path| Value::String(p.to_string_lossy().into_owned());

@@ -29,6 +29,7 @@ fn release_files(path: &Path) -> anyhow::Result<Vec<Release>> {
         return Ok(vec![Release {
             name,
             path: path.to_path_buf(),
+            vouched: crate::verify::Verdict::Identical,
         }]);
     }
     let mut out = Vec::new();
@@ -45,6 +46,7 @@ fn release_files(path: &Path) -> anyhow::Result<Vec<Release>> {
         out.push(Release {
             name: entry.file_name().to_string_lossy().into_owned(),
             path: entry.path(),
+            vouched: crate::verify::Verdict::Identical,
         });
         if out.len() > MAX_RELEASE_FILES {
             anyhow::bail!(
@@ -134,4 +136,73 @@ pub(crate) fn diff(
         out.result(&render_text(&report, out))?;
     }
     Ok(exit_status(&report, strict))
+}
+
+/// `verify --dump`: the dump checked against the release as rebuilt. An artifact's shipped
+/// file stands for its rebuilt bytes, vouched for by the artifact's verdict (a shipped file
+/// that differs from the rebuild vouches for nothing). The layout is `--flash-layout`'s, else
+/// the recipe's `[flash]`; the pins are the recipe's `[[blob]]` and the layout file's.
+pub(crate) fn after_verify(
+    dump: &Path,
+    layout: Option<&Path>,
+    report: &crate::verify::Report,
+    recipe: &crate::recipe::Recipe,
+    out: &Output,
+) -> anyhow::Result<DumpReport> {
+    let mut releases = Vec::new();
+    for a in &report.artifacts {
+        let Some(shipped) = &a.shipped else { continue };
+        if crate::beneath::stat_file_or_dir(&shipped.file).is_err() {
+            // A member of a bundle lived in the verification's work folder, gone by now.
+            anyhow::bail!(
+                "the shipped `{}` is no longer on disk to look for in the dump: pass it as a file",
+                shipped.origin
+            );
+        }
+        releases.push(Release {
+            name: a.name.clone(),
+            path: shipped.file.clone(),
+            vouched: a.verdict,
+        });
+    }
+    let mut blobs = recipe.spec.blobs.clone();
+    let (flash, layout_source) = match layout {
+        Some(path) => {
+            let file = load_layout(path)?;
+            blobs.extend(file.blobs);
+            (Some(file.flash), Some(format!("`{}`", path.display())))
+        }
+        None => (
+            recipe.spec.flash.clone(),
+            recipe
+                .spec
+                .flash
+                .as_ref()
+                .map(|_| format!("the recipe `{}`", recipe.path.display())),
+        ),
+    };
+    let opts = Options {
+        layout: flash,
+        layout_source,
+        blobs,
+        compare: crate::compare::Options {
+            source_date_epoch: recipe
+                .spec
+                .build
+                .env
+                .get("SOURCE_DATE_EPOCH")
+                .and_then(|v| v.parse().ok()),
+            ..crate::compare::Options::default()
+        },
+        digest: true,
+    };
+    check(dump, &releases, &opts, out)
+}
+
+/// The dump's text, after the verification's (human output only).
+pub(crate) fn print(report: &DumpReport, out: &Output) -> anyhow::Result<()> {
+    if !out.is_json() {
+        out.result(&format!("\n{}", render_text(report, out)))?;
+    }
+    Ok(())
 }

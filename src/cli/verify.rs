@@ -54,6 +54,14 @@ pub struct VerifyArgs {
     /// the cache, or in `--work-dir`, and its path printed)
     #[arg(long, value_name = "N", default_value_t = crate::build::failure::DEFAULT_TAIL_LINES)]
     log_lines: usize,
+    /// After the verification, find the release in this flash dump and account for every
+    /// byte of it (the recipe's `[flash]` layout, or `--flash-layout`); recorded in the
+    /// attestation
+    #[arg(long, value_name = "FLASH")]
+    dump: Option<PathBuf>,
+    /// The flash layout of `--dump`, a TOML file with a `[flash]` table (see `docs/dump.md`)
+    #[arg(long, value_name = "FILE", requires = "dump")]
+    flash_layout: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
@@ -124,8 +132,24 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             report.package.name, report.package.version
         ))
     });
+    let dump = match &args.dump {
+        Some(flash) => {
+            let recipe = crate::recipe::Recipe::load(&opts.recipe)?;
+            let layout = args.flash_layout.as_deref();
+            Some(super::dump::after_verify(
+                flash, layout, &report, &recipe, out,
+            )?)
+        }
+        None => None,
+    };
     let shipped: Vec<&std::path::Path> = shipped.iter().map(PathBuf::as_path).collect();
-    let statements = statements(&report, &shipped);
+    let mut statements = statements(&report, &shipped);
+    if let Some(d) = &dump {
+        statements[1]["predicate"]["dump"] = crate::attest::predicate::dump_predicate(d);
+        if !d.verdict.passed(args.strict) {
+            statements[0]["predicate"]["verificationResult"] = "FAILED".into();
+        }
+    }
     write_attestation(&statements, &attestation, key.as_ref()).with_context(|| {
         format!(
             "failed to write the attestation `{}`",
@@ -147,10 +171,17 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         &attestation,
         replay.as_deref(),
     )?;
-    Ok(match replay {
+    if let Some(d) = &dump {
+        super::dump::print(d, out)?;
+    }
+    let status = match replay {
         // A replay answers whether the run came out as recorded, whatever the verdict.
         Some(mismatches) if mismatches.is_empty() => ExitStatus::Success,
         Some(_) => ExitStatus::Failure,
         None => report.verdict.exit_status(args.strict),
+    };
+    Ok(match &dump {
+        Some(d) => status.worst(super::dump::exit_status(d, args.strict)),
+        None => status,
     })
 }

@@ -68,11 +68,14 @@ pub(crate) enum Error {
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
-/// One artifact of the release: how reports name it, and its file.
+/// One artifact of the release: how reports name it, its file, and what vouches for its bytes
+/// (`identical` for a release given as it is; a verification's verdict for the artifact when
+/// its shipped file stands for the rebuilt one).
 #[derive(Debug, Clone)]
 pub(crate) struct Release {
     pub name: String,
     pub path: PathBuf,
+    pub vouched: Verdict,
 }
 
 /// What a dump check knows beyond the dump and the release.
@@ -372,20 +375,20 @@ fn place(
             votes: 0,
             differing: 0,
             missing: w.len,
-            verdict: Verdict::Missing,
+            verdict: release.vouched.worst(Verdict::Missing),
             comparison: None,
         });
     };
     let offset = i64::try_from(a.start).ok();
-    let mut verdict = Verdict::Identical;
+    let mut verdict = release.vouched;
     let mut comparison = None;
     if a.differing > 0 || a.missing > 0 {
         let c = explain(dump, size, release, w.len, a.start, shown_as, opts)?;
-        verdict = match c.verdict {
+        verdict = verdict.worst(match c.verdict {
             crate::compare::Verdict::Identical => Verdict::Identical,
             crate::compare::Verdict::Equivalent => Verdict::Equivalent,
             crate::compare::Verdict::Different => Verdict::Different,
-        };
+        });
         if a.missing > 0 {
             verdict = verdict.worst(Verdict::Missing);
         }
@@ -544,7 +547,12 @@ fn account(
             let p = &placements[i];
             span.kind = SpanKind::Artifact;
             span.name = Some(p.artifact.clone());
-            let differing = p.differing.min(length);
+            // Bytes of an artifact that was not reproduced vouch for nothing.
+            let differing = if p.verdict.passed(false) || p.verdict == Verdict::Missing {
+                p.differing.min(length)
+            } else {
+                length
+            };
             span.coverage.reproduced = length - differing;
             span.coverage.unexplained = differing;
             if p.verdict != Verdict::Identical {

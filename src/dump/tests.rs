@@ -33,6 +33,7 @@ fn run(dump: &[u8], release: &[u8], layout: Option<&str>, blobs: Vec<Blob>) -> D
     let releases = [Release {
         name: "fw.img".into(),
         path: r,
+        vouched: Verdict::Identical,
     }];
     let report = check_dump(&d, "dump.bin", &releases, &opts).unwrap();
     assert_eq!(

@@ -403,3 +403,62 @@ fn a_flash_dump_read_back_by_flashrom() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("key `flash.region[1].reason`"), "{err}");
 }
+
+/// `verify --dump`: after the verification, the dump is checked against the release as
+/// rebuilt, with the recipe's `[flash]`, and the result is signed into the attestation.
+#[test]
+fn verify_checks_a_dump_and_attests_it() {
+    let demo = crate::support::Demo::locked("none");
+    let unpacked = demo.unpack_bundle("unpacked");
+    let firmware = std::fs::read(unpacked.join("firmware.img")).unwrap();
+    let mut dump = vec![0xffu8; 1 << 20];
+    dump[..22].copy_from_slice(b"MAC=52:54:00:12:34:56\n");
+    dump[0x1_0000..0x1_0000 + firmware.len()].copy_from_slice(&firmware);
+    demo.env.write("dump.bin", &dump);
+    demo.set_recipe(&format!(
+        "{}\n[flash]\nsize = 0x100000\n\n[[flash.region]]\nname = \"factory\"\noffset = 0\nsize = 0x1000\nkind = \"device-data\"\nreason = \"the MAC address\"\n\n[[flash.region]]\nname = \"spare\"\noffset = 0x80000\nsize = 0x80000\nkind = \"erased\"\n",
+        demo.recipe()
+    ));
+    let out = demo
+        .verify([unpacked.join("firmware.img")])
+        .arg("--dump")
+        .arg("dump.bin")
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("firmware.img found at 0x10000: identical"),
+        "{text}"
+    );
+    assert!(text.contains("masked: the MAC address"), "{text}");
+    let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
+    let rebuild: serde_json::Value = att
+        .lines()
+        .map(|l| {
+            let env: serde_json::Value = serde_json::from_str(l).unwrap();
+            let payload = base64_decode(env["payload"].as_str().unwrap());
+            serde_json::from_slice::<serde_json::Value>(&payload).unwrap()
+        })
+        .find(|s| s["predicate"]["dump"].is_object())
+        .expect("the rebuild predicate records the dump");
+    let d = &rebuild["predicate"]["dump"];
+    assert_eq!(d["verdict"], "identical", "{d}");
+    assert_eq!(d["placements"][0]["offset"], 0x1_0000);
+    assert_eq!(d["coverage"]["masked"], 0x1000);
+    assert_eq!(d["coverage"]["reproduced"], firmware.len());
+    let sha = crate::support::run_ok(Command::new("sha256sum").arg(demo.env.path("dump.bin")));
+    assert_eq!(
+        d["digest"]["sha256"],
+        sha.split_whitespace().next().unwrap()
+    );
+    // The missing `--shipped` artifact (the bundle) is `missing`: the verification's verdict,
+    // not the dump's, decides that exit code.
+    assert_eq!(out.status.code(), Some(1), "{text}");
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .unwrap()
+}
