@@ -6,9 +6,11 @@
 #            (identical, and 5 bytes changed) vs `cmp -l` and `cmp`, and the shift-aware path
 #            on an image with 8 bytes inserted in its first tenth vs `cmp`
 #   sandbox: bubblewrap vs host on the demo build    (scripts/bench-sandbox.sh)
+#   dump:    locating a release in a 64 MiB dump vs sha256sum and b3sum, and the peak memory
+#            on a 4 GiB image                        (scripts/bench-dump.sh)
 #   debian:  the lock-only view vs host vs plain on dpkg-buildpackage of SeaBIOS
 #            (scripts/bench-debian.sh; minutes per build, root for apt: only when asked)
-# Usage: scripts/bench.sh [hash|diff|shift|sandbox|debian]...   (default: hash diff shift sandbox)
+# Usage: scripts/bench.sh [hash|diff|shift|sandbox|dump|debian]...   (default: hash diff shift sandbox)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -93,7 +95,8 @@ for part in "${parts[@]}"; do
     diff) scripts/bench-diff.sh ;;
     shift) bench_shift ;;
     sandbox) scripts/bench-sandbox.sh ;;
+    dump) scripts/bench-dump.sh ;;
     debian) scripts/bench-debian.sh ;;
-    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, debian)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, dump, debian)" >&2; exit 2 ;;
   esac
 done
