@@ -13,7 +13,7 @@
 //!   "problems": [ { "code": "bad_signature", "message": "…" } ] }
 //! ```
 //!
-//! Absent values are left out. Exit 0 when every check holds, 1 when the attestation is
+//! With `--dump`, `dump` holds the dump check (`docs/dump.md`). Absent values are left out. Exit 0 when every check holds, 1 when the attestation is
 //! rejected, 2 when the bundle, a key or an artifact cannot be read.
 
 use std::collections::BTreeMap;
@@ -46,6 +46,13 @@ pub struct AttestVerifyArgs {
     /// Files to re-hash and match against the attestation's subjects
     #[arg(long = "artifact", value_name = "PATH", num_args = 1..)]
     artifacts: Vec<PathBuf>,
+    /// Find the attested artifacts (given with `--artifact`, matched to the subjects by digest)
+    /// in this flash dump and account for every byte of it (see `docs/dump.md`)
+    #[arg(long, value_name = "FLASH", requires = "artifacts")]
+    dump: Option<PathBuf>,
+    /// The flash layout of `--dump`, a TOML file with a `[flash]` table
+    #[arg(long, value_name = "FILE", requires = "dump")]
+    flash_layout: Option<PathBuf>,
 }
 
 #[derive(Debug, Serialize)]
@@ -62,6 +69,9 @@ struct ReportJson {
     #[serde(skip_serializing_if = "Option::is_none")]
     rebuild_verdict: Option<String>,
     problems: Vec<ProblemJson>,
+    /// `--dump`: the dump check, as `reprove diff RELEASE DUMP --json` writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dump: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]
@@ -113,16 +123,82 @@ pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitS
         .collect::<Result<Vec<_>, _>>()?;
     let report = check_bundle(&envelopes, &keys, &args.artifacts)?;
     let file = args.file.display().to_string();
+    let dump = match &args.dump {
+        Some(flash) => Some(check_dump(args, flash, &report, out)?),
+        None => None,
+    };
     if out.is_json() {
-        out.json(&to_json(file, &report))?;
+        let mut json = to_json(file, &report);
+        json.dump = dump
+            .as_ref()
+            .map(|d| serde_json::to_value(crate::output::dump::DumpJson::new(d)))
+            .transpose()?;
+        out.json(&json)?;
     } else {
         out.result(&render_human(out, &file, &report))?;
+        if let Some(d) = &dump {
+            super::dump::print(d, out)?;
+        }
     }
-    Ok(if report.is_verified() {
+    let status = if report.is_verified() {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
+    };
+    Ok(match &dump {
+        Some(d) => status.worst(super::dump::exit_status(d, false)),
+        None => status,
     })
+}
+
+/// `--dump`: the artifacts that matched a subject, found in the dump, vouched for by the
+/// attested verdict (only a verified attestation vouches for anything).
+fn check_dump(
+    args: &AttestVerifyArgs,
+    flash: &std::path::Path,
+    report: &Report,
+    out: &Output,
+) -> anyhow::Result<crate::dump::DumpReport> {
+    let vouched = match (&report.rebuild_verdict, report.is_verified()) {
+        (Some(v), true) => serde_json::from_value(serde_json::Value::String(v.clone()))
+            .unwrap_or(crate::verify::Verdict::Different),
+        _ => crate::verify::Verdict::Different,
+    };
+    let releases: Vec<crate::dump::Release> = report
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            a.subject.as_ref().map(|name| crate::dump::Release {
+                name: name.clone(),
+                path: a.path.clone(),
+                vouched,
+            })
+        })
+        .collect();
+    if releases.is_empty() {
+        anyhow::bail!(
+            "no `--artifact` matches a subject of the attestation: nothing to look for in the dump"
+        );
+    }
+    let (layout, blobs, layout_source) = match &args.flash_layout {
+        Some(path) => {
+            let file = super::dump::load_layout(path)?;
+            (
+                Some(file.flash),
+                file.blobs,
+                Some(format!("`{}`", path.display())),
+            )
+        }
+        None => (None, Vec::new(), None),
+    };
+    let opts = crate::dump::Options {
+        layout,
+        layout_source,
+        blobs,
+        digest: false,
+        ..crate::dump::Options::default()
+    };
+    super::dump::check(flash, &releases, &opts, out)
 }
 
 fn result_name(passed: bool) -> &'static str {
@@ -172,6 +248,7 @@ fn to_json(file: String, report: &Report) -> ReportJson {
             verified_levels: s.verified_levels.clone(),
         }),
         rebuild_verdict: report.rebuild_verdict.clone(),
+        dump: None,
         problems: report
             .problems
             .iter()

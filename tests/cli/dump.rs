@@ -405,9 +405,10 @@ fn a_flash_dump_read_back_by_flashrom() {
 }
 
 /// `verify --dump`: after the verification, the dump is checked against the release as
-/// rebuilt, with the recipe's `[flash]`, and the result is signed into the attestation.
+/// rebuilt, with the recipe's `[flash]`, and the result is signed into the attestation; `attest
+/// verify --dump` then finds the attested artifact in a dump with no rebuild.
 #[test]
-fn verify_checks_a_dump_and_attests_it() {
+fn verify_and_attest_verify_check_a_dump() {
     let demo = crate::support::Demo::locked("none");
     let unpacked = demo.unpack_bundle("unpacked");
     let firmware = std::fs::read(unpacked.join("firmware.img")).unwrap();
@@ -415,17 +416,32 @@ fn verify_checks_a_dump_and_attests_it() {
     dump[..22].copy_from_slice(b"MAC=52:54:00:12:34:56\n");
     dump[0x1_0000..0x1_0000 + firmware.len()].copy_from_slice(&firmware);
     demo.env.write("dump.bin", &dump);
-    demo.set_recipe(&format!(
-        "{}\n[flash]\nsize = 0x100000\n\n[[flash.region]]\nname = \"factory\"\noffset = 0\nsize = 0x1000\nkind = \"device-data\"\nreason = \"the MAC address\"\n\n[[flash.region]]\nname = \"spare\"\noffset = 0x80000\nsize = 0x80000\nkind = \"erased\"\n",
-        demo.recipe()
-    ));
+    let recipe = demo.recipe().replace(
+        "[[artifact]]\npath = \"out/acme-router-fw-1.0.0.tar.gz\"",
+        "",
+    );
+    let flash = "[flash]\nsize = 0x100000\n\n[[flash.region]]\nname = \"factory\"\noffset = 0\nsize = 0x1000\nkind = \"device-data\"\nreason = \"the MAC address\"\n\n[[flash.region]]\nname = \"spare\"\noffset = 0x80000\nsize = 0x80000\nkind = \"erased\"\n";
+    demo.set_recipe(&format!("{recipe}\n{flash}"));
+    demo.env.write("layout.toml", flash);
+    demo.env
+        .cmd(["key", "generate", "--out", "vendor"])
+        .assert()
+        .success();
     let out = demo
-        .verify([unpacked.join("firmware.img")])
-        .arg("--dump")
-        .arg("dump.bin")
+        .env
+        .cmd(["verify", "operator/reprove.toml", "--sign-key", "vendor"])
+        .args([
+            "--out",
+            "att.intoto.jsonl",
+            "--dump",
+            "dump.bin",
+            "--shipped",
+        ])
+        .arg(unpacked.join("firmware.img"))
         .output()
         .unwrap();
     let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
         text.contains("firmware.img found at 0x10000: identical"),
         "{text}"
@@ -451,9 +467,36 @@ fn verify_checks_a_dump_and_attests_it() {
         d["digest"]["sha256"],
         sha.split_whitespace().next().unwrap()
     );
-    // The missing `--shipped` artifact (the bundle) is `missing`: the verification's verdict,
-    // not the dump's, decides that exit code.
+
+    // No rebuild: the attested artifact found in the dump, and code hidden in its spare space.
+    let attest = |dump: &str| {
+        demo.env
+            .cmd([
+                "attest",
+                "verify",
+                "att.intoto.jsonl",
+                "--key",
+                "vendor.pub",
+            ])
+            .arg("--artifact")
+            .arg(unpacked.join("firmware.img"))
+            .args(["--dump", dump, "--flash-layout", "layout.toml"])
+            .output()
+            .unwrap()
+    };
+    let out = attest("dump.bin");
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("firmware.img found at 0x10000: identical"),
+        "{text}"
+    );
+    dump[0x9_0000..0x9_0004].copy_from_slice(b"\x7fELF");
+    demo.env.write("hidden.bin", &dump);
+    let out = attest("hidden.bin");
+    let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("an ELF file at 0x90000"), "{text}");
 }
 
 fn base64_decode(text: &str) -> Vec<u8> {
