@@ -213,14 +213,21 @@ fn a_flash_dump_read_back_by_flashrom() {
     read_back(&env, &chip, "dump.bin");
     let layout = ["--flash-layout", "layout.toml"];
 
-    // Intact: where the release is, what every other byte is, the coverage.
+    // Intact: where the release is, what every other byte is, the coverage (and the page).
     let out = env
         .cmd(["diff".as_ref(), release.as_os_str(), "dump.bin".as_ref()])
         .args(layout)
+        .args(["--html", "report.html"])
         .output()
         .unwrap();
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
+    let page = std::fs::read_to_string(env.path("report.html")).unwrap();
+    assert!(page.contains("id=\"verdict\">identical<"), "{page}");
+    assert!(
+        page.contains("<td>factory</td><td>device-data</td><td>masked</td>"),
+        "{page}"
+    );
     assert!(
         text.contains("firmware.img placed by the layout at 0x100000: identical"),
         "{text}"
