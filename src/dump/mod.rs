@@ -139,6 +139,10 @@ pub(crate) struct Placement {
     /// The dump's copy against the release, when it differs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
+    /// What vouched for the release file ([`Release::vouched`]); not written, the verdict
+    /// already holds it.
+    #[serde(skip)]
+    pub vouched: Verdict,
 }
 
 /// What a span of the dump is.
@@ -377,6 +381,7 @@ fn place(
             missing: w.len,
             verdict: release.vouched.worst(Verdict::Missing),
             comparison: None,
+            vouched: release.vouched,
         });
     };
     let offset = i64::try_from(a.start).ok();
@@ -405,6 +410,7 @@ fn place(
         missing: a.missing,
         verdict,
         comparison,
+        vouched: release.vouched,
     })
 }
 
@@ -548,7 +554,7 @@ fn account(
             span.kind = SpanKind::Artifact;
             span.name = Some(p.artifact.clone());
             // Bytes of an artifact that was not reproduced vouch for nothing.
-            let differing = if p.verdict.passed(false) || p.verdict == Verdict::Missing {
+            let differing = if p.vouched.passed(false) {
                 p.differing.min(length)
             } else {
                 length
