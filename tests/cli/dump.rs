@@ -464,6 +464,20 @@ fn verify_and_attest_verify_check_a_dump() {
         })
         .find(|s| s["predicate"]["dump"].is_object())
         .expect("the rebuild predicate records the dump");
+    // The predicate, dump included, matches the documented schema.
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rebuild-predicate.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&rebuild["predicate"])
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
     let d = &rebuild["predicate"]["dump"];
     assert_eq!(d["verdict"], "identical", "{d}");
     assert_eq!(d["placements"][0]["offset"], 0x1_0000);
