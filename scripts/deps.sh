@@ -26,6 +26,10 @@ REPROVE_DEPS_test+=(
 REPROVE_DEPS_test+=(
   [munged]=munge [slurmctld]=slurmctld [slurmd]=slurmd [sbatch]=slurm-wlm
 )
+# The dump tests assemble a flash from Debian's U-Boot and read it back through flashrom.
+REPROVE_DEPS_test+=(
+  [/usr/lib/u-boot/qemu_arm64/u-boot.bin]=u-boot-qemu [flashrom]=flashrom
+)
 declare -A REPROVE_DEPS_bench=(
   [gcc]=gcc [make]=make [objcopy]=binutils [bwrap]=bubblewrap [b3sum]=b3sum
   [diffoscope]=diffoscope [cmp]=diffutils [bc]=bc [strace]=strace

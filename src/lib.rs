@@ -20,6 +20,7 @@ pub mod cli;
 pub mod compare;
 pub(crate) mod config;
 pub mod coverage;
+pub(crate) mod dump;
 pub mod escrow;
 pub mod exit;
 pub mod firmware;

@@ -252,6 +252,7 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path], how: &Attesting) ->
         blobs,
         coverage: Some(coverage),
         provenance,
+        dump: None,
         started_on: report.started,
         finished_on: report.finished,
         redacted: false,
@@ -296,7 +297,52 @@ pub fn default_policy_uri(package: &crate::recipe::Package) -> String {
 
 /// Both statements of `report`: the VSA first, then the rebuild predicate (redacted when
 /// `how` asks).
-pub fn statements(report: &Report, shipped: &[&Path], how: &Attesting) -> [Value; 2] {
+/// The `dump` object of the rebuild predicate (`verify --dump`): the dump's digest, where each
+/// artifact was placed and how it compared, every span with its kind, reason and status, and
+/// the coverage. The explained differences are left to the artifact's own `difference`: here
+/// only their counts.
+fn dump_record(r: &crate::dump::DumpReport) -> wire::DumpRecord {
+    wire::DumpRecord {
+        name: r.dump.clone(),
+        size: r.size,
+        digest: r.digest.as_ref().map(DigestSet::from),
+        verdict: r.verdict,
+        layout: r.layout.clone(),
+        placements: r
+            .placements
+            .iter()
+            .map(|p| wire::DumpPlacement {
+                artifact: p.artifact.clone(),
+                digest: [(p.sha256.algorithm.name().to_owned(), p.sha256.hex())].into(),
+                size: p.size,
+                offset: p.offset,
+                placed_by: word(&p.placed_by),
+                verdict: p.verdict,
+                differing: p.differing,
+                missing: p.missing,
+            })
+            .collect(),
+        spans: r
+            .spans
+            .iter()
+            .map(|s| match serde_json::to_value(s) {
+                Ok(Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            })
+            .collect(),
+        coverage: r.coverage,
+        notes: r.notes.clone(),
+    }
+}
+
+/// The in-toto statements of a verification: the VSA and the rebuild predicate, with the dump
+/// check of `verify --dump` when there was one (a dump that fails the check fails the VSA).
+pub(crate) fn statements(
+    report: &Report,
+    shipped: &[&Path],
+    how: &Attesting,
+    dump: Option<&crate::dump::DumpReport>,
+) -> [Value; 2] {
     let subjects = subjects(report);
     // The resource verified: the package as the recipe names it, as a generic package URL.
     let resource = format!(
@@ -313,12 +359,13 @@ pub fn statements(report: &Report, shipped: &[&Path], how: &Attesting) -> [Value
         resource_uri: &resource,
         policy_uri: &policy_uri,
         policy_digest_sha256: &policy_digest(report),
-        passed: report.verdict.passed(false),
+        passed: report.verdict.passed(false) && dump.is_none_or(|d| d.verdict.passed(false)),
         time: report.finished,
         verified_levels: vec![vsa::LEVEL_REPRODUCIBLE.to_owned()],
     }
     .statement(&subjects);
     let mut predicate = rebuild_predicate(report, shipped, how);
+    predicate.dump = dump.map(dump_record);
     if how.redact {
         super::redact::redact(&mut predicate);
     }

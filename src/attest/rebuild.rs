@@ -35,6 +35,41 @@ use crate::verify::Verdict;
 /// The version of the predicate's schema: it changes only when a field changes meaning.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// `dump`: a flash dump checked against the release as rebuilt (`verify --dump`,
+/// `docs/dump.md`). A span keeps the dump check's own shape (owned by [`crate::dump`]), as a
+/// comparison keeps the diff's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpRecord {
+    pub name: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<DigestSet>,
+    pub verdict: Verdict,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub layout: Option<String>,
+    pub placements: Vec<DumpPlacement>,
+    pub spans: Vec<Map<String, Value>>,
+    pub coverage: crate::coverage::Coverage,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+/// Where one release artifact sits in the dump, and how its copy compares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpPlacement {
+    pub artifact: String,
+    /// One algorithm → lowercase hex.
+    pub digest: BTreeMap<String, String>,
+    pub size: u64,
+    /// Dump offset of the artifact's first byte; `null`: not found.
+    pub offset: Option<i64>,
+    /// `content` or `layout`.
+    pub placed_by: String,
+    pub verdict: Verdict,
+    pub differing: u64,
+    pub missing: u64,
+}
+
 /// A rebuild predicate, `schema_version` 1.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RebuildPredicate {
@@ -62,6 +97,9 @@ pub struct RebuildPredicate {
     /// How the shipped files were obtained, as the verifier was told (`--provenance`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub provenance: Option<super::custody::RecordedProvenance>,
+    /// The flash dump checked after the verification (`verify --dump`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dump: Option<DumpRecord>,
     #[serde(with = "time::serde::rfc3339")]
     pub started_on: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]

@@ -7,7 +7,8 @@
 //! and of each comparison what a checker needs: the verdicts, the differing byte ranges (offset
 //! and length), each range's kind of cause, and the allowances' ranges and kinds.
 //!
-//! Dropped or cut to names: host paths become file names (recipe, lock, escrow, shipped files,
+//! Dropped or cut to names: host paths become file names (recipe, lock, escrow, shipped files
+//! and blobs, provenance files, a checked dump and its layout,
 //! the invocation, the build folder, a kept log); paths inside the build tree and names of
 //! members inside artifacts become `[redacted]` (an artifact keeps its own name, which the
 //! statement's subjects carry anyway); everything quoted from inside the build is dropped (log
@@ -59,6 +60,18 @@ pub(crate) fn redact(p: &mut RebuildPredicate) {
                 a.absent = Some(REDACTED.to_owned());
             }
         }
+    }
+    for b in &mut p.blobs {
+        b.shipped.name = file_name(&b.shipped.name);
+    }
+    for r in p.provenance.iter_mut().flat_map(|p| &mut p.records) {
+        if let Some(f) = &mut r.file {
+            f.name = file_name(&f.name);
+        }
+    }
+    if let Some(d) = &mut p.dump {
+        d.name = file_name(&d.name);
+        d.layout = d.layout.as_deref().map(file_name);
     }
     for a in &mut p.artifacts {
         REDACTED.clone_into(&mut a.path);

@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 
 use crate::attest::bundle::read_bundle;
 use crate::attest::check::check_bundle;
+use crate::attest::check::Report;
 use crate::attest::key::VerifyingKey;
 use crate::exit::ExitStatus;
 use crate::output::Output;
@@ -46,6 +47,13 @@ pub struct AttestVerifyArgs {
     /// Files to re-hash and match against the attestation's subjects
     #[arg(long = "artifact", value_name = "PATH", num_args = 1..)]
     pub(super) artifacts: Vec<PathBuf>,
+    /// Find the attested artifacts (given with `--artifact`, matched to the subjects by digest)
+    /// in this flash dump and account for every byte of it (see `docs/dump.md`)
+    #[arg(long, value_name = "FLASH", requires = "artifacts")]
+    pub(super) dump: Option<PathBuf>,
+    /// The flash layout of `--dump`, a TOML file with a `[flash]` table
+    #[arg(long, value_name = "FILE", requires = "dump")]
+    pub(super) flash_layout: Option<PathBuf>,
 }
 
 pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitStatus> {
@@ -70,10 +78,68 @@ pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitS
         .map(|path| VerifyingKey::load(path))
         .collect::<Result<Vec<_>, _>>()?;
     let report = check_bundle(&envelopes, &keys, &args.artifacts)?;
-    out.attest_report(file, &report)?;
-    Ok(if report.is_verified() {
+    let dump = match &args.dump {
+        Some(flash) => Some(check_dump(args, flash, &report, out)?),
+        None => None,
+    };
+    out.attest_report(file, &report, dump.as_ref())?;
+    let status = if report.is_verified() {
         ExitStatus::Success
     } else {
         ExitStatus::Failure
+    };
+    Ok(match &dump {
+        Some(d) => status.worst(super::dump::exit_status(d, false)),
+        None => status,
     })
+}
+
+/// `--dump`: the artifacts that matched a subject, found in the dump, vouched for by the
+/// attested verdict (only a verified attestation vouches for anything).
+fn check_dump(
+    args: &AttestVerifyArgs,
+    flash: &std::path::Path,
+    report: &Report,
+    out: &Output,
+) -> anyhow::Result<crate::dump::DumpReport> {
+    let vouched = match (&report.rebuild_verdict, report.is_verified()) {
+        (Some(v), true) => serde_json::from_value(serde_json::Value::String(v.clone()))
+            .unwrap_or(crate::verify::Verdict::Different),
+        _ => crate::verify::Verdict::Different,
+    };
+    let releases: Vec<crate::dump::Release> = report
+        .artifacts
+        .iter()
+        .filter_map(|a| {
+            a.subject.as_ref().map(|name| crate::dump::Release {
+                name: name.clone(),
+                path: a.path.clone(),
+                vouched,
+            })
+        })
+        .collect();
+    if releases.is_empty() {
+        anyhow::bail!(
+            "no `--artifact` matches a subject of the attestation: nothing to look for in the dump"
+        );
+    }
+    let (layout, blobs, layout_source) = match &args.flash_layout {
+        Some(path) => {
+            let file = super::dump::load_layout(path)?;
+            (
+                Some(file.flash),
+                file.blobs,
+                Some(format!("`{}`", path.display())),
+            )
+        }
+        None => (None, Vec::new(), None),
+    };
+    let opts = crate::dump::Options {
+        layout,
+        layout_source,
+        blobs,
+        digest: false,
+        ..crate::dump::Options::default()
+    };
+    super::dump::check(flash, &releases, &opts, out)
 }

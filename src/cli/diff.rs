@@ -52,6 +52,16 @@ pub struct DiffArgs {
     /// relative to `--parts-from` when it is given
     #[arg(long, value_name = "PATH[@OFFSET][:ELF]", value_parser = parse_part)]
     part: Vec<PartArg>,
+    /// Read B as a flash dump holding the release A (a file, or a folder of release files):
+    /// find A inside B by content instead of comparing offset by offset. Implied by
+    /// `--flash-layout`, and when B is a file of at least 1 MiB that is at least twice as large
+    /// as the file A (or A is a folder), unless `--allow-trailer` or `--allow-region` is given
+    #[arg(long)]
+    dump: bool,
+    /// The flash layout of the dump B: a TOML file with a `[flash]` table of
+    /// `[[flash.region]]` entries (see `docs/dump.md`)
+    #[arg(long, value_name = "FILE")]
+    flash_layout: Option<PathBuf>,
 }
 
 /// A `--part` as typed.
@@ -107,7 +117,29 @@ fn parse_region(s: &str) -> Result<(u64, u64), String> {
     Ok((offset, len))
 }
 
+/// B is taken for a dump of A without `--dump` only from this size on (a flash chip's smallest).
+const AUTO_DUMP_MIN: u64 = 1 << 20;
+
 impl DiffArgs {
+    /// Whether B is read as a dump holding A (see `--dump`).
+    fn is_dump(&self) -> anyhow::Result<bool> {
+        if self.dump || self.flash_layout.is_some() {
+            return Ok(true);
+        }
+        let stat = |p: &Path| {
+            crate::beneath::stat_file_or_dir(p)
+                .with_context(|| format!("failed to read `{}`", p.display()))
+        };
+        // A trailer or a region allowed on the command line says B is A's image, not a dump.
+        if !self.allow_trailer.is_empty() || !self.allow_region.is_empty() {
+            return Ok(false);
+        }
+        let (left, right) = (stat(&self.left)?, stat(&self.right)?);
+        Ok(right.is_file()
+            && right.len() >= AUTO_DUMP_MIN
+            && (left.is_dir() || (left.len() > 0 && right.len() / 2 >= left.len())))
+    }
+
     fn options(&self) -> Options {
         let given = |rule: Rule, flag: String| Allowance {
             artifact: None,
@@ -178,6 +210,17 @@ impl DiffArgs {
 }
 
 pub(crate) fn run(args: &DiffArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    if args.is_dump()? {
+        return super::dump::diff(
+            &args.left,
+            &args.right,
+            args.flash_layout.as_deref(),
+            args.html.as_deref(),
+            args.strict,
+            &args.options(),
+            out,
+        );
+    }
     if let Some(elf) = &args.layout {
         // Asked for by name: a missing file is a mistake, not something to note and pass over.
         crate::beneath::open_regular(elf)

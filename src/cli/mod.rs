@@ -6,6 +6,7 @@ mod attest_export;
 mod attest_policy;
 mod completions;
 mod diff;
+mod dump;
 mod hash;
 mod key;
 mod lock;

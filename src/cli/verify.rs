@@ -74,6 +74,14 @@ pub struct VerifyArgs {
     /// file holding it (UTF-8, at most 64 KiB), signed into the attestation; repeat for several
     #[arg(long, value_name = "TEXT|FILE")]
     provenance: Vec<String>,
+    /// After the verification, find the release in this flash dump and account for every
+    /// byte of it (the recipe's `[flash]` layout, or `--flash-layout`); recorded in the
+    /// attestation
+    #[arg(long, value_name = "FLASH")]
+    dump: Option<PathBuf>,
+    /// The flash layout of `--dump`, a TOML file with a `[flash]` table (see `docs/dump.md`)
+    #[arg(long, value_name = "FILE", requires = "dump")]
+    flash_layout: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
@@ -152,8 +160,18 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
             report.package.name, report.package.version
         ))
     });
+    let dump = match &args.dump {
+        Some(flash) => {
+            let recipe = crate::recipe::Recipe::load(&opts.recipe)?;
+            let layout = args.flash_layout.as_deref();
+            Some(super::dump::after_verify(
+                flash, layout, &report, &recipe, out,
+            )?)
+        }
+        None => None,
+    };
     let shipped: Vec<&std::path::Path> = shipped.iter().map(PathBuf::as_path).collect();
-    let statements = statements(&report, &shipped, &how);
+    let statements = statements(&report, &shipped, &how, dump.as_ref());
     write_attestation(&statements, &attestation, key.as_ref()).with_context(|| {
         format!(
             "failed to write the attestation `{}`",
@@ -175,14 +193,21 @@ fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         &attestation,
         replay.as_deref(),
     )?;
+    if let Some(d) = &dump {
+        super::dump::print(d, out)?;
+    }
     if let Some(e) = super::rebuild::wrong_recipe(&opts.recipe, &report.recipe_errors()) {
         return Err(e);
     }
-    Ok(match replay {
+    let status = match replay {
         // A replay answers whether the run came out as recorded, whatever the verdict.
         Some(mismatches) if mismatches.is_empty() => ExitStatus::Success,
         Some(_) => ExitStatus::Failure,
         None => report.verdict.exit_status(args.strict),
+    };
+    Ok(match &dump {
+        Some(d) => status.worst(super::dump::exit_status(d, args.strict)),
+        None => status,
     })
 }
 

@@ -16,8 +16,11 @@
 //!   "blobs": [ { "name": "…", "outcome": "pinned", "pinned": "sha256:…", "shipped": "sha256:…" } ],
 //!   "coverage": { "reproduced": 0, "pinned": 0, "masked": 0, "erased": 0, "unexplained": 0 },
 //!   "provenance": [ { "text": "…", "file": "…", "sha256": "sha256:…" } ],
-//!   "problems": [ { "code": "bad_signature", "message": "…" } ] }
+//!   "problems": [ { "code": "bad_signature", "message": "…" } ],
+//!   "dump": { … } }
 //! ```
+//!
+//! With `--dump`, `dump` holds the dump check (`docs/dump.md`).
 //!
 //! Absent values are left out (`redacted` unless it is true). In text, each verified envelope
 //! reads `signed by KEYID (VERIFIER-ID)`: the key and the identity it signs for.
@@ -37,7 +40,7 @@ use crate::attest::key::GeneratedKey;
 use crate::hash::Checksum;
 
 #[derive(Debug, Serialize)]
-struct ReportJson {
+struct ReportJson<'a> {
     schema_version: u32,
     file: String,
     verified: bool,
@@ -59,6 +62,9 @@ struct ReportJson {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     provenance: Vec<ProvenanceJson>,
     problems: Vec<ProblemJson>,
+    /// `--dump`: the dump check, as `reprove diff RELEASE DUMP --json` writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dump: Option<super::dump::DumpJson<'a>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -127,13 +133,24 @@ struct KeyJson {
 }
 
 impl Output {
-    /// Print what checking the bundle `file` found.
-    pub fn attest_report(&self, file: &Path, report: &Report) -> std::io::Result<()> {
+    /// Print what checking the bundle `file` found, and the dump check of `--dump`.
+    pub(crate) fn attest_report(
+        &self,
+        file: &Path,
+        report: &Report,
+        dump: Option<&crate::dump::DumpReport>,
+    ) -> std::io::Result<()> {
         let file = file.display().to_string();
         if self.is_json() {
-            self.json(&to_json(file, report))
+            let mut json = to_json(file, report);
+            json.dump = dump.map(super::dump::DumpJson::new);
+            self.json(&json)
         } else {
-            self.result(&render_human(self, &file, report))
+            self.result(&render_human(self, &file, report))?;
+            match dump {
+                Some(d) => self.result(&format!("\n{}", super::dump::render_text(d, self))),
+                None => Ok(()),
+            }
         }
     }
 
@@ -176,7 +193,7 @@ fn result_name(passed: bool) -> &'static str {
     }
 }
 
-fn to_json(file: String, report: &Report) -> ReportJson {
+fn to_json(file: String, report: &Report) -> ReportJson<'static> {
     ReportJson {
         schema_version: 1,
         file,
@@ -250,6 +267,7 @@ fn to_json(file: String, report: &Report) -> ReportJson {
                 message: p.to_string(),
             })
             .collect(),
+        dump: None,
     }
 }
 

@@ -10,6 +10,7 @@
 pub(crate) mod attest;
 pub(crate) mod custody;
 pub mod diff;
+pub(crate) mod dump;
 pub(crate) mod failure;
 pub(crate) mod hash;
 pub(crate) mod lock;

@@ -9,6 +9,7 @@
 
 pub mod blob;
 mod duration;
+pub mod flash;
 mod vary;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,6 +58,9 @@ pub struct RecipeSpec {
     /// Parts that are pinned by digest rather than rebuilt (`[[blob]]`).
     #[serde(rename = "blob", default, skip_serializing_if = "Vec::is_empty")]
     pub blobs: Vec<blob::Blob>,
+    /// The flash a dump of the device is read from (`[flash]`, `[[flash.region]]`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flash: Option<flash::FlashLayout>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -358,6 +362,29 @@ impl RecipeSpec {
         toml::from_str(text).map_err(ParseError)
     }
 
+    /// A flash layout's `artifact` and `blob` name an artifact and a `[[blob]]` of this recipe.
+    pub fn validate_flash_names(&self, flash: &flash::FlashLayout) -> Result<(), (String, String)> {
+        for (i, r) in flash.regions.iter().enumerate() {
+            if let Some(a) = &r.artifact {
+                if !self.artifacts.iter().any(|x| x.shipped_name() == *a) {
+                    return Err((
+                        format!("flash.region[{i}].artifact"),
+                        format!("no artifact is shipped as `{a}`"),
+                    ));
+                }
+            }
+            if let Some(b) = &r.blob {
+                if !self.blobs.iter().any(|x| x.name == *b) {
+                    return Err((
+                        format!("flash.region[{i}].blob"),
+                        format!("no `[[blob]]` is named `{b}`"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Check what TOML types cannot: `Err((key, message))` for the first problem.
     fn validate(&self) -> Result<(), (String, String)> {
         let err = |key: &str, message: &str| Err((key.to_owned(), message.to_owned()));
@@ -496,6 +523,10 @@ impl RecipeSpec {
         }
         let shipped: Vec<String> = self.artifacts.iter().map(Artifact::shipped_name).collect();
         blob::validate(&self.blobs, &shipped)?;
+        if let Some(flash) = &self.flash {
+            flash.validate("flash")?;
+            self.validate_flash_names(flash)?;
+        }
         names.clear();
         for (i, a) in self.artifacts.iter().enumerate() {
             if !is_tree_relative(&a.path) {

@@ -13,6 +13,7 @@ mod ci_examples;
 mod custody;
 mod debian;
 mod diff;
+mod dump;
 mod failures;
 mod firmware;
 mod firmware_a;
