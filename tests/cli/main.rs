@@ -5,6 +5,7 @@ mod apt_mirror;
 mod archive;
 mod attest;
 mod attest_schema;
+mod batch;
 mod beneath;
 mod build_dir;
 mod causes;
