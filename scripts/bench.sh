@@ -6,9 +6,11 @@
 #            (identical, and 5 bytes changed) vs `cmp -l` and `cmp`, and the shift-aware path
 #            on an image with 8 bytes inserted in its first tenth vs `cmp`
 #   sandbox: bubblewrap vs host on the demo build    (scripts/bench-sandbox.sh)
+#   jobs:    verify --jobs 2 of 20 demo releases vs the same manifest with --jobs 1
+#            (scripts/bench-jobs.sh)
 #   debian:  the lock-only view vs host vs plain on dpkg-buildpackage of SeaBIOS
 #            (scripts/bench-debian.sh; minutes per build, root for apt: only when asked)
-# Usage: scripts/bench.sh [hash|diff|shift|sandbox|debian]...   (default: hash diff shift sandbox)
+# Usage: scripts/bench.sh [hash|diff|shift|sandbox|jobs|debian]...   (default: hash diff shift sandbox jobs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -86,14 +88,15 @@ PY
 }
 
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox)
+[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox jobs)
 for part in "${parts[@]}"; do
   case "$part" in
     hash) bench_hash ;;
     diff) scripts/bench-diff.sh ;;
     shift) bench_shift ;;
     sandbox) scripts/bench-sandbox.sh ;;
+    jobs) scripts/bench-jobs.sh ;;
     debian) scripts/bench-debian.sh ;;
-    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, debian)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, jobs, debian)" >&2; exit 2 ;;
   esac
 done
