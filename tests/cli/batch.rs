@@ -213,3 +213,94 @@ fn a_bad_manifest_is_refused_with_its_line_before_anything_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`--out` verifies one release"));
 }
 
+/// Several reprove processes verifying at once over one cache, whose store holds a damaged
+/// copy of every pinned file: each process finds the damage and repairs it while the others
+/// read, link and repair the same objects. Every verification passes, and the cache is left
+/// consistent: each object holds the bytes its name says, no temporary file or view remains
+/// (issue 11, item 1: caches shared by several processes).
+#[test]
+fn concurrent_verifications_share_one_cache() {
+    use sha2::Digest as _;
+    use std::os::unix::fs::PermissionsExt as _;
+    let demo = Demo::locked("sandbox");
+    let env = &demo.env;
+    let cache = env.path("cache");
+    let objects = cache.join("store/objects/sha256");
+    std::fs::create_dir_all(&objects).unwrap();
+    let lock: toml::Value =
+        toml::from_str(&std::fs::read_to_string(env.path("operator/reprove.lock")).unwrap())
+            .unwrap();
+    let mut planted = std::collections::BTreeSet::new();
+    for pin in lock["pin"].as_array().unwrap() {
+        let hex = pin["digest"]
+            .as_str()
+            .unwrap()
+            .strip_prefix("sha256:")
+            .unwrap();
+        let executable = pin.get("executable").and_then(toml::Value::as_bool) == Some(true);
+        let object = objects.join(if executable {
+            format!("{hex}.x")
+        } else {
+            hex.to_owned()
+        });
+        std::fs::write(&object, b"damaged").unwrap();
+        std::fs::set_permissions(&object, std::fs::Permissions::from_mode(0o444)).unwrap();
+        planted.insert(object);
+    }
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("reprove"))
+                .current_dir(env.root())
+                .env("REPROVE_CACHE_DIR", &cache)
+                .env("NO_COLOR", "1")
+                .args([
+                    "verify",
+                    "operator/reprove.toml",
+                    "--unsigned",
+                    "--rebuilds",
+                    "1",
+                ])
+                .args([
+                    "--out",
+                    &format!("att-{i}.intoto.jsonl"),
+                    "--shipped",
+                    BUNDLE,
+                ])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut found = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(&objects).unwrap() {
+        let path = entry.unwrap().path();
+        found.insert(path.clone());
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let hex = name.strip_suffix(".x").unwrap_or(&name);
+        let digest = sha2::Sha256::digest(std::fs::read(&path).unwrap());
+        assert_eq!(
+            hex,
+            format!("{digest:x}"),
+            "`{}` holds other bytes",
+            path.display()
+        );
+    }
+    assert_eq!(found, planted);
+    for leftover in ["store/tmp", "store/views"] {
+        let dir = cache.join(leftover);
+        let left: Vec<_> = std::fs::read_dir(&dir)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "left in `{}`: {left:?}", dir.display());
+    }
+}
