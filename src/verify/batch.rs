@@ -307,6 +307,10 @@ pub(crate) fn verify_batch(
         let job = progress.job(&p.release.origin);
         let outcome = verify_one(index, p, settings, key, job.as_ref());
         drop(job);
+        // A release the signal stopped is not an outcome: the batch ends as interrupted.
+        if crate::interrupt::received().is_some() {
+            return;
+        }
         done(&outcome);
         outcomes
             .lock()
