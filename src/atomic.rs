@@ -8,9 +8,10 @@
 //! just before the rename: a run stopped by a signal leaves the old file or none.
 //!
 //! A cache entry that is costly to make (an unpacked hermetic root) is made under an
-//! [`EntryLock`]: one process makes it while the others sharing the cache wait, then find it
-//! made. The lock is advisory (`flock`), held until dropped (or the process ends), and waiting
-//! for it is interrupted by a signal like any other stage.
+//! [`EntryLock`] on the cache's folder: one process makes it while the others sharing the
+//! cache wait, then find it made. The lock is advisory (`flock` on the folder itself, so no
+//! lock file is left), held until dropped (or the process ends), and waiting for it is
+//! interrupted by a signal like any other stage.
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -82,19 +83,16 @@ pub(crate) struct EntryLock {
 }
 
 impl EntryLock {
-    /// Wait for the exclusive lock on `path` (created empty if missing, never through a link).
-    /// Polls rather than blocks, so that a signal ends the wait ([`crate::interrupt`]).
-    pub(crate) fn acquire(path: &Path) -> io::Result<EntryLock> {
+    /// Wait for the exclusive lock on the folder `dir` itself (opened never through a link):
+    /// nothing is added to the folder, so a cache holds only its entries. Polls rather than
+    /// blocks, so that a signal ends the wait ([`crate::interrupt`]).
+    pub(crate) fn acquire(dir: &Path) -> io::Result<EntryLock> {
         use rustix::fs::{flock, FlockOperation};
         use std::os::unix::fs::OpenOptionsExt as _;
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)?;
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(dir)?;
         let mut pause = std::time::Duration::from_millis(1);
         loop {
             match flock(&file, FlockOperation::NonBlockingLockExclusive) {
@@ -118,13 +116,17 @@ mod tests {
     fn an_entry_lock_is_held_until_dropped() {
         use rustix::fs::{flock, FlockOperation};
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("entry.lock");
-        let held = EntryLock::acquire(&path).unwrap();
+        let held = EntryLock::acquire(dir.path()).unwrap();
         // Another open file description (another process, or another thread) cannot take it.
-        let other = std::fs::File::open(&path).unwrap();
+        let other = std::fs::File::open(dir.path()).unwrap();
         assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_err());
         drop(held);
         assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_ok());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no lock file"
+        );
     }
 
     #[test]
