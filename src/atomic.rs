@@ -83,7 +83,8 @@ pub(crate) struct EntryLock {
 }
 
 impl EntryLock {
-    /// Wait for the exclusive lock on the folder `dir` itself (opened never through a link):
+    /// Wait for the exclusive lock on the folder `dir` itself (a cache the user may have made a
+    /// link to, so links are followed):
     /// nothing is added to the folder, so a cache holds only its entries. Polls rather than
     /// blocks, so that a signal ends the wait ([`crate::interrupt`]).
     pub(crate) fn acquire(dir: &Path) -> io::Result<EntryLock> {
@@ -91,7 +92,7 @@ impl EntryLock {
         use std::os::unix::fs::OpenOptionsExt as _;
         let file = std::fs::OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
             .open(dir)?;
         let mut pause = std::time::Duration::from_millis(1);
         loop {
