@@ -6,6 +6,8 @@
 #            (identical, and 5 bytes changed) vs `cmp -l` and `cmp`, and the shift-aware path
 #            on an image with 8 bytes inserted in its first tenth vs `cmp`
 #   sandbox: bubblewrap vs host on the demo build    (scripts/bench-sandbox.sh)
+#   jobs:    verify --jobs 2 of 20 demo releases vs the same manifest with --jobs 1
+#            (scripts/bench-jobs.sh)
 #   dump:    locating a release in a 64 MiB dump vs sha256sum and b3sum, and the peak memory
 #            on a 4 GiB image                        (scripts/bench-dump.sh)
 #   debian:  the lock-only view vs host vs plain on dpkg-buildpackage of SeaBIOS
@@ -13,8 +15,8 @@
 #   tree, escrow, lock: at scale (scripts/bench-scale.sh): hashing the unpacked linux-source-6.1
 #            tree vs the shell and b3sum, rebuilding with its tarball as escrow vs `tar -xJf`,
 #            and `reprove lock` (traced) of syslinux's MBRs vs the plain build
-# Usage: scripts/bench.sh [hash|diff|shift|sandbox|dump|debian|tree|escrow|lock]...
-#        (default: hash diff shift sandbox dump tree escrow lock)
+# Usage: scripts/bench.sh [hash|diff|shift|sandbox|jobs|dump|debian|tree|escrow|lock]...
+#        (default: hash diff shift sandbox jobs dump tree escrow lock)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
@@ -92,16 +94,17 @@ PY
 }
 
 parts=("$@")
-[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox dump tree escrow lock)
+[ ${#parts[@]} -eq 0 ] && parts=(hash diff shift sandbox jobs dump tree escrow lock)
 for part in "${parts[@]}"; do
   case "$part" in
     hash) bench_hash ;;
     diff) scripts/bench-diff.sh ;;
     shift) bench_shift ;;
     sandbox) scripts/bench-sandbox.sh ;;
+    jobs) scripts/bench-jobs.sh ;;
     dump) scripts/bench-dump.sh ;;
     debian) scripts/bench-debian.sh ;;
     tree | escrow | lock) scripts/bench-scale.sh "$part" ;;
-    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, dump, debian, tree, escrow, lock)" >&2; exit 2 ;;
+    *) echo "unknown benchmark: $part (hash, diff, shift, sandbox, jobs, dump, debian, tree, escrow, lock)" >&2; exit 2 ;;
   esac
 done

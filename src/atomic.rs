@@ -6,6 +6,12 @@
 //! Nothing is left behind on failure: the temporary file removes itself when dropped. An
 //! interrupt ([`crate::interrupt`]) is checked before the temporary file is made and again
 //! just before the rename: a run stopped by a signal leaves the old file or none.
+//!
+//! A cache entry that is costly to make (an unpacked hermetic root) is made under an
+//! [`EntryLock`] on the cache's folder: one process makes it while the others sharing the
+//! cache wait, then find it made. The lock is advisory (`flock` on the folder itself, so no
+//! lock file is left), held until dropped (or the process ends), and waiting for it is
+//! interrupted by a signal like any other stage.
 
 use std::io::{self, Write};
 use std::os::unix::fs::PermissionsExt;
@@ -70,9 +76,59 @@ pub fn copy_atomic(
     Ok(copied)
 }
 
+/// An exclusive `flock` on a lock file, released when dropped.
+#[derive(Debug)]
+pub(crate) struct EntryLock {
+    _file: std::fs::File,
+}
+
+impl EntryLock {
+    /// Wait for the exclusive lock on the folder `dir` itself (a cache the user may have made a
+    /// link to, so links are followed):
+    /// nothing is added to the folder, so a cache holds only its entries. Polls rather than
+    /// blocks, so that a signal ends the wait ([`crate::interrupt`]).
+    pub(crate) fn acquire(dir: &Path) -> io::Result<EntryLock> {
+        use rustix::fs::{flock, FlockOperation};
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(dir)?;
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => return Ok(EntryLock { _file: file }),
+                Err(e) if e == rustix::io::Errno::WOULDBLOCK || e == rustix::io::Errno::INTR => {
+                    crate::interrupt::check()?;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_entry_lock_is_held_until_dropped() {
+        use rustix::fs::{flock, FlockOperation};
+        let dir = tempfile::tempdir().unwrap();
+        let held = EntryLock::acquire(dir.path()).unwrap();
+        // Another open file description (another process, or another thread) cannot take it.
+        let other = std::fs::File::open(dir.path()).unwrap();
+        assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_err());
+        drop(held);
+        assert!(flock(&other, FlockOperation::NonBlockingLockExclusive).is_ok());
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "no lock file"
+        );
+    }
 
     #[test]
     fn replaces_whole_and_leaves_no_temporary() {

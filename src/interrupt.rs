@@ -27,8 +27,9 @@
 //!   signal's default action, and whatever was not yet removed stays.
 //! - **No build outlives an interrupt.** The build's group is killed in the handler, and again
 //!   by the waiting loop when it sees the flag (which covers a signal that arrived between
-//!   spawning the build and recording its group). There is one slot for the group: builds run
-//!   one at a time.
+//!   spawning the build and recording its group). There are [`BUILD_SLOTS`] slots for groups,
+//!   one per build running at once (`verify --jobs N` runs N); a build that finds them all
+//!   taken is still killed by its waiting loop, within one poll.
 //! - **Debug builds only: a pause for tests.** With `REPROVE_TEST_PAUSE=<stage>`, the named
 //!   [`checkpoint`] waits (up to a minute) for a signal, so that a test can interrupt a step
 //!   that is too short to hit by timing. Release builds compile it to a plain [`check`].
@@ -38,8 +39,10 @@ use std::sync::atomic::{AtomicI32, Ordering};
 
 /// The first signal received (0 while none).
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
-/// The process group of the build running now (0 when none).
-static BUILD_GROUP: AtomicI32 = AtomicI32::new(0);
+/// How many builds' process groups the handler kills at once.
+const BUILD_SLOTS: usize = 64;
+/// The process groups of the builds running now (0 in a free slot).
+static BUILD_GROUPS: [AtomicI32; BUILD_SLOTS] = [const { AtomicI32::new(0) }; BUILD_SLOTS];
 
 /// The signals that interrupt a run.
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
@@ -96,11 +99,13 @@ pub fn install() {
             }
             return;
         }
-        let group = BUILD_GROUP.load(Ordering::SeqCst);
-        if group > 0 {
-            // SAFETY: kill is async-signal-safe; the group is the build's own.
-            unsafe {
-                libc::kill(-group, libc::SIGKILL);
+        for slot in &BUILD_GROUPS {
+            let group = slot.load(Ordering::SeqCst);
+            if group > 0 {
+                // SAFETY: kill is async-signal-safe; the group is the build's own.
+                unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                }
             }
         }
     }
@@ -156,18 +161,23 @@ pub fn checkpoint(_stage: &str) -> Result<(), Interrupted> {
 }
 
 /// While this lives, a signal kills the process group `group` (a build's) at once.
-pub(crate) struct BuildGroup(());
+pub(crate) struct BuildGroup(Option<usize>);
 
 impl BuildGroup {
     pub(crate) fn watch(group: libc::pid_t) -> BuildGroup {
-        BUILD_GROUP.store(group, Ordering::SeqCst);
-        BuildGroup(())
+        let slot = BUILD_GROUPS.iter().position(|slot| {
+            slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        });
+        BuildGroup(slot)
     }
 }
 
 impl Drop for BuildGroup {
     fn drop(&mut self) {
-        BUILD_GROUP.store(0, Ordering::SeqCst);
+        if let Some(slot) = self.0 {
+            BUILD_GROUPS[slot].store(0, Ordering::SeqCst);
+        }
     }
 }
 

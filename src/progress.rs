@@ -85,6 +85,19 @@ impl Progress for Silent {
     fn stage(&self, _stage: Stage<'_>) {}
 }
 
+/// Where several jobs running at once (`verify --jobs N`) report: each job gets its own
+/// [`Progress`] as it starts, and drops it when it ends. The counters above stay the
+/// process's: a job's figures would include the others', so a job shows its stages and time.
+pub(crate) trait Jobs: Sync {
+    fn job(&self, name: &str) -> Box<dyn Progress + '_>;
+}
+
+impl Jobs for Silent {
+    fn job(&self, _name: &str) -> Box<dyn Progress + '_> {
+        Box::new(Silent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -161,6 +161,12 @@ pub struct Attesting {
     pub redact: bool,
 }
 
+impl Default for Attesting {
+    fn default() -> Self {
+        Attesting::unidentified()
+    }
+}
+
 impl Attesting {
     /// An unsigned attestation's settings when nobody said who verifies.
     pub fn unidentified() -> Self {

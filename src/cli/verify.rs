@@ -1,4 +1,5 @@
-//! `reprove verify RECIPE --shipped PATH...`: rebuild, compare, attest.
+//! `reprove verify RECIPE --shipped PATH...`: rebuild, compare, attest; with several recipes
+//! or `--manifest FILE`, many releases in one run (`--jobs N`).
 
 use std::path::PathBuf;
 
@@ -6,23 +7,43 @@ use clap::Args;
 
 use anyhow::Context as _;
 
-use crate::attest::key::signing_key_from;
-use crate::attest::key::VerifyingKey;
-use crate::attest::predicate::{statements, write_attestation, Attesting};
-use crate::attest::replay::{compare, read_recorded, Recorded};
+use crate::attest::key::{signing_key_from, SigningKey};
+use crate::attest::predicate::Attesting;
 use crate::config::{check_name, check_uri, config_path, Config};
 use crate::exit::ExitStatus;
 use crate::output::{Hint, Output};
-use crate::verify::{verify, Options, Rebuilds};
+use crate::verify::{batch, verify_attested, Request};
 
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
     /// The recipe, with its `reprove.lock` beside it [default: `reprove.toml`, or the one the
-    /// attestation names with `--from-attestation`]
-    recipe: Option<PathBuf>,
+    /// attestation names with `--from-attestation`]; several recipes verify several releases,
+    /// each picking its artifacts from the same `--shipped` set by name
+    #[arg(value_name = "RECIPE")]
+    recipes: Vec<PathBuf>,
     /// The shipped binaries: files, folders or vendor bundle archives
-    #[arg(long, required_unless_present = "from_attestation", num_args = 1.., value_name = "PATH")]
+    #[arg(
+        long,
+        required_unless_present_any = ["from_attestation", "manifest"],
+        num_args = 1..,
+        value_name = "PATH"
+    )]
     shipped: Vec<PathBuf>,
+    /// Verify the releases this file lists (TOML `[[release]]` tables, or JSON Lines with a
+    /// `.jsonl` name: `recipe`, `shipped`, optional `out`), each with its own attestation
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["recipes", "shipped", "out", "html", "work_dir", "from_attestation"]
+    )]
+    manifest: Option<PathBuf>,
+    /// With several releases: verify this many at once
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
+    /// Write the attestation (each release's, with several) into this folder, named
+    /// `NAME-VERSION.intoto.jsonl` unless the manifest names it
+    #[arg(long, value_name = "DIR", conflicts_with = "out")]
+    out_dir: Option<PathBuf>,
     /// Run again the verification this attestation describes and say whether it comes out
     /// the same (exit 0 when it does, 1 when not)
     #[arg(long, value_name = "FILE")]
@@ -72,12 +93,12 @@ pub struct VerifyArgs {
     log_lines: usize,
     /// How the shipped files were obtained (tool, device serial, date, who): the text, or a
     /// file holding it (UTF-8, at most 64 KiB), signed into the attestation; repeat for several
-    #[arg(long, value_name = "TEXT|FILE")]
+    #[arg(long, value_name = "TEXT|FILE", conflicts_with = "manifest")]
     provenance: Vec<String>,
     /// After the verification, find the release in this flash dump and account for every
     /// byte of it (the recipe's `[flash]` layout, or `--flash-layout`); recorded in the
     /// attestation
-    #[arg(long, value_name = "FLASH")]
+    #[arg(long, value_name = "FLASH", conflicts_with = "manifest")]
     dump: Option<PathBuf>,
     /// The flash layout of `--dump`, a TOML file with a `[flash]` table (see `docs/dump.md`)
     #[arg(long, value_name = "FILE", requires = "dump")]
@@ -85,6 +106,9 @@ pub struct VerifyArgs {
 }
 
 pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    if args.manifest.is_some() || args.recipes.len() > 1 {
+        return run_batch(args, out);
+    }
     let result = run_to_end(args, out);
     match (&args.work_dir, crate::interrupt::received()) {
         // An interrupted run leaves a work folder the user named (minus any tree it was
@@ -98,117 +122,151 @@ pub(crate) fn run(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus>
     }
 }
 
+/// The signing key, settled before building: a missing key must not cost a rebuild.
+pub(super) fn settle_key(
+    unsigned: bool,
+    sign_key: Option<&std::path::Path>,
+) -> anyhow::Result<Option<SigningKey>> {
+    if unsigned {
+        return Ok(None);
+    }
+    match signing_key_from(sign_key)? {
+        Some(key) => Ok(Some(key)),
+        None => Err(anyhow::Error::new(Hint(
+            "pass `--sign-key KEY` (make one with `reprove key generate --out KEY`), set \
+             `REPROVE_SIGN_KEY`, or pass `--unsigned` to write an unsigned attestation"
+                .to_owned(),
+        ))
+        .context("no signing key for the attestation")),
+    }
+}
+
 fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
-    // Settle the key before building: a missing key must not cost a rebuild.
-    let key = if args.unsigned {
-        None
-    } else {
-        let key = signing_key_from(args.sign_key.as_deref())?;
-        if key.is_none() {
-            return Err(anyhow::Error::new(Hint(
-                "pass `--sign-key KEY` (make one with `reprove key generate --out KEY`), set \
-                 `REPROVE_SIGN_KEY`, or pass `--unsigned` to write an unsigned attestation"
-                    .to_owned(),
-            ))
-            .context("no signing key for the attestation"));
-        }
-        key
-    };
-    let how = attesting(args, key.is_some(), out)?;
+    let key = settle_key(args.unsigned, args.sign_key.as_deref())?;
+    let attesting = attesting(args, key.is_some(), out)?;
     // Read before building too: a provenance file that cannot be used must not cost a rebuild.
     let provenance = args
         .provenance
         .iter()
         .map(|value| crate::verify::Provenance::from_value(value))
         .collect::<Result<Vec<_>, _>>()?;
-    let recorded = match &args.from_attestation {
-        Some(file) => {
-            let keys = args
-                .key
-                .iter()
-                .map(|k| VerifyingKey::load(k))
-                .collect::<Result<Vec<_>, _>>()?;
-            Some(read_recorded(file, &keys)?)
-        }
-        None => None,
-    };
-    let recipe = args
-        .recipe
-        .clone()
-        .or_else(|| recorded.as_ref().map(Recorded::recipe))
-        .unwrap_or_else(|| PathBuf::from("reprove.toml"));
-    let shipped = match &recorded {
-        Some(r) if args.shipped.is_empty() => r.shipped(),
-        _ => args.shipped.clone(),
-    };
-    let opts = Options {
-        recipe,
-        shipped: shipped.clone(),
-        rebuilds: args
-            .rebuilds
-            .map_or(Rebuilds::OnMismatch, Rebuilds::Exactly),
+    let request = Request {
+        attesting,
+        provenance,
+        recipe: args.recipes.first().cloned(),
+        shipped: args.shipped.clone(),
+        from_attestation: args.from_attestation.clone(),
+        keys: args.key.clone(),
+        out: args.out.clone(),
+        out_dir: args.out_dir.clone(),
+        rebuilds: args.rebuilds,
         work_dir: args.work_dir.clone(),
         log_lines: args.log_lines,
-        provenance,
     };
     let progress = out.reporter();
-    let report = verify(&opts, &progress)?;
-    progress.finish();
-    let attestation = args.out.clone().unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "{}-{}.intoto.jsonl",
-            report.package.name, report.package.version
-        ))
-    });
-    let dump = match &args.dump {
+    // `--dump`: checked after the comparison, against the release as verified, and recorded
+    // in the attestation with the rest.
+    let dump_check = |report: &crate::verify::Report| match &args.dump {
         Some(flash) => {
-            let recipe = crate::recipe::Recipe::load(&opts.recipe)?;
-            let layout = args.flash_layout.as_deref();
-            Some(super::dump::after_verify(
-                flash, layout, &report, &recipe, out,
-            )?)
+            let recipe = crate::recipe::Recipe::load(&report.recipe.path)?;
+            super::dump::after_verify(flash, args.flash_layout.as_deref(), report, &recipe, out)
+                .map(Some)
         }
-        None => None,
+        None => Ok(None),
     };
-    let shipped: Vec<&std::path::Path> = shipped.iter().map(PathBuf::as_path).collect();
-    let statements = statements(&report, &shipped, &how, dump.as_ref());
-    write_attestation(&statements, &attestation, key.as_ref()).with_context(|| {
-        format!(
-            "failed to write the attestation `{}`",
-            attestation.display()
-        )
-    })?;
-    if key.is_none() {
+    let attested = verify_attested(&request, key.as_ref(), &progress, &dump_check)?;
+    progress.finish();
+    if !attested.signed {
         out.warn("the attestation is unsigned: nobody can tell who wrote it");
     }
     if let Some(page) = &args.html {
-        let html = crate::output::verify::render_verify_html(&report, &attestation);
+        let html =
+            crate::output::verify::render_verify_html(&attested.report, &attested.attestation);
         crate::atomic::write_atomic(page, html.as_bytes(), crate::atomic::REPORT_MODE, true)
             .with_context(|| format!("failed to write the report `{}`", page.display()))?;
     }
-    let replay = recorded.as_ref().map(|r| compare(r, &report));
     out.verify_report(
-        &report,
-        &statements[1]["predicate"],
-        &attestation,
-        replay.as_deref(),
+        &attested.report,
+        attested.predicate(),
+        &attested.attestation,
+        attested.replay.as_deref(),
     )?;
-    if let Some(d) = &dump {
+    if let Some(d) = &attested.dump {
         super::dump::print(d, out)?;
     }
-    if let Some(e) = super::rebuild::wrong_recipe(&opts.recipe, &report.recipe_errors()) {
+    let recipe = &attested.report.recipe.path;
+    if let Some(e) = super::rebuild::wrong_recipe(recipe, &attested.report.recipe_errors()) {
         return Err(e);
     }
-    let status = match replay {
-        // A replay answers whether the run came out as recorded, whatever the verdict.
-        Some(mismatches) if mismatches.is_empty() => ExitStatus::Success,
-        Some(_) => ExitStatus::Failure,
-        None => report.verdict.exit_status(args.strict),
+    Ok(attested.exit_status(args.strict))
+}
+
+/// Several releases: each verified and attested on its own, `--jobs` at a time, shown as it
+/// ends, then the summary table; the exit status is the worst of all.
+fn run_batch(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    for (given, flag) in [
+        (args.out.is_some(), "--out"),
+        (args.html.is_some(), "--html"),
+        (args.work_dir.is_some(), "--work-dir"),
+        (args.from_attestation.is_some(), "--from-attestation"),
+    ] {
+        if given {
+            return Err(anyhow::Error::new(Hint(
+                "name each release's attestation with `out` in a `--manifest`, and their \
+                 folder with `--out-dir`"
+                    .to_owned(),
+            ))
+            .context(format!("`{flag}` verifies one release, not several")));
+        }
+    }
+    let releases = match &args.manifest {
+        Some(manifest) => batch::load_manifest(manifest)?,
+        None => batch::releases_from_args(&args.recipes, &args.shipped),
     };
-    Ok(match &dump {
-        Some(d) => status.worst(super::dump::exit_status(d, args.strict)),
-        None => status,
-    })
+    let out_dir = args.out_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let planned = batch::plan(releases, &out_dir)?;
+    let key = settle_key(args.unsigned, args.sign_key.as_deref())?;
+    let attesting = attesting(args, key.is_some(), out)?;
+    std::fs::create_dir_all(&out_dir)
+        .with_context(|| format!("failed to create the folder `{}`", out_dir.display()))?;
+    if key.is_none() {
+        out.warn("the attestations are unsigned: nobody can tell who wrote them");
+    }
+    let settings = batch::Settings {
+        attesting,
+        out_dir,
+        rebuilds: args.rebuilds,
+        log_lines: args.log_lines,
+        strict: args.strict,
+    };
+    let progress = out.jobs_reporter();
+    let failed_output = std::sync::Mutex::new(None);
+    let outcomes = batch::verify_batch(
+        &planned,
+        &settings,
+        key.as_ref(),
+        usize::from(args.jobs),
+        &progress,
+        &|outcome| {
+            if let Err(e) = out.batch_release(outcome) {
+                failed_output
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .get_or_insert(e);
+            }
+        },
+    )?;
+    drop(progress);
+    if let Some(e) = failed_output
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(anyhow::Error::new(e).context("failed to write the results"));
+    }
+    out.batch_summary(&outcomes)?;
+    Ok(outcomes
+        .iter()
+        .fold(ExitStatus::Success, |worst, o| worst.worst(o.status)))
 }
 
 /// Who attests and how, from the flags and the config; settled before anything is built.

@@ -8,6 +8,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 pub(crate) mod attest;
+pub(crate) mod batch;
 pub(crate) mod custody;
 pub mod diff;
 pub(crate) mod dump;
@@ -117,6 +118,12 @@ impl Output {
         }
     }
 
+    /// What a batch hands its jobs: a spinner per running job on stderr when progress is
+    /// wanted, else nothing.
+    pub(crate) fn jobs_reporter(&self) -> progress::JobsReporter {
+        progress::JobsReporter::new(self.verbose_progress)
+    }
+
     pub fn is_json(&self) -> bool {
         self.format == Format::Json
     }
@@ -165,8 +172,22 @@ impl Output {
 
     /// Render an error and its causes, uv-style, on stderr.
     pub fn error(&self, err: &anyhow::Error) {
-        let mut text = format!("{} {err}\n", self.paint_err(Style::Bad, "error:"));
-        for cause in err.chain().skip(1).filter(|c| !c.is::<Hint>()) {
+        self.error_lines(&err.to_string(), err.chain().skip(1), err);
+    }
+
+    /// Render `err` as the cause of `what`, on stderr (a release of a batch that failed).
+    pub(crate) fn error_in(&self, what: &str, err: &anyhow::Error) {
+        self.error_lines(what, err.chain(), err);
+    }
+
+    fn error_lines<'e>(
+        &self,
+        head: &str,
+        causes: impl Iterator<Item = &'e (dyn std::error::Error + 'static)>,
+        err: &anyhow::Error,
+    ) {
+        let mut text = format!("{} {head}\n", self.paint_err(Style::Bad, "error:"));
+        for cause in causes.filter(|c| !c.is::<Hint>()) {
             text.push_str(&format!(
                 "  {} {cause}\n",
                 self.paint_err(Style::Dim, "caused by:")

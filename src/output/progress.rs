@@ -424,3 +424,53 @@ mod tests {
         r.finish();
     }
 }
+
+/// Progress of several jobs at once on stderr (`verify --jobs N`): a spinner per running job,
+/// showing its name, its stage and the time the job has taken, cleared when the job ends; or
+/// nothing, when progress is not wanted.
+#[derive(Debug)]
+pub(crate) struct JobsReporter {
+    multi: Option<indicatif::MultiProgress>,
+}
+
+impl JobsReporter {
+    pub(super) fn new(live: bool) -> JobsReporter {
+        JobsReporter {
+            multi: live
+                .then(|| indicatif::MultiProgress::with_draw_target(ProgressDrawTarget::stderr())),
+        }
+    }
+}
+
+/// One job's spinner.
+struct JobBar {
+    bar: ProgressBar,
+}
+
+impl Progress for JobBar {
+    fn stage(&self, stage: Stage<'_>) {
+        self.bar.set_message(sanitize(stage.what()));
+    }
+}
+
+impl Drop for JobBar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+impl crate::progress::Jobs for JobsReporter {
+    fn job(&self, name: &str) -> Box<dyn Progress + '_> {
+        let Some(multi) = &self.multi else {
+            return Box::new(crate::progress::Silent);
+        };
+        let bar = multi.add(ProgressBar::new_spinner());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {prefix} [{elapsed}] {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        bar.set_prefix(sanitize(name));
+        bar.enable_steady_tick(TICK);
+        Box::new(JobBar { bar })
+    }
+}

@@ -7,7 +7,9 @@
 //! digest and unpacked once into `CACHE/<hex of the digest>`. The pin of the input is checked on
 //! every call — hashing even a large root takes well under a second — but unpacking happens only
 //! when the cache entry is missing. An entry is unpacked into a temporary directory in the cache
-//! and renamed into place, so an entry that exists is complete: the rename is the marker. A
+//! and renamed into place, so an entry that exists is complete: the rename is the marker; and
+//! it is unpacked under an exclusive lock on the `CACHE` folder itself (`flock`), so that of
+//! several processes sharing the cache one unpacks and the others wait and use its tree. A
 //! signal stops the unpacking between two entries or two chunks, and the temporary directory
 //! goes with the error.
 //!
@@ -120,6 +122,12 @@ fn prepare_root_within(
         source,
     };
     fs::create_dir_all(cache).map_err(unpack_err)?;
+    // One process unpacks a root while the others sharing the cache wait for it, then use its
+    // tree (`--jobs`, parallel CI jobs): not each a copy of gigabytes at once.
+    let _lock = crate::atomic::EntryLock::acquire(cache).map_err(unpack_err)?;
+    if dest.is_dir() {
+        return Ok(dest);
+    }
     let tmp = tempfile::Builder::new()
         .prefix(".unpack-")
         .tempdir_in(cache)

@@ -12,7 +12,9 @@
 //! Invariants:
 //! - an object is named by the sha256 of its bytes (`objects/sha256/<hex>`, `<hex>.x` when
 //!   executable), is read-only, and is written whole (a temporary file, then a rename) or not
-//!   at all, so several reprove processes can share one store;
+//!   at all; a damaged one is replaced by a rename over it, never removed, so an object that
+//!   existed never disappears: several reprove processes share one store, each checking,
+//!   repairing and linking the same objects at once (tests/cli/batch.rs);
 //! - a view is built beneath its own folder only: every folder of it is made by us, component
 //!   by component, never through a link (a lock's link is created last and never followed);
 //! - the store needs nothing of the host once filled: the same store rebuilds on a machine
@@ -136,8 +138,10 @@ impl Store {
                 if good {
                     return Ok(None);
                 }
-                // A damaged object is replaced from the host, never shown to a build.
-                fs::remove_file(&object).map_err(io_err(&object))?;
+                // A damaged object is replaced from the host, never shown to a build: by a
+                // good copy renamed over it below, never removed first. Another process may be
+                // checking or linking the same object at this moment; it must find the damaged
+                // copy (and repair it too) or the good one, never nothing.
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(&object)(e)),

@@ -1,10 +1,23 @@
-//! `verify`, as one straight line: recipe → lock → shipped set → pins → escrow → rebuild →
-//! artifacts → compare → (second rebuild) → verdict. The attestation is written from the
-//! [`Report`] by the caller.
+//! `verify`, as a sequence of named stages, each a function with typed input and output:
+//!
+//! 1. **pins** ([`load_pins`]): the recipe and its lock → [`Pins`];
+//! 2. **shipped set** ([`collect_shipped`]): the shipped paths → [`ShippedSet`];
+//! 3. **pins hold** ([`check_toolchain`]): every pin against the disk → the [`Toolchain`]
+//!    (sandbox, clock), or `toolchain-drift`;
+//! 4. **escrow** and **rebuilds** ([`rebuild_stage`], once per rebuild): the escrow unpacked
+//!    and checked against its pin (or `source-mismatch`), the build run (or `build-failed`);
+//! 5. **compare** ([`compare_stage`] for the first rebuild against the shipped set, then
+//!    [`agreement_stage`] for the later rebuilds against the first);
+//! 6. **verdict** ([`verdict_stage`]): the worst artifact's verdict, the [`Report`] closed;
+//! 7. **attest** ([`attested::attest_stage`]): both statements written and signed.
+//!
+//! [`verify`] runs 1–6; [`verify_attested`] settles the request (a replay's recipe and
+//! shipped set), runs them and attests: the one call the command line makes. A stage that
+//! settles the verdict early returns it as [`Settled`] and the report is finished with it.
 //!
 //! A negative answer is a [`Verdict`], not an error: drifted pins and a mismatched escrow are
 //! verdicts too (nothing is built), and every verdict yields a report that is attested. An
-//! An error means the question could not be asked: a bad recipe, a missing lock, an
+//! error means the question could not be asked: a bad recipe, a missing lock, an
 //! unreadable shipped file, no sandbox.
 //!
 //! Verdicts follow from what is recorded beside them (`attest verify` checks it): `identical`
@@ -12,6 +25,8 @@
 //! artifact `nondeterministic`; a rebuild after the first that fails makes every artifact
 //! `build-failed`, keeping the first rebuild's comparisons and naming the failed rebuild.
 
+pub(crate) mod attested;
+pub(crate) mod batch;
 mod custody;
 mod declared;
 mod names;
@@ -39,6 +54,7 @@ use crate::recipe::{Recipe, Vary};
 use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
 
+pub(crate) use attested::{verify_attested, Request};
 pub use custody::{BlobOutcome, BlobReport};
 pub use provenance::{Provenance, ProvenanceFile, MAX_PROVENANCE_BYTES};
 pub use shipped::{ShippedFile, ShippedSet};
@@ -176,10 +192,130 @@ impl Report {
     }
 }
 
-/// Run a whole verification.
+/// The recipe and its lock, as read: the pins every later stage holds to.
+pub(crate) struct Pins {
+    pub(crate) recipe: Recipe,
+    pub(crate) lock: Lock,
+    pub(crate) lock_record: FileRecord,
+}
+
+/// The toolchain, once every pin holds: the sandbox the rebuilds run in and the clock a varied
+/// rebuild starts from (when the lock pins libfaketime).
+pub(crate) struct Toolchain {
+    pub(crate) sandbox: Box<dyn Sandbox>,
+    pub(crate) clock_from: Option<i64>,
+}
+
+/// The folder the rebuilds work in: the user's `--work-dir`, or a temporary one removed when
+/// this is dropped.
+pub(crate) struct WorkDir {
+    path: PathBuf,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl WorkDir {
+    /// The user's folder (which must be new or empty), or a fresh temporary one.
+    pub(crate) fn new(named: Option<&Path>) -> anyhow::Result<WorkDir> {
+        if let Some(dir) = named {
+            prepare_work_dir(dir)?;
+            return Ok(WorkDir {
+                path: dir.to_path_buf(),
+                _temporary: None,
+            });
+        }
+        let temporary = tempfile::Builder::new()
+            .prefix("reprove-")
+            .tempdir()
+            .context("failed to create a work folder")?;
+        Ok(WorkDir {
+            path: temporary.path().to_path_buf(),
+            _temporary: Some(temporary),
+        })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Run a whole verification: the stages below, in order. Each stage that can settle the
+/// verdict early (drifted pins, a mismatched escrow, a failed first build) returns it as
+/// [`Settled`], and the report is finished with that verdict; nothing after it runs.
 pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report> {
     let started = OffsetDateTime::now_utc();
-    let recipe = Recipe::load(&opts.recipe)?;
+    let pins = load_pins(&opts.recipe)?;
+    let work = WorkDir::new(opts.work_dir.as_deref())?;
+    let shipped = collect_shipped(&opts.shipped, work.path(), progress)?;
+    // Before anything is built: a pin that names nothing is a recipe to correct. With nothing
+    // shipped (`reprove rebuild`) there is nothing to pin against, and no blob is looked for;
+    // a blob a flash region names is checked in the dump (`verify --dump`).
+    let nothing_shipped = opts.shipped.is_empty();
+    let in_flash = |name: &str| {
+        pins.recipe
+            .spec
+            .flash
+            .as_ref()
+            .is_some_and(|f| f.regions.iter().any(|r| r.blob.as_deref() == Some(name)))
+    };
+    let blobs = custody::check_blobs(&pins.recipe, &shipped, &|name| {
+        nothing_shipped || in_flash(name)
+    })?;
+    let mut report = Report::begin(&pins, &shipped, started);
+    report.blobs = blobs;
+    report.provenance.clone_from(&opts.provenance);
+    let settled = (|| -> anyhow::Result<Result<Vec<ArtifactReport>, Settled>> {
+        let toolchain = match check_toolchain(&pins, opts, &mut report, progress)? {
+            Ok(toolchain) => toolchain,
+            Err(settled) => return Ok(Err(settled)),
+        };
+        let judge = Judge::new(&pins.recipe, started);
+        let mut wanted = match opts.rebuilds {
+            Rebuilds::OnMismatch => 1,
+            Rebuilds::Exactly(n) => n.max(1),
+        };
+        if let Err(settled) =
+            rebuild_stage(&pins, &toolchain, &work, opts, 0, &mut report, progress)?
+        {
+            return Ok(Err(settled));
+        }
+        let mut judged = compare_stage(&judge, &report.rebuilds[0], &shipped, progress)?;
+        if opts.rebuilds == Rebuilds::OnMismatch
+            && judged.iter().any(|a| a.verdict == Verdict::Different)
+        {
+            progress.stage(Stage::Step(
+                "the rebuild differs from the shipped set: rebuilding once more, varied",
+            ));
+            wanted = 2;
+        }
+        for index in 1..wanted {
+            if let Err(settled) =
+                rebuild_stage(&pins, &toolchain, &work, opts, index, &mut report, progress)?
+            {
+                if settled == Settled(Verdict::BuildFailed) {
+                    // The first rebuild's comparisons stand; what failed is said, not hidden.
+                    report.failed_rebuild = Some(index as usize);
+                    break;
+                }
+                return Ok(Err(settled));
+            }
+        }
+        agreement_stage(&judge, &mut judged, &report, progress)?;
+        Ok(Ok(judged))
+    })()?;
+    Ok(match settled {
+        Ok(judged) => verdict_stage(report, judged),
+        Err(Settled(verdict)) => finish(report, &pins.recipe, &shipped, verdict),
+    })
+}
+
+/// A verdict reached before every stage ran (nothing after it is built or compared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Settled(pub Verdict);
+
+/// Stage "pins": the recipe and its lock, read and parsed (an error when either is bad or the
+/// lock is missing: the question cannot be asked).
+pub(crate) fn load_pins(recipe_path: &Path) -> anyhow::Result<Pins> {
+    let recipe = Recipe::load(recipe_path)?;
     let lock_path = recipe.lock_path();
     let (lock, lock_hashes) = Lock::load_hashed(&lock_path).map_err(|e| {
         let missing = matches!(&e, crate::toolchain::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound);
@@ -187,85 +323,98 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         if missing {
             err.context(format!(
                 "the recipe has no lock: run `reprove lock {}` first",
-                opts.recipe.display()
+                recipe_path.display()
             ))
         } else {
             err
         }
     })?;
-
-    let scratch_holder;
-    let scratch: &Path = if let Some(dir) = &opts.work_dir {
-        prepare_work_dir(dir)?;
-        dir
-    } else {
-        scratch_holder = tempfile::Builder::new()
-            .prefix("reprove-")
-            .tempdir()
-            .context("failed to create a work folder")?;
-        scratch_holder.path()
-    };
-
-    progress.stage(Stage::Hashing("reading the shipped set"));
-    let shipped = ShippedSet::collect(&opts.shipped, scratch)?;
-    // Before anything is built: a pin that names nothing is a recipe to correct. With nothing
-    // shipped (`reprove rebuild`) there is nothing to pin against, and no blob is looked for.
-    let nothing_shipped = opts.shipped.is_empty();
-    let blobs = custody::check_blobs(&recipe, &shipped, &|_| nothing_shipped)?;
-
-    let source_path = recipe.resolve(&recipe.spec.source.path);
-    let mut report = Report {
-        verdict: Verdict::Identical,
-        package: recipe.spec.package.clone(),
-        recipe: FileRecord {
-            path: recipe.path.clone(),
-            hashes: recipe.hashes,
-        },
-        lock: FileRecord {
-            path: lock_path.clone(),
+    Ok(Pins {
+        recipe,
+        lock,
+        lock_record: FileRecord {
+            path: lock_path,
             hashes: lock_hashes,
         },
-        traced_lock: lock.traced,
-        tools: lock.tools.clone(),
-        pins: lock.pins.clone(),
-        drift: Vec::new(),
-        source: SourceRecord {
-            path: source_path.clone(),
-            expected: recipe.spec.source.digest,
-            found: None,
-            files: None,
-        },
-        command: recipe.spec.build.command.clone(),
-        timeout_seconds: recipe.spec.build.timeout.as_secs(),
-        isolation: IsolationRecord {
-            backend: match recipe.spec.toolchain.isolation {
-                Isolation::None => "none",
-                Isolation::Sandbox => "bwrap",
-            }
-            .to_owned(),
-            version: None,
-            root: recipe.spec.toolchain.root.as_ref().map(|r| r.digest),
-        },
-        rebuilds: Vec::new(),
-        failed_rebuild: None,
-        artifacts: Vec::new(),
-        shipped_files: shipped.files(),
-        blobs,
-        coverage: crate::coverage::Coverage::default(),
-        provenance: opts.provenance.clone(),
-        started,
-        finished: started,
-    };
+    })
+}
 
+/// Stage "shipped set": every shipped file found and hashed (bundles unpacked into `scratch`).
+pub(crate) fn collect_shipped(
+    paths: &[PathBuf],
+    scratch: &Path,
+    progress: &dyn Progress,
+) -> anyhow::Result<ShippedSet> {
+    progress.stage(Stage::Hashing("reading the shipped set"));
+    Ok(ShippedSet::collect(paths, scratch)?)
+}
+
+impl Report {
+    /// The report before anything is checked: what the recipe, the lock and the shipped set
+    /// say, judged `identical` until a stage finds otherwise.
+    fn begin(pins: &Pins, shipped: &ShippedSet, started: OffsetDateTime) -> Report {
+        let recipe = &pins.recipe;
+        Report {
+            verdict: Verdict::Identical,
+            package: recipe.spec.package.clone(),
+            recipe: FileRecord {
+                path: recipe.path.clone(),
+                hashes: recipe.hashes,
+            },
+            lock: pins.lock_record.clone(),
+            traced_lock: pins.lock.traced,
+            tools: pins.lock.tools.clone(),
+            pins: pins.lock.pins.clone(),
+            drift: Vec::new(),
+            source: SourceRecord {
+                path: recipe.resolve(&recipe.spec.source.path),
+                expected: recipe.spec.source.digest,
+                found: None,
+                files: None,
+            },
+            command: recipe.spec.build.command.clone(),
+            timeout_seconds: recipe.spec.build.timeout.as_secs(),
+            isolation: IsolationRecord {
+                backend: match recipe.spec.toolchain.isolation {
+                    Isolation::None => "none",
+                    Isolation::Sandbox => "bwrap",
+                }
+                .to_owned(),
+                version: None,
+                root: recipe.spec.toolchain.root.as_ref().map(|r| r.digest),
+            },
+            rebuilds: Vec::new(),
+            failed_rebuild: None,
+            artifacts: Vec::new(),
+            shipped_files: shipped.files(),
+            blobs: Vec::new(),
+            coverage: crate::coverage::Coverage::default(),
+            provenance: Vec::new(),
+            started,
+            finished: started,
+        }
+    }
+}
+
+/// Stage "pins hold": every pinned file of the toolchain (and the hermetic root) matches the
+/// lock, or the verdict is `toolchain-drift` with each drifted pin in the report; then the
+/// sandbox the rebuilds run in.
+pub(crate) fn check_toolchain(
+    pins: &Pins,
+    opts: &Options,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> anyhow::Result<Result<Toolchain, Settled>> {
+    let (recipe, lock) = (&pins.recipe, &pins.lock);
     progress.stage(Stage::Hashing(&format!(
         "checking {} pins",
         lock.pins.len()
     )));
-    report.drift = crate::build::check_pins(&recipe, &lock)?;
+    report.drift = crate::build::check_pins(recipe, lock)?;
     if !report.drift.is_empty() {
-        return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
+        return Ok(Err(Settled(Verdict::ToolchainDrift)));
     }
-    let sandbox = match crate::build::sandbox_for(&recipe, &lock) {
+    let sandbox = match crate::build::sandbox_for(recipe, lock) {
         Ok(sandbox) => sandbox,
         Err(e) => match e.downcast::<crate::sandbox::Error>() {
             Ok(crate::sandbox::Error::RootMismatch {
@@ -278,7 +427,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
                     expected,
                     found: actual,
                 });
-                return Ok(finish(report, &recipe, &shipped, Verdict::ToolchainDrift));
+                return Ok(Err(Settled(Verdict::ToolchainDrift)));
             }
             Ok(e) => return Err(e.into()),
             Err(e) => return Err(e),
@@ -286,7 +435,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     };
     report.isolation.version = sandbox.version();
     let clock_from =
-        crate::build::clock_available(&recipe, &lock).then(|| started.unix_timestamp());
+        crate::build::clock_available(recipe, lock).then(|| report.started.unix_timestamp());
     if clock_from.is_none() && recipe.spec.verify.demands(Vary::Clock) {
         let install = if Path::new(crate::build::LIBFAKETIME).is_file() {
             ""
@@ -301,17 +450,95 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
             opts.recipe.display()
         );
     }
+    Ok(Ok(Toolchain {
+        sandbox,
+        clock_from,
+    }))
+}
 
-    let mut wanted = match opts.rebuilds {
-        Rebuilds::OnMismatch => 1,
-        Rebuilds::Exactly(n) => n.max(1),
+/// Stages "escrow" and "rebuilds", for rebuild `index` (0 is the first, unvaried): the escrow
+/// unpacked into a fresh tree and checked against its pin (`source-mismatch` when it does not
+/// hold), then the build run; the rebuild is added to the report. A failed build settles
+/// `build-failed` (the caller decides what that means after the first rebuild).
+pub(crate) fn rebuild_stage(
+    pins: &Pins,
+    toolchain: &Toolchain,
+    work: &WorkDir,
+    opts: &Options,
+    index: u32,
+    report: &mut Report,
+    progress: &dyn Progress,
+) -> anyhow::Result<Result<(), Settled>> {
+    let recipe = &pins.recipe;
+    let variation = if index == 0 {
+        Variation::none()
+    } else {
+        Variation::varied(&recipe.spec.verify, toolchain.clock_from)
     };
-    // A raw image is explained through the ELF the rebuild made it from: the artifact's own
-    // `elf`, or else (a bundle holding the image) the ELF of the artifact shipped inside it,
-    // which the engine applies to the member of that name when the sizes agree.
-    // Reports name the rebuilt side by its path in the build tree, not the work folder's.
-    let names = names::rebuild_names();
-    let compare_opts = |name: &str, run: &Rebuild, right: String, with_allowances: bool| {
+    let source = report.source.path.clone();
+    let step = run_one(
+        recipe,
+        &source,
+        work.path(),
+        index,
+        toolchain.sandbox.as_ref(),
+        &variation,
+        progress,
+    )?;
+    let mut run = match step {
+        Ok((run, unpacked)) => {
+            report.source.found = Some(unpacked.escrow);
+            report.source.files = Some(unpacked.files);
+            run
+        }
+        Err(found) => {
+            report.source.found = Some(found);
+            return Ok(Err(Settled(Verdict::SourceMismatch)));
+        }
+    };
+    let failed = !run.outcome.is_success();
+    if failed {
+        run.failure = Some(failure_log_of(&run, opts));
+    }
+    report.rebuilds.push(run);
+    Ok(if failed {
+        Err(Settled(Verdict::BuildFailed))
+    } else {
+        Ok(())
+    })
+}
+
+/// How artifacts are compared for this recipe: allowances, the ELF that locates differences,
+/// the composite images' parts, the names reports give each side.
+pub(crate) struct Judge<'r> {
+    recipe: &'r Recipe,
+    started: OffsetDateTime,
+    names: crate::compare::Names,
+}
+
+impl<'r> Judge<'r> {
+    pub(crate) fn new(recipe: &'r Recipe, started: OffsetDateTime) -> Judge<'r> {
+        Judge {
+            recipe,
+            started,
+            names: names::rebuild_names(),
+        }
+    }
+
+    /// The comparison options for artifact `name` of `run` against `right`.
+    ///
+    /// A raw image is explained through the ELF the rebuild made it from: the artifact's own
+    /// `elf`, or else (a bundle holding the image) the ELF of the artifact shipped inside it,
+    /// which the engine applies to the member of that name when the sizes agree. Reports name
+    /// the rebuilt side by its path in the build tree, not the work folder's.
+    fn options(
+        &self,
+        name: &str,
+        run: &Rebuild,
+        right: String,
+        with_allowances: bool,
+    ) -> CompareOptions {
+        let recipe = self.recipe;
         let artifacts = &recipe.spec.artifacts;
         let in_tree = |p: &Path| format!("rebuild 1: {}", p.display());
         let left = artifacts
@@ -328,7 +555,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
         });
         CompareOptions {
             source_date_epoch: Some(recipe.spec.source_date_epoch()),
-            build_time: Some(started.unix_timestamp()),
+            build_time: Some(self.started.unix_timestamp()),
             allowances: if with_allowances {
                 recipe.spec.allowances_for(name)
             } else {
@@ -344,85 +571,54 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
                     .map(in_tree)
                     .unwrap_or_default(),
             )),
-            names: names.clone(),
-            parts: Some(image_parts(&recipe, run)),
+            names: self.names.clone(),
+            parts: Some(image_parts(recipe, run)),
             ..CompareOptions::default()
         }
-    };
-    let mut judged = Vec::new();
-    let mut index = 0;
-    while index < wanted {
-        let variation = if index == 0 {
-            Variation::none()
-        } else {
-            Variation::varied(&recipe.spec.verify, clock_from)
-        };
-        let step = run_one(
-            &recipe,
-            &source_path,
-            scratch,
-            index,
-            sandbox.as_ref(),
-            &variation,
-            progress,
-        )?;
-        let mut run = match step {
-            Ok((run, unpacked)) => {
-                report.source.found = Some(unpacked.escrow);
-                report.source.files = Some(unpacked.files);
-                run
-            }
-            Err(found) => {
-                report.source.found = Some(found);
-                return Ok(finish(report, &recipe, &shipped, Verdict::SourceMismatch));
-            }
-        };
-        let failed = !run.outcome.is_success();
-        if failed {
-            run.failure = Some(failure_log_of(&run, opts));
-        }
-        report.rebuilds.push(run);
-        if failed && index == 0 {
-            return Ok(finish(report, &recipe, &shipped, Verdict::BuildFailed));
-        }
-        if failed {
-            // The first rebuild's comparisons stand; what failed is said, not hidden.
-            report.failed_rebuild = Some(index as usize);
-            break;
-        }
-        index += 1;
-        if index == 1 {
-            progress.stage(Stage::Comparing("comparing with the shipped set"));
-            let first = &report.rebuilds[0];
-            judged = judge_first(first, &shipped, &|name: &str, right: String| {
-                compare_opts(name, first, right, true)
-            })?;
-            note_missing_layouts(&mut judged, &recipe, first);
-            note_declared_parts(&mut judged, &recipe, first);
-            if opts.rebuilds == Rebuilds::OnMismatch
-                && judged.iter().any(|a| a.verdict == Verdict::Different)
-            {
-                progress.stage(Stage::Step(
-                    "the rebuild differs from the shipped set: rebuilding once more, varied",
-                ));
-                wanted = 2;
-            }
-        }
     }
+}
+
+/// Stage "compare": the first rebuild against the shipped set, each artifact explained, with
+/// the notes a reader needs (an `elf` not produced, declared parts that do not hold).
+pub(crate) fn compare_stage(
+    judge: &Judge<'_>,
+    first: &Rebuild,
+    shipped: &ShippedSet,
+    progress: &dyn Progress,
+) -> anyhow::Result<Vec<ArtifactReport>> {
+    progress.stage(Stage::Comparing("comparing with the shipped set"));
+    let mut judged = judge_first(first, shipped, &|name: &str, right: String| {
+        judge.options(name, first, right, true)
+    })?;
+    note_missing_layouts(&mut judged, judge.recipe, first);
+    note_declared_parts(&mut judged, judge.recipe, first);
+    Ok(judged)
+}
+
+/// Stage "compare", for the later rebuilds: a failed one makes every artifact `build-failed`
+/// (keeping the first rebuild's findings); otherwise each is set against the first.
+pub(crate) fn agreement_stage(
+    judge: &Judge<'_>,
+    judged: &mut [ArtifactReport],
+    report: &Report,
+    progress: &dyn Progress,
+) -> anyhow::Result<()> {
     if report.failed_rebuild.is_some() {
-        settle_failed(&mut judged, &report.rebuilds);
-    } else {
-        // What moved between rebuilds is shown whole: no allowance applies there.
-        if report.rebuilds.len() > 1 {
-            progress.stage(Stage::Comparing("comparing the rebuilds with each other"));
-        }
-        let first = &report.rebuilds[0];
-        judge_agreement(
-            &mut judged,
-            &report.rebuilds,
-            &|name: &str, right: String| compare_opts(name, first, right, false),
-        )?;
+        settle_failed(judged, &report.rebuilds);
+        return Ok(());
     }
+    // What moved between rebuilds is shown whole: no allowance applies there.
+    if report.rebuilds.len() > 1 {
+        progress.stage(Stage::Comparing("comparing the rebuilds with each other"));
+    }
+    let first = &report.rebuilds[0];
+    judge_agreement(judged, &report.rebuilds, &|name: &str, right: String| {
+        judge.options(name, first, right, false)
+    })
+}
+
+/// Stage "verdict": the worst of the artifacts' verdicts, and the report closed.
+pub(crate) fn verdict_stage(mut report: Report, judged: Vec<ArtifactReport>) -> Report {
     report.verdict = judged
         .iter()
         .map(|a| a.verdict)
@@ -430,7 +626,7 @@ pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report>
     report.artifacts = judged;
     settle_custody(&mut report);
     report.finished = OffsetDateTime::now_utc();
-    Ok(report)
+    report
 }
 
 /// The blobs weigh in the verdict (a mismatch fails it, a match adds nothing), and the

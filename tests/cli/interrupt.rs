@@ -512,3 +512,57 @@ fn sigint_while_writing_the_attestation() {
 fn sigterm_while_writing_the_attestation() {
     writing_the_attestation(libc::SIGTERM, "SIGTERM");
 }
+
+/// A batch (`verify --manifest`, two jobs) interrupted while two releases build: both builds
+/// are killed, nothing is left in `TMPDIR`, the third release never starts, and no attestation
+/// is written for a release that did not end (issue 11, item 1).
+#[test]
+fn sigint_during_a_batch_kills_every_build() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().to_path_buf();
+    let demo = demo_with(|recipe| {
+        recipe.replace(
+            "command = [\"make\"]",
+            &format!(
+                "command = [\"sh\", \"-c\", \"echo $$ > {}/$$; exec sleep 300\"]",
+                started.display()
+            ),
+        )
+    });
+    let release = "[[release]]\nrecipe = \"operator/reprove.toml\"\nshipped = [\"shipped/acme-router-fw-1.0.0.tar.gz\"]\n";
+    let manifest = [0, 1, 2].map(|i| format!("{release}out = \"r{i}.intoto.jsonl\"\n"));
+    let manifest = manifest.concat();
+    demo.env.write("releases.toml", manifest);
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut run = Run::start(
+        demo.env.root(),
+        &[
+            "verify",
+            "--manifest",
+            "releases.toml",
+            "--jobs",
+            "2",
+            "--unsigned",
+            "--out-dir",
+            "atts",
+        ],
+        &[],
+    );
+    run.wait_for("two builds", |_| entries(&started) == 2);
+    let builds: Vec<i32> = fs::read_dir(&started)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().parse().unwrap())
+        .collect();
+    run.interrupt(libc::SIGINT, "SIGINT");
+    for pid in builds {
+        // SAFETY: signal 0 only asks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0;
+        assert!(!alive, "build {pid} outlived the interrupt");
+    }
+    assert_eq!(
+        entries(&started),
+        2,
+        "a third release started after the signal"
+    );
+    assert_eq!(entries(&demo.env.path("atts")), 0);
+}

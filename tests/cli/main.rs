@@ -6,6 +6,7 @@ mod archive;
 mod attest;
 mod attest_identity;
 mod attest_schema;
+mod batch;
 mod beneath;
 mod build_dir;
 mod causes;
