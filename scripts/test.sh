@@ -17,5 +17,5 @@ export INSTA_UPDATE=no
 unset INSTA_FORCE_PASS
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
-RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --document-private-items --quiet
 cargo test --locked

@@ -31,11 +31,11 @@ use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 
 /// Symlinks resolved for one path at most, as the kernel's own limit (`MAXSYMLINKS`).
-pub const MAX_HOPS: u32 = 40;
+pub(crate) const MAX_HOPS: u32 = 40;
 
 /// Which symlinks are followed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Links {
+pub(crate) enum Links {
     /// Those that stay inside the tree.
     Inside,
     /// None at all.
@@ -142,7 +142,7 @@ impl Error {
 
 /// A file opened beneath a tree.
 #[derive(Debug)]
-pub struct Opened {
+pub(crate) struct Opened {
     pub file: File,
     /// Where it is in the tree with every symlink resolved, when known (the walk knows it;
     /// after `openat2` it is read from `/proc/self/fd`).
@@ -153,7 +153,7 @@ pub struct Opened {
 
 /// A directory whose contents someone else wrote, opened once.
 #[derive(Debug)]
-pub struct Tree {
+pub(crate) struct Tree {
     dir: rustix::fd::OwnedFd,
     root: PathBuf,
     /// How messages name it: `build tree`, `shipped folder`, …
@@ -163,13 +163,13 @@ pub struct Tree {
 impl Tree {
     /// Open the directory `root` (itself not a symlink: reprove made it, or walked to it).
     /// `what` names it in messages.
-    pub fn open(root: &Path, what: &'static str) -> Result<Tree, Error> {
+    pub(crate) fn open(root: &Path, what: &'static str) -> Result<Tree, Error> {
         Self::open_with(root, what, OFlags::NOFOLLOW)
     }
 
     /// Open the directory `root` that a user named (a symlink to a directory is followed, as
     /// the user asked for it); what lies beneath is then read as for [`Tree::open`].
-    pub fn open_named(root: &Path, what: &'static str) -> Result<Tree, Error> {
+    pub(crate) fn open_named(root: &Path, what: &'static str) -> Result<Tree, Error> {
         Self::open_with(root, what, OFlags::empty())
     }
 
@@ -196,14 +196,14 @@ impl Tree {
     }
 
     /// The root's path, as given.
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
     /// Check that `rel` is a directory beneath the root whose every component is a directory:
     /// no symlink is followed, not even one that stays inside (a build that starts there
     /// must start where the check looked, whoever resolves the path next).
-    pub fn check_dir(&self, rel: &Path) -> Result<(), Error> {
+    pub(crate) fn check_dir(&self, rel: &Path) -> Result<(), Error> {
         let mut here = PathBuf::new();
         let mut parent: Option<rustix::fd::OwnedFd> = None;
         for component in rel.components() {
@@ -245,7 +245,7 @@ impl Tree {
     }
 
     /// Open `rel` beneath the root for reading; it must be a regular file.
-    pub fn open_file(&self, rel: &Path, links: Links) -> Result<Opened, Error> {
+    pub(crate) fn open_file(&self, rel: &Path, links: Links) -> Result<Opened, Error> {
         match self.open_fast(rel, links) {
             Ok(opened) => Ok(opened),
             // The walk is the reference: it names what is wrong, and stands in for openat2
@@ -443,7 +443,7 @@ impl Tree {
 /// The regular files found beneath a tree by [`Tree::list_files`], and whether a bound cut
 /// the listing short.
 #[derive(Debug, Default)]
-pub struct Listing {
+pub(crate) struct Listing {
     /// Paths relative to the root, in the order found.
     pub files: Vec<PathBuf>,
     /// What else was found that is neither a regular file nor a folder (symlinks, FIFOs, …),
@@ -459,7 +459,7 @@ impl Tree {
     /// or loop. Bounded: at most `max_entries` entries are looked at and folders deeper than
     /// `max_depth` are not entered (then `truncated` is set); iterative, not recursive. A
     /// folder that cannot be read is passed over.
-    pub fn list_files(&self, max_entries: usize, max_depth: usize) -> Listing {
+    pub(crate) fn list_files(&self, max_entries: usize, max_depth: usize) -> Listing {
         let mut listing = Listing::default();
         let mut seen = 0usize;
         // Folders still to read, as paths below the root: each is opened again from the root,
@@ -551,7 +551,7 @@ fn push_components(
 /// Refuse `path` unless it is a regular file or a directory, without opening it: the type is
 /// read with `stat` (a symlink named on a command line is followed, as the user named it), so
 /// a FIFO cannot block and a device cannot act. Returns the metadata.
-pub fn stat_file_or_dir(path: &Path) -> Result<std::fs::Metadata, Error> {
+pub(crate) fn stat_file_or_dir(path: &Path) -> Result<std::fs::Metadata, Error> {
     let meta = std::fs::metadata(path).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -568,7 +568,7 @@ pub fn stat_file_or_dir(path: &Path) -> Result<std::fs::Metadata, Error> {
 /// Open `path` (named by the user, so symlinks are followed) for reading; it must be a regular
 /// file. The type is checked before opening and again on the handle, and the open does not
 /// block, so a FIFO, a socket or a device is refused at once.
-pub fn open_regular(path: &Path) -> Result<File, Error> {
+pub(crate) fn open_regular(path: &Path) -> Result<File, Error> {
     let meta = stat_file_or_dir(path)?;
     if meta.is_dir() {
         return Err(Error::NotAFile {
@@ -581,7 +581,7 @@ pub fn open_regular(path: &Path) -> Result<File, Error> {
 
 /// Open `path` for reading only if its last component is a regular file and no symlink; the
 /// open does not block.
-pub fn open_regular_nofollow(path: &Path) -> Result<File, Error> {
+pub(crate) fn open_regular_nofollow(path: &Path) -> Result<File, Error> {
     open_checked(path, libc::O_NOFOLLOW)
 }
 

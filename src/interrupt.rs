@@ -84,7 +84,7 @@ impl From<Interrupted> for io::Error {
 }
 
 /// Take over SIGINT, SIGTERM and SIGHUP for the rest of the process. Call once, early.
-pub fn install() {
+pub(crate) fn install() {
     extern "C" fn on_signal(sig: libc::c_int) {
         // Only atomics, `kill`, `signal` and `raise` here: all async-signal-safe.
         if SIGNAL
@@ -124,7 +124,7 @@ pub fn install() {
 
 /// Fail once a signal has arrived. Cheap (one atomic load): call it per chunk, per entry.
 #[inline]
-pub fn check() -> Result<(), Interrupted> {
+pub(crate) fn check() -> Result<(), Interrupted> {
     match received() {
         Some(err) => Err(err),
         None => Ok(()),
@@ -132,7 +132,7 @@ pub fn check() -> Result<(), Interrupted> {
 }
 
 /// The signal that interrupted this run, if one did.
-pub fn received() -> Option<Interrupted> {
+pub(crate) fn received() -> Option<Interrupted> {
     match SIGNAL.load(Ordering::SeqCst) {
         0 => None,
         signal => Some(Interrupted { signal }),
@@ -142,7 +142,7 @@ pub fn received() -> Option<Interrupted> {
 /// [`check`], at a named stage. In debug builds, `REPROVE_TEST_PAUSE=<stage>` makes it wait for
 /// a signal first (at most a minute): a test-only hook for steps too short to hit by timing.
 #[cfg(debug_assertions)]
-pub fn checkpoint(stage: &str) -> Result<(), Interrupted> {
+pub(crate) fn checkpoint(stage: &str) -> Result<(), Interrupted> {
     if std::env::var_os("REPROVE_TEST_PAUSE").is_some_and(|v| v == stage) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::time::Instant::now() < deadline {

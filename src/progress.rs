@@ -23,29 +23,29 @@ static ENTRIES: AtomicU64 = AtomicU64::new(0);
 
 /// Count `n` bytes read and hashed.
 #[inline]
-pub fn add_hashed(n: u64) {
+pub(crate) fn add_hashed(n: u64) {
     HASHED.fetch_add(n, Ordering::Relaxed);
 }
 
 /// Count one archive entry read.
 #[inline]
-pub fn add_entry() {
+pub(crate) fn add_entry() {
     ENTRIES.fetch_add(1, Ordering::Relaxed);
 }
 
 /// Bytes hashed by the process so far.
-pub fn hashed() -> u64 {
+pub(crate) fn hashed() -> u64 {
     HASHED.load(Ordering::Relaxed)
 }
 
 /// Archive entries read by the process so far.
-pub fn entries() -> u64 {
+pub(crate) fn entries() -> u64 {
     ENTRIES.load(Ordering::Relaxed)
 }
 
 /// A stage of long work, named as it begins; it lasts until the next one.
 #[derive(Debug, Clone, Copy)]
-pub enum Stage<'a> {
+pub(crate) enum Stage<'a> {
     /// Reading and hashing files: shown with the bytes read and the rate.
     Hashing(&'a str),
     /// Checking and unpacking an archive or copying a tree: shown with the entries read.
@@ -61,7 +61,7 @@ pub enum Stage<'a> {
 
 impl Stage<'_> {
     /// What the stage does, in words.
-    pub fn what(&self) -> &str {
+    pub(crate) fn what(&self) -> &str {
         match self {
             Stage::Hashing(w)
             | Stage::Unpacking(w)
@@ -73,13 +73,13 @@ impl Stage<'_> {
 }
 
 /// Where long work reports its stages.
-pub trait Progress: Sync {
+pub(crate) trait Progress: Sync {
     fn stage(&self, stage: Stage<'_>);
 }
 
 /// Progress that nobody watches.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl Progress for Silent {
     fn stage(&self, _stage: Stage<'_>) {}

@@ -43,7 +43,7 @@ const MAX_HOPS: usize = 40;
 
 /// What a tree is unpacked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Policy {
+pub(crate) enum Policy {
     /// Source or shipped files: links stay inside, no special files, normalised modes.
     Source,
     /// A toolchain root: links kept as they are, special files skipped, modes kept.
@@ -52,7 +52,7 @@ pub enum Policy {
 
 /// Why an archive could not be unpacked.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("archive `{}` cannot be read: {detail}", path.display())]
     Corrupt { path: PathBuf, detail: String },
     /// `entry` is the entry's name as the archive spells it, escaped for printing.
@@ -77,7 +77,7 @@ pub enum Error {
 
 /// What a finished extraction made: regular files (hard links count as files) and their bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Totals {
+pub(crate) struct Totals {
     pub files: u64,
     pub bytes: u64,
 }

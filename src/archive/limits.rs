@@ -28,7 +28,7 @@ use std::fmt;
 
 /// One kind of bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Bound {
+pub(crate) enum Bound {
     Bytes,
     Entries,
     Depth,
@@ -36,7 +36,7 @@ pub enum Bound {
 
 impl Bound {
     /// The environment variable that sets it.
-    pub fn var(self) -> &'static str {
+    pub(crate) fn var(self) -> &'static str {
         match self {
             Bound::Bytes => "REPROVE_MAX_UNPACKED_BYTES",
             Bound::Entries => "REPROVE_MAX_ENTRIES",
@@ -47,7 +47,8 @@ impl Bound {
 
 /// The bounds in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+#[allow(clippy::struct_field_names)] // `max_…`: each is a bound, and says so where it is read
+pub(crate) struct Limits {
     pub max_bytes: u64,
     pub max_entries: u64,
     pub max_depth: u64,
@@ -66,14 +67,14 @@ impl Default for Limits {
 /// A bound variable whose value is not a whole number of at least 1.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("`{var}` must be a whole number of at least 1, not `{value}`")]
-pub struct BadValue {
+pub(crate) struct BadValue {
     pub var: &'static str,
     pub value: String,
 }
 
 impl Limits {
     /// The defaults, each replaced by its environment variable when that is set.
-    pub fn from_env() -> Result<Limits, BadValue> {
+    pub(crate) fn from_env() -> Result<Limits, BadValue> {
         Self::from_vars(|key| std::env::var_os(key))
     }
 
@@ -100,14 +101,6 @@ impl Limits {
         Ok(limits)
     }
 
-    pub fn get(&self, bound: Bound) -> u64 {
-        match bound {
-            Bound::Bytes => self.max_bytes,
-            Bound::Entries => self.max_entries,
-            Bound::Depth => self.max_depth,
-        }
-    }
-
     fn get_mut(&mut self, bound: Bound) -> &mut u64 {
         match bound {
             Bound::Bytes => &mut self.max_bytes,
@@ -119,7 +112,7 @@ impl Limits {
 
 /// A bound that was reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Exceeded {
+pub(crate) struct Exceeded {
     pub bound: Bound,
     pub limit: u64,
 }
@@ -140,14 +133,14 @@ impl fmt::Display for Exceeded {
 
 /// What one extraction or comparison has used so far, against its [`Limits`].
 #[derive(Debug, Clone)]
-pub struct Budget {
+pub(crate) struct Budget {
     limits: Limits,
     bytes: u64,
     entries: u64,
 }
 
 impl Budget {
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
             bytes: 0,
@@ -155,18 +148,18 @@ impl Budget {
         }
     }
 
-    pub fn limits(&self) -> Limits {
+    pub(crate) fn limits(&self) -> Limits {
         self.limits
     }
 
     /// Bytes written so far.
-    pub fn bytes(&self) -> u64 {
+    pub(crate) fn bytes(&self) -> u64 {
         self.bytes
     }
 
     /// Charge `n` bytes about to be written; refused (and not charged) when they would pass
     /// the bound.
-    pub fn charge_bytes(&mut self, n: u64) -> Result<(), Exceeded> {
+    pub(crate) fn charge_bytes(&mut self, n: u64) -> Result<(), Exceeded> {
         self.bytes = self
             .bytes
             .checked_add(n)
@@ -179,7 +172,7 @@ impl Budget {
     }
 
     /// Charge one entry read.
-    pub fn charge_entry(&mut self) -> Result<(), Exceeded> {
+    pub(crate) fn charge_entry(&mut self) -> Result<(), Exceeded> {
         if self.entries >= self.limits.max_entries {
             return Err(Exceeded {
                 bound: Bound::Entries,
@@ -191,7 +184,7 @@ impl Budget {
     }
 
     /// Check that a container may be opened at nesting `depth` (the top-level input is 0).
-    pub fn check_depth(&self, depth: u64) -> Result<(), Exceeded> {
+    pub(crate) fn check_depth(&self, depth: u64) -> Result<(), Exceeded> {
         if depth >= self.limits.max_depth {
             return Err(Exceeded {
                 bound: Bound::Depth,
@@ -204,7 +197,7 @@ impl Budget {
 
 /// Why a bounded copy stopped.
 #[derive(Debug)]
-pub enum CopyError {
+pub(crate) enum CopyError {
     Read(std::io::Error),
     Write(std::io::Error),
     Exceeded(Exceeded),
@@ -213,7 +206,7 @@ pub enum CopyError {
 
 /// Copy `reader` into `writer`, charging each chunk to `budget` before it is written: at most
 /// the bound is ever written. Returns the bytes copied.
-pub fn copy_bounded(
+pub(crate) fn copy_bounded(
     reader: &mut dyn std::io::Read,
     writer: &mut dyn std::io::Write,
     budget: &mut Budget,

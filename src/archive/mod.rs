@@ -18,8 +18,8 @@
 //!   streams, within the same [`limits::Budget`].
 
 mod extract;
-pub mod limits;
-pub mod name;
+pub(crate) mod limits;
+pub(crate) mod name;
 mod pipe;
 pub(crate) mod read;
 
@@ -32,14 +32,16 @@ use serde::Serialize;
 use xz2::read::XzDecoder;
 
 pub(crate) use extract::chain;
-pub use extract::{Error, Policy, Totals};
-pub use limits::{Bound, Exceeded, Limits};
-pub use name::Reason;
+pub(crate) use extract::{Error, Policy, Totals};
+#[cfg(test)]
+pub(crate) use limits::Bound;
+pub(crate) use limits::{Exceeded, Limits};
+pub(crate) use name::Reason;
 
 /// Unpack the archive `file` (at `path`, for messages) of `format` into `dest`, which is
 /// created or must be an empty directory. `Gzip` and `Xz` mean a compressed tar. On any error,
 /// what was written is removed again.
-pub fn unpack(
+pub(crate) fn unpack(
     path: &Path,
     file: &mut File,
     format: Format,
@@ -72,7 +74,7 @@ pub fn unpack(
 /// What [`unpack`] can make of `file` (at `path`, for messages), by content: `Tar`, `Zip`, or
 /// `Gzip`/`Xz` when the decompressed stream starts with a tar header; `None` for anything
 /// else. Leaves the file rewound.
-pub fn unpackable_format(path: &Path, file: &mut File) -> Result<Option<Format>, Error> {
+pub(crate) fn unpackable_format(path: &Path, file: &mut File) -> Result<Option<Format>, Error> {
     let io_error = |source| Error::Io {
         path: path.to_path_buf(),
         source,
@@ -111,14 +113,14 @@ pub fn unpackable_format(path: &Path, file: &mut File) -> Result<Option<Format>,
 /// Copy the directory `src` into `dest` (which exists and is empty) under the same rules as
 /// an archive: files, directories and symlinks that stay inside, within `limits`. The caller
 /// runs it inside [`all_or_nothing`] when it has more to check afterwards.
-pub fn copy_directory(src: &Path, dest: &Path, limits: Limits) -> Result<Totals, Error> {
+pub(crate) fn copy_directory(src: &Path, dest: &Path, limits: Limits) -> Result<Totals, Error> {
     let mut sink = extract::Sink::new(src, dest, Policy::Source, limits, true);
     read::directory(src, &mut sink)?;
     sink.finish()
 }
 
 /// Run `extract` into `dest` (created, or checked empty); on error, leave nothing behind.
-pub fn all_or_nothing<T, E: From<Error>>(
+pub(crate) fn all_or_nothing<T, E: From<Error>>(
     dest: &Path,
     extract: impl FnOnce(&Path) -> Result<T, E>,
 ) -> Result<T, E> {
@@ -128,7 +130,7 @@ pub fn all_or_nothing<T, E: From<Error>>(
 /// A container or compression format the tool understands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Format {
+pub(crate) enum Format {
     Tar,
     Gzip,
     Xz,
@@ -139,7 +141,7 @@ pub enum Format {
 }
 
 impl Format {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Tar => "tar",
             Format::Gzip => "gzip",
@@ -152,11 +154,11 @@ impl Format {
 }
 
 /// How many leading bytes [`sniff`] needs to see every format (tar's magic sits at 257).
-pub const SNIFF_LEN: usize = 512;
+pub(crate) const SNIFF_LEN: usize = 512;
 
 /// The format of data starting with `head` (give it [`SNIFF_LEN`] bytes when there are that
 /// many), or `None` for plain bytes.
-pub fn sniff(head: &[u8]) -> Option<Format> {
+pub(crate) fn sniff(head: &[u8]) -> Option<Format> {
     if head.starts_with(&[0x1f, 0x8b]) {
         Some(Format::Gzip)
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {

@@ -14,7 +14,7 @@ use std::fmt::Write as _;
 
 /// Why a member is refused. Names and targets are escaped for printing.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Reason {
+pub(crate) enum Reason {
     #[error("its path is absolute")]
     Absolute,
     #[error("it climbs out of the tree with `..`")]
@@ -43,7 +43,7 @@ pub enum Reason {
 
 /// `name` as a path below the root: `/`-separated, without empty or `.` components. Refuses
 /// control characters, absolute paths and `..`. The root itself normalises to empty.
-pub fn normalize(name: &[u8]) -> Result<Vec<u8>, Reason> {
+pub(crate) fn normalize(name: &[u8]) -> Result<Vec<u8>, Reason> {
     if has_control(name) {
         return Err(Reason::ControlChar);
     }
@@ -58,7 +58,7 @@ pub fn normalize(name: &[u8]) -> Result<Vec<u8>, Reason> {
 
 /// `name` as a comparison key: `/`-separated, without empty or `.` components (so without a
 /// leading or trailing `/`). Never fails; `..` stays a component.
-pub fn key(name: &[u8]) -> Vec<u8> {
+pub(crate) fn key(name: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(name.len());
     for part in components(name) {
         if !key.is_empty() {
@@ -80,7 +80,7 @@ pub(crate) fn has_control(name: &[u8]) -> bool {
 
 /// An untrusted name made safe to print: control and invisible characters escaped, bytes that
 /// are not UTF-8 as `\xNN`.
-pub fn shown(name: &[u8]) -> String {
+pub(crate) fn shown(name: &[u8]) -> String {
     let mut out = String::with_capacity(name.len());
     for chunk in name.utf8_chunks() {
         for c in chunk.valid().chars() {

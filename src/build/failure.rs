@@ -22,21 +22,20 @@ use std::fs::File;
 use std::io::{Read as _, Seek as _, SeekFrom, Write as _};
 use std::path::{Path, PathBuf};
 
-use crate::beneath::Tree;
 use crate::hash::Checksum;
 
 /// Lines of the log a failure shows unless told otherwise.
-pub const DEFAULT_TAIL_LINES: usize = 20;
+pub(crate) const DEFAULT_TAIL_LINES: usize = 20;
 /// The most of a log's end read for its tail.
-pub const TAIL_BYTES: u64 = 64 * 1024;
+pub(crate) const TAIL_BYTES: u64 = 64 * 1024;
 /// A tail line longer than this is cut (and marked with `…`).
-pub const LINE_CHARS: usize = 400;
+pub(crate) const LINE_CHARS: usize = 400;
 /// The most similar files named for a missing artifact.
-pub const MAX_SIMILAR: usize = 3;
+pub(crate) const MAX_SIMILAR: usize = 3;
 /// Entries of the build tree looked at when searching for similar files.
-pub const LIST_ENTRIES: usize = 100_000;
+pub(crate) const LIST_ENTRIES: usize = 100_000;
 /// Folders below the build tree's root entered when searching for similar files.
-pub const LIST_DEPTH: usize = 32;
+pub(crate) const LIST_DEPTH: usize = 32;
 
 /// A failed rebuild's log, for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +48,7 @@ pub struct FailureLog {
 
 /// The last `lines` lines of the log read from `file` (from its start to its end as it is
 /// now), each cut at [`LINE_CHARS`] characters. A final line without a newline counts.
-pub fn tail_lines(file: &mut File, lines: usize) -> std::io::Result<Vec<String>> {
+pub(crate) fn tail_lines(file: &mut File, lines: usize) -> std::io::Result<Vec<String>> {
     if lines == 0 {
         return Ok(Vec::new());
     }
@@ -82,7 +81,7 @@ pub fn tail_lines(file: &mut File, lines: usize) -> std::io::Result<Vec<String>>
 /// Copy the log at `log` (reprove's own file beside the build tree, opened without following
 /// a link) into `dir`, named by its sha256: `dir/sha256-HEX.log`. Returns that path and a
 /// handle on the copy to read the tail from.
-pub fn keep_log(log: &Path, dir: &Path) -> std::io::Result<(PathBuf, File)> {
+pub(crate) fn keep_log(log: &Path, dir: &Path) -> std::io::Result<(PathBuf, File)> {
     use sha2::Digest as _;
     let mut source = crate::beneath::open_regular_nofollow(log).map_err(std::io::Error::other)?;
     std::fs::create_dir_all(dir)?;
@@ -120,13 +119,13 @@ pub fn keep_log(log: &Path, dir: &Path) -> std::io::Result<(PathBuf, File)> {
 }
 
 /// Where failed builds' logs are kept when no work folder is named: `logs/` in the cache.
-pub fn logs_dir() -> Option<PathBuf> {
+pub(crate) fn logs_dir() -> Option<PathBuf> {
     crate::sandbox::rootfs::cache_root().map(|dir| dir.join("logs"))
 }
 
 /// The log of a failed rebuild, for people: kept in `keep_in` (or, with `None`, where it
 /// already is: a work folder the user named), and its last `lines` lines.
-pub fn failure_log(log: &Path, keep_in: Option<&Path>, lines: usize) -> FailureLog {
+pub(crate) fn failure_log(log: &Path, keep_in: Option<&Path>, lines: usize) -> FailureLog {
     let kept = match keep_in {
         Some(dir) => keep_log(log, dir)
             .map_err(|e| format!("the log could not be kept in `{}`: {e}", dir.display())),
@@ -150,13 +149,6 @@ pub fn failure_log(log: &Path, keep_in: Option<&Path>, lines: usize) -> FailureL
     }
 }
 
-/// Up to [`MAX_SIMILAR`] regular files beneath `tree` that look like `wanted`, best first:
-/// the same file name elsewhere, then a path a few edits away, then the same extension.
-pub fn similar_files(tree: &Tree, wanted: &Path) -> Vec<PathBuf> {
-    let listing = tree.list_files(LIST_ENTRIES, LIST_DEPTH);
-    rank_similar(&listing.files, wanted)
-}
-
 /// How alike `candidate` is to `wanted`: `None` when not alike, else a key (lower is closer).
 fn likeness(candidate: &Path, wanted: &Path) -> Option<(u8, usize)> {
     // Names are bounded so that a crafted tree of long names costs nothing quadratic.
@@ -176,8 +168,8 @@ fn likeness(candidate: &Path, wanted: &Path) -> Option<(u8, usize)> {
     None
 }
 
-/// [`similar_files`] among `files` (a listing made once for several artifacts).
-pub fn rank_similar(files: &[PathBuf], wanted: &Path) -> Vec<PathBuf> {
+/// The files like `wanted` among `files` (a listing made once for several artifacts).
+pub(crate) fn rank_similar(files: &[PathBuf], wanted: &Path) -> Vec<PathBuf> {
     let mut ranked: Vec<((u8, usize), &PathBuf)> = files
         .iter()
         .filter(|f| f.as_path() != wanted)

@@ -10,7 +10,7 @@
 //! build cannot load is ignored by the loader, and a variation that silently did not happen
 //! must not be recorded as applied.
 
-pub mod failure;
+pub(crate) mod failure;
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -33,7 +33,7 @@ use crate::store::{Store, View};
 use crate::toolchain::{Drift, Lock, BUILD_PATH};
 
 /// Where libfaketime lives on Debian; the clock variation needs it, pinned by the lock.
-pub const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+pub(crate) const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
 
 /// How far on the varied clock stands from the verification's start.
 const CLOCK_SHIFT_DAYS: u32 = 400;
@@ -100,13 +100,13 @@ impl Variation {
 /// Whether `recipe`'s builds can run under another clock: libfaketime is pinned by the lock
 /// (so the sandbox's view holds it, and on the host it is checked like any pin). Never in a
 /// hermetic root, which shows nothing of the host.
-pub fn clock_available(recipe: &Recipe, lock: &Lock) -> bool {
+pub(crate) fn clock_available(recipe: &Recipe, lock: &Lock) -> bool {
     recipe.spec.toolchain.root.is_none()
         && lock.pins.iter().any(|p| p.path == Path::new(LIBFAKETIME))
 }
 
 /// The variables every build gets besides the recipe's.
-pub fn fixed_env(source_date_epoch: i64) -> BTreeMap<String, String> {
+pub(crate) fn fixed_env(source_date_epoch: i64) -> BTreeMap<String, String> {
     [
         ("PATH", BUILD_PATH.to_owned()),
         ("HOME", "/nonexistent".to_owned()),
@@ -132,7 +132,7 @@ pub fn fixed_env(source_date_epoch: i64) -> BTreeMap<String, String> {
 /// every time a build sets (`touch -d`, `tar -x`, `cp -p`) by the offset, which is not the
 /// clock. The monotonic clocks stay real, so timeouts and `sleep` work; a build that waits
 /// for the wall clock to move does not, and leaves `clock` out of `[verify] vary`.
-pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, String> {
+pub(crate) fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, String> {
     let mut env = fixed_env(recipe.spec.source_date_epoch());
     env.extend(recipe.spec.build.env.clone());
     for name in &recipe.spec.build.secret_env {
@@ -152,7 +152,7 @@ pub fn build_env(recipe: &Recipe, variation: &Variation) -> BTreeMap<String, Str
 }
 
 /// What stands in for a secret variable's value in everything recorded.
-pub const SECRET: &str = "[secret]";
+pub(crate) const SECRET: &str = "[secret]";
 
 /// `env` as a report records it: each secret variable's value replaced by [`SECRET`], so that
 /// no output can show it.
@@ -212,7 +212,7 @@ pub struct Rebuild {
 /// [`crate::store`]); then only a tool the lock does not know, or a pinned file the store lacks
 /// and the host no longer has as pinned, is drift. With `isolation = "none"` the build runs on
 /// the host, whose tools and files are checked in place.
-pub fn check_pins(recipe: &Recipe, lock: &Lock) -> Result<Vec<Drift>, crate::store::Error> {
+pub(crate) fn check_pins(recipe: &Recipe, lock: &Lock) -> Result<Vec<Drift>, crate::store::Error> {
     match (recipe.spec.toolchain.isolation, &recipe.spec.toolchain.root) {
         (Isolation::Sandbox, None) => {
             let mut drift = lock.unlocked(recipe.spec.host_tools());
@@ -227,7 +227,7 @@ pub fn check_pins(recipe: &Recipe, lock: &Lock) -> Result<Vec<Drift>, crate::sto
 /// root, checked against its pin (a mismatch is [`crate::sandbox::Error::RootMismatch`]) and
 /// unpacked into the cache; or bubblewrap showing the lock's view, laid out from the store
 /// (call [`check_pins`] first).
-pub fn sandbox_for(recipe: &Recipe, lock: &Lock) -> anyhow::Result<Box<dyn Sandbox>> {
+pub(crate) fn sandbox_for(recipe: &Recipe, lock: &Lock) -> anyhow::Result<Box<dyn Sandbox>> {
     match recipe.spec.toolchain.isolation {
         Isolation::None => Ok(Box::new(Host)),
         Isolation::Sandbox => {
@@ -253,9 +253,6 @@ struct InView {
 }
 
 impl Sandbox for InView {
-    fn backend(&self) -> &'static str {
-        self.bwrap.backend()
-    }
     fn version(&self) -> Option<String> {
         self.bwrap.version()
     }
@@ -270,7 +267,7 @@ impl Sandbox for InView {
 /// Run the recipe's build once in the sandbox under a tracer and return every file it opened
 /// or executed from outside the build tree (`reprove lock --trace`). The escrow is checked and
 /// unpacked into `work` first; a build that fails is an error, since its reads are partial.
-pub fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>> {
+pub(crate) fn traced_files(recipe: &Recipe, work: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let tree = work.join("tree");
     crate::escrow::unpack(
         &recipe.resolve(&recipe.spec.source.path),
@@ -351,7 +348,7 @@ fn log_tail(log: &Path, max: u64) -> String {
 /// `sh: 1: cc: not found`, `bash: cc: command not found`, `make: cc: No such file or
 /// directory`, `env: 'cc': No such file or directory`, `gcc: fatal error: cannot execute
 /// 'cc1': execvp: No such file or directory`.
-pub fn missing_program(log: &str) -> Option<String> {
+pub(crate) fn missing_program(log: &str) -> Option<String> {
     let plausible = |name: &str| {
         let name = name.trim().trim_matches(['\'', '"', '`']);
         (!name.is_empty() && name.len() <= 255 && !name.contains(char::is_whitespace))
@@ -386,7 +383,7 @@ pub fn missing_program(log: &str) -> Option<String> {
 
 /// Why a rebuild could not be run (a command that runs and fails is a [`Rebuild`]).
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::Error),
     /// A variable of `[build] secret-env` is not set in the verifier's environment.
@@ -479,7 +476,7 @@ fn rebuilt_artifact(tree: &Tree, name: String, rel: &Path) -> Result<RebuiltArti
 
 /// Run `recipe`'s command in `tree` (already holding the source) through `sandbox`, log to
 /// `log`, then hash what it produced.
-pub fn rebuild(
+pub(crate) fn rebuild(
     recipe: &Recipe,
     tree: &Path,
     log: &Path,

@@ -14,7 +14,7 @@
 //! suffix. When the nearest anchor lies at another alignment, the bytes between are a
 //! [`Shift`] (bytes inserted on the right, or removed from the left) and the comparison goes on
 //! at the new alignment; ranges after it know where they lie on the right
-//! ([`ByteDiff::right_offset`]). Past [`MAX_SHIFTS`] shifts or [`MAX_FAILED_SEARCHES`] searches
+//! (`ByteDiff::right_offset`). Past [`MAX_SHIFTS`] shifts or [`MAX_FAILED_SEARCHES`] searches
 //! that found nothing, no more shifts are looked for ([`ByteDiff::shifts_stopped`]) and the
 //! rest is compared offset by offset at the alignment reached. After a search that found
 //! nothing, the next waits for 32 equal bytes, so two unrelated inputs cost one search.
@@ -38,7 +38,6 @@ use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
-use std::path::Path;
 
 use memchr::memmem;
 use rayon::prelude::*;
@@ -52,15 +51,15 @@ const CHUNK: usize = 64 << 10;
 /// Bytes of each side per read in [`compare_readers`].
 const STREAM_CHUNK: usize = 1 << 20;
 /// Differing bytes separated by fewer equal bytes than this belong to one range.
-pub const MERGE_GAP: u64 = 8;
+pub(crate) const MERGE_GAP: u64 = 8;
 /// How many ranges a [`ByteDiff`] keeps; the count goes on past it.
-pub const MAX_RANGES: usize = 4096;
+pub(crate) const MAX_RANGES: usize = 4096;
 /// How far past a difference the other alignment is looked for (bytes inserted or removed).
-pub const SEARCH: usize = 64 << 10;
+pub(crate) const SEARCH: usize = 64 << 10;
 /// Shifts followed in one comparison; past it the rest is compared offset by offset.
-pub const MAX_SHIFTS: usize = 64;
+pub(crate) const MAX_SHIFTS: usize = 64;
 /// Searches for another alignment that may find nothing before no more are tried.
-pub const MAX_FAILED_SEARCHES: u32 = 1024;
+pub(crate) const MAX_FAILED_SEARCHES: u32 = 1024;
 /// Bytes of one side searched for in the other.
 const ANCHOR: usize = 32;
 /// Bytes after an anchor that must match too.
@@ -115,7 +114,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// How two byte streams differ.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ByteDiff {
+pub(crate) struct ByteDiff {
     pub left_size: u64,
     pub right_size: u64,
     /// Bytes that differ at their aligned offsets, plus the bytes inserted and removed, plus the
@@ -134,25 +133,26 @@ pub struct ByteDiff {
 }
 
 impl ByteDiff {
-    pub fn is_identical(&self) -> bool {
+    pub(crate) fn is_identical(&self) -> bool {
         self.differing_bytes == 0 && self.left_size == self.right_size
     }
 
     /// True when some ranges were found but not kept.
-    pub fn is_truncated(&self) -> bool {
+    pub(crate) fn is_truncated(&self) -> bool {
         self.range_count > self.ranges.len() as u64
     }
 
     /// Right offset minus left offset at the left offset `offset` (0 before any shift).
-    pub fn shift_at(&self, offset: u64) -> i64 {
+    pub(crate) fn shift_at(&self, offset: u64) -> i64 {
         let after = self
             .shifts
             .partition_point(|s| s.left_offset + s.removed <= offset);
         after.checked_sub(1).map_or(0, |i| self.shifts[i].by)
     }
 
+    #[cfg(test)]
     /// Where `range` (at left offsets) lies on the right.
-    pub fn right_offset(&self, range: &ByteRange) -> u64 {
+    pub(crate) fn right_offset(&self, range: &ByteRange) -> u64 {
         range
             .offset
             .saturating_add_signed(self.shift_at(range.offset))
@@ -202,7 +202,7 @@ impl Ranges {
 }
 
 /// Bytes that can be read at any offset: a span of a file, or a slice in memory.
-pub trait Source: Sync {
+pub(crate) trait Source: Sync {
     fn size(&self) -> u64;
     /// Fill `buf` with the bytes at `pos..pos + buf.len()`, which lie within [`Source::size`].
     fn read_exact_at(&self, buf: &mut [u8], pos: u64) -> io::Result<()>;
@@ -225,22 +225,15 @@ impl Source for &[u8] {
 
 /// `len` bytes of an open file from `offset`: a whole file or a member inside an archive.
 #[derive(Debug)]
-pub struct FileSpan {
+pub(crate) struct FileSpan {
     file: File,
     offset: u64,
     len: u64,
 }
 
 impl FileSpan {
-    pub fn new(file: File, offset: u64, len: u64) -> Self {
+    pub(crate) fn new(file: File, offset: u64, len: u64) -> Self {
         Self { file, offset, len }
-    }
-
-    /// The whole file at `path`, as long as it is now.
-    pub fn open(path: &Path) -> io::Result<Self> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
-        Ok(Self::new(file, 0, len))
     }
 }
 
@@ -266,24 +259,15 @@ impl Source for FileSpan {
 
 /// Whether the byte scan follows insertions and removals.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Follow insertions and removals ([`Shift`]s).
     ShiftAware,
     /// Compare each offset with the same offset: what allowances are judged on.
     OffsetByOffset,
 }
 
-/// Compare the files at `left` and `right`, shift-aware.
-pub fn compare_files(left: &Path, right: &Path) -> io::Result<ByteDiff> {
-    compare(
-        &FileSpan::open(left)?,
-        &FileSpan::open(right)?,
-        Mode::ShiftAware,
-    )
-}
-
 /// Compare two sources to their ends.
-pub fn compare(left: &dyn Source, right: &dyn Source, mode: Mode) -> io::Result<ByteDiff> {
+pub(crate) fn compare(left: &dyn Source, right: &dyn Source, mode: Mode) -> io::Result<ByteDiff> {
     let scan = CHUNK + LOOKAHEAD;
     Scan {
         left,
@@ -654,7 +638,7 @@ fn confirms(x: &[u8], y: &[u8], ends: bool) -> bool {
 }
 
 /// Compare two streams to their ends, offset by offset.
-pub fn compare_readers(
+pub(crate) fn compare_readers(
     mut left: impl Read + Send,
     mut right: impl Read + Send,
 ) -> io::Result<ByteDiff> {

@@ -92,7 +92,7 @@ const BASE: u64 = 0x0100_0000_01b3;
 
 /// Where the parts of composite images come from ([`super::Options::parts`]).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct ImageParts {
+pub(crate) struct ImageParts {
     /// The rebuilt tree, searched for parts by content (`None`: declared parts only).
     pub tree: Option<PathBuf>,
     /// Files of the tree that are never parts (the artifacts themselves), relative to it.
@@ -103,7 +103,7 @@ pub struct ImageParts {
 
 /// One image that is mapped into parts, and the parts declared for it.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Image {
+pub(crate) struct Image {
     /// File names the image goes by (in the build tree, in the shipped set).
     pub names: Vec<String>,
     pub declared: Vec<DeclaredPart>,
@@ -111,7 +111,7 @@ pub struct Image {
 
 /// A part declared by a recipe (`[[artifact.part]]`) or on the command line (`--part`).
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeclaredPart {
+pub(crate) struct DeclaredPart {
     /// How reports name the part: its path as written.
     pub name: String,
     /// The file to read its bytes from, or why it cannot be read.
@@ -652,7 +652,10 @@ fn search(spec: &ImageParts, image: &Image, left: &Blob) -> io::Result<Finding> 
 
 /// Check the declared parts of an image that was not compared (it matched its shipped file):
 /// the errors, as [`ImageParts`] would report them.
-pub fn check_declared(image_file: &Path, declared: &[DeclaredPart]) -> io::Result<Vec<String>> {
+pub(crate) fn check_declared(
+    image_file: &Path,
+    declared: &[DeclaredPart],
+) -> io::Result<Vec<String>> {
     if declared.is_empty() {
         return Ok(Vec::new());
     }

@@ -7,7 +7,7 @@ use std::path::Path;
 use super::container::Blob;
 use super::elf::ElfMap;
 
-/// The layout of a raw image ([`Options::layout`]), read once per comparison.
+/// The layout of a raw image (`Options::layout`), read once per comparison.
 pub(super) struct Layout {
     /// The ELF file, as reports name it.
     pub(super) elf: String,

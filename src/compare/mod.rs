@@ -27,8 +27,8 @@
 //! A signal stops a comparison between two chunks or two members ([`Error::Interrupted`]); the
 //! temporary files of decompressed streams go with it.
 
-pub mod allow;
-pub mod bytes;
+pub(crate) mod allow;
+pub(crate) mod bytes;
 mod container;
 mod elf;
 mod explain;
@@ -37,16 +37,16 @@ mod layout;
 mod model;
 mod parts;
 mod pointer;
-pub mod suggest;
+pub(crate) mod suggest;
 mod walker;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use allow::{Allowance, Rule};
-pub use bytes::{compare_files, compare_readers, ByteDiff, ByteRange, Shift};
-pub use imagemap::{check_declared, DeclaredPart, Image, ImageParts};
-pub use model::{
+pub(crate) use allow::{Allowance, Rule};
+pub(crate) use bytes::{compare_readers, ByteDiff, ByteRange, Shift};
+pub(crate) use imagemap::{check_declared, DeclaredPart, Image, ImageParts};
+pub(crate) use model::{
     AppliedAllowance, Cause, CauseTally, Change, Comparison, ContentDiff, FieldChange, HexContext,
     LeafDiff, RangeDiff, SectionDiff, ShiftDiff, StringPair, Verdict,
 };
@@ -58,7 +58,7 @@ use walker::Walker;
 
 /// What a comparison knows beyond the two inputs.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct Options {
+pub(crate) struct Options {
     /// The rebuild's `SOURCE_DATE_EPOCH`: integers near it are taken for timestamps.
     pub source_date_epoch: Option<i64>,
     /// When the rebuild ran (Unix seconds), for the same purpose.
@@ -88,14 +88,14 @@ pub struct Options {
 /// Host and user names a rebuild ran under (the machine's, the sandbox's). Names shorter
 /// than 3 bytes are ignored: they would match anywhere.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Names {
+pub(crate) struct Names {
     pub hosts: Vec<String>,
     pub users: Vec<String>,
 }
 
 /// Why a comparison could not finish.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("failed to read `{}`", path.display())]
     Io {
         path: PathBuf,
@@ -144,7 +144,7 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 }
 
 /// Compare two files or two directories, recursively.
-pub fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Comparison, Error> {
+pub(crate) fn diff_paths(left: &Path, right: &Path, opts: &Options) -> Result<Comparison, Error> {
     let limits = match opts.limits {
         Some(limits) => limits,
         None => Limits::from_env()?,

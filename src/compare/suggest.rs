@@ -14,7 +14,7 @@ use super::{Change, Comparison, Verdict};
 
 /// An allowance that would declare a comparison's one difference, not applied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Suggestion {
+pub(crate) struct Suggestion {
     /// The bytes the right side has past the end of the left side.
     pub trailer: u64,
     /// The allowance as a recipe writes it, `reason` left for a person to fill in.
@@ -22,11 +22,11 @@ pub struct Suggestion {
 }
 
 /// What the reason of a suggested allowance says until someone writes the real one.
-pub const REASON_PLACEHOLDER: &str = "…";
+pub(crate) const REASON_PLACEHOLDER: &str = "…";
 
 /// The trailer allowance that would declare `c`, when the right side is exactly the left side
 /// followed by more bytes; `artifact` names it in the recipe (a name in the shipped set).
-pub fn suggest_trailer(c: &Comparison, artifact: Option<&str>) -> Option<Suggestion> {
+pub(crate) fn suggest_trailer(c: &Comparison, artifact: Option<&str>) -> Option<Suggestion> {
     if c.verdict != Verdict::Different {
         return None;
     }

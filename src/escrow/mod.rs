@@ -44,7 +44,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::archive::limits::BadValue;
-pub use crate::archive::Reason;
+pub(crate) use crate::archive::Reason;
 use crate::archive::{all_or_nothing, Exceeded, Format, Limits, Policy, Totals};
 use crate::hash::{hash_reader, hash_tree, Algorithm, Checksum};
 
@@ -80,7 +80,7 @@ impl Escrow {
 
 /// An escrow unpacked: the regular files written (hard links count as files) and their bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Unpacked {
+pub(crate) struct Unpacked {
     pub escrow: Escrow,
     pub files: u64,
     pub bytes: u64,
@@ -88,7 +88,7 @@ pub struct Unpacked {
 
 /// Why an escrow could not be taken in.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("escrow `{}` does not match its pinned digest: expected `{expected}`, found `{found}`", path.display())]
     SourceMismatch {
         path: PathBuf,
@@ -144,7 +144,7 @@ impl From<crate::archive::Error> for Error {
 }
 
 /// The digests of the escrow at `path` and its kind, without unpacking or vetting its entries.
-pub fn digest(path: &Path) -> Result<Escrow, Error> {
+pub(crate) fn digest(path: &Path) -> Result<Escrow, Error> {
     let Some(mut file) = open(path)? else {
         let tree = hash_tree(path).map_err(|e| tree_error(path, e))?;
         return Ok(escrow(path, Kind::Directory, tree.sha256, tree.blake3));
@@ -157,12 +157,12 @@ pub fn digest(path: &Path) -> Result<Escrow, Error> {
 /// Check the escrow at `path` against `expected` (compared in `expected`'s algorithm) and
 /// unpack it into `dest`, which is created, or must be an empty directory, within the bounds
 /// the environment sets ([`Limits::from_env`]).
-pub fn unpack(path: &Path, expected: &Checksum, dest: &Path) -> Result<Unpacked, Error> {
+pub(crate) fn unpack(path: &Path, expected: &Checksum, dest: &Path) -> Result<Unpacked, Error> {
     unpack_within(path, expected, dest, Limits::from_env()?)
 }
 
 /// [`unpack`] within `limits`.
-pub fn unpack_within(
+pub(crate) fn unpack_within(
     path: &Path,
     expected: &Checksum,
     dest: &Path,

@@ -21,7 +21,7 @@
 //! A part whose bytes are not a span of the image (a compressed squashfs file, the content of
 //! an LZMA-compressed UEFI section) is *packed* ([`Part::packed`]): its span is the bytes it
 //! is unpacked from, shared with the part that holds them (the filesystem's data, the
-//! section's compressed stream), and [`extract`] writes its content, never more than a given
+//! section's compressed stream), and [`Unpacker::extract`] writes its content, never more than a given
 //! limit. Packed parts are listed after the spans, may share bytes with them and with each
 //! other, and are no part of the offset order.
 
@@ -44,25 +44,21 @@ mod show;
 mod uimage;
 
 /// The most parts one map may list.
-pub const MAX_PARTS: usize = 65_536;
+pub(crate) const MAX_PARTS: usize = 65_536;
 
 /// Positioned reads from an image: a file, or a span of one. `Sync`, so that a parser may
 /// hand a reader over it to a crate that wants `Send` readers (backhand).
-pub trait Source: Sync {
+pub(crate) trait Source: Sync {
     /// Length of the source in bytes.
     fn len(&self) -> u64;
     /// Up to `len` bytes from `pos` (fewer at the end, none past it).
     fn read_at(&self, pos: u64, len: usize) -> io::Result<Vec<u8>>;
-    /// Whether the source holds no bytes.
-    fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// The firmware formats this module reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Format {
+pub(crate) enum Format {
     /// A U-Boot legacy image (`mkimage -T kernel|multi|…`): a 64-byte header, then data.
     Uimage,
     /// A U-Boot FIT image: a device tree whose `/images/*` nodes carry the payloads.
@@ -89,7 +85,7 @@ pub enum Format {
 
 impl Format {
     /// The format's name, as reports print it.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Format::Uimage => "uImage",
             Format::Fit => "FIT",
@@ -108,7 +104,7 @@ impl Format {
 /// What a part is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Role {
+pub(crate) enum Role {
     /// A header: its bytes are described by its [`Part::fields`].
     Header,
     /// Code or data the image carries (a kernel, a device tree, a volume's file).
@@ -117,8 +113,6 @@ pub enum Role {
     Padding,
     /// A filesystem or a volume holding files.
     Filesystem,
-    /// A signature, a hash or a certificate over other parts.
-    Signature,
     /// Anything else the format names.
     Other,
 }
@@ -126,7 +120,7 @@ pub enum Role {
 /// What a header field holds, which says why it may change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum FieldKind {
+pub(crate) enum FieldKind {
     /// A creation time (a uImage's `ih_time`, a FIT's `timestamp`).
     Timestamp,
     /// A checksum, CRC or hash over other bytes: it changes when they do.
@@ -141,7 +135,7 @@ pub enum FieldKind {
 
 /// One field of a header part.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Field {
+pub(crate) struct Field {
     /// The field's name as the format's documentation spells it (`ih_time`, `hcrc`).
     pub name: &'static str,
     /// Where the field's bytes are, relative to the start of its part.
@@ -154,7 +148,7 @@ pub struct Field {
 
 /// One part of an image: a span with a name unique within its map.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Part {
+pub(crate) struct Part {
     /// A path-like name (`header`, `images/kernel`, `FV(7cb8bdc9…)/file(…)`), unique within
     /// the map; reports name the part `image//name`.
     pub name: String,
@@ -166,13 +160,13 @@ pub struct Part {
     /// as content. For a packed part: its metadata (a file's mode, owner and mtime), compared
     /// by value.
     pub fields: Vec<Field>,
-    /// Set when the part's content is not its span but unpacked from it ([`extract`]).
+    /// Set when the part's content is not its span but unpacked from it ([`Unpacker::extract`]).
     pub packed: Option<Packed>,
 }
 
 /// How a packed part's content is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Packed {
+pub(crate) struct Packed {
     /// The format of the unpacked content when the container says it and the content has no
     /// signature of its own (a UEFI section stream); `None`: found like any other bytes.
     pub inner: Option<Format>,
@@ -182,7 +176,7 @@ pub struct Packed {
 
 /// An image read as parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Map {
+pub(crate) struct Map {
     pub format: Format,
     /// Parts in the order of their offsets; they do not overlap, but need not cover the whole
     /// image (what they leave out is compared as bytes).
@@ -191,7 +185,7 @@ pub struct Map {
 
 /// Why an image could not be read as its format.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("{0}")]
     Io(#[from] io::Error),
     /// The image starts like `format` but its structure is damaged or out of bounds.
@@ -206,7 +200,7 @@ pub enum Error {
 }
 
 /// The format of `source`, if it is one this module reads.
-pub fn identify(source: &dyn Source) -> io::Result<Option<Format>> {
+pub(crate) fn identify(source: &dyn Source) -> io::Result<Option<Format>> {
     if uimage::is_uimage(source)? {
         return Ok(Some(Format::Uimage));
     }
@@ -239,7 +233,7 @@ pub fn identify(source: &dyn Source) -> io::Result<Option<Format>> {
 }
 
 /// `source` read as `format`.
-pub fn map(format: Format, source: &dyn Source) -> Result<Map, Error> {
+pub(crate) fn map(format: Format, source: &dyn Source) -> Result<Map, Error> {
     let parts = match format {
         Format::Uimage => return uimage::map(source),
         Format::Fit => return fit::map(source),
@@ -261,11 +255,12 @@ pub fn map(format: Format, source: &dyn Source) -> Result<Map, Error> {
     Ok(Map { format, parts })
 }
 
+#[cfg(test)]
 /// Write the content of the packed `part` of `source` (read as `format`) to `out`: at most
 /// `limit` bytes, else [`Error::TooLarge`] (what was written before stays the caller's to
 /// discard). Returns the bytes written; a part that is not packed is copied from its span.
 /// To unpack many parts of one image, an [`Unpacker`] reads its structure once.
-pub fn extract(
+pub(crate) fn extract(
     format: Format,
     source: &dyn Source,
     part: &Part,
@@ -276,14 +271,14 @@ pub fn extract(
 }
 
 /// Unpacks the packed parts of one image, reading what they need (a squashfs's tables) once.
-pub struct Unpacker<'a> {
+pub(crate) struct Unpacker<'a> {
     format: Format,
     source: &'a dyn Source,
     squashfs: Option<Result<squashfs::Session<'a>, String>>,
 }
 
 impl<'a> Unpacker<'a> {
-    pub fn new(format: Format, source: &'a dyn Source) -> Self {
+    pub(crate) fn new(format: Format, source: &'a dyn Source) -> Self {
         Unpacker {
             format,
             source,
@@ -291,8 +286,8 @@ impl<'a> Unpacker<'a> {
         }
     }
 
-    /// As [`extract`], for one part of this unpacker's image.
-    pub fn extract(
+    /// As the free `extract`, for one part of this unpacker's image.
+    pub(crate) fn extract(
         &mut self,
         part: &Part,
         out: &mut dyn io::Write,
@@ -532,7 +527,7 @@ impl Source for [u8] {
 }
 
 /// Checks that `offset + len` lies within `source`; the error names the part.
-pub fn check_span(
+pub(crate) fn check_span(
     format: &'static str,
     what: &str,
     offset: u64,

@@ -5,7 +5,7 @@
 //! filesystem's bytes after it as one span (`filesystem`: compressed data, fragments and
 //! tables), and every file, directory, symlink and device by its path as a packed part
 //! (`etc/passwd`): its metadata (`kind`, `mode`, `uid`, `gid`, `mtime`, a symlink's `target`)
-//! as fields compared by value, a regular file's content unpacked by [`extract`]. Bytes after
+//! as fields compared by value, a regular file's content unpacked by [`super::Unpacker::extract`]. Bytes after
 //! `bytes_used` (the padding mksquashfs adds to a 4 KiB multiple) are the `padding` part.
 //!
 //! Decompression is ours, not backhand's, so that it is bounded: every metadata or data block

@@ -155,7 +155,7 @@ impl Output {
     }
 
     /// Print where a generated key pair went, and its keyid.
-    pub fn key_generated(&self, generated: &GeneratedKey) -> std::io::Result<()> {
+    pub(crate) fn key_generated(&self, generated: &GeneratedKey) -> std::io::Result<()> {
         let public_key = generated.public_path.display().to_string();
         if self.is_json() {
             self.json(&KeyJson {

@@ -19,7 +19,7 @@ const METADATA_SHOWN: usize = 5;
 
 /// The JSON document: the comparison, its summary line and the schema version.
 #[derive(Debug, Serialize)]
-pub struct DiffJson<'a> {
+pub(crate) struct DiffJson<'a> {
     pub schema_version: u32,
     pub summary: String,
     #[serde(flatten)]
@@ -30,7 +30,7 @@ pub struct DiffJson<'a> {
 }
 
 impl<'a> DiffJson<'a> {
-    pub fn new(comparison: &'a Comparison) -> Self {
+    pub(crate) fn new(comparison: &'a Comparison) -> Self {
         Self {
             schema_version: 1,
             summary: comparison.summary(),
@@ -87,7 +87,7 @@ fn change_word(leaf: &LeafDiff) -> &'static str {
 }
 
 /// The comparison as text for a terminal or a log.
-pub fn render_text(c: &Comparison, out: &Output) -> String {
+pub(crate) fn render_text(c: &Comparison, out: &Output) -> String {
     let mut s = String::new();
     let (main, meta) = ordered(c);
     for leaf in &main {
@@ -383,7 +383,7 @@ fn text_context(s: &mut String, ctx: &HexContext, out: &Output) {
 /// `&`, `<`, `>`, `"` and `'` as entities: safe in HTML text and attribute values. Control,
 /// bidi and zero-width characters are first written as `\u{…}`, as in the text output
 /// ([`super::sanitize::sanitize`]), so a hostile name cannot make one path read as another.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let text = super::sanitize::sanitize(text);
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -412,7 +412,7 @@ span.passed{color:#176c2e}span.failed,span.rejected{color:#b00020}span.unreadabl
 tr.problems td{color:#555;font-size:.9em}";
 
 /// One self-contained page: inline CSS, no script, no external resource, everything escaped.
-pub fn render_html(c: &Comparison) -> String {
+pub(crate) fn render_html(c: &Comparison) -> String {
     let title = format!("reprove diff: {}", c.verdict.name());
     let mut h = format!(
         "<h1>reprove diff: <span class=\"verdict {v}\" id=\"verdict\">{v}</span></h1>\n",

@@ -116,7 +116,7 @@ pub(crate) fn similar_text(similar: &[PathBuf]) -> Option<String> {
 impl Output {
     /// `rebuild`'s lines on a failed build: how it ended, the log's digest, where the whole
     /// log is and its last lines.
-    pub fn rebuild_failure_text(&self, r: &crate::build::Rebuild) -> String {
+    pub(crate) fn rebuild_failure_text(&self, r: &crate::build::Rebuild) -> String {
         let mut s = format!(
             "the build {} in {:.1} s, log {}\n",
             r.outcome.termination,
@@ -131,7 +131,7 @@ impl Output {
 }
 
 /// `rebuild`'s line on an artifact the build did not produce.
-pub fn not_produced_text(
+pub(crate) fn not_produced_text(
     name: &str,
     path: &Path,
     absent: Option<&str>,
@@ -194,7 +194,7 @@ pub(crate) fn suggestion_html(s: &Suggestion, diff: bool) -> String {
 impl Output {
     /// `diff`'s report as text: the comparison and, when the right side is the left side
     /// plus appended bytes, the allowance that would declare them.
-    pub fn diff_text(&self, c: &crate::compare::Comparison) -> String {
+    pub(crate) fn diff_text(&self, c: &crate::compare::Comparison) -> String {
         let mut text = super::diff::render_text(c, self);
         if let Some(s) = crate::compare::suggest::suggest_trailer(c, None) {
             text.push_str(&suggestion_text(self, &s, true, ""));

@@ -10,27 +10,27 @@
 pub(crate) mod attest;
 pub(crate) mod batch;
 pub(crate) mod custody;
-pub mod diff;
+pub(crate) mod diff;
 pub(crate) mod dump;
 pub(crate) mod failure;
 pub(crate) mod hash;
 pub(crate) mod lock;
 pub(crate) mod policy;
-pub mod progress;
+pub(crate) mod progress;
 pub(crate) mod rebuild;
 pub(crate) mod report;
-pub mod sanitize;
-pub mod verify;
+pub(crate) mod sanitize;
+pub(crate) mod verify;
 
 use std::io::{self, IsTerminal, Write};
 
 use serde::Serialize;
 
-pub use failure::not_produced_text;
+pub(crate) use failure::not_produced_text;
 
 /// Human text or JSON on stdout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
@@ -46,7 +46,7 @@ pub enum ColorChoice {
 
 /// Where and how results and messages go.
 #[derive(Debug, Clone)]
-pub struct Output {
+pub(crate) struct Output {
     pub format: Format,
     /// Colour on stdout.
     pub color: bool,
@@ -58,7 +58,7 @@ pub struct Output {
 
 /// Styles, as ANSI SGR parameters.
 #[derive(Debug, Clone, Copy)]
-pub enum Style {
+pub(crate) enum Style {
     Good,
     Bad,
     Warn,
@@ -98,7 +98,7 @@ fn color_allowed(choice: ColorChoice, is_tty: bool) -> bool {
 }
 
 impl Output {
-    pub fn new(format: Format, color: ColorChoice, quiet: bool) -> Self {
+    pub(crate) fn new(format: Format, color: ColorChoice, quiet: bool) -> Self {
         let stderr_tty = io::stderr().is_terminal();
         Self {
             format,
@@ -110,7 +110,7 @@ impl Output {
 
     /// What a command hands its long work: live progress on stderr when it is wanted, else
     /// an inert reporter.
-    pub fn reporter(&self) -> progress::Reporter {
+    pub(crate) fn reporter(&self) -> progress::Reporter {
         if self.verbose_progress {
             progress::Reporter::on_stderr(self.color_err)
         } else {
@@ -124,29 +124,32 @@ impl Output {
         progress::JobsReporter::new(self.verbose_progress)
     }
 
-    pub fn is_json(&self) -> bool {
+    pub(crate) fn is_json(&self) -> bool {
         self.format == Format::Json
     }
 
     /// `text` styled for stdout.
-    pub fn paint(&self, style: Style, text: &str) -> String {
+    pub(crate) fn paint(&self, style: Style, text: &str) -> String {
         paint(self.color, style, text)
     }
 
     /// `text` styled for stderr.
-    pub fn paint_err(&self, style: Style, text: &str) -> String {
+    pub(crate) fn paint_err(&self, style: Style, text: &str) -> String {
         paint(self.color_err, style, text)
     }
 
     /// Write a result to stdout as it is.
-    pub fn result(&self, text: &str) -> io::Result<()> {
+    // A method, not a function: every print goes through the `Output` the command was given.
+    #[allow(clippy::unused_self)]
+    pub(crate) fn result(&self, text: &str) -> io::Result<()> {
         let mut out = io::stdout().lock();
         out.write_all(text.as_bytes())?;
         out.flush()
     }
 
     /// Write one JSON document (and a newline) to stdout.
-    pub fn json(&self, value: &impl Serialize) -> io::Result<()> {
+    #[allow(clippy::unused_self)]
+    pub(crate) fn json(&self, value: &impl Serialize) -> io::Result<()> {
         let mut out = io::stdout().lock();
         serde_json::to_writer_pretty(&mut out, value)?;
         out.write_all(b"\n")?;
@@ -155,23 +158,18 @@ impl Output {
 
     /// A progress or status line on stderr, shown only on a terminal (never in CI logs).
     /// Escaped: progress carries the build's own log lines, which the escrow controls.
-    pub fn progress(&self, text: &str) {
+    pub(crate) fn progress(&self, text: &str) {
         if self.verbose_progress {
             eprintln!("{}", self.paint_err(Style::Dim, &sanitize::sanitize(text)));
         }
     }
 
-    /// A status line on stderr, always shown (quiet with `--quiet` is the caller's business).
-    pub fn status(&self, label: &str, text: &str) {
-        eprintln!("{} {text}", self.paint_err(Style::Bold, label));
-    }
-
-    pub fn warn(&self, text: &str) {
+    pub(crate) fn warn(&self, text: &str) {
         eprintln!("{} {text}", self.paint_err(Style::Warn, "warning:"));
     }
 
     /// Render an error and its causes, uv-style, on stderr.
-    pub fn error(&self, err: &anyhow::Error) {
+    pub(crate) fn error(&self, err: &anyhow::Error) {
         self.error_lines(&err.to_string(), err.chain().skip(1), err);
     }
 
@@ -216,10 +214,10 @@ fn paint(on: bool, style: Style, text: &str) -> String {
 /// (`anyhow::Error::new(Hint(..)).context("what failed")`); printed as `hint:`, not as a cause.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct Hint(pub String);
+pub(crate) struct Hint(pub String);
 
 /// True when `err` is a broken pipe on stdout (`reprove hash … | head`): a quiet exit 0.
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(crate) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<io::Error>()
             .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)

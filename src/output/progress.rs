@@ -36,7 +36,7 @@ const LINE_MAX: usize = 300;
 
 /// Progress on stderr, or nothing.
 #[derive(Debug)]
-pub struct Reporter {
+pub(crate) struct Reporter {
     live: Option<Live>,
 }
 
@@ -77,7 +77,7 @@ struct Current {
 
 impl Reporter {
     /// A reporter that shows nothing.
-    pub fn hidden() -> Reporter {
+    pub(crate) fn hidden() -> Reporter {
         Reporter { live: None }
     }
 
@@ -105,13 +105,14 @@ impl Reporter {
         }
     }
 
+    #[cfg(test)]
     /// Whether anything is shown.
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         self.live.is_some()
     }
 
     /// End the last stage and clear the spinner: call before writing results.
-    pub fn finish(&self) {
+    pub(crate) fn finish(&self) {
         let Some(live) = &self.live else { return };
         live.shared.stop.store(true, Ordering::Release);
         let ticker = live

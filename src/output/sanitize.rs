@@ -5,7 +5,7 @@
 //! path read as another.
 
 /// `name` with every character that could mislead a terminal escaped.
-pub fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
         if is_dangerous(c) {
@@ -17,8 +17,9 @@ pub fn sanitize(name: &str) -> String {
     out
 }
 
+#[cfg(test)]
 /// Raw bytes (a path that may not be UTF-8) made safe: invalid bytes as `\xNN`.
-pub fn sanitize_bytes(bytes: &[u8]) -> String {
+pub(crate) fn sanitize_bytes(bytes: &[u8]) -> String {
     let mut out = String::new();
     for chunk in bytes.utf8_chunks() {
         out.push_str(&sanitize(chunk.valid()));

@@ -20,7 +20,7 @@ use crate::verify::{BlobOutcome, Report, Verdict};
 
 impl Output {
     /// Print a verification's result (human or JSON) on stdout.
-    pub fn verify_report(
+    pub(crate) fn verify_report(
         &self,
         report: &Report,
         predicate: &serde_json::Value,
@@ -417,7 +417,7 @@ fn describe(out: &Output, what: &str, c: &Comparison) -> String {
 
 /// A verification as one self-contained page a lab engineer can attach to a report: the
 /// verdict, what was checked, each artifact, and every difference explained.
-pub fn render_verify_html(report: &Report, attestation: &Path) -> String {
+pub(crate) fn render_verify_html(report: &Report, attestation: &Path) -> String {
     use super::diff::{escape, html_comparison, html_page};
     use std::fmt::Write as _;
     let v = report.verdict.as_str();

@@ -16,7 +16,7 @@ use crate::hash::Checksum;
 /// One `[[blob]]` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Blob {
+pub(crate) struct Blob {
     /// The name it goes by: a file in the shipped set, or a flash region's `blob`.
     pub name: String,
     /// The digest its bytes must have (`sha256:…` or `blake3:…`).

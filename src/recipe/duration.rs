@@ -9,7 +9,7 @@ use std::time::Duration;
 pub(crate) const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Parse `1h30m`, `45s`, `5m`: whole numbers with units `h`, `m`, `s`, largest first.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let bad = || format!("expected a duration such as `30m`, `90s` or `1h30m`, found: `{text}`");
     let mut total = 0u64;
     let mut digits = String::new();
@@ -49,7 +49,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 /// Write a duration back in the same form.
-pub fn format_duration(d: Duration) -> String {
+pub(crate) fn format_duration(d: Duration) -> String {
     let s = d.as_secs();
     let (h, m, s) = (s / 3600, s % 3600 / 60, s % 60);
     let mut out = String::new();

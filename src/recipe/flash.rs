@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 /// `[flash]`: the regions of one flash chip or eMMC image.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct FlashLayout {
+pub(crate) struct FlashLayout {
     /// The flash's size in bytes: a dump of another size is reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<u64>,
@@ -29,7 +29,7 @@ pub struct FlashLayout {
 /// What a region holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RegionKind {
+pub(crate) enum RegionKind {
     /// A release artifact, compared with the release.
     Release,
     /// Data written per device (MAC, serial, calibration): masked, listed with its reason.
@@ -47,7 +47,7 @@ pub enum RegionKind {
 }
 
 impl RegionKind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             RegionKind::Release => "release",
             RegionKind::DeviceData => "device-data",
@@ -63,7 +63,7 @@ impl RegionKind {
 /// One `[[flash.region]]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Region {
+pub(crate) struct Region {
     pub name: String,
     pub offset: u64,
     pub size: u64,
@@ -84,19 +84,19 @@ pub struct Region {
 
 impl Region {
     /// One past the last byte (validated not to overflow).
-    pub fn end(&self) -> u64 {
+    pub(crate) fn end(&self) -> u64 {
         self.offset.saturating_add(self.size)
     }
 
     /// The fill of an erased region.
-    pub fn fill_byte(&self) -> u8 {
+    pub(crate) fn fill_byte(&self) -> u8 {
         self.fill.unwrap_or(0xff)
     }
 }
 
 /// Why a layout file could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("failed to read layout `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -124,7 +124,7 @@ pub enum Error {
 /// A layout file: `[flash]`, and the `[[blob]]` pins its `blob` regions name (as in a recipe).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LayoutFile {
+pub(crate) struct LayoutFile {
     pub flash: FlashLayout,
     #[serde(rename = "blob", default)]
     pub blobs: Vec<super::blob::Blob>,
@@ -135,7 +135,7 @@ const MAX_FILE: u64 = 1 << 20;
 
 impl LayoutFile {
     /// Read, parse and validate the layout file at `path`.
-    pub fn load(path: &Path) -> Result<LayoutFile, Error> {
+    pub(crate) fn load(path: &Path) -> Result<LayoutFile, Error> {
         use std::io::Read as _;
         let read = |source| Error::Read {
             path: path.to_path_buf(),
@@ -200,7 +200,7 @@ impl LayoutFile {
 impl FlashLayout {
     /// Checks what TOML types cannot: `Err((key, message))` for the first problem, the key
     /// spelled from `table` (`flash`).
-    pub fn validate(&self, table: &str) -> Result<(), (String, String)> {
+    pub(crate) fn validate(&self, table: &str) -> Result<(), (String, String)> {
         if self.size == Some(0) {
             return Err((format!("{table}.size"), "must not be 0".to_owned()));
         }

@@ -7,9 +7,9 @@
 //! key at fault.
 //! Relative paths in a recipe are relative to the recipe's folder.
 
-pub mod blob;
+pub(crate) mod blob;
 mod duration;
-pub mod flash;
+pub(crate) mod flash;
 mod vary;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -21,15 +21,14 @@ use serde::{Deserialize, Serialize};
 use crate::hash::{hash_bytes, Checksum, Hashes};
 use crate::sandbox::Isolation;
 
-pub use duration::{format_duration, parse_duration};
-pub use vary::{Vary, VerifySpec};
+pub(crate) use vary::{Vary, VerifySpec};
 
 /// The variables every build gets, which a recipe may not set.
-pub const FIXED_ENV: [&str; 5] = ["PATH", "HOME", "TZ", "LC_ALL", "LANG"];
+pub(crate) const FIXED_ENV: [&str; 5] = ["PATH", "HOME", "TZ", "LC_ALL", "LANG"];
 
 /// A parsed and validated recipe.
 #[derive(Debug, Clone)]
-pub struct Recipe {
+pub(crate) struct Recipe {
     /// The recipe file.
     pub path: PathBuf,
     /// Its folder: relative paths in the recipe start here.
@@ -42,7 +41,7 @@ pub struct Recipe {
 /// The recipe as written.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct RecipeSpec {
+pub(crate) struct RecipeSpec {
     pub package: Package,
     pub source: Source,
     pub toolchain: Toolchain,
@@ -73,14 +72,14 @@ pub struct Package {
 /// The escrowed source: a directory or an archive, pinned by digest.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Source {
+pub(crate) struct Source {
     pub path: PathBuf,
     pub digest: Checksum,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Toolchain {
+pub(crate) struct Toolchain {
     /// Programs the build runs, resolved on the fixed `PATH` and pinned by `reprove lock`.
     #[serde(default)]
     pub tools: Vec<String>,
@@ -100,14 +99,14 @@ fn default_isolation() -> Isolation {
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Root {
+pub(crate) struct Root {
     pub path: PathBuf,
     pub digest: Checksum,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Build {
+pub(crate) struct Build {
     /// argv: a shell only if the recipe writes one.
     pub command: Vec<String>,
     /// Where the command starts, relative to the unpacked escrow (the build tree's root, which
@@ -193,7 +192,7 @@ mod size_text {
 /// A file the build produces, and its name in the shipped set.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct Artifact {
+pub(crate) struct Artifact {
     /// Relative to the build tree.
     pub path: PathBuf,
     /// Name in the shipped set (default: the file name of `path`).
@@ -212,7 +211,7 @@ pub struct Artifact {
 /// image holds, where, and the ELF file it was made from.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
-pub struct ArtifactPart {
+pub(crate) struct ArtifactPart {
     /// Relative to the build tree.
     pub path: PathBuf,
     /// Where the part starts in the image; left out, it is found by content.
@@ -226,7 +225,7 @@ pub struct ArtifactPart {
 
 impl Artifact {
     /// The name this artifact goes by in the shipped set.
-    pub fn shipped_name(&self) -> String {
+    pub(crate) fn shipped_name(&self) -> String {
         self.shipped.clone().unwrap_or_else(|| {
             self.path
                 .file_name()
@@ -238,7 +237,7 @@ impl Artifact {
 
 /// Why a recipe could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("failed to read recipe `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -266,7 +265,7 @@ pub enum Error {
 
 impl Recipe {
     /// Read, parse and validate the recipe at `path`.
-    pub fn load(path: &Path) -> Result<Recipe, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Recipe, Error> {
         let bytes = std::fs::read(path).map_err(|source| Error::Read {
             path: path.to_path_buf(),
             source,
@@ -299,7 +298,7 @@ impl Recipe {
 
     /// A path from the recipe, made relative to the recipe's folder. Printed as the user
     /// wrote it: a recipe in the current folder adds no `./` (never `./../escrow`).
-    pub fn resolve(&self, path: &Path) -> PathBuf {
+    pub(crate) fn resolve(&self, path: &Path) -> PathBuf {
         if self.dir == Path::new(".") {
             path.to_path_buf()
         } else {
@@ -308,14 +307,14 @@ impl Recipe {
     }
 
     /// The lock file that belongs to this recipe: `reprove.lock` beside it.
-    pub fn lock_path(&self) -> PathBuf {
+    pub(crate) fn lock_path(&self) -> PathBuf {
         self.resolve(Path::new("reprove.lock"))
     }
 }
 
 /// A TOML error before it is tied to a file.
 #[derive(Debug)]
-pub struct ParseError(toml::de::Error);
+pub(crate) struct ParseError(toml::de::Error);
 
 impl ParseError {
     fn at(self, path: &Path, text: &str) -> Error {
@@ -346,7 +345,7 @@ impl ParseError {
 }
 
 /// 1-based line and column of byte `offset` in `text`.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -358,12 +357,15 @@ pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
 
 impl RecipeSpec {
     /// Parse recipe text (no validation beyond types and keys).
-    pub fn parse(text: &str) -> Result<RecipeSpec, ParseError> {
+    pub(crate) fn parse(text: &str) -> Result<RecipeSpec, ParseError> {
         toml::from_str(text).map_err(ParseError)
     }
 
     /// A flash layout's `artifact` and `blob` name an artifact and a `[[blob]]` of this recipe.
-    pub fn validate_flash_names(&self, flash: &flash::FlashLayout) -> Result<(), (String, String)> {
+    pub(crate) fn validate_flash_names(
+        &self,
+        flash: &flash::FlashLayout,
+    ) -> Result<(), (String, String)> {
         for (i, r) in flash.regions.iter().enumerate() {
             if let Some(a) = &r.artifact {
                 if !self.artifacts.iter().any(|x| x.shipped_name() == *a) {
@@ -582,7 +584,7 @@ impl RecipeSpec {
 
     /// The host tools the lock pins: none with a hermetic root, which is pinned whole by its
     /// digest.
-    pub fn host_tools(&self) -> &[String] {
+    pub(crate) fn host_tools(&self) -> &[String] {
         if self.toolchain.root.is_some() {
             &[]
         } else {
@@ -591,7 +593,7 @@ impl RecipeSpec {
     }
 
     /// The allowances that apply to the artifact shipped as `name`.
-    pub fn allowances_for(&self, name: &str) -> Vec<crate::compare::Allowance> {
+    pub(crate) fn allowances_for(&self, name: &str) -> Vec<crate::compare::Allowance> {
         self.allowances
             .iter()
             .filter(|a| a.artifact.as_deref().is_none_or(|n| n == name))
@@ -600,7 +602,7 @@ impl RecipeSpec {
     }
 
     /// The fixed `SOURCE_DATE_EPOCH` (the recipe's, or 1980-01-01, the earliest a zip holds).
-    pub fn source_date_epoch(&self) -> i64 {
+    pub(crate) fn source_date_epoch(&self) -> i64 {
         self.build
             .env
             .get("SOURCE_DATE_EPOCH")
@@ -610,7 +612,7 @@ impl RecipeSpec {
 }
 
 /// True for a non-empty relative path with no `..`, `.`-only or root components.
-pub fn is_tree_relative(path: &Path) -> bool {
+pub(crate) fn is_tree_relative(path: &Path) -> bool {
     path.components().next().is_some()
         && path
             .components()

@@ -44,7 +44,7 @@ const SEARCH_PATH: &[&str] = &[
 /// The build tree, inside the sandbox.
 const BUILD: &str = "/build";
 /// The host name a build sees in the sandbox (its own UTS namespace).
-pub const HOSTNAME: &str = "reprove";
+pub(crate) const HOSTNAME: &str = "reprove";
 
 /// The host's toolchain, when there is no hermetic root: `/usr` and the merged-`/usr` links.
 const HOST_TOP: &[&str] = &["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32"];
@@ -66,7 +66,7 @@ const PROVIDED: &[&str] = &["build", "dev", "proc", "tmp"];
 
 /// Runs builds in a bubblewrap sandbox.
 #[derive(Debug, Clone)]
-pub struct Bwrap {
+pub(crate) struct Bwrap {
     program: PathBuf,
     version: String,
     root: Option<PathBuf>,
@@ -78,7 +78,7 @@ impl Bwrap {
     /// root (see [`super::rootfs::prepare_root`]) or a lock's view (see [`crate::store`]);
     /// without one, the host's toolchain is shown read-only (only `reprove lock`'s tracer and
     /// the probe run so).
-    pub fn detect(root: Option<&Path>) -> Result<Bwrap, Error> {
+    pub(crate) fn detect(root: Option<&Path>) -> Result<Bwrap, Error> {
         let program = SEARCH_PATH
             .iter()
             .map(|dir| Path::new(dir).join("bwrap"))
@@ -120,7 +120,7 @@ impl Bwrap {
     }
 
     /// The hermetic root, if builds see one instead of the host's toolchain.
-    pub fn root(&self) -> Option<&Path> {
+    pub(crate) fn root(&self) -> Option<&Path> {
         self.root.as_deref()
     }
 
@@ -306,10 +306,6 @@ fn root_err(path: &Path, source: std::io::Error) -> Error {
 }
 
 impl Sandbox for Bwrap {
-    fn backend(&self) -> &'static str {
-        "bwrap"
-    }
-
     fn version(&self) -> Option<String> {
         Some(self.version.clone())
     }
@@ -422,9 +418,8 @@ mod tests {
     }
 
     #[test]
-    fn reports_backend_and_version() {
+    fn reports_its_version() {
         let bwrap = bwrap();
-        assert_eq!(bwrap.backend(), "bwrap");
         assert!(bwrap.version().unwrap().starts_with(char::is_numeric));
         assert_eq!(
             bwrap.build_path(Path::new("/anywhere")),

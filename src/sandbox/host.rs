@@ -18,13 +18,9 @@ use super::{Error, Invocation, Outcome, Sandbox, Termination};
 
 /// Runs builds on the host.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Host;
+pub(crate) struct Host;
 
 impl Sandbox for Host {
-    fn backend(&self) -> &'static str {
-        "none"
-    }
-
     fn version(&self) -> Option<String> {
         None
     }

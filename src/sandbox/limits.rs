@@ -30,7 +30,7 @@ use serde::Serialize;
 
 /// What a build may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Processes (and threads) alive at once.
     pub processes: u32,
     /// Bytes the build tree may take on disk.
@@ -48,9 +48,9 @@ impl Default for Limits {
 
 /// Enough for `make -j` of a large firmware on a big machine; a fork bomb passes it in
 /// milliseconds.
-pub const DEFAULT_PROCESSES: u32 = 4096;
+pub(crate) const DEFAULT_PROCESSES: u32 = 4096;
 /// 64 GiB: more than any firmware tree (a Linux kernel build takes a few GiB).
-pub const DEFAULT_DISK: u64 = 64 << 30;
+pub(crate) const DEFAULT_DISK: u64 = 64 << 30;
 
 /// Which mechanism bounded the processes of a build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -323,7 +323,7 @@ pub(crate) fn disk_usage(tree: &Path) -> u64 {
 
 /// Parse a size: bytes, or a number with a unit (`K`, `M`, `G`, `T`, with or without `iB`,
 /// powers of 1024), as in `"64G"` or `"512 MiB"`.
-pub fn parse_size(text: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
     let digits = text
         .find(|c: char| !c.is_ascii_digit())

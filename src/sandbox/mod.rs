@@ -8,11 +8,11 @@
 //! and no network. [`rootfs`] makes a pinned hermetic root ready for it, and [`trace`] runs a
 //! build in it under `strace` to learn which toolchain files the build reads.
 
-pub mod bwrap;
-pub mod host;
-pub mod limits;
-pub mod rootfs;
-pub mod trace;
+pub(crate) mod bwrap;
+pub(crate) mod host;
+pub(crate) mod limits;
+pub(crate) mod rootfs;
+pub(crate) mod trace;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -26,7 +26,7 @@ use crate::hash::{Checksum, TreeError};
 /// The isolation a recipe asks for, and the backend that provides it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Isolation {
+pub(crate) enum Isolation {
     /// bubblewrap: namespaces, no network, read-only toolchain.
     Sandbox,
     /// The host, with a cleared environment: explicit, and recorded as such.
@@ -35,7 +35,7 @@ pub enum Isolation {
 
 /// One command to run.
 #[derive(Debug, Clone)]
-pub struct Invocation<'a> {
+pub(crate) struct Invocation<'a> {
     pub argv: &'a [String],
     /// The complete environment: nothing else is passed.
     pub env: &'a BTreeMap<String, String>,
@@ -104,7 +104,7 @@ impl Outcome {
 
 /// Why a command could not be run at all (a command that runs and fails is an [`Outcome`]).
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("failed to open the build log `{}`", path.display())]
     Log {
         path: PathBuf,
@@ -179,9 +179,7 @@ pub enum Error {
 }
 
 /// A place to run builds.
-pub trait Sandbox: Send + Sync {
-    /// The name recorded in the attestation (`none`, `bwrap`).
-    fn backend(&self) -> &'static str;
+pub(crate) trait Sandbox: Send + Sync {
     /// The backend's own version, where it has one.
     fn version(&self) -> Option<String>;
     /// The path at which the build sees the tree that is `host_dir` on the host.

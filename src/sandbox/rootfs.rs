@@ -36,7 +36,7 @@ use crate::hash::{hash_reader, hash_tree, Algorithm, Checksum};
 
 /// The cache of unpacked roots: `$REPROVE_CACHE_DIR/roots`, else `$XDG_CACHE_HOME/reprove/roots`,
 /// else `~/.cache/reprove/roots`.
-pub fn default_cache_dir() -> Result<PathBuf, Error> {
+pub(crate) fn default_cache_dir() -> Result<PathBuf, Error> {
     cache_root()
         .map(|dir| dir.join("roots"))
         .ok_or(Error::NoCacheDir)
@@ -44,7 +44,7 @@ pub fn default_cache_dir() -> Result<PathBuf, Error> {
 
 /// reprove's cache folder: `REPROVE_CACHE_DIR`, else `XDG_CACHE_HOME/reprove`, else
 /// `~/.cache/reprove`. Everything in it is keyed by digest and safe to share.
-pub fn cache_root() -> Option<PathBuf> {
+pub(crate) fn cache_root() -> Option<PathBuf> {
     cache_root_from(|key| std::env::var_os(key))
 }
 
@@ -62,7 +62,11 @@ fn cache_root_from(var: impl Fn(&str) -> Option<OsString>) -> Option<PathBuf> {
 /// Check the root at `path` against `expected` and return the directory to use as `/`: `path`
 /// itself for a directory, the unpacked copy in `cache` for an archive.
 /// An archive is unpacked within the bounds the environment sets ([`Limits::from_env`]).
-pub fn prepare_root(path: &Path, expected: &Checksum, cache: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn prepare_root(
+    path: &Path,
+    expected: &Checksum,
+    cache: &Path,
+) -> Result<PathBuf, Error> {
     prepare_root_within(path, expected, cache, Limits::from_env()?)
 }
 

@@ -34,7 +34,7 @@ const EXCLUDED: &[&str] = &["/build", "/proc", "/dev", "/tmp", "/sys"];
 /// Run `invocation` in the sandbox under `strace`, its log kept at `trace_file` on the host, and
 /// return its outcome and every file it opened or executed from outside the build tree, as
 /// canonical host paths, sorted.
-pub fn trace(
+pub(crate) fn trace(
     bwrap: &Bwrap,
     invocation: &Invocation<'_>,
     trace_file: &Path,

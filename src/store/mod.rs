@@ -36,7 +36,7 @@ use crate::toolchain::{Drift, Lock, Pin};
 
 /// Why the store could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("failed to use the toolchain store at `{}`", path.display())]
     Io {
         path: PathBuf,
@@ -61,37 +61,31 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> Error + '_ {
 
 /// The content-addressed store of pinned files.
 #[derive(Debug, Clone)]
-pub struct Store {
+pub(crate) struct Store {
     dir: PathBuf,
 }
 
 /// A lock laid out as a file tree, for the sandbox to show as `/`. Removed when dropped.
 #[derive(Debug)]
-pub struct View {
+pub(crate) struct View {
     dir: tempfile::TempDir,
-    files: usize,
 }
 
 impl View {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
-    }
-
-    /// How many pinned files it holds.
-    pub fn files(&self) -> usize {
-        self.files
     }
 }
 
 impl Store {
     /// The store in the user's cache folder.
-    pub fn open_default() -> Result<Store, Error> {
+    pub(crate) fn open_default() -> Result<Store, Error> {
         let dir = crate::sandbox::rootfs::cache_root().ok_or(Error::NoCacheDir)?;
         Ok(Store::at(dir.join("store")))
     }
 
     /// The store in `dir`.
-    pub fn at(dir: PathBuf) -> Store {
+    pub(crate) fn at(dir: PathBuf) -> Store {
         Store { dir }
     }
 
@@ -109,7 +103,7 @@ impl Store {
 
     /// Make sure the store holds every pin of `lock`, byte for byte, and return the pins that
     /// do not hold (their host file changed or is gone and the store has no good copy).
-    pub fn check(&self, lock: &Lock) -> Result<Vec<Drift>, Error> {
+    pub(crate) fn check(&self, lock: &Lock) -> Result<Vec<Drift>, Error> {
         let tmp = self.dir.join("tmp");
         for algorithm in [Algorithm::Sha256, Algorithm::Blake3] {
             let dir = self.dir.join("objects").join(algorithm.name());
@@ -180,7 +174,7 @@ impl Store {
 
     /// Lay `lock` out as a fresh folder: each pinned file at its path, each link as recorded.
     /// Call [`Store::check`] first: a pin the store does not hold is an error here.
-    pub fn view(&self, lock: &Lock) -> Result<View, Error> {
+    pub(crate) fn view(&self, lock: &Lock) -> Result<View, Error> {
         let views = self.dir.join("views");
         fs::create_dir_all(&views).map_err(io_err(&views))?;
         let dir = tempfile::Builder::new()
@@ -211,10 +205,7 @@ impl Store {
                 Err(e) => return Err(io_err(&at)(e)),
             }
         }
-        Ok(View {
-            files: lock.pins.len(),
-            dir,
-        })
+        Ok(View { dir })
     }
 }
 

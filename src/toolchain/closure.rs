@@ -14,7 +14,7 @@ use object::{elf, Endianness};
 use super::{Error, Tool, BUILD_PATH};
 
 /// The first executable file named `name` on [`BUILD_PATH`], and where its symlinks lead.
-pub fn find_on_path(name: &str) -> Result<Tool, Error> {
+pub(crate) fn find_on_path(name: &str) -> Result<Tool, Error> {
     for dir in BUILD_PATH.split(':') {
         let candidate = Path::new(dir).join(name);
         let Ok(meta) = std::fs::metadata(&candidate) else {
@@ -35,7 +35,9 @@ pub fn find_on_path(name: &str) -> Result<Tool, Error> {
 }
 
 /// Resolve `tools` and gather every file they load and run.
-pub fn lock_tools(tools: &[String]) -> Result<(BTreeMap<String, Tool>, BTreeSet<PathBuf>), Error> {
+pub(crate) fn lock_tools(
+    tools: &[String],
+) -> Result<(BTreeMap<String, Tool>, BTreeSet<PathBuf>), Error> {
     let mut resolved = BTreeMap::new();
     let mut closure = Closure::default();
     for name in tools {
@@ -57,7 +59,7 @@ pub fn lock_tools(tools: &[String]) -> Result<(BTreeMap<String, Tool>, BTreeSet<
 
 /// Every file `files` (each a file that exists) load: the files themselves, their ELF
 /// interpreter and shared libraries, transitively (a preloaded library such as libfaketime).
-pub fn lock_files(files: &[&Path]) -> Result<BTreeSet<PathBuf>, Error> {
+pub(crate) fn lock_files(files: &[&Path]) -> Result<BTreeSet<PathBuf>, Error> {
     let mut closure = Closure::default();
     for file in files {
         closure.push(file);

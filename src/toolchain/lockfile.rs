@@ -14,7 +14,7 @@ pub(super) const VERSION: u32 = 2;
 
 /// The resolved toolchain: tools and pinned files.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lock {
+pub(crate) struct Lock {
     pub tools: BTreeMap<String, Tool>,
     /// Sorted by path, no duplicates.
     pub pins: Vec<Pin>,
@@ -39,12 +39,12 @@ struct LockFile {
 
 impl Lock {
     /// Read the lock at `path`.
-    pub fn load(path: &Path) -> Result<Lock, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Lock, Error> {
         Lock::load_hashed(path).map(|(lock, _)| lock)
     }
 
     /// Read the lock at `path`, with the digests of its bytes (from the same read).
-    pub fn load_hashed(path: &Path) -> Result<(Lock, Hashes), Error> {
+    pub(crate) fn load_hashed(path: &Path) -> Result<(Lock, Hashes), Error> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
@@ -100,7 +100,7 @@ impl Lock {
     }
 
     /// The lock as text: stable, sorted, one pin a line.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let q = |s: &str| toml::Value::String(s.to_owned()).to_string();
         let mut out = String::from(
             "# reprove.lock: written by `reprove lock`, checked by `reprove verify` before every\n\
@@ -147,7 +147,7 @@ impl Lock {
     }
 
     /// Write the lock to `path` atomically.
-    pub fn write(&self, path: &Path) -> Result<(), Error> {
+    pub(crate) fn write(&self, path: &Path) -> Result<(), Error> {
         crate::atomic::write_atomic(
             path,
             self.render().as_bytes(),

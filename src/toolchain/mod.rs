@@ -22,11 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::{hash_file, Checksum};
 
-pub use closure::{find_on_path, lock_files, lock_tools};
-pub use lockfile::Lock;
+pub(crate) use closure::{find_on_path, lock_files, lock_tools};
+pub(crate) use lockfile::Lock;
 
 /// The `PATH` every build runs with, and the one tools are resolved on.
-pub const BUILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const BUILD_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A tool as the build finds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,7 +54,7 @@ pub struct Pin {
 /// recreates it as recorded, whatever the host has at that path now.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Link {
+pub(crate) struct Link {
     pub path: PathBuf,
     /// What the link says, as `readlink` gives it (relative or absolute).
     pub target: PathBuf,
@@ -141,7 +141,7 @@ impl std::fmt::Display for Drift {
 
 /// Why a toolchain could not be locked or checked.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("tool `{0}` is not on the build PATH (`{BUILD_PATH}`)")]
     ToolNotFound(String),
     #[error("failed to read `{}`", path.display())]
@@ -162,7 +162,7 @@ pub enum Error {
 
 impl Lock {
     /// Every tool re-resolved and every pin re-hashed (in parallel); what no longer holds.
-    pub fn check(&self, tools: &[String]) -> Vec<Drift> {
+    pub(crate) fn check(&self, tools: &[String]) -> Vec<Drift> {
         let mut drift: Vec<Drift> = self.unlocked(tools);
         drift.extend(tools.iter().filter_map(|name| match self.tools.get(name) {
             None => None,
@@ -183,7 +183,7 @@ impl Lock {
     }
 
     /// The tools `tools` names that the lock does not know: the lock is older than the recipe.
-    pub fn unlocked(&self, tools: &[String]) -> Vec<Drift> {
+    pub(crate) fn unlocked(&self, tools: &[String]) -> Vec<Drift> {
         tools
             .iter()
             .filter(|name| !self.tools.contains_key(*name))
@@ -193,7 +193,7 @@ impl Lock {
 }
 
 /// Re-hash `pins` in parallel and return those that no longer hold, in pin order.
-pub fn check_pins(pins: &[Pin]) -> Vec<Drift> {
+pub(crate) fn check_pins(pins: &[Pin]) -> Vec<Drift> {
     pins.par_iter()
         .filter_map(|pin| match hash_file(&pin.path) {
             Ok(h) => {
@@ -214,7 +214,7 @@ pub fn check_pins(pins: &[Pin]) -> Vec<Drift> {
 }
 
 /// Pin each file of `paths` by its sha256, in parallel, sorted and deduplicated.
-pub fn pin_files(paths: &BTreeSet<PathBuf>) -> Result<Vec<Pin>, Error> {
+pub(crate) fn pin_files(paths: &BTreeSet<PathBuf>) -> Result<Vec<Pin>, Error> {
     let paths: Vec<&PathBuf> = paths.iter().collect();
     paths
         .par_iter()
@@ -242,7 +242,7 @@ pub fn pin_files(paths: &BTreeSet<PathBuf>) -> Result<Vec<Pin>, Error> {
 }
 
 /// Build a lock from resolved tools and the files they need.
-pub fn lock_from(
+pub(crate) fn lock_from(
     tools: BTreeMap<String, Tool>,
     files: &BTreeSet<PathBuf>,
     traced: bool,
@@ -258,7 +258,7 @@ pub fn lock_from(
 }
 
 /// Pin a set of files under `Path`s (used when adding traced files).
-pub fn canonical_files<'a>(paths: impl IntoIterator<Item = &'a Path>) -> BTreeSet<PathBuf> {
+pub(crate) fn canonical_files<'a>(paths: impl IntoIterator<Item = &'a Path>) -> BTreeSet<PathBuf> {
     paths
         .into_iter()
         .filter_map(|p| std::fs::canonicalize(p).ok())

@@ -31,7 +31,7 @@ mod custody;
 mod declared;
 mod names;
 mod provenance;
-pub mod shipped;
+pub(crate) mod shipped;
 mod verdict;
 
 use std::path::{Path, PathBuf};
@@ -48,21 +48,21 @@ use crate::compare::{
 };
 use crate::escrow::{self, Escrow};
 use crate::hash::{Checksum, Hashes};
-pub use crate::progress::Progress;
+pub(crate) use crate::progress::Progress;
 use crate::progress::Stage;
 use crate::recipe::{Recipe, Vary};
 use crate::sandbox::{Isolation, Sandbox};
 use crate::toolchain::{Drift, Lock, Pin, Tool};
 
 pub(crate) use attested::{verify_attested, Request};
-pub use custody::{BlobOutcome, BlobReport};
-pub use provenance::{Provenance, ProvenanceFile, MAX_PROVENANCE_BYTES};
-pub use shipped::{ShippedFile, ShippedSet};
-pub use verdict::Verdict;
+pub(crate) use custody::{BlobOutcome, BlobReport};
+pub(crate) use provenance::Provenance;
+pub(crate) use shipped::{ShippedFile, ShippedSet};
+pub(crate) use verdict::Verdict;
 
 /// How many rebuilds to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rebuilds {
+pub(crate) enum Rebuilds {
     /// One, and a second (varied) one when the first differs from the shipped set.
     OnMismatch,
     /// Exactly this many, up front (1 means never a second).
@@ -71,7 +71,7 @@ pub enum Rebuilds {
 
 /// What to verify.
 #[derive(Debug, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     pub recipe: PathBuf,
     pub shipped: Vec<PathBuf>,
     pub rebuilds: Rebuilds,
@@ -241,7 +241,7 @@ impl WorkDir {
 /// Run a whole verification: the stages below, in order. Each stage that can settle the
 /// verdict early (drifted pins, a mismatched escrow, a failed first build) returns it as
 /// [`Settled`], and the report is finished with that verdict; nothing after it runs.
-pub fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report> {
+pub(crate) fn verify(opts: &Options, progress: &dyn Progress) -> anyhow::Result<Report> {
     let started = OffsetDateTime::now_utc();
     let pins = load_pins(&opts.recipe)?;
     let work = WorkDir::new(opts.work_dir.as_deref())?;

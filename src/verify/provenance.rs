@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use crate::hash::{hash_bytes, Hashes};
 
 /// The largest provenance file read: a custody note, not a dump.
-pub const MAX_PROVENANCE_BYTES: u64 = 64 * 1024;
+pub(crate) const MAX_PROVENANCE_BYTES: u64 = 64 * 1024;
 
 /// One provenance record, as given.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -37,13 +37,13 @@ pub struct ShippedFile {
 
 /// Files by the names they can be matched with.
 #[derive(Debug, Default)]
-pub struct ShippedSet {
+pub(crate) struct ShippedSet {
     by_name: BTreeMap<String, ShippedFile>,
 }
 
 /// Why the shipped set could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("failed to read shipped file `{}`", path.display())]
     Io {
         path: PathBuf,
@@ -70,7 +70,7 @@ pub enum Error {
 
 impl ShippedSet {
     /// Gather `inputs`; archives are unpacked below `scratch`.
-    pub fn collect(inputs: &[PathBuf], scratch: &Path) -> Result<ShippedSet, Error> {
+    pub(crate) fn collect(inputs: &[PathBuf], scratch: &Path) -> Result<ShippedSet, Error> {
         let mut found: Vec<Found> = Vec::new();
         for (i, input) in inputs.iter().enumerate() {
             let io = |source| Error::Io {
@@ -170,12 +170,12 @@ impl ShippedSet {
     }
 
     /// The file shipped under `name`.
-    pub fn get(&self, name: &str) -> Option<&ShippedFile> {
+    pub(crate) fn get(&self, name: &str) -> Option<&ShippedFile> {
         self.by_name.get(name)
     }
 
     /// Every file once (a file known by several names is listed once), by origin.
-    pub fn files(&self) -> Vec<ShippedFile> {
+    pub(crate) fn files(&self) -> Vec<ShippedFile> {
         let mut files: Vec<ShippedFile> = self.by_name.values().cloned().collect();
         files.sort_by(|a, b| a.origin.cmp(&b.origin));
         files.dedup_by(|a, b| a.origin == b.origin);
