@@ -31,7 +31,7 @@ use super::check::{check_bundle, Problem, Report, StatementSubject};
 use super::key::VerifyingKey;
 use super::rebuild::RebuildPredicate;
 use crate::hash::Hashes;
-use crate::recipe::line_column;
+use crate::recipe::TomlFault;
 use crate::verify::Verdict;
 
 /// The largest policy file read: a policy is a page of TOML.
@@ -203,26 +203,18 @@ impl Policy {
     /// Parse `text`, read from `path`; key files are relative to `dir`.
     pub(crate) fn parse(path: &Path, dir: &Path, text: &str) -> Result<Policy, Error> {
         let raw: PolicyToml = toml::from_str(text).map_err(|e| {
-            let message = e.message().trim_end().to_owned();
-            match e.span() {
-                Some(span) => {
-                    let (line, column) = line_column(text, span.start);
-                    Error::Syntax {
-                        path: path.to_path_buf(),
-                        line,
-                        column,
-                        message,
-                        text: text
-                            .lines()
-                            .nth(line - 1)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    }
-                }
+            let fault = TomlFault::of(&e, text);
+            match fault.place {
+                Some((line, column, text)) => Error::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: fault.message,
+                    text,
+                },
                 None => Error::Toml {
                     path: path.to_path_buf(),
-                    message,
+                    message: fault.message,
                 },
             }
         })?;

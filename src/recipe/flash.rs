@@ -163,26 +163,18 @@ impl LayoutFile {
             message: format!("not UTF-8 (byte {})", e.utf8_error().valid_up_to()),
         })?;
         let file: LayoutFile = toml::from_str(&text).map_err(|e| {
-            let message = e.message().trim_end().to_owned();
-            match e.span() {
-                Some(span) => {
-                    let (line, column) = super::line_column(&text, span.start);
-                    Error::Syntax {
-                        path: path.to_path_buf(),
-                        line,
-                        column,
-                        message,
-                        text: text
-                            .lines()
-                            .nth(line - 1)
-                            .unwrap_or_default()
-                            .trim()
-                            .to_owned(),
-                    }
-                }
+            let fault = super::TomlFault::of(&e, &text);
+            match fault.place {
+                Some((line, column, text)) => Error::Syntax {
+                    path: path.to_path_buf(),
+                    line,
+                    column,
+                    message: fault.message,
+                    text,
+                },
                 None => Error::Toml {
                     path: path.to_path_buf(),
-                    message,
+                    message: fault.message,
                 },
             }
         })?;

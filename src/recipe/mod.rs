@@ -318,28 +318,44 @@ pub(crate) struct ParseError(toml::de::Error);
 
 impl ParseError {
     fn at(self, path: &Path, text: &str) -> Error {
-        let message = self.0.message().trim_end().to_owned();
-        match self.0.span() {
-            Some(span) => {
-                let (line, column) = line_column(text, span.start);
-                let text = text
-                    .lines()
-                    .nth(line - 1)
-                    .unwrap_or_default()
-                    .trim()
-                    .to_owned();
-                Error::Syntax {
-                    path: path.to_path_buf(),
-                    line,
-                    column,
-                    message,
-                    text,
-                }
-            }
-            None => Error::Toml {
-                path: path.to_path_buf(),
-                message,
+        let fault = TomlFault::of(&self.0, text);
+        let path = path.to_path_buf();
+        match fault.place {
+            Some((line, column, text)) => Error::Syntax {
+                path,
+                line,
+                column,
+                message: fault.message,
+                text,
             },
+            None => Error::Toml {
+                path,
+                message: fault.message,
+            },
+        }
+    }
+}
+
+/// Where a TOML file went wrong, for an error that names the line (the recipe, a flash
+/// layout, a trust policy): every strict TOML reader of the crate reports it the same way.
+#[derive(Debug)]
+pub(crate) struct TomlFault {
+    /// The 1-based line and column, and the line at fault (trimmed: it names the key);
+    /// `None` when the parser gave no position.
+    pub(crate) place: Option<(usize, usize, String)>,
+    pub(crate) message: String,
+}
+
+impl TomlFault {
+    pub(crate) fn of(e: &toml::de::Error, text: &str) -> TomlFault {
+        let place = e.span().map(|span| {
+            let (line, column) = line_column(text, span.start);
+            let at = text.lines().nth(line - 1).unwrap_or_default().trim();
+            (line, column, at.to_owned())
+        });
+        TomlFault {
+            place,
+            message: e.message().trim_end().to_owned(),
         }
     }
 }
