@@ -88,7 +88,14 @@ fn a_pinned_blob_is_covered_and_the_provenance_signed() {
         sha256(&radio)
     ));
     let signed = |out: &str| {
-        let mut cmd = env.cmd(["verify", "operator/reprove.toml", "--sign-key", "vendor"]);
+        let mut cmd = env.cmd([
+            "verify",
+            "operator/reprove.toml",
+            "--sign-key",
+            "vendor",
+            "--verifier-id",
+            "https://lab.example/reprove",
+        ]);
         cmd.args(["--out", out, "--shipped", BUNDLE, "shipped/radio.bin"]);
         cmd
     };
@@ -188,7 +195,13 @@ fn a_pinned_blob_is_covered_and_the_provenance_signed() {
             "att.intoto.jsonl",
             "--color=never",
         ])
-        .args(["--sign-key", "vendor", "--out", "changed.intoto.jsonl"]),
+        .args([
+            "--sign-key",
+            "vendor",
+            "--verifier-id",
+            "https://lab.example/reprove",
+        ])
+        .args(["--out", "changed.intoto.jsonl"]),
         1,
     );
     assert!(

@@ -436,7 +436,14 @@ fn verify_and_attest_verify_check_a_dump() {
         .success();
     let out = demo
         .env
-        .cmd(["verify", "operator/reprove.toml", "--sign-key", "vendor"])
+        .cmd([
+            "verify",
+            "operator/reprove.toml",
+            "--sign-key",
+            "vendor",
+            "--verifier-id",
+            "https://lab.example/reprove",
+        ])
         .args([
             "--out",
             "att.intoto.jsonl",

@@ -352,6 +352,15 @@ pub struct Verify {
     pub rebuilds: Vec<RebuildRecord>,
     pub failed_rebuild: Option<FailedRebuild>,
     pub artifacts: Vec<Artifact>,
+    /// The recipe's pinned blobs (read whole by tests/cli/custody.rs).
+    #[serde(default)]
+    pub blobs: Vec<serde_json::Value>,
+    pub coverage: Coverage,
+    /// `--provenance` (read whole by tests/cli/custody.rs).
+    pub provenance: Option<serde_json::Value>,
+    /// `--dump` (read whole by tests/cli/dump.rs).
+    pub dump: Option<serde_json::Value>,
+    pub redacted: Option<bool>,
     pub started_on: String,
     pub finished_on: String,
     /// The attestation file written.
@@ -364,7 +373,20 @@ pub struct Verify {
 #[serde(deny_unknown_fields)]
 pub struct Verifier {
     pub id: String,
+    pub name: Option<String>,
     pub version: VerifierVersion,
+}
+
+/// Where every byte of the shipped set stands.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Coverage {
+    pub reproduced: u64,
+    pub pinned: u64,
+    pub masked: u64,
+    pub erased: u64,
+    pub unexplained: u64,
+    pub total: u64,
 }
 
 #[derive(Debug, Deserialize)]
