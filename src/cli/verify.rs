@@ -67,7 +67,7 @@ pub struct VerifyArgs {
     #[arg(long, conflicts_with = "sign_key")]
     unsigned: bool,
     /// Who verifies: the organisation or lab, as a URI (the VSA's `verifier.id`; required
-    /// when signing) [default: `[verifier] id` of the config]
+    /// when signing) [env: `REPROVE_VERIFIER_ID`] [default: `[verifier] id` of the config]
     #[arg(long, value_name = "URI")]
     verifier_id: Option<String>,
     /// A display name for the verifier [default: `[verifier] name` of the config]
@@ -278,7 +278,16 @@ fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<At
         }
         anyhow::Ok(())
     };
+    // A scheduler's job sets it once for every release, as it sets `REPROVE_SIGN_KEY`.
+    let from_env = std::env::var("REPROVE_VERIFIER_ID")
+        .ok()
+        .filter(|v| !v.is_empty());
     flag("verifier-id", &args.verifier_id, check_uri)?;
+    flag(
+        "verifier-id` (from `REPROVE_VERIFIER_ID",
+        &from_env,
+        check_uri,
+    )?;
     flag("verifier-name", &args.verifier_name, check_name)?;
     flag("policy-uri", &args.policy_uri, check_uri)?;
     let redact = args.redact || config.attestation.redact;
@@ -291,7 +300,7 @@ fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<At
         ))
         .context("`--html` cannot be redacted: the page shows names and contents"));
     }
-    let verifier_id = args.verifier_id.clone().or(config.verifier.id);
+    let verifier_id = args.verifier_id.clone().or(from_env).or(config.verifier.id);
     let where_config = config_path().map_or_else(
         || "`$XDG_CONFIG_HOME/reprove/config.toml`".to_owned(),
         |(path, _)| format!("`{}`", path.display()),

@@ -141,7 +141,7 @@ fn every_man_page_renders_and_names_its_options() {
         "[--shipped PATH...]",
         "[--rebuilds N]",
         "[--color COLOR]",
-        "[RECIPE]",
+        "[RECIPE...]",
     ] {
         assert!(synopsis.contains(shown), "no `{shown}`: {synopsis}");
     }

@@ -154,7 +154,7 @@ fn a_rebuild_shows_its_stages_and_the_build_log_as_it_runs() {
         " entries in ",
         "rebuild 1: sh -c echo compiling",
         // The build's last log line, beside the time it has taken.
-        "s | compiling the-progress-marker",
+        "s | compiling the-progre",
     ] {
         assert!(run.terminal.contains(seen), "{seen}: {}", run.terminal);
     }

@@ -356,6 +356,7 @@ fn run_fleet() -> Fleet {
         .env("RELEASES", env.path("releases.txt"))
         .env("OUT", env.path("atts"))
         .env("REPROVE_SIGN_KEY", env.path("vendor"))
+        .env("REPROVE_VERIFIER_ID", "https://lab.example/reprove")
         .env("REPROVE_CACHE_DIR", env.path("cache"))
         .env("NO_COLOR", "1")
         .output()

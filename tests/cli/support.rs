@@ -49,6 +49,7 @@ impl TestEnv {
             .env("NO_COLOR", "1")
             .env("XDG_CONFIG_HOME", self.root().join(".config"))
             .env_remove("REPROVE_CONFIG")
+            .env_remove("REPROVE_VERIFIER_ID")
             .args(args);
         cmd
     }
