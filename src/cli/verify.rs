@@ -209,14 +209,18 @@ fn run_batch(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
         (args.html.is_some(), "--html"),
         (args.work_dir.is_some(), "--work-dir"),
         (args.from_attestation.is_some(), "--from-attestation"),
+        (args.dump.is_some(), "--dump"),
+        (!args.provenance.is_empty(), "--provenance"),
     ] {
         if given {
-            return Err(anyhow::Error::new(Hint(
+            let hint = if flag == "--out" {
                 "name each release's attestation with `out` in a `--manifest`, and their \
                  folder with `--out-dir`"
-                    .to_owned(),
-            ))
-            .context(format!("`{flag}` verifies one release, not several")));
+            } else {
+                "verify that release on its own, with one recipe"
+            };
+            return Err(anyhow::Error::new(Hint(hint.to_owned()))
+                .context(format!("`{flag}` verifies one release, not several")));
         }
     }
     let releases = match &args.manifest {
