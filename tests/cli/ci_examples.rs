@@ -25,45 +25,11 @@ fn root() -> &'static Path {
 fn validators() -> &'static Path {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
-        let venv =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ci-validators-{VALIDATORS}"));
-        if venv.join("ready").exists() {
-            return venv.join("bin");
-        }
-        // Built aside and renamed into place: a concurrent or interrupted run never sees a
-        // half-installed venv.
-        let staging = tempfile::Builder::new()
-            .prefix("ci-validators-staging-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        let staged = staging.path().join("venv");
-        run(
-            Command::new("python3").args(["-m", "venv"]).arg(&staged),
-            "python3 -m venv (install python3 and python3-venv: this test is never skipped)",
+        let python = crate::support::python_venv(
+            &format!("ci-validators-{VALIDATORS}"),
+            &root().join("tests/ci_examples/requirements.txt"),
         );
-        run(
-            Command::new(staged.join("bin/python"))
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    "-r",
-                ])
-                .arg(root().join("tests/ci_examples/requirements.txt")),
-            "pip install -r tests/ci_examples/requirements.txt",
-        );
-        std::fs::write(staged.join("ready"), VALIDATORS).unwrap();
-        // Another run may have won the race; its venv is as good as ours.
-        let _ = std::fs::rename(&staged, &venv);
-        assert!(
-            venv.join("ready").exists(),
-            "no venv at `{}`",
-            venv.display()
-        );
-        venv.join("bin")
+        python.parent().unwrap().to_path_buf()
     })
 }
 
