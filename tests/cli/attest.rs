@@ -717,51 +717,16 @@ fn interop_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop")
 }
 
-/// The venv's python, with the pinned packages installed. Panics (never skips) when python3
-/// or its venv module is missing: the interop check is part of the suite.
+/// The venv's python, with the pinned packages installed (made once by
+/// [`crate::support::python_venv`], which panics, never skips, when python3 or its venv module
+/// is missing: the interop check is part of the suite).
 fn interop_python() -> &'static Path {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
     PYTHON.get_or_init(|| {
-        let venv =
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("interop-venv-{INTEROP_VERSION}"));
-        let python = venv.join("bin/python");
-        if venv.join("ready").exists() {
-            return python;
-        }
-        // Built aside and renamed into place, so a concurrent or interrupted run never sees a
-        // half-installed venv.
-        let staging = tempfile::Builder::new()
-            .prefix("interop-venv-staging-")
-            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
-            .unwrap();
-        let staged = staging.path().join("venv");
-        run_loudly(
-            Process::new("python3").args(["-m", "venv"]).arg(&staged),
-            "python3 -m venv (install python3 and python3-venv: this test is never skipped)",
-        );
-        run_loudly(
-            Process::new(staged.join("bin/python"))
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "--no-input",
-                    "-r",
-                ])
-                .arg(interop_dir().join("requirements.txt")),
-            "pip install -r tests/interop/requirements.txt",
-        );
-        fs::write(staged.join("ready"), INTEROP_VERSION).unwrap();
-        // Another run may have won the race; its venv is as good as ours.
-        let _ = fs::rename(&staged, &venv);
-        assert!(
-            venv.join("ready").exists(),
-            "no venv at `{}`",
-            venv.display()
-        );
-        python
+        crate::support::python_venv(
+            &format!("interop-venv-{INTEROP_VERSION}"),
+            &interop_dir().join("requirements.txt"),
+        )
     })
 }
 
