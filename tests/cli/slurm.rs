@@ -431,4 +431,9 @@ fn a_slurm_job_array_verifies_six_releases_and_report_names_the_tampered_one() {
         text.ends_with("\n6 attestations: 5 passed, 1 failed, 0 rejected, 0 unreadable\n"),
         "{text}"
     );
+    // The fleet view itself, for whoever runs this with `--nocapture`.
+    #[allow(clippy::print_stderr)]
+    {
+        eprint!("{text}");
+    }
 }
