@@ -156,7 +156,7 @@ pub(crate) fn checkpoint(stage: &str) -> Result<(), Interrupted> {
 /// [`check`], at a named stage (the test-only pause exists in debug builds alone).
 #[cfg(not(debug_assertions))]
 #[inline]
-pub fn checkpoint(_stage: &str) -> Result<(), Interrupted> {
+pub(crate) fn checkpoint(_stage: &str) -> Result<(), Interrupted> {
     check()
 }
 
