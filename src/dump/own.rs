@@ -760,4 +760,5 @@ pub(crate) fn placed_in(report: &super::DumpReport, own: &OwnLayout) -> Vec<Stri
 }
 
 #[cfg(test)]
+#[path = "own_tests.rs"]
 mod tests;

@@ -318,3 +318,91 @@ fn ovmf_as_a_flash_is_read_by_its_volumes() {
     );
     assert_eq!(json["coverage"]["masked"], 0);
 }
+
+/// `verify --dump` of a dump with an FMAP and no `[flash]`: the attestation's `dump` record
+/// says the layout came from the dump's FMAP, lists the table and each span's source, and
+/// matches the documented schema.
+#[test]
+fn verify_records_a_layout_read_from_the_dump() {
+    let demo = crate::support::Demo::locked("none");
+    let unpacked = demo.unpack_bundle("unpacked");
+    let firmware = std::fs::read(unpacked.join("firmware.img")).unwrap();
+    demo.env.write(
+        "flash.fmd",
+        b"FLASH@0 0x100000 {\n\tFMAP@0 0x1000\n\tRO_VPD@0x1000 0xf000\n\tCOREBOOT(CBFS)@0x10000 0x70000\n\tUNUSED@0x80000 0x80000\n}\n",
+    );
+    run_ok(
+        Command::new("fmaptool")
+            .arg(demo.env.path("flash.fmd"))
+            .arg(demo.env.path("flash.fmap")),
+    );
+    let fmap = std::fs::read(demo.env.path("flash.fmap")).unwrap();
+    let mut dump = vec![0xffu8; 1 << 20];
+    dump[..fmap.len()].copy_from_slice(&fmap);
+    dump[0x1000..0x1016].copy_from_slice(b"MAC=52:54:00:12:34:56\n");
+    dump[0x1_0000..0x1_0000 + firmware.len()].copy_from_slice(&firmware);
+    demo.env.write("dump.bin", &dump);
+    let recipe = demo.recipe().replace(
+        "[[artifact]]\npath = \"out/acme-router-fw-1.0.0.tar.gz\"",
+        "",
+    );
+    demo.set_recipe(&recipe);
+    let out = demo
+        .env
+        .cmd(["verify", "operator/reprove.toml", "--unsigned"])
+        .args(["--verifier-id", "https://lab.example/reprove"])
+        .args([
+            "--out",
+            "att.intoto.jsonl",
+            "--dump",
+            "dump.bin",
+            "--shipped",
+        ])
+        .arg(unpacked.join("firmware.img"))
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("layout from the dump's FMAP at 0x0"),
+        "{text}"
+    );
+    let att = std::fs::read_to_string(demo.env.path("att.intoto.jsonl")).unwrap();
+    let rebuild: Value = att
+        .lines()
+        .map(|l| {
+            let env: Value = serde_json::from_str(l).unwrap();
+            let payload = crate::dump::base64_decode(env["payload"].as_str().unwrap());
+            serde_json::from_slice::<Value>(&payload).unwrap()
+        })
+        .find(|s| s["predicate"]["dump"].is_object())
+        .expect("the rebuild predicate records the dump");
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/rebuild-predicate.schema.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let problems: Vec<String> = validator
+        .iter_errors(&rebuild["predicate"])
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(problems.is_empty(), "{problems:#?}");
+    let d = &rebuild["predicate"]["dump"];
+    assert_eq!(d["layout"], "the dump's FMAP at 0x0", "{d:#}");
+    assert_eq!(d["dump_tables"][0]["format"], "fmap");
+    assert_eq!(d["dump_tables"][0]["used"], true);
+    assert_eq!(
+        d["coverage"]["masked"], 0,
+        "the dump's own VPD masks nothing"
+    );
+    assert_eq!(span(d, "RO_VPD")["source"], "FMAP at 0x0, area RO_VPD");
+    assert_eq!(span(d, "RO_VPD")["status"], "unexplained");
+}
