@@ -85,24 +85,21 @@ pub(crate) fn check(
     let mut own = own_layout(dump, opts)?;
     let mut notes = Vec::new();
     let selected;
-    let opts = match &opts.layout {
-        Some(declared) => {
-            notes = crate::dump::own::disagreements(declared, &own);
-            opts
-        }
-        None => {
-            let mut with_own = opts.clone();
-            with_own.layout = own.flash();
-            with_own.layout_source = own.source();
-            if with_own.layout.is_some() {
-                for t in &mut own.tables {
-                    t.used = true;
-                }
-                notes.append(&mut own.notes);
+    let opts = if let Some(declared) = &opts.layout {
+        notes = crate::dump::own::disagreements(declared, &own);
+        opts
+    } else {
+        let mut with_own = opts.clone();
+        with_own.layout = own.flash();
+        with_own.layout_source = own.source();
+        if with_own.layout.is_some() {
+            for t in &mut own.tables {
+                t.used = true;
             }
-            selected = with_own;
-            &selected
+            notes.append(&mut own.notes);
         }
+        selected = with_own;
+        &selected
     };
     let mut report = check_dump(dump, &dump.to_string_lossy(), releases, opts)
         .with_context(|| format!("failed to check the dump `{}`", dump.display()))?;

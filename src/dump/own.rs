@@ -9,15 +9,15 @@
 //!   search grid `flashrom` and coreboot use; the first that describes the whole dump
 //!   (version 1, `size` the dump's length) is taken, its areas as its table lists them;
 //! - an **Intel flash descriptor** (`0x0FF0A55A` at 0x10 of the dump): its regions
-//!   (descriptor, BIOS, ME, GbE, PDR, EC, …);
+//!   (descriptor, BIOS, ME, `GbE`, PDR, EC, …);
 //! - **UEFI firmware volumes**: every `_FVH` whose header checksums (a variable store volume
 //!   is named as such), and the free space after each FFS volume's last file;
 //! - **flattened device trees** (`0xd00dfeed`, 4-aligned) whose `fixed-partitions` nodes list
 //!   `partition@…` children (`label`, `reg`, `#address-cells`/`#size-cells` 1 or 2).
 //!
 //! The readers are the format parsers of [`crate::firmware`]; this module only turns what
-//! they find into [`Region`]s, each with its source in [`Region::described_by`] ("FMAP at
-//! 0x1000, area RW_VPD"), and flattens them: tables nest (an FMAP's `BIOS` holds `COREBOOT`,
+//! they find into [`Region`]s, each with its source in [`Region::described_by`] (`FMAP at
+//! 0x1000, area RW_VPD`), and flattens them: tables nest (an FMAP's `BIOS` holds `COREBOOT`,
 //! a descriptor's BIOS region holds volumes), so each byte belongs to the innermost area that
 //! holds it — except that an area the dump calls erased keeps every byte inside it (an area
 //! nested in "unused" flash does not make it less strict). Areas that overlap without
@@ -41,7 +41,7 @@
 //! | FMAP | `UNUSED`, `RW_UNUSED`, `*_UNUSED` | `erased` | the image says nothing is there: it must be fill |
 //! | FMAP | `COREBOOT`, `FW_MAIN_*` | `release` | coreboot's CBFS and the verified-boot firmware slots: where a release lives |
 //! | FMAP | `RO_VPD`, `RW_VPD`, `*VPD*` | `device-data` (never masked) | vital product data: serial number, MAC, written per device |
-//! | FMAP | `SI_GBE` | `device-data` (never masked) | the GbE region holds the device's MAC address |
+//! | FMAP | `SI_GBE` | `device-data` (never masked) | the `GbE` region holds the device's MAC address |
 //! | FMAP | `SI_ME`, `SI_EC` | `blob` when a `[[blob]]` of that name pins it, else `other` | a vendor binary: checkable only against a pin |
 //! | FMAP | `*MRC_CACHE*`, `RW_ELOG`, `RW_NVRAM`, `SMMSTORE`, `RW_SHARED`, `SHARED_DATA` | `config` | written by the firmware on the device |
 //! | descriptor | `me`, `ec` | `blob` when pinned, else `other` | as `SI_ME` |
@@ -565,11 +565,10 @@ pub(crate) fn read_layout(dump: &File, size: u64, pinned: &[String]) -> io::Resu
             start: pos,
             len: size - pos,
         };
-        let (parts, faults) = match firmware::fdt::partitions(&window) {
-            Ok(found) => found,
-            // Most magics are not trees (a FIT's, a chance match): only trees that name
-            // partitions are worth a word.
-            Err(_) => continue,
+        // Most magics are not trees (a FIT's, a chance match): only trees that name
+        // partitions are worth a word.
+        let Ok((parts, faults)) = firmware::fdt::partitions(&window) else {
+            continue;
         };
         for f in faults {
             notes.push(format!("the device tree at {pos:#x}: {f}"));

@@ -61,10 +61,13 @@ fn decode(word: u64) -> Option<(u64, u64)> {
     (base <= limit).then(|| (base, limit + 1 - base))
 }
 
+/// A region a descriptor declares: (index, base, length).
+pub(crate) type FlashRegion = (usize, u64, u64);
+
 /// The regions the descriptor at the start of `source` declares: (index, base, length), in
 /// index order, unused ones left out, *not* checked against the source (a dump check reports
 /// a region past its end instead of refusing the descriptor). `Ok(None)`: no descriptor.
-pub(crate) fn regions(source: &dyn Source) -> Result<Option<Vec<(usize, u64, u64)>>, Error> {
+pub(crate) fn regions(source: &dyn Source) -> Result<Option<Vec<FlashRegion>>, Error> {
     if !identify(source)? {
         return Ok(None);
     }
