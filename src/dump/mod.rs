@@ -683,6 +683,9 @@ fn account(
                             "the dump calls it device data, so it is not masked: {data} bytes of data; declare it in the recipe's `[flash]` to mask it"
                         ),
                         (_, 0) => "fill only".to_owned(),
+                        (_, data) if r.described_by.is_some() => {
+                            format!("named by the dump, not checked: {data} bytes of data")
+                        }
                         (_, data) => format!("declared, not checked: {data} bytes of data"),
                     });
                 }
