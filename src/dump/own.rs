@@ -60,7 +60,8 @@
 //! # Hostile input
 //!
 //! Every count is bounded: [`MAX_AREAS`] areas in all, [`MAX_CANDIDATES`] signatures of each
-//! kind looked at, [`MAX_NOTES`] notes (the rest counted). An FMAP, descriptor or tree that
+//! kind looked at, [`MAX_WALKS`] device trees and volumes walked whole, [`MAX_NOTES`] notes
+//! (the rest counted). An FMAP, descriptor or tree that
 //! cannot be read is a note, never an error; only a failing read of the dump is an error.
 
 use std::fs::File;
@@ -78,6 +79,9 @@ pub(crate) const MAX_SCAN: u64 = 256 << 20;
 pub(crate) const MAX_AREAS: usize = 1024;
 /// Signatures of one kind (`__FMAP__`, `_FVH`, the device-tree magic) looked at, at most.
 pub(crate) const MAX_CANDIDATES: usize = 4096;
+/// Structures walked whole (a device tree, a volume's files), at most: each walk may read as
+/// much as the dump, so crafted signatures by the thousand must not each cost one.
+pub(crate) const MAX_WALKS: usize = 64;
 /// Notes about the tables, at most (the rest counted in one more).
 pub(crate) const MAX_NOTES: usize = 16;
 /// The dump is read this much at a time.
@@ -389,6 +393,16 @@ pub(crate) fn read_layout(dump: &File, size: u64, pinned: &[String]) -> io::Resu
             "more than {MAX_CANDIDATES} signatures of one table kind: the rest were not read"
         ));
     }
+    let mut walks = 0usize;
+    let mut walk = |notes: &mut Notes| {
+        walks += 1;
+        if walks == MAX_WALKS + 1 {
+            notes.push(format!(
+                "more than {MAX_WALKS} device trees and volumes: the rest were not read whole"
+            ));
+        }
+        walks <= MAX_WALKS
+    };
     let kind_of = |rule: Rule, name: &str| match rule {
         Rule::Kind(k) => (k, None),
         Rule::PinnedOrOther if pinned.iter().any(|p| p == name) => {
@@ -509,7 +523,7 @@ pub(crate) fn read_layout(dump: &File, size: u64, pinned: &[String]) -> io::Resu
         };
         let source_text = format!("UEFI {what} {} at {base:#x}", v.name);
         let mut n = 1;
-        if !is_store && end <= size {
+        if !is_store && end <= size && walk(&mut notes) {
             // The volume's own word on its free space: after its last file, erased.
             let window = Within {
                 dump: source,
@@ -560,6 +574,9 @@ pub(crate) fn read_layout(dump: &File, size: u64, pinned: &[String]) -> io::Resu
     }
     // Device trees with `fixed-partitions`.
     for &pos in &found.dtb {
+        if !walk(&mut notes) {
+            break;
+        }
         let window = Within {
             dump: source,
             start: pos,

@@ -279,6 +279,28 @@ fn absurd_tables_are_bounded_and_told() {
 }
 
 #[test]
+fn thousands_of_trees_are_not_each_walked() {
+    let tree = dtb(1, 1, &[("u-boot", &[0, 0x1000])]);
+    let step = tree.len().next_multiple_of(4);
+    let mut dump = vec![0xffu8; 0x10_0000];
+    for k in 0..1000 {
+        dump[k * step..k * step + tree.len()].copy_from_slice(&tree);
+    }
+    let start = Instant::now();
+    let layout = own(&dump, &[]);
+    assert!(start.elapsed() < Duration::from_secs(20));
+    assert_eq!(layout.tables.len(), MAX_WALKS);
+    assert!(
+        layout
+            .notes
+            .iter()
+            .any(|n| n.contains("more than 64 device trees and volumes")),
+        "{:?}",
+        layout.notes
+    );
+}
+
+#[test]
 fn a_device_tree_lists_its_partitions_and_its_faults() {
     let mut dump = vec![0xffu8; 0x4_0000];
     let tree = dtb(
