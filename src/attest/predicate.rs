@@ -338,6 +338,16 @@ fn dump_record(r: &crate::dump::DumpReport) -> wire::DumpRecord {
             .collect(),
         coverage: r.coverage,
         notes: r.notes.clone(),
+        dump_tables: r
+            .dump_tables
+            .iter()
+            .map(|t| wire::DumpTable {
+                format: word(&t.format),
+                offset: t.offset,
+                areas: t.areas,
+                used: t.used,
+            })
+            .collect(),
     }
 }
 

@@ -52,6 +52,20 @@ pub struct DumpRecord {
     pub coverage: crate::coverage::Coverage,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The partition tables the dump holds (written since a dump's own layout is read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dump_tables: Vec<DumpTable>,
+}
+
+/// A partition table found in the dump: its format, where it starts, the areas it gave, and
+/// whether the dump check used it as the layout (never when a declared layout was given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DumpTable {
+    /// `fmap`, `ifd`, `uefi-volume` or `device-tree`.
+    pub format: String,
+    pub offset: u64,
+    pub areas: u64,
+    pub used: bool,
 }
 
 /// Where one release artifact sits in the dump, and how its copy compares.

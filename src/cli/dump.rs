@@ -67,7 +67,10 @@ pub(crate) fn load_layout(path: &Path) -> anyhow::Result<LayoutFile> {
     Ok(LayoutFile::load(path)?)
 }
 
-/// Checks `dump` against `releases` with `opts`, with progress on stderr.
+/// Checks `dump` against `releases` with `opts`, with progress on stderr. Without a declared
+/// layout, the dump's own (its FMAP, flash descriptor, UEFI volumes, device trees:
+/// [`crate::dump::own`]) is used, which names and places bytes but never masks them; with
+/// one, the declared layout wins and where the dump's own disagrees is noted.
 pub(crate) fn check(
     dump: &Path,
     releases: &[Release],
@@ -79,11 +82,45 @@ pub(crate) fn check(
         "looking for the release in `{}`",
         dump.display()
     )));
-    let report = check_dump(dump, &dump.to_string_lossy(), releases, opts)
+    let mut own = own_layout(dump, opts)?;
+    let mut notes = Vec::new();
+    let selected;
+    let opts = if let Some(declared) = &opts.layout {
+        notes = crate::dump::own::disagreements(declared, &own);
+        opts
+    } else {
+        let mut with_own = opts.clone();
+        with_own.layout = own.flash();
+        with_own.layout_source = own.source();
+        if with_own.layout.is_some() {
+            for t in &mut own.tables {
+                t.used = true;
+            }
+            notes.append(&mut own.notes);
+        }
+        selected = with_own;
+        &selected
+    };
+    let mut report = check_dump(dump, &dump.to_string_lossy(), releases, opts)
         .with_context(|| format!("failed to check the dump `{}`", dump.display()))?;
+    if own.tables.iter().any(|t| t.used) {
+        notes.extend(crate::dump::own::placed_in(&report, &own));
+    }
+    report.notes.extend(notes);
+    report.dump_tables = own.tables;
     progress.finish();
     crate::interrupt::check()?;
     Ok(report)
+}
+
+/// The layout `dump` describes itself, read as [`crate::dump::check_dump`] will read the
+/// dump (beneath, a regular file).
+fn own_layout(dump: &Path, opts: &Options) -> anyhow::Result<crate::dump::own::OwnLayout> {
+    let context = || format!("failed to read the dump `{}`", dump.display());
+    let file = crate::beneath::open_regular(dump).with_context(context)?;
+    let size = file.metadata().with_context(context)?.len();
+    let pinned: Vec<String> = opts.blobs.iter().map(|b| b.name.clone()).collect();
+    crate::dump::own::read_layout(&file, size, &pinned).with_context(context)
 }
 
 /// Writes the HTML page of `report` to `path`, whole or not at all.

@@ -28,6 +28,7 @@
 //!   remainder counted.
 
 pub(crate) mod locate;
+pub(crate) mod own;
 
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -107,6 +108,9 @@ pub(crate) struct DumpReport {
     pub coverage: Coverage,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The partition tables the dump holds ([`own`]), used or not.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dump_tables: Vec<own::Table>,
 }
 
 /// How a placement was decided.
@@ -204,6 +208,9 @@ pub(crate) struct Span {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub runs: Vec<Run>,
     pub coverage: Coverage,
+    /// Where the dump describes the region itself ([`Region::described_by`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 fn io_at(path: &Path) -> impl Fn(io::Error) -> Error + '_ {
@@ -342,6 +349,7 @@ pub(crate) fn check_dump(
         spans,
         coverage,
         notes,
+        dump_tables: Vec::new(),
     })
 }
 
@@ -547,6 +555,7 @@ fn account(
         detail: None,
         runs: Vec::new(),
         coverage: Coverage::default(),
+        source: None,
     };
     match owner {
         Owner::Placement(i) => {
@@ -577,8 +586,10 @@ fn account(
             span.name = Some(r.name.clone());
             span.region_kind = Some(r.kind);
             span.reason.clone_from(&r.reason);
+            span.source.clone_from(&r.described_by);
             match r.kind {
-                RegionKind::DeviceData => {
+                // Only a declared region masks: a dump's word about itself never does.
+                RegionKind::DeviceData if r.described_by.is_none() => {
                     span.status = Status::Masked;
                     span.coverage.masked = length;
                 }
@@ -651,7 +662,10 @@ fn account(
                         span.detail = Some("fill after the release".to_owned());
                     }
                 }
-                RegionKind::Bootloader | RegionKind::Config | RegionKind::Other => {
+                RegionKind::Bootloader
+                | RegionKind::Config
+                | RegionKind::Other
+                | RegionKind::DeviceData => {
                     // Declared, not checked: its fill is erased, the rest unexplained.
                     let runs = gap_runs(dump, path, start, end)?;
                     span.coverage.erased = length - runs.data;
@@ -661,10 +675,18 @@ fn account(
                     } else {
                         Status::Ok
                     };
-                    span.detail = Some(if runs.data > 0 {
-                        format!("declared, not checked: {} bytes of data", runs.data)
-                    } else {
-                        "fill only".to_owned()
+                    span.detail = Some(match (r.kind, runs.data) {
+                        (RegionKind::DeviceData, 0) => {
+                            "the dump calls it device data: fill only".to_owned()
+                        }
+                        (RegionKind::DeviceData, data) => format!(
+                            "the dump calls it device data, so it is not masked: {data} bytes of data; declare it in the recipe's `[flash]` to mask it"
+                        ),
+                        (_, 0) => "fill only".to_owned(),
+                        (_, data) if r.described_by.is_some() => {
+                            format!("named by the dump, not checked: {data} bytes of data")
+                        }
+                        (_, data) => format!("declared, not checked: {data} bytes of data"),
                     });
                 }
             }
@@ -708,6 +730,7 @@ fn merge_gap(start: u64, length: u64, runs: GapRuns) -> Span {
             unexplained: data,
             ..Coverage::default()
         },
+        source: None,
     }
 }
 

@@ -45,6 +45,8 @@ pub(super) const MAX_NAME: usize = 4096;
 pub(super) const MAX_STRINGS: u64 = 1 << 20;
 /// A property value up to this many bytes is a header field; a longer one is a part.
 pub(super) const MAX_FIELD_VALUE: u64 = 4096;
+/// The `fixed-partitions` nodes read in one tree, at most.
+const MAX_PARTITION_NODES: usize = 16;
 /// The structure block is read this many bytes at a time.
 const CHUNK: usize = 64 * 1024;
 
@@ -324,6 +326,111 @@ pub(super) fn read_tree(source: &dyn Source) -> Result<Tree, Error> {
         nodes,
         node_tokens,
     })
+}
+
+/// One `partition@…` child of a `fixed-partitions` node (the MTD partitions binding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Partition {
+    /// The child node's path (`flash@0/partitions/partition@0`).
+    pub node: String,
+    /// Its `label`, else its node name before `@` (cleaned as part names are).
+    pub label: String,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// The partitions of every `fixed-partitions` node of the blob at the start of `source`, and
+/// what could not be read (a `reg` too short, cells other than 1 or 2, an end past 2^64),
+/// each in words. Values are read only up to [`MAX_FIELD_VALUE`]; the walk is
+/// [`read_tree`]'s, with its bounds.
+pub(crate) fn partitions(source: &dyn Source) -> Result<(Vec<Partition>, Vec<String>), Error> {
+    let tree = read_tree(source)?;
+    let value = |p: &Property| -> Result<Vec<u8>, Error> {
+        Ok(source.read_at(p.value, super::to_usize(p.len.min(MAX_FIELD_VALUE)))?)
+    };
+    // Every lookup goes through one index: a crafted tree of many nodes stays linear.
+    let props: HashMap<(&str, &str), &Property> = tree
+        .props
+        .iter()
+        .map(|p| ((p.node.as_str(), p.name.as_str()), p))
+        .collect();
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    for node in &tree.nodes {
+        if let Some((parent, _)) = node.rsplit_once('/') {
+            children.entry(parent).or_default().push(node);
+        } else if !node.is_empty() {
+            children.entry("").or_default().push(node);
+        }
+    }
+    let mut out = Vec::new();
+    let mut faults = Vec::new();
+    let mut holders = 0usize;
+    for holder in tree.props.iter().filter(|p| p.name == "compatible") {
+        if !value(holder)?
+            .split(|&b| b == 0)
+            .any(|c| c == b"fixed-partitions")
+        {
+            continue;
+        }
+        holders += 1;
+        if holders > MAX_PARTITION_NODES {
+            faults.push(format!(
+                "more than {MAX_PARTITION_NODES} `fixed-partitions` nodes: the rest are not read"
+            ));
+            break;
+        }
+        let node = holder.node.as_str();
+        let cells = |name: &str, default: u32| -> Result<u32, Error> {
+            match props.get(&(node, name)) {
+                Some(p) => Ok(value(p)?.get(..4).map_or(u32::MAX, |b| be32(b, 0))),
+                None => Ok(default),
+            }
+        };
+        // The Devicetree Specification's defaults, when a node leaves them out.
+        let (ac, sc) = (cells("#address-cells", 2)?, cells("#size-cells", 1)?);
+        if !(1..=2).contains(&ac) || !(1..=2).contains(&sc) {
+            faults.push(format!(
+                "`/{node}`: #address-cells {ac} and #size-cells {sc} (1 or 2 are read)"
+            ));
+            continue;
+        }
+        for &child in children.get(node).map_or(&[][..], Vec::as_slice) {
+            let Some(reg) = props.get(&(child, "reg")) else {
+                continue;
+            };
+            let reg = value(reg)?;
+            let cell = |from: u32, n: u32| -> Option<u64> {
+                let b = reg.get(from as usize * 4..(from + n) as usize * 4)?;
+                Some(
+                    b.chunks_exact(4)
+                        .fold(0u64, |v, c| (v << 32) | u64::from(be32(c, 0))),
+                )
+            };
+            let (Some(offset), Some(size)) = (cell(0, ac), cell(ac, sc)) else {
+                faults.push(format!(
+                    "`/{child}`: `reg` of {} bytes holds no address and size",
+                    reg.len()
+                ));
+                continue;
+            };
+            if offset.checked_add(size).is_none() {
+                faults.push(format!("`/{child}`: {offset:#x}+{size:#x} ends past 2^64"));
+                continue;
+            }
+            let name = child.rsplit('/').next().unwrap_or(child);
+            let label = match props.get(&(child, "label")) {
+                Some(p) => super::clean_name(&value(p)?),
+                None => name.split('@').next().unwrap_or(name).to_owned(),
+            };
+            out.push(Partition {
+                node: child.to_owned(),
+                label,
+                offset,
+                size,
+            });
+        }
+    }
+    Ok((out, faults))
 }
 
 /// Names given out so far, and the next suffix to try for each.

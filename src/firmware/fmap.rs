@@ -46,8 +46,7 @@ fn find(source: &dyn Source) -> io::Result<Option<u64>> {
             .position(|w| w == SIGNATURE)
         {
             let pos = at + (from + i) as u64;
-            let head = source.read_at(pos, HEADER)?;
-            if head.len() == HEADER && head[8] == 1 && le(&head, 18, 4) == Some(len) {
+            if describes_at(source, pos)? {
                 return Ok(Some(pos));
             }
             from += i + 1;
@@ -59,6 +58,46 @@ fn find(source: &dyn Source) -> io::Result<Option<u64>> {
 
 pub(super) fn identify(source: &dyn Source) -> io::Result<bool> {
     Ok(find(source)?.is_some())
+}
+
+/// One area of an FMAP as its table lists it: nested, overlapping and out-of-bounds areas are
+/// kept as written (the caller judges them; see `crate::dump::own`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Area {
+    pub offset: u64,
+    pub size: u64,
+    /// The area's name, cleaned ([`clean_name`]).
+    pub name: String,
+}
+
+/// Whether the `__FMAP__` at `pos` heads an FMAP that describes all of `source` (version 1,
+/// `size` the source's length), as [`map`] requires.
+pub(crate) fn describes_at(source: &dyn Source, pos: u64) -> io::Result<bool> {
+    let head = source.read_at(pos, HEADER)?;
+    Ok(head.len() == HEADER
+        && head.starts_with(SIGNATURE)
+        && head[8] == 1
+        && le(&head, 18, 4) == Some(source.len()))
+}
+
+/// The areas of the FMAP at `at` (one [`describes_at`] accepted), in table order. A table
+/// that runs past the source is [`Error::Corrupt`]. At most 65535 areas (the count is 16
+/// bits), 2.7 MB, read at once.
+pub(crate) fn areas_at(source: &dyn Source, at: u64) -> Result<Vec<Area>, Error> {
+    let head = source.read_at(at, HEADER)?;
+    let count = super::to_usize(le(&head, 54, 2).unwrap_or(0));
+    let table = source.read_at(at + HEADER as u64, count * AREA)?;
+    if table.len() != count * AREA {
+        return Err(corrupt(format!("{count} areas run past the image")));
+    }
+    Ok(table
+        .chunks_exact(AREA)
+        .map(|a| Area {
+            offset: le(a, 0, 4).unwrap_or(0),
+            size: le(a, 4, 4).unwrap_or(0),
+            name: clean_name(&a[8..40]),
+        })
+        .collect())
 }
 
 pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {

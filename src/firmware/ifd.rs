@@ -36,10 +36,53 @@ const FLREG: [&str; MAX_REGIONS] = [
     "FLREG9", "FLREG10", "FLREG11", "FLREG12", "FLREG13", "FLREG14", "FLREG15",
 ];
 
+/// The region words of the descriptor `h` (its first 4 KiB): (index, offset, word) of each
+/// word present, in order. A region section may list fewer regions: the words stop at the
+/// end of `h`; words past the chipset's count read as 0 or all ones and are left out.
+fn words(h: &[u8]) -> Result<Vec<(usize, u64, u64)>, Error> {
+    let flmap0 = le(h, 0x14, 4).ok_or_else(|| corrupt("short descriptor"))?;
+    let frba = ((flmap0 >> 16) & 0xff) * 16;
+    let mut out = Vec::new();
+    for i in 0..MAX_REGIONS {
+        let at = super::to_usize(frba) + i * 4;
+        let Some(word) = le(h, at, 4) else { break };
+        if word == 0xffff_ffff || (i >= NAMES.len() && word == 0) {
+            continue;
+        }
+        out.push((i, at as u64, word));
+    }
+    Ok(out)
+}
+
+/// A region word's span: `(base, length)`, or `None` for an unused region (base above limit).
+fn decode(word: u64) -> Option<(u64, u64)> {
+    let base = (word & 0x7fff) << 12;
+    let limit = ((word >> 16) & 0x7fff) << 12 | 0xfff;
+    (base <= limit).then(|| (base, limit + 1 - base))
+}
+
+/// A region a descriptor declares: (index, base, length).
+pub(crate) type FlashRegion = (usize, u64, u64);
+
+/// The regions the descriptor at the start of `source` declares: (index, base, length), in
+/// index order, unused ones left out, *not* checked against the source (a dump check reports
+/// a region past its end instead of refusing the descriptor). `Ok(None)`: no descriptor.
+pub(crate) fn regions(source: &dyn Source) -> Result<Option<Vec<FlashRegion>>, Error> {
+    if !identify(source)? {
+        return Ok(None);
+    }
+    let h = source.read_at(0, 0x1000)?;
+    Ok(Some(
+        words(&h)?
+            .into_iter()
+            .filter_map(|(i, _, word)| decode(word).map(|(base, len)| (i, base, len)))
+            .collect(),
+    ))
+}
+
 pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
     let h = source.read_at(0, 0x1000)?;
     let flmap0 = le(&h, 0x14, 4).ok_or_else(|| corrupt("short descriptor"))?;
-    let frba = ((flmap0 >> 16) & 0xff) * 16;
     let mut regions = Vec::new();
     let mut fields: Vec<Field> = vec![
         number("FLVALSIG", 0x10, 4, SIGNATURE, FieldKind::Number),
@@ -59,31 +102,16 @@ pub(super) fn map(source: &dyn Source) -> Result<Vec<Part>, Error> {
             FieldKind::Number,
         ),
     ];
-    // A region section may list fewer regions: stop at the first word past the 4 KiB read.
-    for (i, word_name) in FLREG.iter().enumerate() {
-        let at = super::to_usize(frba) + i * 4;
-        let Some(word) = le(&h, at, 4) else { break };
-        // Regions past the chipset's count read as 0 or all ones.
-        if word == 0xffff_ffff || (i >= NAMES.len() && word == 0) {
+    for (i, at, word) in words(&h)? {
+        fields.push(number(FLREG[i], at, 4, word, FieldKind::Length));
+        let Some((base, len)) = decode(word) else {
             continue;
-        }
-        fields.push(number(word_name, at as u64, 4, word, FieldKind::Length));
-        let base = (word & 0x7fff) << 12;
-        let limit = ((word >> 16) & 0x7fff) << 12 | 0xfff;
-        if base > limit {
-            continue;
-        }
+        };
         let name = NAMES
             .get(i)
             .map_or_else(|| format!("region-{i}"), |n| (*n).to_owned());
-        super::check_span(
-            FORMAT,
-            &format!("region `{name}`"),
-            base,
-            limit + 1 - base,
-            source,
-        )?;
-        regions.push((i, name, base, limit + 1 - base));
+        super::check_span(FORMAT, &format!("region `{name}`"), base, len, source)?;
+        regions.push((i, name, base, len));
     }
     let Some(desc) = regions.iter().position(|r| r.0 == 0) else {
         return Err(corrupt("no descriptor region"));

@@ -26,20 +26,20 @@
 //! other, and are no part of the offset order.
 
 mod cbfs;
-mod fmap;
+pub(crate) mod fmap;
 #[cfg(test)]
 mod hostile;
-mod ifd;
+pub(crate) mod ifd;
 mod squashfs;
-mod uefi;
+pub(crate) mod uefi;
 
 use std::io;
 
 mod bzimage;
-mod fdt;
+pub(crate) mod fdt;
 mod fit;
 #[cfg(test)]
-mod mutate;
+pub(crate) mod mutate;
 mod show;
 mod uimage;
 

@@ -13,13 +13,13 @@ use proptest::sample::Index;
 use super::{identify, map, Format, Source, MAX_PARTS};
 
 #[derive(Debug, Clone)]
-pub(super) enum Mutation {
+pub(crate) enum Mutation {
     Flip(Index, u8),
     Huge(Index, u32, bool),
     Cut(Index),
 }
 
-pub(super) fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
+pub(crate) fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
     let one = prop_oneof![
         (any::<Index>(), 1u8..).prop_map(|(i, x)| Mutation::Flip(i, x)),
         (
@@ -39,7 +39,7 @@ pub(super) fn mutations() -> impl Strategy<Value = Vec<Mutation>> {
 }
 
 /// `image` with `mutations` applied.
-pub(super) fn apply(image: &[u8], mutations: &[Mutation]) -> Vec<u8> {
+pub(crate) fn apply(image: &[u8], mutations: &[Mutation]) -> Vec<u8> {
     let mut out = image.to_vec();
     for m in mutations {
         if out.is_empty() {

@@ -108,6 +108,61 @@ fn align(v: u64, to: u64) -> Option<u64> {
     v.checked_add(to - 1).map(|x| x / to * to)
 }
 
+/// `EFI_SYSTEM_NV_DATA_FV_GUID`: the volume holds the NVRAM variable store (and its
+/// fault-tolerant-write areas), not FFS files.
+pub(crate) const NV_DATA_GUID: &str = "fff12b8d-7696-4c8b-a985-2747075b4f50";
+
+/// What a volume's header says about it, for a dump's own layout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct VolumeHeader {
+    /// `FvLength`: the volume's size, header included (checked against nothing but the
+    /// header: the caller judges it against the dump).
+    pub len: u64,
+    /// `FV(<FvName>)` from the extended header, else `FV@<base>`, as [`map_volumes`] names it.
+    pub name: String,
+    /// `FileSystemGuid`, in registry form ([`NV_DATA_GUID`] for a variable store).
+    pub file_system: String,
+    /// The erased byte (`EFI_FVB2_ERASE_POLARITY`): 0xff or 0x00.
+    pub erase: u8,
+}
+
+/// The volume header at `base` of `source`, when one is there: `_FVH` at 0x28, a
+/// `HeaderLength` of at least 0x48 (even, within 4 KiB and `FvLength`) and a header whose
+/// 16-bit words sum to 0, as the PI spec requires. A `_FVH` that fails these is not a volume
+/// (`Ok(None)`): the four bytes occur by chance in code and data.
+pub(crate) fn volume_header(source: &dyn Source, base: u64) -> io::Result<Option<VolumeHeader>> {
+    let h = source.read_at(base, MAX_HEADER)?;
+    if h.get(0x28..0x2c) != Some(b"_FVH") {
+        return Ok(None);
+    }
+    let fv_len = le(&h, 0x20, 8).unwrap_or(0);
+    let hdr_len = le(&h, 0x30, 2).unwrap_or(0);
+    let attributes = le(&h, 0x2c, 4).unwrap_or(0);
+    let ext_off = le(&h, 0x34, 2).unwrap_or(0);
+    let Some(header) = h.get(..super::to_usize(hdr_len)) else {
+        return Ok(None);
+    };
+    let sum = header.chunks_exact(2).fold(0u16, |s, w| {
+        s.wrapping_add(u16::from_le_bytes([w[0], w[1]]))
+    });
+    if hdr_len < 0x48 || hdr_len % 2 != 0 || hdr_len > fv_len || sum != 0 {
+        return Ok(None);
+    }
+    let mut name = format!("FV@{base:#x}");
+    if ext_off >= hdr_len && ext_off.checked_add(20).is_some_and(|e| e <= fv_len) {
+        let e = source.read_at(base.saturating_add(ext_off), 16)?;
+        if e.len() == 16 {
+            name = format!("FV({})", guid(&e));
+        }
+    }
+    Ok(Some(VolumeHeader {
+        len: fv_len,
+        name,
+        file_system: guid(&h[0x10..0x20]),
+        erase: if attributes & 0x800 != 0 { 0xff } else { 0x00 },
+    }))
+}
+
 /// Every volume of `source`, one after another from offset 0.
 pub(super) fn map_volumes(source: &dyn Source) -> Result<Vec<Part>, Error> {
     let mut parts = Vec::new();

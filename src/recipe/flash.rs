@@ -80,6 +80,12 @@ pub(crate) struct Region {
     /// The `[[blob]]` the region holds (`blob` only, required there).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blob: Option<String>,
+    /// `None` for a region a person declared (the recipe's `[flash]`, a `--flash-layout`
+    /// file); for a region the dump describes itself (`crate::dump::own`), where the dump
+    /// says so (`FMAP at 0x1000, area RW_VPD`). Never read from TOML: a dump's word is
+    /// untrusted, and a self-described region never masks bytes.
+    #[serde(skip)]
+    pub described_by: Option<String>,
 }
 
 impl Region {

@@ -13,7 +13,7 @@ use crate::support::{run_ok, TestEnv};
 const UBOOT: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 /// The flash chip flashrom emulates, and its size.
 const CHIP: &str = "W25Q128FV";
-const FLASH: usize = 16 << 20;
+pub(super) const FLASH: usize = 16 << 20;
 const FIRMWARE_AT: usize = 0x10_0000;
 const FACTORY_AT: usize = 0xf_0000;
 const SPARE_AT: usize = 0x70_0000;
@@ -49,7 +49,7 @@ size = 0x900000
 kind = "erased"
 "#;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
+pub(super) fn noise(len: usize, seed: u64) -> Vec<u8> {
     let mut s = seed;
     (0..len)
         .map(|_| {
@@ -61,7 +61,12 @@ fn noise(len: usize, seed: u64) -> Vec<u8> {
 
 /// `target/dump-parts-v1`: the release (`firmware.img`: a uImage padded to 1 MiB, then a
 /// squashfs) and U-Boot, made once.
-fn parts() -> PathBuf {
+pub(super) fn parts() -> PathBuf {
+    // Tests of one process make the parts one at a time (the temporary folder is per process).
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dump-parts-v1");
     if dir.join(".complete").exists() {
         return dir;
@@ -115,7 +120,7 @@ fn flash(parts: &Path, mac: &str) -> Vec<u8> {
 }
 
 /// `chip` written into flashrom's emulated chip and read back out, as a lab reads a board.
-fn read_back(env: &TestEnv, chip: &[u8], name: &str) {
+pub(super) fn read_back(env: &TestEnv, chip: &[u8], name: &str) {
     let image = env.path(&format!("{name}.chip"));
     std::fs::write(&image, chip).unwrap();
     run_ok(
@@ -178,12 +183,14 @@ struct SpanJson {
     #[serde(default)]
     runs: Vec<RunJson>,
     coverage: CoverageJson,
+    /// Where the dump describes the region itself (its own layout, `dump_own.rs`).
+    source: Option<String>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-struct DumpJson {
+pub(super) struct DumpJson {
     schema_version: u32,
     dump: String,
     size: u64,
@@ -195,9 +202,22 @@ struct DumpJson {
     coverage: CoverageJson,
     #[serde(default)]
     notes: Vec<String>,
+    #[serde(default)]
+    dump_tables: Vec<TableJson>,
 }
 
-fn stdout(output: &std::process::Output) -> String {
+/// A partition table the dump holds (`dump_own.rs`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct TableJson {
+    format: String,
+    offset: u64,
+    areas: u64,
+    used: bool,
+}
+
+pub(super) fn stdout(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
@@ -527,7 +547,7 @@ fn verify_and_attest_verify_check_a_dump() {
     assert!(text.contains("an ELF file at 0x90000"), "{text}");
 }
 
-fn base64_decode(text: &str) -> Vec<u8> {
+pub(super) fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD
         .decode(text)
