@@ -87,6 +87,8 @@ fn checked(predicate: serde_json::Value, summary: bool) -> Report {
             verifier_id: "https://lab.example/verifier".to_owned(),
             time_verified: "2026-12-01T10:00:00Z".to_owned(),
             verified_levels: Vec::new(),
+            resource_uri: "pkg:generic/acme-router-fw@1.0.0".to_owned(),
+            policy_sha256: None,
         }),
         rebuild_verdict: None,
         verifier_name: None,
