@@ -1218,6 +1218,38 @@ mod tests {
         }
     }
 
+    /// `passed`, `Passed`, `Identical`: a verdict in another case is no verdict (a reader
+    /// that folded case would count what this one refuses, or the other way round).
+    #[test]
+    fn a_verdict_in_another_case_is_a_predicate_problem() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        for result in ["passed", "Passed"] {
+            let mut summary = vsa(&s, true);
+            summary["predicate"]["verificationResult"] = json!(result);
+            let report = check_bundle(
+                &sign(&key, &[summary, rebuild(&s)]),
+                &[key.verifying_key()],
+                &[],
+            )
+            .unwrap();
+            assert!(report.summary.is_none(), "{result}");
+            assert!(!report.is_verified(), "{result}");
+        }
+        for verdict in ["Identical", "IDENTICAL"] {
+            let mut statement = rebuild(&s);
+            statement["predicate"]["verdict"] = json!(verdict);
+            let report = check_bundle(
+                &sign(&key, &[vsa(&s, true), statement]),
+                &[key.verifying_key()],
+                &[],
+            )
+            .unwrap();
+            assert_eq!(report.rebuild_verdict, None, "{verdict}");
+            assert!(!report.is_verified(), "{verdict}");
+        }
+    }
+
     #[test]
     fn subjects_without_blake3_match_on_sha256() {
         let subject = StatementSubject {
