@@ -3,13 +3,23 @@
 //! Written whole or not at all (a temporary file in the same directory, renamed). Read
 //! leniently about blank lines and strictly about everything else: an error names the file
 //! and the line.
+//!
+//! Every reader of a bundle reads it here ([`read_bundle`], or [`read_bundle_bytes`] and
+//! [`parse_bundle_bytes`] when the bytes are wanted too, or [`read_bundle_from`] for a file
+//! opened beneath a folder): it must be a regular file, opened without blocking (a FIFO or a
+//! device is refused, never waited on), and at most [`MAX_BUNDLE_BYTES`] of it are read (a
+//! larger one is refused, not cut).
 
-use std::io;
+use std::fs::File;
+use std::io::{self, Read as _};
 use std::path::Path;
 
 use super::dsse::Envelope;
 use super::Error;
 use crate::atomic::write_atomic;
+
+/// The largest bundle read (a predicate carries the explained differences: some MiB at most).
+pub(crate) const MAX_BUNDLE_BYTES: u64 = 64 << 20;
 
 /// Write `envelopes` to `path`, one per line, replacing any file there.
 pub fn write_bundle(path: &Path, envelopes: &[Envelope]) -> io::Result<()> {
@@ -23,14 +33,47 @@ pub fn write_bundle(path: &Path, envelopes: &[Envelope]) -> io::Result<()> {
 
 /// The envelopes in the bundle at `path`, in file order.
 pub fn read_bundle(path: &Path) -> Result<Vec<Envelope>, Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+    parse_bundle_bytes(path, &read_bundle_bytes(path)?)
+}
+
+/// The bytes of the bundle at `path`: a regular file (a symlink to one is followed, as the
+/// user named it) of at most [`MAX_BUNDLE_BYTES`].
+pub(crate) fn read_bundle_bytes(path: &Path) -> Result<Vec<u8>, Error> {
+    let file = crate::beneath::open_regular(path).map_err(|source| Error::Open {
         path: path.to_owned(),
         source,
     })?;
-    let text = String::from_utf8(bytes).map_err(|_| Error::NotText {
+    read_bounded(path, file)
+}
+
+/// The envelopes of the bundle in `file`, already opened (as a regular file) from `path`.
+pub(crate) fn read_bundle_from(path: &Path, file: File) -> Result<Vec<Envelope>, Error> {
+    parse_bundle_bytes(path, &read_bounded(path, file)?)
+}
+
+fn read_bounded(path: &Path, file: File) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    file.take(MAX_BUNDLE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
+        return Err(Error::TooLarge {
+            path: path.to_owned(),
+            max_mib: MAX_BUNDLE_BYTES >> 20,
+        });
+    }
+    Ok(bytes)
+}
+
+/// The envelopes in `bytes`, read from `path` (named in errors only): UTF-8 text, a line each.
+pub(crate) fn parse_bundle_bytes(path: &Path, bytes: &[u8]) -> Result<Vec<Envelope>, Error> {
+    let text = std::str::from_utf8(bytes).map_err(|_| Error::NotText {
         path: path.to_owned(),
     })?;
-    parse_bundle(path, &text)
+    parse_bundle(path, text)
 }
 
 /// The envelopes in `text`, read from `path` (named in errors only).
@@ -92,6 +135,38 @@ mod tests {
         assert!(
             err.to_string()
                 .contains("line 1: not a DSSE envelope: invalid base64"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_a_folder_and_a_file_too_large_are_refused_without_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.intoto.jsonl");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        // No writer ever opens the FIFO: a reader that waited for one would hang here.
+        let err = read_bundle(&fifo).unwrap_err();
+        assert!(
+            format!("{:#}", anyhow::Error::new(err)).contains("is a FIFO"),
+            "a FIFO"
+        );
+        let err = read_bundle(dir.path()).unwrap_err();
+        assert!(format!("{:#}", anyhow::Error::new(err)).contains("directory"));
+        let big = dir.path().join("big.intoto.jsonl");
+        std::fs::File::create(&big)
+            .unwrap()
+            .set_len(MAX_BUNDLE_BYTES + 1)
+            .unwrap();
+        let err = read_bundle(&big).unwrap_err().to_string();
+        assert!(
+            err.ends_with("is larger than 64 MiB: not an attestation bundle"),
             "{err}"
         );
     }

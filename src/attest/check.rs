@@ -14,7 +14,7 @@
 //!
 //! A rejection is a value, [`Report::problems`]; an [`Error`] means an artifact could not be read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -106,6 +106,10 @@ pub struct Summary {
     pub verifier_id: String,
     pub time_verified: String,
     pub verified_levels: Vec<String>,
+    /// `resourceUri`: the package verified, `pkg:generic/NAME@VERSION`.
+    pub resource_uri: String,
+    /// `policy.digest.sha256`: binds the recipe and the lock.
+    pub policy_sha256: Option<String>,
 }
 
 /// Why a bundle is rejected. Envelopes are numbered from 1, in bundle order.
@@ -128,6 +132,18 @@ pub enum Problem {
         envelope: usize,
         predicate_type: &'static str,
         reason: String,
+    },
+    /// Envelope `envelope` verifies with no key that verifies envelope `first`: two signers.
+    SignersDiffer {
+        envelope: usize,
+        first: usize,
+    },
+    /// The summary and the rebuild predicate describe different verifications: `field` of the
+    /// summary says `summary`, the rebuild predicate implies `predicate`.
+    SummaryDisagrees {
+        field: &'static str,
+        summary: String,
+        predicate: String,
     },
     /// The statement's subjects differ from those of envelope `first`.
     SubjectsDiffer {
@@ -167,6 +183,8 @@ impl Problem {
             Problem::PayloadType { .. } => "payload_type",
             Problem::Statement { .. } => "statement",
             Problem::Predicate { .. } => "predicate",
+            Problem::SignersDiffer { .. } => "signers_differ",
+            Problem::SummaryDisagrees { .. } => "summary_disagrees",
             Problem::SubjectsDiffer { .. } => "subjects_differ",
             Problem::MissingPredicate { .. } => "missing_predicate",
             Problem::DuplicatePredicate { .. } => "duplicate_predicate",
@@ -204,6 +222,20 @@ impl fmt::Display for Problem {
             } => write!(
                 f,
                 "envelope {envelope}: invalid `{predicate_type}` predicate: {reason}"
+            ),
+            Problem::SignersDiffer { envelope, first } => write!(
+                f,
+                "envelope {envelope}: signed by another key than envelope {first} (one \
+                 attestation has one signer: a statement from another verifier?)"
+            ),
+            Problem::SummaryDisagrees {
+                field,
+                summary,
+                predicate,
+            } => write!(
+                f,
+                "the verification summary's {field} is `{summary}` but the rebuild predicate's \
+                 is `{predicate}` (statements of two verifications?)"
             ),
             Problem::SubjectsDiffer { envelope, first } => write!(
                 f,
@@ -253,8 +285,8 @@ struct RawStatement {
 struct RawVsa {
     verifier: RawVerifier,
     time_verified: String,
-    #[allow(dead_code)] // required by the spec; its content is the verifier's business
-    policy: serde_json::Map<String, Value>,
+    resource_uri: String,
+    policy: RawPolicy,
     verification_result: VerificationResult,
     verified_levels: Vec<String>,
     #[allow(dead_code)]
@@ -264,6 +296,12 @@ struct RawVsa {
 #[derive(Deserialize)]
 struct RawVerifier {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct RawPolicy {
+    #[serde(default)]
+    digest: BTreeMap<String, String>,
 }
 
 #[derive(Deserialize, PartialEq, Eq)]
@@ -297,6 +335,9 @@ pub fn check_bundle(
     let mut rebuild_at: Option<usize> = None;
     // The rebuild predicate, with the subjects of its own statement.
     let mut rebuild: Option<(RebuildPredicate, Vec<StatementSubject>)> = None;
+    // The first signed envelope, and the keys that sign every signed envelope.
+    let mut signer: Option<(usize, BTreeSet<usize>)> = None;
+    let mut signer_sets: Vec<BTreeSet<usize>> = Vec::with_capacity(envelopes.len());
 
     for (i, envelope) in envelopes.iter().enumerate() {
         let index = i + 1;
@@ -305,7 +346,25 @@ pub fn check_bundle(
             signed_by: None,
             predicate_type: None,
         };
-        let statement = check_envelope(index, envelope, keys, &mut check, &mut report.problems);
+        // Every trusted key that verifies one of its signatures (the keyid is only a hint).
+        let message = envelope.pae();
+        let signers: BTreeSet<usize> = keys
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| {
+                envelope
+                    .signatures
+                    .iter()
+                    .any(|s| k.verify(&message, &s.sig))
+            })
+            .map(|(i, _)| i)
+            .collect();
+        let statement =
+            check_envelope(index, envelope, &signers, &mut signer, &mut report.problems);
+        signer_sets.push(signers);
+        if let Some(statement) = &statement {
+            check.predicate_type = Some(statement.predicate_type.clone());
+        }
         report.envelopes.push(check);
         let Some(statement) = statement else { continue };
 
@@ -365,6 +424,15 @@ pub fn check_bundle(
         }
     }
 
+    // Each envelope is shown as signed by the bundle's one signer where it can be.
+    let common = signer.map(|(_, keys)| keys).unwrap_or_default();
+    for (check, signers) in report.envelopes.iter_mut().zip(&signer_sets) {
+        check.signed_by = signers
+            .intersection(&common)
+            .chain(signers)
+            .next()
+            .map(|&i| keys[i].keyid().to_owned());
+    }
     for (seen, predicate_type) in [
         (summary_at, vsa::PREDICATE_TYPE),
         (rebuild_at, REBUILD_PREDICATE_TYPE),
@@ -390,6 +458,11 @@ pub fn check_bundle(
     }
 
     report.subjects = first_subjects.map(|(_, s)| s).unwrap_or_default();
+    if let (Some(summary), Some((rebuild, _))) = (&report.summary, &rebuild) {
+        report
+            .problems
+            .extend(summary_disagreements(summary, rebuild));
+    }
     if let Some((rebuild, subjects)) = rebuild {
         // Signed is not true: each verdict must follow from what the predicate records.
         for what in super::consistency::contradictions(&rebuild, &subjects) {
@@ -422,21 +495,39 @@ pub fn check_bundle(
 }
 
 /// Signature, payload type and statement shape of one envelope; the statement when all hold.
+///
+/// `signers` are the trusted keys that verify one of its signatures (indexes); `signer` is the
+/// first signed envelope's number and the keys that sign every signed envelope so far; an
+/// envelope that none of them signs is refused.
 fn check_envelope(
     index: usize,
     envelope: &Envelope,
-    keys: &[VerifyingKey],
-    check: &mut EnvelopeCheck,
+    signers: &BTreeSet<usize>,
+    signer: &mut Option<(usize, BTreeSet<usize>)>,
     problems: &mut Vec<Problem>,
 ) -> Option<RawStatement> {
-    let Some(key) = envelope.verify(keys) else {
+    if signers.is_empty() {
         problems.push(Problem::BadSignature {
             envelope: index,
             signatures: envelope.signatures.len(),
         });
         return None;
-    };
-    check.signed_by = Some(key.keyid().to_owned());
+    }
+    // One attestation has one signer: a key that signs every envelope read so far.
+    match signer {
+        None => *signer = Some((index, signers.clone())),
+        Some((first, common)) => {
+            let both: BTreeSet<usize> = common.intersection(signers).copied().collect();
+            if both.is_empty() {
+                problems.push(Problem::SignersDiffer {
+                    envelope: index,
+                    first: *first,
+                });
+                return None;
+            }
+            *common = both;
+        }
+    }
     if envelope.payload_type != PAYLOAD_TYPE {
         problems.push(Problem::PayloadType {
             envelope: index,
@@ -445,10 +536,7 @@ fn check_envelope(
         return None;
     }
     match parse_statement(&envelope.payload) {
-        Ok(statement) => {
-            check.predicate_type = Some(statement.predicate_type.clone());
-            Some(statement)
-        }
+        Ok(statement) => Some(statement),
         Err(reason) => {
             problems.push(Problem::Statement {
                 envelope: index,
@@ -460,7 +548,7 @@ fn check_envelope(
 }
 
 fn parse_statement(payload: &[u8]) -> Result<RawStatement, String> {
-    let value: Value = serde_json::from_slice(payload).map_err(|e| e.to_string())?;
+    let value = strict::parse(payload)?;
     match value.get("_type") {
         Some(Value::String(t)) if t == STATEMENT_TYPE => {}
         Some(Value::String(t)) => return Err(format!("`_type` is `{t}`")),
@@ -502,7 +590,41 @@ fn parse_vsa(predicate: serde_json::Map<String, Value>) -> Result<Summary, Strin
         verifier_id: raw.verifier.id,
         time_verified: raw.time_verified,
         verified_levels: raw.verified_levels,
+        resource_uri: raw.resource_uri,
+        policy_sha256: raw.policy.digest.get("sha256").cloned(),
     })
+}
+
+/// Where the summary and the rebuild predicate, both signed by the bundle's one signer, tell of
+/// two verifications: another verifier, another package, another recipe or lock. Each is a
+/// statement spliced in from another attestation of the same subjects.
+fn summary_disagreements(summary: &Summary, p: &RebuildPredicate) -> Vec<Problem> {
+    let resource = super::predicate::resource_uri(&p.package.name, &p.package.version);
+    let policy = super::predicate::policy_digest_of(
+        &p.recipe.digest.sha256.hex(),
+        &p.lock.digest.sha256.hex(),
+    );
+    [
+        (
+            "`verifier.id`",
+            summary.verifier_id.clone(),
+            p.verifier.id.clone(),
+        ),
+        ("`resourceUri`", summary.resource_uri.clone(), resource),
+        (
+            "`policy.digest.sha256` (of the recipe and the lock)",
+            summary.policy_sha256.clone().unwrap_or_default(),
+            policy,
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, summary, predicate)| summary != predicate)
+    .map(|(field, summary, predicate)| Problem::SummaryDisagrees {
+        field,
+        summary,
+        predicate,
+    })
+    .collect()
 }
 
 /// True when `hashes` match the subject's sha256, and its blake3 when it has one.
@@ -510,6 +632,85 @@ fn subject_matches(subject: &StatementSubject, hashes: &Hashes) -> bool {
     let same = |algorithm: &str, hex: String| subject.digest.get(algorithm) == Some(&hex);
     same("sha256", hashes.sha256.hex())
         && (!subject.digest.contains_key("blake3") || same("blake3", hashes.blake3.hex()))
+}
+
+/// JSON read as `serde_json` reads it, except that an object with a key written twice is
+/// refused. `serde_json` keeps the last value of such a key, other readers the first: a payload
+/// that two readers would read as two statements is no statement. Nesting is bounded by
+/// `serde_json`'s own recursion limit, which drives this visitor.
+mod strict {
+    use std::collections::BTreeSet;
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
+    use serde_json::{Map, Number, Value};
+
+    /// `payload` as a JSON value, or why not (a key written twice is named).
+    pub(super) fn parse(payload: &[u8]) -> Result<Value, String> {
+        let mut de = serde_json::Deserializer::from_slice(payload);
+        let value = de.deserialize_any(Strict).map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(value)
+    }
+
+    struct Strict;
+
+    impl<'de> de::DeserializeSeed<'de> for Strict {
+        type Value = Value;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_any(Strict)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Strict {
+        type Value = Value;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a JSON value")
+        }
+        fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+            Ok(Value::Bool(v))
+        }
+        fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+            Ok(Value::Number(v.into()))
+        }
+        fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+            Ok(Value::Number(v.into()))
+        }
+        fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+            Ok(Number::from_f64(v).map_or(Value::Null, Value::Number))
+        }
+        fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+            Ok(Value::String(v.to_owned()))
+        }
+        fn visit_string<E>(self, v: String) -> Result<Value, E> {
+            Ok(Value::String(v))
+        }
+        fn visit_unit<E>(self) -> Result<Value, E> {
+            Ok(Value::Null)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element_seed(Strict)? {
+                items.push(item);
+            }
+            Ok(Value::Array(items))
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut seen = BTreeSet::new();
+            let mut object = Map::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if !seen.insert(key.clone()) {
+                    return Err(de::Error::custom(format!(
+                        "the key `{key}` is written twice in one object"
+                    )));
+                }
+                let value = map.next_value_seed(Strict)?;
+                object.insert(key, value);
+            }
+            Ok(Value::Object(object))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -526,16 +727,26 @@ mod tests {
         vec![Subject::new("fw.img", sha.repeat(64), "b".repeat(64))]
     }
 
+    /// The summary `verify` writes beside [`predicate_with`]'s predicate: the same verifier,
+    /// package, recipe and lock.
     fn vsa(subjects: &[Subject], passed: bool) -> Value {
-        vsa_statement(
+        let p = predicate_with(subjects, "identical");
+        let policy_text = format!(
+            "{}\n{}\n",
+            p["recipe"]["digest"]["sha256"].as_str().unwrap(),
+            p["lock"]["digest"]["sha256"].as_str().unwrap()
+        );
+        let mut v = vsa_statement(
             subjects,
-            "pkg:generic/fw@1",
-            &"c".repeat(64),
+            "pkg:generic/acme-router-fw@1.0.0",
+            &crate::hash::hash_bytes(policy_text.as_bytes()).sha256.hex(),
             "file:reprove.toml",
             passed,
             OffsetDateTime::UNIX_EPOCH,
             vec![vsa::LEVEL_REPRODUCIBLE.to_owned()],
-        )
+        );
+        v["predicate"]["verifier"]["id"] = p["verifier"]["id"].clone();
+        v
     }
 
     /// A real predicate (from the demo, shortened), made to tell one consistent story about
@@ -889,6 +1100,154 @@ mod tests {
         let mut later = rebuild(&s);
         later["predicate"]["added_later"] = json!({"anything": [1, 2]});
         assert_eq!(problems(&sign(&key, &[vsa(&s, true), later]), &key), vec![]);
+    }
+
+    /// Two trusted keys, one bundle: lab A's summary spliced onto lab B's rebuild predicate
+    /// (or lab B's statement riding along with lab A's) is one attestation by nobody.
+    #[test]
+    fn a_bundle_whose_envelopes_two_keys_sign_is_a_rejection() {
+        let (a, b) = (SigningKey::generate(), SigningKey::generate());
+        let s = subjects("a");
+        let mut envs = sign(&a, &[vsa(&s, true)]);
+        envs.extend(sign(&b, &[rebuild(&s)]));
+        let report = check_bundle(&envs, &[a.verifying_key(), b.verifying_key()], &[]).unwrap();
+        assert_eq!(
+            report.problems,
+            vec![
+                Problem::SignersDiffer {
+                    envelope: 2,
+                    first: 1
+                },
+                // Nothing the other signer's envelope says counts.
+                Problem::MissingPredicate {
+                    predicate_type: REBUILD_PREDICATE_TYPE
+                }
+            ]
+        );
+        // An envelope that both keys sign goes with either: one signer is still found.
+        let mut cosigned = sign(&a, &[vsa(&s, true), rebuild(&s)]);
+        let extra = sign(&b, &[rebuild(&s)]).remove(0).signatures.remove(0);
+        cosigned[1].signatures.insert(0, extra);
+        let keys = [b.verifying_key(), a.verifying_key()];
+        let report = check_bundle(&cosigned, &keys, &[]).unwrap();
+        assert_eq!(report.problems, vec![]);
+        assert_eq!(report.envelopes[1].signed_by.as_deref(), Some(a.keyid()));
+    }
+
+    /// The summary and the rebuild predicate must be about one verification: the same
+    /// verifier, package and recipe (a summary of one release over another's predicate, or
+    /// one lab's name over another's record, is a splice).
+    #[test]
+    fn a_summary_that_names_another_verifier_package_or_recipe_is_a_rejection() {
+        type Edit = fn(&mut Value);
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let cases: [(&str, Edit); 4] = [
+            ("`verifier.id`", |v| {
+                v["predicate"]["verifier"]["id"] = json!("https://other-lab.example");
+            }),
+            ("`resourceUri`", |v| {
+                v["predicate"]["resourceUri"] = json!("pkg:generic/acme-router-fw@0.9.0");
+            }),
+            ("`policy.digest.sha256`", |v| {
+                v["predicate"]["policy"]["digest"]["sha256"] = json!("d".repeat(64));
+            }),
+            ("`policy.digest.sha256`", |v| {
+                v["predicate"]["policy"]["digest"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("sha256");
+            }),
+        ];
+        for (field, edit) in cases {
+            let mut summary = vsa(&s, true);
+            edit(&mut summary);
+            let found: Vec<String> = problems(&sign(&key, &[summary, rebuild(&s)]), &key)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains(field) && p.contains("rebuild predicate")),
+                "{field}: {found:?}"
+            );
+        }
+    }
+
+    /// Two readers must never see two statements in one payload: a key written twice (which
+    /// `serde_json` would quietly read as its last value) is refused wherever it is.
+    #[test]
+    fn a_payload_with_a_key_written_twice_is_a_rejection() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let vsa_text = serde_json::to_string(&vsa(&s, true)).unwrap();
+        let rebuild_text = serde_json::to_string(&rebuild(&s)).unwrap();
+        for (text, twice) in [
+            (
+                vsa_text.replacen(
+                    "\"verificationResult\":\"PASSED\"",
+                    "\"verificationResult\":\"FAILED\",\"verificationResult\":\"PASSED\"",
+                    1,
+                ),
+                "verificationResult",
+            ),
+            (
+                rebuild_text.replacen("\"verdict\":", "\"verdict\":\"different\",\"verdict\":", 1),
+                "verdict",
+            ),
+            (
+                vsa_text.replacen("\"_type\":", "\"subject\":[],\"_type\":", 1),
+                "subject",
+            ),
+        ] {
+            assert_ne!(text, vsa_text);
+            let mut envs = sign(&key, &[vsa(&s, true), rebuild(&s)]);
+            let at = usize::from(twice == "verdict");
+            envs[at] = envelope(text.as_bytes(), Some(&key));
+            let found: Vec<String> = problems(&envs, &key)
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            assert!(
+                found
+                    .iter()
+                    .any(|p| p.contains(&format!("the key `{twice}` is written twice"))),
+                "{twice}: {found:?}"
+            );
+        }
+    }
+
+    /// `passed`, `Passed`, `Identical`: a verdict in another case is no verdict (a reader
+    /// that folded case would count what this one refuses, or the other way round).
+    #[test]
+    fn a_verdict_in_another_case_is_a_predicate_problem() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        for result in ["passed", "Passed"] {
+            let mut summary = vsa(&s, true);
+            summary["predicate"]["verificationResult"] = json!(result);
+            let report = check_bundle(
+                &sign(&key, &[summary, rebuild(&s)]),
+                &[key.verifying_key()],
+                &[],
+            )
+            .unwrap();
+            assert!(report.summary.is_none(), "{result}");
+            assert!(!report.is_verified(), "{result}");
+        }
+        for verdict in ["Identical", "IDENTICAL"] {
+            let mut statement = rebuild(&s);
+            statement["predicate"]["verdict"] = json!(verdict);
+            let report = check_bundle(
+                &sign(&key, &[vsa(&s, true), statement]),
+                &[key.verifying_key()],
+                &[],
+            )
+            .unwrap();
+            assert_eq!(report.rebuild_verdict, None, "{verdict}");
+            assert!(!report.is_verified(), "{verdict}");
+        }
     }
 
     #[test]

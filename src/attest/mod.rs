@@ -126,6 +126,14 @@ pub enum Error {
     },
     #[error("cannot replay `{path}`: {reason}")]
     Replay { path: PathBuf, reason: String },
+    #[error("failed to read `{path}`")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: crate::beneath::Error,
+    },
+    #[error("`{path}` is larger than {max_mib} MiB: not an attestation bundle")]
+    TooLarge { path: PathBuf, max_mib: u64 },
     #[error("`{path}` holds no envelope")]
     EmptyBundle { path: PathBuf },
     #[error("`{path}` is not UTF-8 text")]

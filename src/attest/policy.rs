@@ -1049,10 +1049,15 @@ mod tests {
         /// An attestation of `fw.img` with sha256 `sha…` by `lab-N`: (VSA, rebuild predicate).
         fn statements(sha: &str, verdict: &str, lab: usize) -> [Value; 2] {
             let s = Subject::new("fw.img", sha.repeat(64), "b".repeat(64));
+            let p = predicate(&s, verdict);
+            let policy_digest = crate::attest::predicate::policy_digest_of(
+                p["recipe"]["digest"]["sha256"].as_str().unwrap(),
+                p["lock"]["digest"]["sha256"].as_str().unwrap(),
+            );
             let vsa = vsa_statement(
                 std::slice::from_ref(&s),
-                "pkg:generic/fw@1",
-                &"c".repeat(64),
+                "pkg:generic/acme-router-fw@1.0.0",
+                &policy_digest,
                 "urn:x",
                 true,
                 VERIFIED,
@@ -1062,7 +1067,7 @@ mod tests {
                 "_type": STATEMENT_TYPE,
                 "subject": [s],
                 "predicateType": REBUILD_PREDICATE_TYPE,
-                "predicate": predicate(&s, verdict),
+                "predicate": p,
             });
             let mut both = [vsa, rebuild];
             for statement in &mut both {
@@ -1207,10 +1212,9 @@ mod tests {
         #[test]
         fn the_claimed_verifier_the_lock_and_the_clock_are_checked() {
             let labs = Labs::new();
+            // Lab 0's key under lab 2's name (both statements say lab 2).
+            let claims_other = labs.write("other", &statements("a", "identical", 2), &[0, 0]);
             let mut s = statements("a", "identical", 0);
-            s[1]["predicate"]["verifier"]["id"] = json!("lab-2");
-            let claims_other = labs.write("other", &s, &[0, 0]);
-            s[1]["predicate"]["verifier"]["id"] = json!("lab-0");
             s[1]["predicate"]["lock"]["traced"] = json!(false);
             let untraced = labs.write("untraced", &s, &[0, 0]);
             let fine = labs.write("fine", &statements("a", "identical", 1), &[1, 1]);

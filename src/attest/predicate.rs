@@ -268,12 +268,21 @@ pub fn rebuild_predicate(report: &Report, shipped: &[&Path], how: &Attesting) ->
 /// The sha256 of the policy the VSA names: the recipe and the lock, as `sha256(recipe ‖ lock)`
 /// of their digests (`recipe-sha256-hex` `\n` `lock-sha256-hex` `\n`).
 pub fn policy_digest(report: &Report) -> String {
-    let text = format!(
-        "{}\n{}\n",
-        report.recipe.hashes.sha256.hex(),
-        report.lock.hashes.sha256.hex()
-    );
+    policy_digest_of(
+        &report.recipe.hashes.sha256.hex(),
+        &report.lock.hashes.sha256.hex(),
+    )
+}
+
+/// [`policy_digest`] from the recipe's and the lock's sha256, in hex.
+pub(crate) fn policy_digest_of(recipe_sha256: &str, lock_sha256: &str) -> String {
+    let text = format!("{recipe_sha256}\n{lock_sha256}\n");
     Checksum::of(crate::hash::Algorithm::Sha256, text.as_bytes()).hex()
+}
+
+/// The VSA's `resourceUri` for a package: a generic package URL, percent-encoded.
+pub(crate) fn resource_uri(name: &str, version: &str) -> String {
+    format!("pkg:generic/{}@{}", percent(name), percent(version))
 }
 
 /// `text` with everything but unreserved URI characters percent-encoded.
@@ -361,11 +370,7 @@ pub(crate) fn statements(
 ) -> [Value; 2] {
     let subjects = subjects(report);
     // The resource verified: the package as the recipe names it, as a generic package URL.
-    let resource = format!(
-        "pkg:generic/{}@{}",
-        percent(&report.package.name),
-        percent(&report.package.version)
-    );
+    let resource = resource_uri(&report.package.name, &report.package.version);
     let policy_uri = how
         .policy_uri
         .clone()

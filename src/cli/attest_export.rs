@@ -4,21 +4,17 @@
 //! written; a file that cannot be read is exit 2. The document goes to `--out` (written whole
 //! or not at all) or to stdout.
 
-use std::io::Read as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 use clap::Args;
 
-use crate::attest::bundle::parse_bundle;
+use crate::attest::bundle::{parse_bundle_bytes, read_bundle_bytes};
 use crate::attest::check::{check_bundle, Problem};
 use crate::attest::cyclonedx::cyclonedx_document;
 use crate::attest::key::VerifyingKey;
 use crate::exit::ExitStatus;
 use crate::output::Output;
-
-/// The largest bundle exported: it is attached whole to the document, in base64.
-const MAX_BUNDLE_BYTES: u64 = 64 << 20;
 
 #[derive(Debug, Args)]
 pub struct AttestExportArgs {
@@ -36,20 +32,9 @@ pub struct AttestExportArgs {
 }
 
 pub(super) fn run(args: &AttestExportArgs, out: &Output) -> anyhow::Result<ExitStatus> {
-    let mut bytes = Vec::new();
-    std::fs::File::open(&args.file)
-        .and_then(|f| f.take(MAX_BUNDLE_BYTES + 1).read_to_end(&mut bytes))
-        .with_context(|| format!("failed to read `{}`", args.file.display()))?;
-    if bytes.len() as u64 > MAX_BUNDLE_BYTES {
-        anyhow::bail!(
-            "`{}` is larger than {MAX_BUNDLE_BYTES} bytes: not an attestation to export",
-            args.file.display()
-        );
-    }
-    let text = std::str::from_utf8(&bytes).map_err(|_| crate::attest::Error::NotText {
-        path: args.file.clone(),
-    })?;
-    let envelopes = parse_bundle(&args.file, text)?;
+    // The bundle is attached whole to the document: its bytes, as read (bounded, no FIFO).
+    let bytes = read_bundle_bytes(&args.file)?;
+    let envelopes = parse_bundle_bytes(&args.file, &bytes)?;
     let keys = args
         .keys
         .iter()

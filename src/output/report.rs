@@ -10,9 +10,10 @@
 //!
 //! ```text
 //! { "schema_version": 1,
-//!   "summary": { "attestations": 6, "passed": 5, "failed": 1, "rejected": 0, "unreadable": 0 },
+//!   "summary": { "attestations": 6, "passed": 5, "failed": 1, "rejected": 0, "unreadable": 0,
+//!                "disputed": 0 },
 //!   "attestations": [
-//!     { "file": "…", "status": "passed|failed|rejected|unreadable",
+//!     { "file": "…", "status": "passed|failed|disputed|rejected|unreadable",
 //!       "package": "…", "version": "…", "verdict": "identical", "verifier": "…",
 //!       "time": "<RFC 3339>", "isolation": { "backend": "bubblewrap", "version": "…" },
 //!       "rebuilds": 1,
@@ -45,6 +46,14 @@ struct SummaryJson {
     failed: usize,
     rejected: usize,
     unreadable: usize,
+    /// Written only when some are (a field added after the others).
+    #[serde(skip_serializing_if = "is_zero")]
+    disputed: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Serialize)]
@@ -111,6 +120,7 @@ pub(crate) fn fleet_json(fleet: &Fleet) -> FleetJson {
             failed: fleet.count(Status::Failed),
             rejected: fleet.count(Status::Rejected),
             unreadable: fleet.count(Status::Unreadable),
+            disputed: fleet.count(Status::Disputed),
         },
         attestations: fleet.entries.iter().map(entry_json).collect(),
     }
@@ -225,15 +235,19 @@ fn cells(e: &Entry) -> [String; 9] {
 fn status_style(status: Status) -> Style {
     match status {
         Status::Passed => Style::Good,
-        Status::Failed | Status::Rejected => Style::Bad,
+        Status::Failed | Status::Disputed | Status::Rejected => Style::Bad,
         Status::Unreadable => Style::Warn,
     }
 }
 
 /// The summary line: `6 attestations: 5 passed, 1 failed, 0 rejected, 0 unreadable`.
 fn summary_line(fleet: &Fleet) -> String {
+    let disputed = match fleet.count(Status::Disputed) {
+        0 => String::new(),
+        n => format!(", {n} disputed"),
+    };
     format!(
-        "{} attestation{}: {} passed, {} failed, {} rejected, {} unreadable",
+        "{} attestation{}: {} passed, {} failed, {} rejected, {} unreadable{disputed}",
         fleet.entries.len(),
         if fleet.entries.len() == 1 { "" } else { "s" },
         fleet.count(Status::Passed),
@@ -372,6 +386,7 @@ mod tests {
                             artifact: "a\nb".to_owned(),
                             differing_bytes: Some(3),
                         }],
+                        digests: std::collections::BTreeSet::new(),
                     }),
                     problems: Vec::new(),
                 },

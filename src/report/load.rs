@@ -11,21 +11,19 @@
 //!   Only names ending in `.intoto.jsonl` are taken; such a name that is a symlink is opened
 //!   only when the link stays inside the folder, and one that is not a regular file (a FIFO,
 //!   a socket, a link that leaves) is kept as an [`Entry`] that says why it was refused.
-//! - Every entry is read once, at most [`MAX_BUNDLE_BYTES`] bytes of it: a larger file, one
-//!   that is not UTF-8 or whose lines are not DSSE envelopes (a truncated upload) is an entry
-//!   whose read fails with the reason, never dropped.
+//! - Every entry is read once, by the one bundle reader ([`crate::attest::bundle`]), at most
+//!   [`crate::attest::bundle::MAX_BUNDLE_BYTES`] bytes of it: a larger file, one that is not UTF-8 or whose lines are
+//!   not DSSE envelopes (a truncated upload) is an entry whose read fails with the reason,
+//!   never dropped.
 //! - Entries are listed in the order of the command line, and sorted by path within a folder,
 //!   so the same inputs list the same way.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
-use crate::attest::bundle::parse_bundle;
+use crate::attest::bundle::read_bundle_from;
 use crate::attest::dsse::Envelope;
 use crate::beneath::{self, Kind, Links, Tree};
 
-/// The largest bundle read (a predicate carries the explained differences: some MiB at most).
-pub(crate) const MAX_BUNDLE_BYTES: u64 = 64 << 20;
 /// Entries looked at in one folder, counted over all its subfolders.
 pub(crate) const MAX_ENTRIES: usize = 1_000_000;
 /// Folders entered below a named folder.
@@ -192,20 +190,16 @@ impl Bundles {
                     .file
             }
         };
-        let mut bytes = Vec::new();
-        file.take(MAX_BUNDLE_BYTES + 1)
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("failed to read `{}`: {e}", entry.path.display()))?;
-        if bytes.len() as u64 > MAX_BUNDLE_BYTES {
-            return Err(format!(
-                "`{}` is larger than {} MiB: not an attestation bundle",
-                entry.path.display(),
-                MAX_BUNDLE_BYTES >> 20
-            ));
-        }
-        let text = String::from_utf8(bytes)
-            .map_err(|_| format!("`{}` is not UTF-8 text", entry.path.display()))?;
-        parse_bundle(&entry.path, &text).map_err(|e| e.to_string())
+        read_bundle_from(&entry.path, file).map_err(|e| {
+            // One line: the error and its causes (an I/O error is the cause of a read).
+            let mut text = e.to_string();
+            let mut cause = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                text.push_str(&format!(": {c}"));
+                cause = c.source();
+            }
+            text
+        })
     }
 }
 
@@ -214,6 +208,7 @@ mod tests {
     use std::os::unix::fs::symlink;
 
     use super::*;
+    use crate::attest::bundle::MAX_BUNDLE_BYTES;
     use crate::attest::dsse::envelope;
 
     fn line() -> String {

@@ -8,7 +8,10 @@
 //! - Nothing is silently skipped: a file that cannot be read or parsed is
 //!   [`Status::Unreadable`] with the reason; one whose signatures or statements do not hold is
 //!   [`Status::Rejected`] with every problem; a valid attestation of a failed verification is
-//!   [`Status::Failed`]; only a valid attestation that `PASSED` is [`Status::Passed`].
+//!   [`Status::Failed`]; only a valid attestation that `PASSED` is [`Status::Passed`], and only
+//!   while no other valid attestation of the same package and version contradicts it (passes
+//!   other digests, or fails the same ones): else it is [`Status::Disputed`], with the file
+//!   that disputes it.
 //! - What a row shows of a release (package, version, verdict, verifier, isolation, drift)
 //!   comes only from signed statements that parsed: an unsigned claim is never shown as a
 //!   fact.
@@ -20,6 +23,7 @@
 pub(crate) mod load;
 
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
@@ -39,6 +43,9 @@ pub(crate) enum Status {
     Passed,
     /// Valid, and the verification `FAILED`: the release is not borne out.
     Failed,
+    /// Valid and `PASSED`, but another valid attestation of the same package and version
+    /// contradicts it: it passes other bytes, or fails these.
+    Disputed,
     /// A signature or a statement does not hold: the file proves nothing.
     Rejected,
     /// The file could not be read as a bundle (missing, truncated, too large, not text).
@@ -50,6 +57,7 @@ impl Status {
         match self {
             Status::Passed => "passed",
             Status::Failed => "failed",
+            Status::Disputed => "disputed",
             Status::Rejected => "rejected",
             Status::Unreadable => "unreadable",
         }
@@ -58,7 +66,7 @@ impl Status {
     pub(crate) fn exit_status(self) -> ExitStatus {
         match self {
             Status::Passed => ExitStatus::Success,
-            Status::Failed | Status::Rejected => ExitStatus::Failure,
+            Status::Failed | Status::Disputed | Status::Rejected => ExitStatus::Failure,
             Status::Unreadable => ExitStatus::Error,
         }
     }
@@ -88,6 +96,8 @@ pub(crate) struct Release {
     pub(crate) isolation: rebuild::Isolation,
     pub(crate) rebuilds: usize,
     pub(crate) drift: Vec<Drift>,
+    /// The digest sets of its subjects, names aside: the bytes it attests.
+    pub(crate) digests: BTreeSet<BTreeMap<String, String>>,
 }
 
 /// Something that moved: between rebuilds, or in the toolchain against its lock.
@@ -145,8 +155,48 @@ pub(crate) fn report_fleet(paths: &[PathBuf], keys: &[VerifyingKey]) -> Result<F
             }
         })
         .collect();
+    mark_disputes(&mut entries);
     entries.sort_by(compare_entries);
     Ok(Fleet { entries })
+}
+
+/// A passed entry stays passed only while no other valid attestation of the same package and
+/// version contradicts it: one that passes other bytes, or fails the same bytes.
+fn mark_disputes(entries: &mut [Entry]) {
+    let valid: Vec<(usize, Status, &Release)> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| matches!(e.status, Status::Passed | Status::Failed))
+        .filter_map(|(i, e)| e.release.as_ref().map(|r| (i, e.status, r)))
+        .collect();
+    let mut disputes: Vec<(usize, String)> = Vec::new();
+    for &(i, status, r) in &valid {
+        if status != Status::Passed {
+            continue;
+        }
+        for &(j, other_status, other) in &valid {
+            if i == j || other.package != r.package || other.version != r.version {
+                continue;
+            }
+            let file = entries[j].file.display();
+            let (package, version) = (&r.package, &r.version);
+            let why = match (other_status, other.digests == r.digests) {
+                (Status::Passed, false) => format!(
+                    "`{file}` attests other digests for `{package}` {version}: two binaries \
+                     go by one release"
+                ),
+                (Status::Failed, true) => {
+                    format!("`{file}` attests the same digests of `{package}` {version} as failed")
+                }
+                _ => continue,
+            };
+            disputes.push((i, why));
+        }
+    }
+    for (i, why) in disputes {
+        entries[i].status = Status::Disputed;
+        entries[i].problems.push(("disputed", why));
+    }
 }
 
 /// The entry for a bundle that was read and checked.
@@ -221,6 +271,7 @@ fn release_of(p: &RebuildPredicate, report: &Report) -> Release {
         isolation: p.build.isolation.clone(),
         rebuilds: p.rebuilds.len(),
         drift,
+        digests: report.subjects.iter().map(|s| s.digest.clone()).collect(),
     }
 }
 

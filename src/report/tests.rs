@@ -1,4 +1,5 @@
 use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::*;
@@ -37,9 +38,67 @@ fn entry(file: &str, status: Status, package: Option<(&str, &str)>) -> Entry {
             },
             rebuilds: 1,
             drift: Vec::new(),
+            digests: BTreeSet::from([BTreeMap::from([("sha256".to_owned(), "a".repeat(64))])]),
         }),
         problems: Vec::new(),
     }
+}
+
+/// `entry` whose subjects are the one sha256 `sha…`.
+fn of_digest(file: &str, status: Status, version: &str, sha: &str) -> Entry {
+    let mut e = entry(file, status, Some(("fw", version)));
+    if let Some(r) = &mut e.release {
+        r.digests = BTreeSet::from([BTreeMap::from([("sha256".to_owned(), sha.repeat(64))])]);
+    }
+    e
+}
+
+/// Two valid attestations of one package and version that disagree: both passed, of other
+/// bytes (two binaries go by one name), or passed and failed, of the same bytes. Each row once
+/// read `passed` on its own, and the fleet exited 0 for the first.
+#[test]
+fn a_pass_that_another_attestation_of_the_release_contradicts_is_disputed() {
+    let mut entries = vec![
+        of_digest("a", Status::Passed, "1.0", "a"),
+        of_digest("b", Status::Passed, "1.0", "b"),
+        of_digest("c", Status::Passed, "2.0", "c"),
+        of_digest("d", Status::Failed, "2.0", "c"),
+        // A failed check of other bytes (a tampered copy) disputes nothing.
+        of_digest("e", Status::Passed, "3.0", "e"),
+        of_digest("f", Status::Failed, "3.0", "f"),
+        of_digest("g", Status::Passed, "3.0", "e"),
+    ];
+    mark_disputes(&mut entries);
+    let statuses: Vec<Status> = entries.iter().map(|e| e.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            Status::Disputed,
+            Status::Disputed,
+            Status::Disputed,
+            Status::Failed,
+            Status::Passed,
+            Status::Failed,
+            Status::Passed,
+        ]
+    );
+    assert!(
+        entries[0].problems[0]
+            .1
+            .contains("`b` attests other digests for `fw` 1.0"),
+        "{:?}",
+        entries[0].problems
+    );
+    assert!(
+        entries[2].problems[0]
+            .1
+            .contains("`d` attests the same digests of `fw` 2.0 as failed"),
+        "{:?}",
+        entries[2].problems
+    );
+    let fleet = Fleet { entries };
+    assert_eq!(fleet.exit_status(), ExitStatus::Failure);
+    assert_eq!(Status::Disputed.exit_status(), ExitStatus::Failure);
 }
 
 #[test]
@@ -87,6 +146,8 @@ fn checked(predicate: serde_json::Value, summary: bool) -> Report {
             verifier_id: "https://lab.example/verifier".to_owned(),
             time_verified: "2026-12-01T10:00:00Z".to_owned(),
             verified_levels: Vec::new(),
+            resource_uri: "pkg:generic/acme-router-fw@1.0.0".to_owned(),
+            policy_sha256: None,
         }),
         rebuild_verdict: None,
         verifier_name: None,

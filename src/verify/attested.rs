@@ -139,9 +139,16 @@ pub(crate) fn verify_attested(
     })
 }
 
-/// `NAME-VERSION.intoto.jsonl`, the attestation's file when none is named.
+/// `NAME-VERSION.intoto.jsonl`, the attestation's file when none is named: one file name,
+/// never a path (a `/` in the name or version, which the recipe may hold, is written `%2F`,
+/// and `%` is written `%25`, so that two packages never share a file unless they are one).
 pub(crate) fn default_attestation_name(package: &crate::recipe::Package) -> String {
-    format!("{}-{}.intoto.jsonl", package.name, package.version)
+    let plain = |s: &str| s.replace('%', "%25").replace('/', "%2F");
+    format!(
+        "{}-{}.intoto.jsonl",
+        plain(&package.name),
+        plain(&package.version)
+    )
 }
 
 /// Stage "attest": both statements of `report` (and of the dump checked after it), as

@@ -12,7 +12,10 @@
 //!
 //! - **Planned before anything runs.** [`plan`] settles each release's attestation file
 //!   (its `out`, or `NAME-VERSION.intoto.jsonl`, in the output folder) and refuses a batch in
-//!   which two releases would write the same file, before any release is built.
+//!   which two releases would write the same file, before any release is built. An `out` is a
+//!   path beneath the output folder (relative, no `..`: refused with its line otherwise), and
+//!   is compared in one spelling (`./a` is `a`); a package name or version with `/` names one
+//!   file in the folder, never a path (see [`default_attestation_name`]).
 //! - **One release never stops another.** Each release is one [`verify_attested`] call, on one
 //!   of `jobs` worker threads; a bad recipe, a failed build or a mismatch is that release's
 //!   [`Outcome`] only. Only an interrupt stops the batch: no release starts once a signal has
@@ -58,6 +61,16 @@ pub(crate) enum Error {
     Toml { path: PathBuf, message: String },
     #[error("invalid manifest `{}`, line {line}: `shipped` is empty: name the shipped binaries", path.display())]
     NoShipped { path: PathBuf, line: usize },
+    #[error(
+        "invalid manifest `{}`, line {line}: `out` must name a file inside the output folder          (relative, without `..`): `{}`",
+        path.display(),
+        out.display()
+    )]
+    OutLeaves {
+        path: PathBuf,
+        line: usize,
+        out: PathBuf,
+    },
     #[error("the manifest `{}` names no release: add a `[[release]]` (TOML) or a line (JSON Lines)", path.display())]
     Empty { path: PathBuf },
     #[error(
@@ -156,14 +169,37 @@ pub(crate) fn parse_manifest(path: &Path, text: &str) -> Result<Vec<Release>, Er
                     line,
                 });
             }
+            let out = match spec.out {
+                Some(out) => Some(inside(&out).ok_or_else(|| Error::OutLeaves {
+                    path: path.to_path_buf(),
+                    line,
+                    out: out.clone(),
+                })?),
+                None => None,
+            };
             Ok(Release {
                 recipe: resolve(&spec.recipe),
                 shipped: spec.shipped.iter().map(|p| resolve(p)).collect(),
-                out: spec.out,
+                out,
                 origin: format!("`{}`, line {line}", path.display()),
             })
         })
         .collect()
+}
+
+/// `out` spelled one way (`./a//b` → `a/b`), when it names a file beneath the output folder:
+/// relative, no `..`, and something left once `.` is dropped.
+fn inside(out: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    let mut plain = PathBuf::new();
+    for part in out.components() {
+        match part {
+            Component::Normal(name) => plain.push(name),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!plain.as_os_str().is_empty()).then_some(plain)
 }
 
 fn parse_json_lines(path: &Path, text: &str) -> Result<Vec<(usize, ReleaseSpec)>, Error> {
@@ -238,7 +274,8 @@ pub(crate) fn plan(releases: Vec<Release>, out_dir: &Path) -> Result<Vec<Planned
     let mut planned: Vec<Planned> = Vec::with_capacity(releases.len());
     for release in releases {
         let name = match &release.out {
-            Some(out) => Some(out.clone()),
+            // One spelling of each file, so that two spellings of one are caught below.
+            Some(out) => inside(out),
             None => crate::recipe::Recipe::load(&release.recipe)
                 .ok()
                 .map(|r| PathBuf::from(default_attestation_name(&r.spec.package))),
@@ -424,6 +461,102 @@ mod tests {
                 .to_string();
             assert!(err.contains(wanted), "{name} {text:?}: {err}");
             assert!(err.contains(&format!("`{name}`")), "{err}");
+        }
+    }
+
+    /// `out` names a file inside the output folder: an absolute path or one that climbs out
+    /// would write an attestation anywhere (over another batch's, or another release's file).
+    #[test]
+    fn an_out_that_leaves_the_output_folder_is_refused_with_its_line() {
+        for out in [
+            "../escaped.intoto.jsonl",
+            "/tmp/abs.intoto.jsonl",
+            "a/../../b",
+            "",
+            ".",
+        ] {
+            let toml = format!(
+                "[[release]]\nrecipe = \"a/reprove.toml\"\nshipped = [\"a/fw.img\"]\n\n\
+                 [[release]]\nrecipe = \"b/reprove.toml\"\nshipped = [\"b/fw.img\"]\nout = \"{out}\"\n"
+            );
+            let err = parse_manifest(Path::new("m.toml"), &toml)
+                .map(|r| format!("{:?}", r[1].out))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("`m.toml`, line 5: `out` must name a file inside the output folder"),
+                "{out}: {err}"
+            );
+        }
+        let jsonl = "{\"recipe\": \"a\", \"shipped\": [\"x\"], \"out\": \"../x\"}\n";
+        let err = parse_manifest(Path::new("m.jsonl"), jsonl)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1: `out` must name a file inside"),
+            "{err}"
+        );
+    }
+
+    /// A recipe's package names its attestation when nothing else does: a name or version
+    /// with `/` must not climb out of the output folder, nor spell another release's file.
+    #[test]
+    fn a_package_name_with_a_slash_names_one_file_in_the_folder() {
+        use std::path::Component;
+        for (name, version) in [
+            ("../../etc/x", "1"),
+            ("fw", "../../1"),
+            ("a/b", "c/d"),
+            ("..", ".."),
+        ] {
+            let package = crate::recipe::Package {
+                name: name.to_owned(),
+                version: version.to_owned(),
+            };
+            let file = PathBuf::from(default_attestation_name(&package));
+            let parts: Vec<Component> = file.components().collect();
+            assert!(
+                matches!(parts.as_slice(), [Component::Normal(_)]),
+                "{name} {version}: {}",
+                file.display()
+            );
+        }
+        let release = |name: &str| crate::recipe::Package {
+            name: name.to_owned(),
+            version: "1.0".to_owned(),
+        };
+        // `sub/../fw` once wrote `fw`'s file, past the check that two releases write two files.
+        assert_ne!(
+            default_attestation_name(&release("sub/../fw")),
+            default_attestation_name(&release("fw"))
+        );
+    }
+
+    /// The same file, spelled two ways, is still one file.
+    #[test]
+    fn one_attestation_spelled_two_ways_is_refused() {
+        let release = |out: &str, origin: &str| Release {
+            recipe: PathBuf::from("missing/reprove.toml"),
+            shipped: vec![PathBuf::from("x")],
+            out: Some(PathBuf::from(out)),
+            origin: origin.to_owned(),
+        };
+        for (a, b) in [
+            ("a.jsonl", "./a.jsonl"),
+            ("s/a.jsonl", "s/./a.jsonl"),
+            ("s//a", "s/a"),
+        ] {
+            let err = plan(
+                vec![release(a, "first"), release(b, "second")],
+                Path::new("o"),
+            )
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+            assert!(
+                err.starts_with("first and second would both write"),
+                "{a} {b}: {err}"
+            );
         }
     }
 

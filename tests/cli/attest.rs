@@ -24,18 +24,25 @@ use crate::support::TestEnv;
 const FIRMWARE: &[u8] = b"\x7fELF acme router firmware 4.2.1";
 
 /// The two statements `verify` writes, about a file named `fw.img` holding `firmware`.
-fn statements(firmware: &[u8]) -> Vec<Value> {
+pub(crate) fn statements(firmware: &[u8]) -> Vec<Value> {
     let subjects = [Subject::from_hashes("fw.img", &hash_bytes(firmware))];
+    let mut predicate = identical_predicate(&subjects[0]);
+    // The summary of that verification: its verifier, package, recipe and lock.
+    let policy = format!(
+        "{}\n{}\n",
+        predicate["recipe"]["digest"]["sha256"].as_str().unwrap(),
+        predicate["lock"]["digest"]["sha256"].as_str().unwrap()
+    );
     let vsa = vsa_statement(
         &subjects,
-        "pkg:generic/fw@1",
-        &"c".repeat(64),
+        "pkg:generic/acme-router-fw@1.0.0",
+        &hash_bytes(policy.as_bytes()).sha256.hex(),
         "file:reprove.toml",
         true,
         time::macros::datetime!(2026-11-22 14:00 UTC),
         vec![LEVEL_REPRODUCIBLE.to_owned()],
     );
-    let predicate = identical_predicate(&subjects[0]);
+    predicate["verifier"]["id"] = vsa["predicate"]["verifier"]["id"].clone();
     let rebuild = json!({
         "_type": STATEMENT_TYPE,
         "subject": subjects,

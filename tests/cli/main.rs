@@ -28,6 +28,7 @@ mod limits;
 mod manual;
 mod policy;
 mod progress;
+mod redteam;
 mod report;
 mod sandbox;
 mod scripts;
