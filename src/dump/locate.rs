@@ -12,10 +12,21 @@
 //! one with the fewest differing bytes wins: a copy that differs in some bytes is still found,
 //! since the anchors away from the differences still agree on where it starts.
 //!
+//! The same pass classifies every [`BLOCK`] of the dump (counted from offset 0) as fill (one
+//! byte, 0xff or 0x00) or data and keeps them as runs ([`Blocks`], at most [`MAX_BLOCK_RUNS`]):
+//! the gaps and regions are judged from them afterwards, so the dump is not read a second time
+//! but where a span needs bytes (see `crate::dump`). A block of one repeated byte costs its
+//! first [`WINDOW`] bytes in the rolling hash: after them every window is the same one.
+//!
+//! Each artifact may name *parts* (spans of it, [`Wanted::parts`]): an anchor whose window lies
+//! inside a part also votes for the part, so that a part the dump holds apart from the rest of
+//! its artifact is found in the same pass ([`Found::part_votes`], checked with [`best_of`]).
+//!
 //! Memory is bounded whatever the sizes: the index ([`MAX_ANCHORS`]), the hits an anchor may
 //! cast ([`MAX_HITS_PER_ANCHOR`]: an anchor repeated thousands of times in a hostile dump stops
-//! voting) and the alignments kept ([`MAX_ALIGNMENTS`]) are all capped, and the report says when
-//! a cap was reached. The dump is never read whole; it may be smaller than an artifact (an
+//! voting), the alignments kept ([`MAX_ALIGNMENTS`]) and the block runs ([`MAX_BLOCK_RUNS`],
+//! 1.5 MiB; past it the rest is read again where needed) are all capped, and the report says
+//! when a vote cap was reached. The dump is never read whole; it may be smaller than an artifact (an
 //! alignment may then start before the dump or end after it: the bytes outside are counted as
 //! missing). All offset arithmetic is checked or saturating.
 
@@ -132,12 +143,11 @@ pub(crate) enum Class {
 
 /// The dump's [`BLOCK`]-byte blocks (counted from offset 0; the last may be shorter),
 /// classified in the locating pass and kept as runs, so that the gaps and regions need no
-/// second read: `[start, end)` of each run, in order, without holes, up to `known`.
+/// second read: `[start, end)` of each run, in order, without holes, from offset 0 to where the
+/// runs stopped (the end of the dump, or where [`MAX_BLOCK_RUNS`] was reached).
 #[derive(Debug, Default)]
 pub(crate) struct Blocks {
     runs: Vec<(u64, u64, Class)>,
-    /// Offset up to which the runs say what the dump holds.
-    known: u64,
     /// The runs reached [`MAX_BLOCK_RUNS`]: nothing more is recorded.
     full: bool,
 }
@@ -167,7 +177,6 @@ impl Blocks {
             }
             _ => self.runs.push((start, end, class)),
         }
-        self.known = end;
     }
 
     /// `[start, end)` cut into pieces, in order: fill and whole data blocks as the locating
@@ -671,6 +680,38 @@ mod tests {
         dump.extend_from_slice(&release);
         let found = find(&release, &dump).unwrap();
         assert_eq!((found.start, found.differing), (at as i128, 0));
+    }
+
+    #[test]
+    fn blocks_past_the_cap_are_read_again() {
+        let mut b = Blocks::default();
+        let runs = MAX_BLOCK_RUNS as u64 + 10;
+        for i in 0..runs {
+            let class = if i % 2 == 0 {
+                Class::Data
+            } else {
+                Class::Fill(0xff)
+            };
+            b.push(i * BLOCK, (i + 1) * BLOCK, class);
+        }
+        let end = runs * BLOCK;
+        let kept = MAX_BLOCK_RUNS as u64 * BLOCK;
+        // Before the cap, what the pass saw (a partial data block is read); after it, nothing.
+        assert_eq!(
+            b.pieces(100, 3 * BLOCK),
+            [
+                Piece::Unknown(100, BLOCK),
+                Piece::Fill(BLOCK, 2 * BLOCK, 0xff),
+                Piece::Data(2 * BLOCK, 3 * BLOCK)
+            ]
+        );
+        assert_eq!(
+            b.pieces(kept - BLOCK, end),
+            [
+                Piece::Fill(kept - BLOCK, kept, 0xff),
+                Piece::Unknown(kept, end)
+            ]
+        );
     }
 
     proptest! {

@@ -3,9 +3,28 @@
 //! [`check_dump`] owns the whole account of one dump. It keeps these invariants:
 //!
 //! - **One streaming pass, bounded memory.** The dump is never read whole: it is read once in
-//!   buffers by the locator ([`locate`]), which also feeds the dump's digests when asked, and
-//!   then only the windows that need it are read again (a located copy, a region). Memory
-//!   depends on the number of anchors and regions, never on the dump's size.
+//!   buffers by the locator ([`locate`]), which also feeds the dump's digests when asked and
+//!   classifies every 512-byte block as fill or data ([`locate::Blocks`]). Afterwards only
+//!   what needs bytes is read again: a located copy (compared directly, and copied out to be
+//!   explained when it differs), a part's candidate alignments, a blob region (hashed), the
+//!   data blocks inside an erased or release region (judged byte by byte), the partial blocks
+//!   at a span's ends, and whatever lies past the block runs the pass could keep. Gaps, fill
+//!   and bootloader-like regions are judged from the blocks alone. Memory depends on the
+//!   number of anchors, block runs (capped) and regions, never on the dump's size.
+//! - **Parts.** Each payload and filesystem part (at least [`MIN_PART`] bytes) of an
+//!   artifact's firmware map ([`crate::firmware`]) votes in the same pass. When the artifact
+//!   is not found whole and identical, each part is placed on its own ([`PartPlacement`]). If
+//!   the parts, each where it was found, hold more of the artifact than its best whole copy,
+//!   the artifact is *not found whole*: its verdict is `missing` however identical the parts
+//!   are (nothing vouches for what joins them), and each part found apart is a span of its own
+//!   (reproduced where it is equal, vouching for nothing outside its span). `unlocated` counts
+//!   the artifact's bytes in no identical copy.
+//! - **Allowances** (`Options::compare`, the recipe's `[[allow]]` or `diff --allow-*`) judge a
+//!   copy that differs as `reprove diff` judges a file: offset by offset on the window it was
+//!   found at. An `equivalent` copy lists them; its allowed bytes are `masked`. Bytes inserted
+//!   before a copy under a forged start are outside the window: a `release` region's bytes
+//!   that are neither an artifact nor fill fail the region, so with a layout such a copy
+//!   cannot pass; without one, they are unexplained data beside it.
 //! - **Every byte lands in exactly one class** of [`Coverage`]. The dump is cut into spans, in
 //!   offset order, without overlap: a placed artifact first (bytes equal to the release are
 //!   `reproduced`, the others `unexplained`), then the layout's regions (`device-data` is
@@ -20,7 +39,8 @@
 //!   dump's window against the release, as `reprove diff` would.
 //! - **The verdict** is the worst of: each artifact (`identical`, or as the comparison says;
 //!   `missing` when it is not found or not wholly inside the dump), each erased region
-//!   (`different` when anything but the fill is there), each blob region (`different` when its
+//!   (`different` when anything but the fill is there), each release region (`different`
+//!   when anything but artifacts and fill is there), each blob region (`different` when its
 //!   digest does not match or no pin is known). Unexplained bytes elsewhere are listed and
 //!   counted, but a bootloader or an unlisted gap fails nothing on its own.
 //! - **Hostile input**: sizes and offsets are checked or saturating; a layout region past the
@@ -820,10 +840,19 @@ fn account(
                 length
             };
             span.coverage.reproduced = length - differing;
-            span.coverage.unexplained = differing;
-            if p.verdict != Verdict::Identical {
-                span.status = Status::Failed;
-                span.detail = Some(format!("{}: {differing} bytes differ", p.verdict));
+            if p.verdict == Verdict::Equivalent && p.vouched.passed(false) {
+                // Every differing byte is one an allowance covers: masked, as the coverage of
+                // a verification counts an equivalent artifact's allowed bytes.
+                span.coverage.masked = differing;
+                span.detail = Some(format!(
+                    "equivalent: {differing} bytes differ where an allowance covers them"
+                ));
+            } else {
+                span.coverage.unexplained = differing;
+                if p.verdict != Verdict::Identical {
+                    span.status = Status::Failed;
+                    span.detail = Some(format!("{}: {differing} bytes differ", p.verdict));
+                }
             }
         }
         Owner::Part(i, j) => {

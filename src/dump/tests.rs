@@ -346,6 +346,16 @@ fn an_allowed_header_time_makes_the_copy_equivalent() {
     let p = &report.placements[0];
     assert_eq!((p.offset, p.verdict), (Some(0x4_0000), Verdict::Equivalent));
     assert_eq!(p.allowances.len(), 1);
+    // The allowed bytes are masked, as a verification's coverage counts them; none unexplained.
+    assert!(p.differing > 0);
+    assert_eq!(report.coverage.masked, p.differing);
+    assert_eq!(report.coverage.unexplained, 0);
+    let span = report
+        .spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Artifact)
+        .unwrap();
+    assert_eq!(span.status, Status::Ok);
     assert_eq!(
         p.allowances[0].allowance.rule,
         crate::compare::Rule::Region {
