@@ -106,7 +106,7 @@ pub(crate) struct Found {
     pub best: Vec<Option<Alignment>>,
     /// Per artifact, per part of [`Wanted::parts`]: the alignments of the artifact that the
     /// part's own anchors voted for, most votes first (at most [`MAX_VERIFIED`]), to be checked
-    /// with [`best_part`] when the artifact is not found whole.
+    /// with [`best_of`] when the artifact is not found whole.
     pub part_votes: Vec<Vec<Vec<(i128, u32)>>>,
     /// What every block of the dump holds.
     pub blocks: Blocks,
@@ -171,10 +171,7 @@ impl Blocks {
         let full = self.runs.len() >= MAX_BLOCK_RUNS;
         match self.runs.last_mut() {
             Some(last) if last.2 == class && last.1 == start => last.1 = end,
-            _ if full => {
-                self.full = true;
-                return;
-            }
+            _ if full => self.full = true,
             _ => self.runs.push((start, end, class)),
         }
     }
