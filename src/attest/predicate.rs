@@ -335,6 +335,26 @@ fn dump_record(r: &crate::dump::DumpReport) -> wire::DumpRecord {
                 verdict: p.verdict,
                 differing: p.differing,
                 missing: p.missing,
+                unlocated: p.unlocated,
+                allowances: p
+                    .allowances
+                    .iter()
+                    .filter_map(|a| serde_json::from_value(serde_json::to_value(a).ok()?).ok())
+                    .collect(),
+                parts: p
+                    .parts
+                    .iter()
+                    .map(|q| wire::DumpPartPlacement {
+                        part: q.part.clone(),
+                        part_offset: q.part_offset,
+                        size: q.size,
+                        offset: q.offset,
+                        verdict: q.verdict,
+                        differing: q.differing,
+                        missing: q.missing,
+                        in_copy: q.in_copy,
+                    })
+                    .collect(),
             })
             .collect(),
         spans: r

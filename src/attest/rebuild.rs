@@ -82,6 +82,34 @@ pub struct DumpPlacement {
     pub verdict: Verdict,
     pub differing: u64,
     pub missing: u64,
+    /// Bytes of the artifact in no identical copy in the dump (written since parts are
+    /// located on their own).
+    #[serde(default)]
+    pub unlocated: u64,
+    /// The allowances that covered the copy's differences (an `equivalent` copy).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<AppliedAllowance>,
+    /// The artifact's parts, each located on its own, when it was not found whole and
+    /// identical.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<DumpPartPlacement>,
+}
+
+/// Where one part of an artifact sits in the dump, located on its own (`docs/dump.md`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DumpPartPlacement {
+    /// `artifact//part`.
+    pub part: String,
+    /// Where the part lies in the artifact.
+    pub part_offset: u64,
+    pub size: u64,
+    /// Dump offset of the part's first byte; `null`: not found.
+    pub offset: Option<i64>,
+    pub verdict: Verdict,
+    pub differing: u64,
+    pub missing: u64,
+    /// The part sits where the artifact's whole copy puts it.
+    pub in_copy: bool,
 }
 
 /// A rebuild predicate, `schema_version` 1.

@@ -72,6 +72,22 @@ pub(crate) fn redact(p: &mut RebuildPredicate) {
     if let Some(d) = &mut p.dump {
         d.name = file_name(&d.name);
         d.layout = d.layout.as_deref().map(file_name);
+        // A part located on its own is a member of its artifact: its name goes.
+        for pl in &mut d.placements {
+            for part in &mut pl.parts {
+                part.part = format!("{}//{REDACTED}", pl.artifact);
+            }
+            for applied in &mut pl.allowances {
+                redact_allowance(&mut applied.allowance);
+            }
+        }
+        for span in &mut d.spans {
+            if let Some(Value::String(name)) = span.get_mut("name") {
+                if let Some((artifact, _)) = name.split_once("//") {
+                    *name = format!("{artifact}//{REDACTED}");
+                }
+            }
+        }
     }
     for a in &mut p.artifacts {
         REDACTED.clone_into(&mut a.path);
@@ -141,23 +157,27 @@ fn redact_comparison(c: &mut Comparison, artifact: &str) {
             }
         }
         for applied in &mut leaf.allowances {
-            let a = &mut applied.allowance;
-            keep_only(
-                a,
-                &[
-                    "artifact",
-                    "trailer",
-                    "region",
-                    "archive-metadata",
-                    "elf-section",
-                ],
-            );
-            if a.contains_key("elf-section") {
-                a.insert("elf-section".to_owned(), Value::String(REDACTED.to_owned()));
-            }
-            a.insert("reason".to_owned(), Value::String(REDACTED.to_owned()));
+            redact_allowance(&mut applied.allowance);
         }
     }
+}
+
+/// An allowance keeps its rule's kind and numbers; its reason and section name go.
+fn redact_allowance(a: &mut Map<String, Value>) {
+    keep_only(
+        a,
+        &[
+            "artifact",
+            "trailer",
+            "region",
+            "archive-metadata",
+            "elf-section",
+        ],
+    );
+    if a.contains_key("elf-section") {
+        a.insert("elf-section".to_owned(), Value::String(REDACTED.to_owned()));
+    }
+    a.insert("reason".to_owned(), Value::String(REDACTED.to_owned()));
 }
 
 #[cfg(test)]

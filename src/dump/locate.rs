@@ -12,10 +12,21 @@
 //! one with the fewest differing bytes wins: a copy that differs in some bytes is still found,
 //! since the anchors away from the differences still agree on where it starts.
 //!
+//! The same pass classifies every [`BLOCK`] of the dump (counted from offset 0) as fill (one
+//! byte, 0xff or 0x00) or data and keeps them as runs ([`Blocks`], at most [`MAX_BLOCK_RUNS`]):
+//! the gaps and regions are judged from them afterwards, so the dump is not read a second time
+//! but where a span needs bytes (see `crate::dump`). A block of one repeated byte costs its
+//! first [`WINDOW`] bytes in the rolling hash: after them every window is the same one.
+//!
+//! Each artifact may name *parts* (spans of it, [`Wanted::parts`]): an anchor whose window lies
+//! inside a part also votes for the part, so that a part the dump holds apart from the rest of
+//! its artifact is found in the same pass ([`Found::part_votes`], checked with [`best_of`]).
+//!
 //! Memory is bounded whatever the sizes: the index ([`MAX_ANCHORS`]), the hits an anchor may
 //! cast ([`MAX_HITS_PER_ANCHOR`]: an anchor repeated thousands of times in a hostile dump stops
-//! voting) and the alignments kept ([`MAX_ALIGNMENTS`]) are all capped, and the report says when
-//! a cap was reached. The dump is never read whole; it may be smaller than an artifact (an
+//! voting), the alignments kept ([`MAX_ALIGNMENTS`]) and the block runs ([`MAX_BLOCK_RUNS`],
+//! 1.5 MiB; past it the rest is read again where needed) are all capped, and the report says
+//! when a vote cap was reached. The dump is never read whole; it may be smaller than an artifact (an
 //! alignment may then start before the dump or end after it: the bytes outside are counted as
 //! missing). All offset arithmetic is checked or saturating.
 
@@ -66,11 +77,14 @@ fn roll(hash: u64, byte: u8) -> u64 {
     (hash << 1).wrapping_add(GEAR[byte as usize])
 }
 
-/// One artifact to look for: its file and length.
+/// One artifact to look for: its file, its length, and the spans of it (its parts) that are
+/// looked for on their own too.
 #[derive(Debug)]
 pub(crate) struct Wanted<'a> {
     pub file: &'a File,
     pub len: u64,
+    /// `(offset, len)` of each part in the artifact, in offset order, not overlapping.
+    pub parts: Vec<(u64, u64)>,
 }
 
 /// Where an artifact was found, after direct comparison.
@@ -90,15 +104,124 @@ pub(crate) struct Alignment {
 #[derive(Debug, Default)]
 pub(crate) struct Found {
     pub best: Vec<Option<Alignment>>,
+    /// Per artifact, per part of [`Wanted::parts`]: the alignments of the artifact that the
+    /// part's own anchors voted for, most votes first (at most [`MAX_VERIFIED`]), to be checked
+    /// with [`best_of`] when the artifact is not found whole.
+    pub part_votes: Vec<Vec<Vec<(i128, u32)>>>,
+    /// What every block of the dump holds.
+    pub blocks: Blocks,
     pub notes: Vec<String>,
 }
+
+/// No part: an anchor outside every part of its artifact.
+const NO_PART: u32 = u32::MAX;
 
 #[derive(Debug, Clone, Copy)]
 struct Anchor {
     artifact: u32,
+    /// The part of the artifact its window lies in, or [`NO_PART`].
+    part: u32,
     /// Offset of the window's first byte in the artifact.
     offset: u64,
     hits: u32,
+}
+
+/// Bytes of a block: the unit in which fill is told from data.
+pub(crate) const BLOCK: u64 = 512;
+/// Runs of blocks kept, at most (each 24 bytes): past it, what the rest holds is unknown and
+/// is read again when a span needs it.
+pub(crate) const MAX_BLOCK_RUNS: usize = 1 << 16;
+
+/// What a run of blocks holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Every byte is this one, 0xff or 0x00.
+    Fill(u8),
+    /// Anything else.
+    Data,
+}
+
+/// The dump's [`BLOCK`]-byte blocks (counted from offset 0; the last may be shorter),
+/// classified in the locating pass and kept as runs, so that the gaps and regions need no
+/// second read: `[start, end)` of each run, in order, without holes, from offset 0 to where the
+/// runs stopped (the end of the dump, or where [`MAX_BLOCK_RUNS`] was reached).
+#[derive(Debug, Default)]
+pub(crate) struct Blocks {
+    runs: Vec<(u64, u64, Class)>,
+    /// The runs reached [`MAX_BLOCK_RUNS`]: nothing more is recorded.
+    full: bool,
+}
+
+/// A piece of a span, as the blocks know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Piece {
+    /// `[start, end)` holds only this fill byte.
+    Fill(u64, u64, u8),
+    /// `[start, end)` is whole blocks of data.
+    Data(u64, u64),
+    /// `[start, end)` must be read to be told (part of a data block, or past what is known).
+    Unknown(u64, u64),
+}
+
+impl Blocks {
+    fn push(&mut self, start: u64, end: u64, class: Class) {
+        if self.full {
+            return;
+        }
+        let full = self.runs.len() >= MAX_BLOCK_RUNS;
+        match self.runs.last_mut() {
+            Some(last) if last.2 == class && last.1 == start => last.1 = end,
+            _ if full => self.full = true,
+            _ => self.runs.push((start, end, class)),
+        }
+    }
+
+    /// `[start, end)` cut into pieces, in order: fill and whole data blocks as the locating
+    /// pass saw them, the rest to be read.
+    pub(crate) fn pieces(&self, start: u64, end: u64) -> Vec<Piece> {
+        let mut out = Vec::new();
+        if start >= end {
+            return out;
+        }
+        let first = self.runs.partition_point(|r| r.1 <= start);
+        let mut at = start;
+        for &(s, e, class) in &self.runs[first..] {
+            if s >= end || at >= end {
+                break;
+            }
+            let (from, to) = (s.max(at), e.min(end));
+            if from >= to {
+                continue;
+            }
+            match class {
+                Class::Fill(b) => out.push(Piece::Fill(from, to, b)),
+                Class::Data => {
+                    // Only whole blocks of a data run are known to be data: a piece of one
+                    // may be fill.
+                    let head = from.next_multiple_of(BLOCK).min(to);
+                    let tail = if to == e {
+                        to
+                    } else {
+                        (to / BLOCK * BLOCK).max(head)
+                    };
+                    if from < head {
+                        out.push(Piece::Unknown(from, head));
+                    }
+                    if head < tail {
+                        out.push(Piece::Data(head, tail));
+                    }
+                    if tail < to {
+                        out.push(Piece::Unknown(tail, to));
+                    }
+                }
+            }
+            at = to;
+        }
+        if at < end {
+            out.push(Piece::Unknown(at, end));
+        }
+        out
+    }
 }
 
 /// The index: hashes of anchor windows, and a bit filter of them.
@@ -158,6 +281,8 @@ fn build_index(wanted: &[Wanted<'_>]) -> io::Result<Index> {
         let mut hash = 0u64;
         let mut ring = [0u8; WINDOW];
         let mut pos = 0u64;
+        // The parts come in offset order: the one an anchor may lie in is at `cursor` or after.
+        let mut cursor = 0usize;
         loop {
             crate::interrupt::check().map_err(io::Error::other)?;
             let n = read_at_most(w.file, pos, &mut buf)?;
@@ -175,6 +300,17 @@ fn build_index(wanted: &[Wanted<'_>]) -> io::Result<Index> {
                     continue;
                 }
                 let offset = pos - WINDOW as u64;
+                while w
+                    .parts
+                    .get(cursor)
+                    .is_some_and(|&(o, l)| o.saturating_add(l) < pos)
+                {
+                    cursor += 1;
+                }
+                let part = match w.parts.get(cursor) {
+                    Some(&(o, _)) if o <= offset => u32::try_from(cursor).unwrap_or(NO_PART),
+                    _ => NO_PART,
+                };
                 let full = anchors.len() >= MAX_ANCHORS;
                 match anchors.get_mut(&hash) {
                     // The same window twice: it cannot say where it came from.
@@ -184,6 +320,7 @@ fn build_index(wanted: &[Wanted<'_>]) -> io::Result<Index> {
                             hash,
                             Some(Anchor {
                                 artifact,
+                                part,
                                 offset,
                                 hits: 0,
                             }),
@@ -207,9 +344,65 @@ fn build_index(wanted: &[Wanted<'_>]) -> io::Result<Index> {
     Ok(Index { anchors, filter })
 }
 
-/// Finds every artifact of `wanted` in `dump` (of `dump_len` bytes): one pass to vote, then a
-/// direct comparison of the best alignments. `on_chunk` sees every chunk of the dump in order
-/// (to hash it in the same pass).
+/// The votes of one pass: alignments per (artifact, part), and whether a cap was reached.
+struct Votes {
+    counts: HashMap<(u32, u32, i128), u32>,
+    capped_anchor: bool,
+    capped_alignments: bool,
+}
+
+impl Votes {
+    /// The window ending at `end` (exclusive, in the dump) hashed to `hash`: a vote if it is an
+    /// anchor that may still vote.
+    #[inline]
+    fn cast(&mut self, index: &mut Index, hash: u64, end: u64) {
+        if end < WINDOW as u64 {
+            return;
+        }
+        let Some(Some(anchor)) = index.anchors.get_mut(&hash) else {
+            return;
+        };
+        if anchor.hits >= MAX_HITS_PER_ANCHOR {
+            self.capped_anchor = true;
+            return;
+        }
+        anchor.hits += 1;
+        let start = i128::from(end - WINDOW as u64) - i128::from(anchor.offset);
+        let key = (anchor.artifact, anchor.part, start);
+        if let Some(v) = self.counts.get_mut(&key) {
+            *v = v.saturating_add(1);
+        } else if self.counts.len() < MAX_ALIGNMENTS {
+            self.counts.insert(key, 1);
+        } else {
+            self.capped_alignments = true;
+        }
+    }
+}
+
+/// Rolls `bytes` (the dump's, from offset `pos`) through the hash, casting votes.
+#[inline]
+fn scan(index: &mut Index, votes: &mut Votes, hash: &mut u64, bytes: &[u8], pos: u64) {
+    for (i, &b) in bytes.iter().enumerate() {
+        *hash = roll(*hash, b);
+        if index.may_hold(*hash) {
+            votes.cast(index, *hash, pos + i as u64 + 1);
+        }
+    }
+}
+
+/// Most votes first; among equals the earliest, so the answer never depends on hashing.
+fn ranked(mut candidates: Vec<(i128, u32)>) -> Vec<(i128, u32)> {
+    candidates.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    candidates.truncate(MAX_VERIFIED);
+    candidates
+}
+
+/// Finds every artifact of `wanted` in `dump` (of `dump_len` bytes): one pass to vote (and to
+/// classify every [`BLOCK`] as fill or data), then a direct comparison of the best alignments.
+/// `on_chunk` sees every chunk of the dump in order (to hash it in the same pass).
+///
+/// A block of one repeated byte costs its first [`WINDOW`] bytes only: after them the rolling
+/// hash stands still (every window is the same), so one look at the filter settles the rest.
 pub(crate) fn locate(
     dump: &File,
     dump_len: u64,
@@ -217,12 +410,17 @@ pub(crate) fn locate(
     on_chunk: &mut dyn FnMut(&[u8]),
 ) -> io::Result<Found> {
     let mut index = build_index(wanted)?;
-    let mut votes: HashMap<(u32, i128), u32> = HashMap::new();
+    let mut votes = Votes {
+        counts: HashMap::new(),
+        capped_anchor: false,
+        capped_alignments: false,
+    };
+    let mut blocks = Blocks::default();
     let mut notes = Vec::new();
-    let (mut capped_anchor, mut capped_alignments) = (false, false);
     let mut buf = vec![0u8; CHUNK];
     let mut hash = 0u64;
     let mut pos = 0u64;
+    let block = usize::try_from(BLOCK).unwrap_or(512);
     loop {
         crate::interrupt::check().map_err(io::Error::other)?;
         let n = read_at_most(dump, pos, &mut buf)?;
@@ -231,31 +429,27 @@ pub(crate) fn locate(
         }
         let chunk = &buf[..n];
         on_chunk(chunk);
-        for (i, &b) in chunk.iter().enumerate() {
-            hash = roll(hash, b);
-            if !index.may_hold(hash) {
-                continue;
-            }
-            let end = pos + i as u64 + 1;
-            if end < WINDOW as u64 {
-                continue;
-            }
-            let Some(Some(anchor)) = index.anchors.get_mut(&hash) else {
-                continue;
-            };
-            if anchor.hits >= MAX_HITS_PER_ANCHOR {
-                capped_anchor = true;
-                continue;
-            }
-            anchor.hits += 1;
-            let start = i128::from(end - WINDOW as u64) - i128::from(anchor.offset);
-            let key = (anchor.artifact, start);
-            if let Some(v) = votes.get_mut(&key) {
-                *v = v.saturating_add(1);
-            } else if votes.len() < MAX_ALIGNMENTS {
-                votes.insert(key, 1);
+        // Chunks start on a block boundary (CHUNK is a multiple of BLOCK; only the last chunk
+        // is short).
+        for (k, bytes) in chunk.chunks(block).enumerate() {
+            let at = pos + (k * block) as u64;
+            let first = bytes[0];
+            let uniform = bytes.iter().all(|&b| b == first);
+            let class = if uniform && (first == 0xff || first == 0) {
+                Class::Fill(first)
             } else {
-                capped_alignments = true;
+                Class::Data
+            };
+            blocks.push(at, at + bytes.len() as u64, class);
+            if uniform && bytes.len() > WINDOW {
+                scan(&mut index, &mut votes, &mut hash, &bytes[..WINDOW], at);
+                // The hash now covers WINDOW copies of `first`, and stays so for the rest.
+                if index.may_hold(hash) {
+                    let rest = &bytes[WINDOW..];
+                    scan(&mut index, &mut votes, &mut hash, rest, at + WINDOW as u64);
+                }
+            } else {
+                scan(&mut index, &mut votes, &mut hash, bytes, at);
             }
         }
         pos += n as u64;
@@ -265,46 +459,76 @@ pub(crate) fn locate(
             "the dump changed size while it was read: {dump_len} bytes, then {pos}"
         ));
     }
-    if capped_anchor {
+    if votes.capped_anchor {
         notes.push(format!(
             "some anchors occur more than {MAX_HITS_PER_ANCHOR} times in the dump: only their first occurrences were counted"
         ));
     }
-    if capped_alignments {
+    if votes.capped_alignments {
         notes.push(format!(
             "more than {MAX_ALIGNMENTS} candidate alignments: the later ones were not counted"
         ));
     }
+    // Per artifact: the whole artifact's votes (every anchor's), and each part's own.
+    let mut whole: Vec<HashMap<i128, u32>> = vec![HashMap::new(); wanted.len()];
+    let mut parts: Vec<Vec<Vec<(i128, u32)>>> = wanted
+        .iter()
+        .map(|w| vec![Vec::new(); w.parts.len()])
+        .collect();
+    for (&(artifact, part, start), &v) in &votes.counts {
+        let a = artifact as usize;
+        if let Some(m) = whole.get_mut(a) {
+            let e = m.entry(start).or_default();
+            *e = e.saturating_add(v);
+        }
+        if let Some(p) = parts.get_mut(a).and_then(|p| p.get_mut(part as usize)) {
+            p.push((start, v));
+        }
+    }
+    let part_votes = parts
+        .into_iter()
+        .map(|per| per.into_iter().map(ranked).collect())
+        .collect();
     let mut best = Vec::with_capacity(wanted.len());
-    for (artifact, w) in wanted.iter().enumerate() {
-        let artifact = u32::try_from(artifact).unwrap_or(u32::MAX);
-        let mut candidates: Vec<(i128, u32)> = votes
-            .iter()
-            .filter(|((a, _), _)| *a == artifact)
-            .map(|(&(_, start), &v)| (start, v))
-            .collect();
-        // Most votes first; among equals the earliest, so the answer never depends on hashing.
-        candidates.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        candidates.truncate(MAX_VERIFIED);
-        let mut chosen: Option<Alignment> = None;
-        for (start, votes) in candidates {
-            let (differing, missing) = compare_at(dump, pos, w, start)?;
-            let candidate = Alignment {
+    for (w, votes) in wanted.iter().zip(whole) {
+        let candidates = ranked(votes.into_iter().collect());
+        best.push(best_of(dump, pos, w.file, (0, w.len), &candidates)?);
+    }
+    Ok(Found {
+        best,
+        part_votes,
+        blocks,
+        notes,
+    })
+}
+
+/// The best of `candidates` (artifact alignments with their votes) for the span `(offset, len)`
+/// of `file`: the one where the fewest of its bytes differ or fall outside the dump. The
+/// alignment returned is the span's own: the dump offset of its first byte.
+pub(crate) fn best_of(
+    dump: &File,
+    dump_len: u64,
+    file: &File,
+    (offset, len): (u64, u64),
+    candidates: &[(i128, u32)],
+) -> io::Result<Option<Alignment>> {
+    let mut chosen: Option<Alignment> = None;
+    for &(start, votes) in candidates {
+        let start = start.saturating_add(i128::from(offset));
+        let (differing, missing) = compare_span(dump, dump_len, file, (offset, len), start)?;
+        let better = chosen.as_ref().is_none_or(|c| {
+            differing.saturating_add(missing) < c.differing.saturating_add(c.missing)
+        });
+        if better {
+            chosen = Some(Alignment {
                 start,
                 votes,
                 differing,
                 missing,
-            };
-            let better = chosen.as_ref().is_none_or(|c| {
-                differing.saturating_add(missing) < c.differing.saturating_add(c.missing)
             });
-            if better {
-                chosen = Some(candidate);
-            }
         }
-        best.push(chosen);
     }
-    Ok(Found { best, notes })
+    Ok(chosen)
 }
 
 /// Bytes of `w` that differ from the dump when it starts at `start`, and bytes that fall
@@ -315,24 +539,37 @@ pub(crate) fn compare_at(
     w: &Wanted<'_>,
     start: i128,
 ) -> io::Result<(u64, u64)> {
-    let end = start.saturating_add(i128::from(w.len));
+    compare_span(dump, dump_len, w.file, (0, w.len), start)
+}
+
+/// Bytes of the span `(from, len)` of `file` that differ from the dump when the span starts at
+/// dump offset `start`, and bytes of it that fall outside a dump of `dump_len` bytes.
+pub(crate) fn compare_span(
+    dump: &File,
+    dump_len: u64,
+    file: &File,
+    (from, len): (u64, u64),
+    start: i128,
+) -> io::Result<(u64, u64)> {
+    let end = start.saturating_add(i128::from(len));
     let inside_start = start.clamp(0, i128::from(dump_len));
     let inside_end = end.clamp(0, i128::from(dump_len));
     let inside = u64::try_from(inside_end - inside_start).unwrap_or(0);
-    let mut missing = w.len - inside.min(w.len);
+    let mut missing = len - inside.min(len);
     let mut differing = 0u64;
     let (Ok(dump_from), Ok(art_from)) = (
         u64::try_from(inside_start),
         u64::try_from(inside_start - start),
     ) else {
-        return Ok((0, w.len));
+        return Ok((0, len));
     };
+    let art_from = art_from.saturating_add(from);
     let (mut a, mut b) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
     let mut done = 0u64;
     while done < inside {
         crate::interrupt::check().map_err(io::Error::other)?;
         let want = usize::try_from((inside - done).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let na = read_at_most(w.file, art_from + done, &mut a[..want])?;
+        let na = read_at_most(file, art_from + done, &mut a[..want])?;
         let nb = read_at_most(dump, dump_from + done, &mut b[..want])?;
         let n = na.min(nb);
         differing += count_differing(&a[..n], &b[..n]);
@@ -384,6 +621,7 @@ mod tests {
         let wanted = [Wanted {
             file: &r,
             len: release.len() as u64,
+            parts: Vec::new(),
         }];
         locate(&d, dump.len() as u64, &wanted, &mut |_| {})
             .unwrap()
@@ -439,6 +677,38 @@ mod tests {
         dump.extend_from_slice(&release);
         let found = find(&release, &dump).unwrap();
         assert_eq!((found.start, found.differing), (at as i128, 0));
+    }
+
+    #[test]
+    fn blocks_past_the_cap_are_read_again() {
+        let mut b = Blocks::default();
+        let runs = MAX_BLOCK_RUNS as u64 + 10;
+        for i in 0..runs {
+            let class = if i % 2 == 0 {
+                Class::Data
+            } else {
+                Class::Fill(0xff)
+            };
+            b.push(i * BLOCK, (i + 1) * BLOCK, class);
+        }
+        let end = runs * BLOCK;
+        let kept = MAX_BLOCK_RUNS as u64 * BLOCK;
+        // Before the cap, what the pass saw (a partial data block is read); after it, nothing.
+        assert_eq!(
+            b.pieces(100, 3 * BLOCK),
+            [
+                Piece::Unknown(100, BLOCK),
+                Piece::Fill(BLOCK, 2 * BLOCK, 0xff),
+                Piece::Data(2 * BLOCK, 3 * BLOCK)
+            ]
+        );
+        assert_eq!(
+            b.pieces(kept - BLOCK, end),
+            [
+                Piece::Fill(kept - BLOCK, kept, 0xff),
+                Piece::Unknown(kept, end)
+            ]
+        );
     }
 
     proptest! {

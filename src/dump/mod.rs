@@ -3,9 +3,28 @@
 //! [`check_dump`] owns the whole account of one dump. It keeps these invariants:
 //!
 //! - **One streaming pass, bounded memory.** The dump is never read whole: it is read once in
-//!   buffers by the locator ([`locate`]), which also feeds the dump's digests when asked, and
-//!   then only the windows that need it are read again (a located copy, a region). Memory
-//!   depends on the number of anchors and regions, never on the dump's size.
+//!   buffers by the locator ([`locate`]), which also feeds the dump's digests when asked and
+//!   classifies every 512-byte block as fill or data ([`locate::Blocks`]). Afterwards only
+//!   what needs bytes is read again: a located copy (compared directly, and copied out to be
+//!   explained when it differs), a part's candidate alignments, a blob region (hashed), the
+//!   data blocks inside an erased or release region (judged byte by byte), the partial blocks
+//!   at a span's ends, and whatever lies past the block runs the pass could keep. Gaps, fill
+//!   and bootloader-like regions are judged from the blocks alone. Memory depends on the
+//!   number of anchors, block runs (capped) and regions, never on the dump's size.
+//! - **Parts.** Each payload and filesystem part (at least [`MIN_PART`] bytes) of an
+//!   artifact's firmware map ([`crate::firmware`]) votes in the same pass. When the artifact
+//!   is not found whole and identical, each part is placed on its own ([`PartPlacement`]). If
+//!   the parts, each where it was found, hold more of the artifact than its best whole copy,
+//!   the artifact is *not found whole*: its verdict is `missing` however identical the parts
+//!   are (nothing vouches for what joins them), and each part found apart is a span of its own
+//!   (reproduced where it is equal, vouching for nothing outside its span). `unlocated` counts
+//!   the artifact's bytes in no identical copy.
+//! - **Allowances** (`Options::compare`, the recipe's `[[allow]]` or `diff --allow-*`) judge a
+//!   copy that differs as `reprove diff` judges a file: offset by offset on the window it was
+//!   found at. An `equivalent` copy lists them; its allowed bytes are `masked`. Bytes inserted
+//!   before a copy under a forged start are outside the window: a `release` region's bytes
+//!   that are neither an artifact nor fill fail the region, so with a layout such a copy
+//!   cannot pass; without one, they are unexplained data beside it.
 //! - **Every byte lands in exactly one class** of [`Coverage`]. The dump is cut into spans, in
 //!   offset order, without overlap: a placed artifact first (bytes equal to the release are
 //!   `reproduced`, the others `unexplained`), then the layout's regions (`device-data` is
@@ -20,7 +39,8 @@
 //!   dump's window against the release, as `reprove diff` would.
 //! - **The verdict** is the worst of: each artifact (`identical`, or as the comparison says;
 //!   `missing` when it is not found or not wholly inside the dump), each erased region
-//!   (`different` when anything but the fill is there), each blob region (`different` when its
+//!   (`different` when anything but the fill is there), each release region (`different`
+//!   when anything but artifacts and fill is there), each blob region (`different` when its
 //!   digest does not match or no pin is known). Unexplained bytes elsewhere are listed and
 //!   counted, but a bootloader or an unlisted gap fails nothing on its own.
 //! - **Hostile input**: sizes and offsets are checked or saturating; a layout region past the
@@ -43,12 +63,12 @@ use crate::recipe::blob::Blob;
 use crate::recipe::flash::{FlashLayout, Region, RegionKind};
 use crate::verify::Verdict;
 
-use locate::{read_at_most, Alignment, Wanted, CHUNK};
+use locate::{read_at_most, Alignment, Blocks, Piece, Wanted, BLOCK, CHUNK};
 
 /// Runs listed per span, at most (the rest are counted).
 pub(crate) const MAX_RUNS: usize = 16;
-/// Gaps are classified a block at a time.
-const BLOCK: u64 = 512;
+/// Parts of an artifact smaller than this are not looked for on their own.
+pub(crate) const MIN_PART: u64 = 4096;
 /// Non-fill bytes closer than this in an erased region are one run.
 const JOIN: u64 = 64;
 
@@ -140,6 +160,18 @@ pub(crate) struct Placement {
     /// Bytes of the artifact outside the dump.
     pub missing: u64,
     pub verdict: Verdict,
+    /// Bytes of the artifact that no identical copy in the dump holds: when the artifact was
+    /// found whole, those that differ or fall outside the dump; when it was not, those outside
+    /// every part found identical.
+    pub unlocated: u64,
+    /// The allowances that covered the copy's differences (an `equivalent` copy), with the
+    /// byte ranges each covered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub allowances: Vec<crate::compare::AppliedAllowance>,
+    /// Each part of the artifact's map located on its own, when the artifact was not found
+    /// whole and identical (see the module docs).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<PartPlacement>,
     /// The dump's copy against the release, when it differs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Comparison>,
@@ -147,6 +179,28 @@ pub(crate) struct Placement {
     /// already holds it.
     #[serde(skip)]
     pub vouched: Verdict,
+}
+
+/// Where one part of an artifact (a payload or a filesystem of its firmware map) sits in the
+/// dump, located on its own and compared byte for byte.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct PartPlacement {
+    /// `artifact//part`, as comparisons name parts.
+    pub part: String,
+    /// Where the part lies in the artifact.
+    pub part_offset: u64,
+    pub size: u64,
+    /// Dump offset of the part's first byte; `None`: not found.
+    pub offset: Option<i64>,
+    pub votes: u32,
+    pub differing: u64,
+    pub missing: u64,
+    /// `identical`, `different` (some bytes differ) or `missing` (not found, or not wholly in
+    /// the dump); never better than what vouches for the artifact.
+    pub verdict: Verdict,
+    /// Whether the part sits where the artifact's whole copy puts it (its bytes are then the
+    /// whole copy's, counted there).
+    pub in_copy: bool,
 }
 
 /// What a span of the dump is.
@@ -256,11 +310,28 @@ pub(crate) fn check_dump(
             declared[i] = Some(r.offset);
         }
     }
+    // Each artifact's parts, indexed in the same pass: looked at when the whole is not found.
+    let part_specs: Vec<Vec<PartSpec>> = files
+        .iter()
+        .zip(&declared)
+        .map(|((f, len), d)| {
+            if d.is_none() {
+                artifact_parts(f, *len)
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
     let wanted: Vec<Wanted<'_>> = files
         .iter()
         .zip(&declared)
-        .filter(|(_, d)| d.is_none())
-        .map(|((f, len), _)| Wanted { file: f, len: *len })
+        .zip(&part_specs)
+        .filter(|((_, d), _)| d.is_none())
+        .map(|(((f, len), _), parts)| Wanted {
+            file: f,
+            len: *len,
+            parts: parts.iter().map(|p| (p.offset, p.len)).collect(),
+        })
         .collect();
     let mut sha = opts.digest.then(<sha2::Sha256 as sha2::Digest>::new);
     let mut b3 = opts.digest.then(blake3::Hasher::new);
@@ -284,12 +355,18 @@ pub(crate) fn check_dump(
         _ => None,
     };
     let mut notes = found.notes;
+    let blocks = found.blocks;
     let mut best = found.best.into_iter();
+    let mut part_votes = found.part_votes.into_iter();
     let mut placements = Vec::with_capacity(releases.len());
     for (i, r) in releases.iter().enumerate() {
         let (file, len) = (&files[i].0, files[i].1);
-        let w = Wanted { file, len };
-        let (alignment, placed_by) = match declared[i] {
+        let w = Wanted {
+            file,
+            len,
+            parts: Vec::new(),
+        };
+        let (alignment, placed_by, votes) = match declared[i] {
             Some(offset) => {
                 let start = i128::from(offset);
                 let (differing, missing) = locate::compare_at(&dump, size, &w, start)
@@ -300,13 +377,54 @@ pub(crate) fn check_dump(
                     differing,
                     missing,
                 };
-                (Some(a), PlacedBy::Layout)
+                (Some(a), PlacedBy::Layout, Vec::new())
             }
-            None => (best.next().flatten(), PlacedBy::Content),
+            None => (
+                best.next().flatten(),
+                PlacedBy::Content,
+                part_votes.next().unwrap_or_default(),
+            ),
         };
-        placements.push(place(
-            &dump, size, r, &w, alignment, placed_by, shown_as, opts,
-        )?);
+        let found_parts = if alignment
+            .as_ref()
+            .is_some_and(|a| a.differing == 0 && a.missing == 0)
+        {
+            Vec::new()
+        } else {
+            locate_parts(
+                &dump,
+                size,
+                r,
+                file,
+                &part_specs[i],
+                &votes,
+                alignment.as_ref(),
+            )
+            .map_err(|e| interrupted_or(e, dump_path))?
+        };
+        // The parts, each where it was found, hold more of the artifact's bytes than the best
+        // whole copy: the artifact is not in the dump as one file, whatever that alignment's
+        // window holds (its equal bytes there would be chance).
+        let whole_equal = alignment
+            .as_ref()
+            .map_or(0, |a| len.saturating_sub(a.differing + a.missing));
+        let parts_equal: u64 = found_parts
+            .iter()
+            .filter(|p| p.offset.is_some())
+            .map(|p| p.size.saturating_sub(p.differing + p.missing))
+            .fold(0, u64::saturating_add);
+        let apart = found_parts.iter().any(|p| p.offset.is_some() && !p.in_copy);
+        let split = apart && parts_equal > whole_equal;
+        let alignment = if split { None } else { alignment };
+        let mut p = place(&dump, size, r, &w, alignment, placed_by, shown_as, opts)?;
+        p.parts = found_parts;
+        if split || p.offset.is_none() {
+            for part in &mut p.parts {
+                part.in_copy = false;
+            }
+            p.unlocated = len.saturating_sub(identical_bytes(&p.parts));
+        }
+        placements.push(p);
     }
     let mut spans = Vec::new();
     let mut coverage = Coverage::default();
@@ -315,7 +433,7 @@ pub(crate) fn check_dump(
         .map(|p| p.verdict)
         .fold(Verdict::Identical, Verdict::worst);
     for span in cut(size, &placements, regions) {
-        let span = account(&dump, dump_path, span, &placements, opts)?;
+        let span = account(&dump, dump_path, &blocks, span, &placements, opts)?;
         if span.status == Status::Failed && span.kind == SpanKind::Region {
             verdict = verdict.worst(Verdict::Different);
         }
@@ -388,6 +506,9 @@ fn place(
             differing: 0,
             missing: w.len,
             verdict: release.vouched.worst(Verdict::Missing),
+            unlocated: w.len,
+            allowances: Vec::new(),
+            parts: Vec::new(),
             comparison: None,
             vouched: release.vouched,
         });
@@ -395,6 +516,7 @@ fn place(
     let offset = i64::try_from(a.start).ok();
     let mut verdict = release.vouched;
     let mut comparison = None;
+    let mut allowances = Vec::new();
     if a.differing > 0 || a.missing > 0 {
         let c = explain(dump, size, release, w.len, a.start, shown_as, opts)?;
         verdict = verdict.worst(match c.verdict {
@@ -404,6 +526,13 @@ fn place(
         });
         if a.missing > 0 {
             verdict = verdict.worst(Verdict::Missing);
+        }
+        if c.verdict == crate::compare::Verdict::Equivalent {
+            allowances = c
+                .leaves
+                .iter()
+                .flat_map(|l| l.allowances.iter().cloned())
+                .collect();
         }
         comparison = Some(c);
     }
@@ -417,9 +546,130 @@ fn place(
         differing: a.differing,
         missing: a.missing,
         verdict,
+        unlocated: a.differing.saturating_add(a.missing).min(w.len),
+        allowances,
+        parts: Vec::new(),
         comparison,
         vouched: release.vouched,
     })
+}
+
+/// A part of an artifact to look for on its own.
+#[derive(Debug, Clone)]
+struct PartSpec {
+    name: String,
+    offset: u64,
+    len: u64,
+}
+
+/// The parts of an artifact looked for on their own: the payloads and filesystems of its
+/// firmware map ([`crate::firmware`]) of at least [`MIN_PART`] bytes, in offset order. Headers
+/// and padding are not: a header is rewritten by installers, padding is fill anywhere. An
+/// artifact of no format this crate reads, or whose map is damaged, has none.
+fn artifact_parts(file: &File, len: u64) -> Vec<PartSpec> {
+    use crate::firmware::Role;
+    let Ok(Some(format)) = crate::firmware::identify(file) else {
+        return Vec::new();
+    };
+    let Ok(map) = crate::firmware::map(format, file) else {
+        return Vec::new();
+    };
+    let mut parts: Vec<PartSpec> = map
+        .parts
+        .into_iter()
+        .filter(|p| {
+            p.packed.is_none()
+                && matches!(p.role, Role::Payload | Role::Filesystem)
+                && p.len >= MIN_PART
+                && p.offset.checked_add(p.len).is_some_and(|end| end <= len)
+        })
+        .map(|p| PartSpec {
+            name: p.name,
+            offset: p.offset,
+            len: p.len,
+        })
+        .collect();
+    parts.sort_by_key(|p| p.offset);
+    // The map's spans never overlap; a part as large as the artifact says nothing new.
+    parts.retain(|p| p.len < len);
+    parts
+}
+
+impl PartPlacement {
+    /// Found, wholly inside the dump, every byte equal.
+    pub(crate) fn is_found(&self) -> bool {
+        self.offset.is_some() && self.differing == 0 && self.missing == 0
+    }
+}
+
+/// Bytes of the artifact that its parts found identical hold.
+fn identical_bytes(parts: &[PartPlacement]) -> u64 {
+    parts
+        .iter()
+        .filter(|p| p.is_found())
+        .map(|p| p.size)
+        .fold(0, u64::saturating_add)
+}
+
+/// Each part of `specs` located on its own: the alignments its own anchors voted for (and the
+/// whole copy's, when there is one) compared byte for byte, the fewest differing bytes winning.
+fn locate_parts(
+    dump: &File,
+    size: u64,
+    release: &Release,
+    file: &File,
+    specs: &[PartSpec],
+    votes: &[Vec<(i128, u32)>],
+    whole: Option<&Alignment>,
+) -> io::Result<Vec<PartPlacement>> {
+    let mut out = Vec::with_capacity(specs.len());
+    for (j, spec) in specs.iter().enumerate() {
+        let mut candidates = votes.get(j).cloned().unwrap_or_default();
+        if let Some(w) = whole {
+            if !candidates.iter().any(|c| c.0 == w.start) {
+                candidates.push((w.start, 0));
+            }
+        }
+        let best = locate::best_of(dump, size, file, (spec.offset, spec.len), &candidates)?;
+        let part = format!("{}//{}", release.name, spec.name);
+        let placement = match best {
+            None => PartPlacement {
+                part,
+                part_offset: spec.offset,
+                size: spec.len,
+                offset: None,
+                votes: 0,
+                differing: 0,
+                missing: spec.len,
+                verdict: release.vouched.worst(Verdict::Missing),
+                in_copy: false,
+            },
+            Some(a) => {
+                let verdict = if a.missing > 0 {
+                    Verdict::Missing
+                } else if a.differing > 0 {
+                    Verdict::Different
+                } else {
+                    Verdict::Identical
+                };
+                PartPlacement {
+                    part,
+                    part_offset: spec.offset,
+                    size: spec.len,
+                    offset: i64::try_from(a.start).ok(),
+                    votes: a.votes,
+                    differing: a.differing,
+                    missing: a.missing,
+                    verdict: release.vouched.worst(verdict),
+                    in_copy: whole.is_some_and(|w| {
+                        w.start.saturating_add(i128::from(spec.offset)) == a.start
+                    }),
+                }
+            }
+        };
+        out.push(placement);
+    }
+    Ok(out)
 }
 
 /// The dump's window at `start` against the release, as `reprove diff` explains it. The window
@@ -467,6 +717,23 @@ fn explain(
             .unwrap_or_default(),
     ));
     compare.layout_name = Some(release.name.clone());
+    // A recipe's allowances name artifacts by their shipped name; the comparison names the
+    // leaf by the release file's name, so those about this artifact are handed over as about
+    // that file. Judged offset by offset on the window, as `reprove diff` judges them.
+    let file_name = release
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    compare.allowances = std::mem::take(&mut compare.allowances)
+        .into_iter()
+        .filter(|a| a.artifact.as_deref().is_none_or(|n| n == release.name))
+        .map(|mut a| {
+            if a.artifact.is_some() && file_name.as_deref() != Some(&release.name) {
+                a.artifact = None;
+            }
+            a
+        })
+        .collect();
     Ok(crate::compare::diff_paths(
         &release.path,
         &window_path,
@@ -478,31 +745,43 @@ fn explain(
 #[derive(Debug, Clone, Copy)]
 enum Owner {
     Placement(usize),
+    /// Part `.1` of placement `.0`, found apart from the artifact's whole copy.
+    Part(usize, usize),
     Region(usize),
     Gap,
 }
 
 /// The dump `[0, size)` cut into owned pieces, in order: placements (the earlier of two that
-/// overlap keeps its bytes), then regions, then gaps.
+/// overlap keeps its bytes; whole copies before parts found apart), then regions, then gaps.
 fn cut(size: u64, placements: &[Placement], regions: &[Region]) -> Vec<(u64, u64, Owner)> {
-    let mut placed: Vec<(u64, u64, usize)> = Vec::new();
-    for (i, p) in placements.iter().enumerate() {
-        let Some(start) = p.offset else { continue };
-        let end = start.saturating_add(i64::try_from(p.size).unwrap_or(i64::MAX));
+    let mut placed: Vec<(u64, u64, Owner)> = Vec::new();
+    let mut take = |offset: Option<i64>, len: u64, owner: Owner| {
+        let Some(start) = offset else { return };
+        let end = start.saturating_add(i64::try_from(len).unwrap_or(i64::MAX));
         let (start, end) = (
             u64::try_from(start.max(0)).unwrap_or(0).min(size),
             u64::try_from(end.max(0)).unwrap_or(0).min(size),
         );
         if start < end && !placed.iter().any(|&(s, e, _)| start < e && s < end) {
-            placed.push((start, end, i));
+            placed.push((start, end, owner));
+        }
+    };
+    for (i, p) in placements.iter().enumerate() {
+        take(p.offset, p.size, Owner::Placement(i));
+    }
+    for (i, p) in placements.iter().enumerate() {
+        for (j, part) in p.parts.iter().enumerate() {
+            if !part.in_copy && part.missing == 0 {
+                take(part.offset, part.size, Owner::Part(i, j));
+            }
         }
     }
-    placed.sort_unstable();
+    placed.sort_unstable_by_key(|&(s, _, _)| s);
     let mut pieces = Vec::new();
     let mut at = 0u64;
     while at < size {
-        if let Some(&(_, end, i)) = placed.iter().find(|&&(s, e, _)| s <= at && at < e) {
-            pieces.push((at, end, Owner::Placement(i)));
+        if let Some(&(_, end, owner)) = placed.iter().find(|&&(s, e, _)| s <= at && at < e) {
+            pieces.push((at, end, owner));
             at = end;
             continue;
         }
@@ -538,6 +817,7 @@ fn cut(size: u64, placements: &[Placement], regions: &[Region]) -> Vec<(u64, u64
 fn account(
     dump: &File,
     path: &Path,
+    blocks: &Blocks,
     (start, end, owner): (u64, u64, Owner),
     placements: &[Placement],
     opts: &Options,
@@ -569,14 +849,46 @@ fn account(
                 length
             };
             span.coverage.reproduced = length - differing;
+            if p.verdict == Verdict::Equivalent && p.vouched.passed(false) {
+                // Every differing byte is one an allowance covers: masked, as the coverage of
+                // a verification counts an equivalent artifact's allowed bytes.
+                span.coverage.masked = differing;
+                span.detail = Some(format!(
+                    "equivalent: {differing} bytes differ where an allowance covers them"
+                ));
+            } else {
+                span.coverage.unexplained = differing;
+                if p.verdict != Verdict::Identical {
+                    span.status = Status::Failed;
+                    span.detail = Some(format!("{}: {differing} bytes differ", p.verdict));
+                }
+            }
+        }
+        Owner::Part(i, j) => {
+            let p = &placements[i];
+            let part = &p.parts[j];
+            span.kind = SpanKind::Artifact;
+            span.name = Some(part.part.clone());
+            // A part vouches for its own bytes only, and only when the artifact's do.
+            let differing = if p.vouched.passed(false) {
+                part.differing.min(length)
+            } else {
+                length
+            };
+            span.coverage.reproduced = length - differing;
             span.coverage.unexplained = differing;
-            if p.verdict != Verdict::Identical {
+            if part.verdict == Verdict::Identical {
+                span.detail = Some(format!("a part of `{}`, found apart", p.artifact));
+            } else {
                 span.status = Status::Failed;
-                span.detail = Some(format!("{}: {differing} bytes differ", p.verdict));
+                span.detail = Some(format!(
+                    "a part of `{}`, found apart: {}: {differing} bytes differ",
+                    p.artifact, part.verdict
+                ));
             }
         }
         Owner::Gap => {
-            let classes = gap_runs(dump, path, start, end)?;
+            let classes = gap_runs(dump, path, blocks, start, end)?;
             // A gap is returned as one span per class run: the caller sees them in order.
             return Ok(merge_gap(start, length, classes));
         }
@@ -596,7 +908,8 @@ fn account(
                 RegionKind::Erased => {
                     let fill = r.fill_byte();
                     span.fill = Some(fill);
-                    let (foreign, runs, more) = foreign_runs(dump, path, start, end, fill)?;
+                    let (foreign, runs, more) =
+                        foreign_runs(dump, path, blocks, (start, end), fill)?;
                     span.coverage.erased = length - foreign;
                     span.coverage.unexplained = foreign;
                     if foreign > 0 {
@@ -643,9 +956,9 @@ fn account(
                 }
                 RegionKind::Release => {
                     // The part of a release region no artifact covers: padding, or not.
-                    let (foreign, runs, _) = foreign_runs(dump, path, start, end, 0xff)?;
+                    let (foreign, runs, _) = foreign_runs(dump, path, blocks, (start, end), 0xff)?;
                     let zeros = if foreign > 0 {
-                        foreign_runs(dump, path, start, end, 0x00)?.0
+                        foreign_runs(dump, path, blocks, (start, end), 0x00)?.0
                     } else {
                         0
                     };
@@ -653,7 +966,11 @@ fn account(
                     span.coverage.erased = length - odd;
                     span.coverage.unexplained = odd;
                     if odd > 0 {
-                        span.status = Status::Unexplained;
+                        // The layout says the region holds the release: data beside the
+                        // artifacts is what an insertion before or after a copy leaves (and a
+                        // copy whose first bytes an allowance covers cannot show where it
+                        // began).
+                        span.status = Status::Failed;
                         span.detail = Some(format!(
                             "{odd} bytes of the release region are neither an artifact nor fill"
                         ));
@@ -667,7 +984,7 @@ fn account(
                 | RegionKind::Other
                 | RegionKind::DeviceData => {
                     // Declared, not checked: its fill is erased, the rest unexplained.
-                    let runs = gap_runs(dump, path, start, end)?;
+                    let runs = gap_runs(dump, path, blocks, start, end)?;
                     span.coverage.erased = length - runs.data;
                     span.coverage.unexplained = runs.data;
                     span.status = if runs.data > 0 {
@@ -743,45 +1060,79 @@ struct GapRuns {
     listed: Vec<Run>,
 }
 
-/// A gap read a [`BLOCK`] at a time: blocks of one byte 0xff or 0x00 are fill.
-fn gap_runs(dump: &File, path: &Path, start: u64, end: u64) -> Result<GapRuns, Error> {
+/// A gap judged a [`BLOCK`] at a time: blocks of one byte 0xff or 0x00 are fill. What the
+/// locating pass classified ([`Blocks`]) is taken from it; only the rest is read (a piece of a
+/// data block at the gap's ends, or what lies past the blocks it could keep).
+fn gap_runs(
+    dump: &File,
+    path: &Path,
+    blocks: &Blocks,
+    start: u64,
+    end: u64,
+) -> Result<GapRuns, Error> {
     let mut out = GapRuns::default();
-    let mut buf = vec![0u8; CHUNK];
-    let mut at = start;
     let mut open: Option<Run> = None;
-    while at < end {
-        crate::interrupt::check()?;
-        let want = usize::try_from((end - at).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let n = read_at_most(dump, at, &mut buf[..want]).map_err(io_at(path))?;
-        if n == 0 {
-            break;
+    let mut block = |out: &mut GapRuns, offset: u64, len: u64, fill: Option<u8>| {
+        if let Some(b) = fill {
+            out.fill.get_or_insert(b);
+            if let Some(run) = open.take() {
+                close_run(out, run);
+            }
+            return;
         }
-        for (k, block) in buf[..n]
-            .chunks(usize::try_from(BLOCK).unwrap_or(512))
-            .enumerate()
-        {
-            let offset = at + (k as u64) * BLOCK;
-            let first = block[0];
-            let is_fill = (first == 0xff || first == 0) && block.iter().all(|&b| b == first);
-            if is_fill {
-                out.fill.get_or_insert(first);
+        out.data += len;
+        match &mut open {
+            Some(run) if run.offset + run.length == offset => run.length += len,
+            _ => {
                 if let Some(run) = open.take() {
-                    close_run(&mut out, run);
+                    close_run(out, run);
                 }
-            } else {
-                out.data += block.len() as u64;
-                match &mut open {
-                    Some(run) => run.length += block.len() as u64,
-                    None => {
-                        open = Some(Run {
-                            offset,
-                            length: block.len() as u64,
-                        });
+                open = Some(Run {
+                    offset,
+                    length: len,
+                });
+            }
+        }
+    };
+    let mut buf = vec![0u8; CHUNK];
+    for piece in blocks.pieces(start, end) {
+        match piece {
+            Piece::Fill(s, e, b) => block(&mut out, s, e - s, Some(b)),
+            Piece::Data(s, e) => block(&mut out, s, e - s, None),
+            Piece::Unknown(s, e) => {
+                // Read in chunks that end on a block boundary, judged block by block as the
+                // pass judges them: blocks are counted from the dump's first byte.
+                let mut at = s;
+                while at < e {
+                    crate::interrupt::check()?;
+                    let to = ((at + CHUNK as u64) / BLOCK * BLOCK).min(e);
+                    let want = usize::try_from(to - at).unwrap_or(CHUNK);
+                    let n = read_at_most(dump, at, &mut buf[..want]).map_err(io_at(path))?;
+                    if n == 0 {
+                        break;
                     }
+                    let mut i = 0usize;
+                    while i < n {
+                        let offset = at + i as u64;
+                        let next = usize::try_from((offset / BLOCK + 1) * BLOCK - at)
+                            .unwrap_or(n)
+                            .min(n);
+                        let bytes = &buf[i..next];
+                        let first = bytes[0];
+                        let is_fill =
+                            (first == 0xff || first == 0) && bytes.iter().all(|&b| b == first);
+                        block(
+                            &mut out,
+                            offset,
+                            bytes.len() as u64,
+                            is_fill.then_some(first),
+                        );
+                        i = next;
+                    }
+                    at += n as u64;
                 }
             }
         }
-        at += n as u64;
     }
     if let Some(run) = open.take() {
         close_run(&mut out, run);
@@ -797,12 +1148,13 @@ fn close_run(out: &mut GapRuns, run: Run) {
 }
 
 /// Bytes of `[start, end)` that are not `fill`, the runs they form (joined across fewer than
-/// [`JOIN`] fill bytes; at most [`MAX_RUNS`] listed) and how many more runs there are.
+/// [`JOIN`] fill bytes; at most [`MAX_RUNS`] listed) and how many more runs there are. Blocks
+/// the locating pass saw holding only `fill` are not read again.
 fn foreign_runs(
     dump: &File,
     path: &Path,
-    start: u64,
-    end: u64,
+    blocks: &Blocks,
+    (start, end): (u64, u64),
     fill: u8,
 ) -> Result<(u64, Vec<Run>, u64), Error> {
     let mut count = 0u64;
@@ -810,41 +1162,47 @@ fn foreign_runs(
     let mut more = 0u64;
     let mut last: Option<Run> = None;
     let mut buf = vec![0u8; CHUNK];
-    let mut at = start;
-    while at < end {
-        crate::interrupt::check()?;
-        let want = usize::try_from((end - at).min(CHUNK as u64)).unwrap_or(CHUNK);
-        let n = read_at_most(dump, at, &mut buf[..want]).map_err(io_at(path))?;
-        if n == 0 {
-            break;
-        }
-        let chunk = &buf[..n];
-        let mut i = 0;
-        while let Some(k) = chunk[i..].iter().position(|&b| b != fill) {
-            let pos = i + k;
-            let off = at + pos as u64;
-            count += 1;
-            match &mut last {
-                Some(run) if off - (run.offset + run.length) < JOIN => {
-                    run.length = off + 1 - run.offset;
-                }
-                _ => {
-                    if let Some(run) = last.take() {
-                        if runs.len() < MAX_RUNS {
-                            runs.push(run);
-                        } else {
-                            more += 1;
-                        }
-                    }
-                    last = Some(Run {
-                        offset: off,
-                        length: 1,
-                    });
-                }
+    for piece in blocks.pieces(start, end) {
+        let (s, e) = match piece {
+            Piece::Fill(_, _, b) if b == fill => continue,
+            Piece::Fill(s, e, _) | Piece::Data(s, e) | Piece::Unknown(s, e) => (s, e),
+        };
+        let mut at = s;
+        while at < e {
+            crate::interrupt::check()?;
+            let want = usize::try_from((e - at).min(CHUNK as u64)).unwrap_or(CHUNK);
+            let n = read_at_most(dump, at, &mut buf[..want]).map_err(io_at(path))?;
+            if n == 0 {
+                break;
             }
-            i = pos + 1;
+            let chunk = &buf[..n];
+            let mut i = 0;
+            while let Some(k) = chunk[i..].iter().position(|&b| b != fill) {
+                let pos = i + k;
+                let off = at + pos as u64;
+                count += 1;
+                match &mut last {
+                    Some(run) if off - (run.offset + run.length) < JOIN => {
+                        run.length = off + 1 - run.offset;
+                    }
+                    _ => {
+                        if let Some(run) = last.take() {
+                            if runs.len() < MAX_RUNS {
+                                runs.push(run);
+                            } else {
+                                more += 1;
+                            }
+                        }
+                        last = Some(Run {
+                            offset: off,
+                            length: 1,
+                        });
+                    }
+                }
+                i = pos + 1;
+            }
+            at += n as u64;
         }
-        at += n as u64;
     }
     if let Some(run) = last {
         if runs.len() < MAX_RUNS {

@@ -42,18 +42,76 @@ fn verdict_style(v: Verdict) -> Style {
     }
 }
 
-/// `name found at 0x…: verdict`, or why it was not.
+fn hex_offset(at: i64) -> String {
+    if at < 0 {
+        format!("-{:#x}", at.unsigned_abs())
+    } else {
+        format!("{at:#x}")
+    }
+}
+
+/// `name found at 0x…: verdict`, or why it was not; then the allowances that made the copy
+/// equivalent and the parts located on their own, one line each.
 fn placement_line(p: &Placement, out: &Output) -> String {
+    let mut s = placement_head(p, out);
+    for a in &p.allowances {
+        let ranges: Vec<String> = a
+            .ranges
+            .iter()
+            .map(|r| format!("{:#x}+{}", r.offset, r.len))
+            .collect();
+        let covered = if ranges.is_empty() {
+            String::new()
+        } else {
+            format!(", covering {}", ranges.join(" "))
+        };
+        let _ = writeln!(
+            s,
+            "  allowed by `{}` ({}){covered}",
+            a.allowance.rule,
+            sanitize(&a.allowance.reason)
+        );
+    }
+    for part in &p.parts {
+        let name = out.paint(Style::Path, &sanitize(&part.part));
+        let verdict = out.paint(verdict_style(part.verdict), part.verdict.as_str());
+        let _ = match part.offset {
+            None => writeln!(s, "  {name} not found in the dump: {verdict}"),
+            Some(at) => {
+                let mut line = format!("  {name} found at {}: {verdict}", hex_offset(at));
+                if part.differing > 0 {
+                    let _ = write!(line, ", {} bytes differ", part.differing);
+                }
+                if part.missing > 0 {
+                    let _ = write!(line, ", {} bytes outside the dump", part.missing);
+                }
+                if part.in_copy {
+                    line.push_str(" (in the copy above)");
+                }
+                writeln!(s, "{line}")
+            }
+        };
+    }
+    if !p.parts.is_empty() && p.unlocated > 0 {
+        let _ = writeln!(
+            s,
+            "  {} of its {} bytes are in no identical copy in the dump",
+            p.unlocated, p.size
+        );
+    }
+    s
+}
+
+fn placement_head(p: &Placement, out: &Output) -> String {
     let name = out.paint(Style::Path, &sanitize(&p.artifact));
     let verdict = out.paint(verdict_style(p.verdict), p.verdict.as_str());
     match p.offset {
+        None if p.parts.iter().any(crate::dump::PartPlacement::is_found) => {
+            format!("{name} not found whole in the dump: {verdict}; its parts, each on its own:\n")
+        }
         None => format!("{name} not found in the dump: {verdict}\n"),
         Some(at) => {
-            let at = if at < 0 {
-                format!("-{:#x}", at.unsigned_abs())
-            } else {
-                format!("{at:#x}")
-            };
+            let at = hex_offset(at);
             let by = match p.placed_by {
                 crate::dump::PlacedBy::Content => "found at",
                 crate::dump::PlacedBy::Layout => "placed by the layout at",
@@ -192,7 +250,8 @@ pub(crate) fn render_html(r: &DumpReport) -> String {
     h.push_str("<h2>Release</h2>\n<ul>\n");
     for p in &r.placements {
         let text = placement_line(p, &plain());
-        let _ = writeln!(h, "<li>{}</li>", escape(text.trim_end()));
+        let lines: Vec<String> = text.lines().map(escape).collect();
+        let _ = writeln!(h, "<li>{}</li>", lines.join("<br>"));
     }
     h.push_str("</ul>\n");
     for p in &r.placements {

@@ -156,6 +156,11 @@ struct PlacementJson {
     differing: u64,
     missing: u64,
     verdict: String,
+    unlocated: u64,
+    #[serde(default)]
+    allowances: Vec<serde_json::Value>,
+    #[serde(default)]
+    parts: Vec<serde_json::Value>,
     comparison: Option<serde_json::Value>,
 }
 

@@ -16,6 +16,7 @@ mod debian;
 mod diff;
 mod dump;
 mod dump_own;
+mod dump_parts;
 mod failures;
 mod firmware;
 mod firmware_a;
