@@ -474,6 +474,10 @@ pub struct Shipped {
     pub name: String,
     pub digest: DigestSet,
     pub size: u64,
+    /// How to find the file in a flash dump without its bytes (written since `attest verify
+    /// --dump` needs no `--artifact`; see [`crate::dump::seek`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locator: Option<crate::dump::seek::Locator>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -28,6 +28,7 @@
 //!   remainder counted.
 
 pub(crate) mod locate;
+pub(crate) mod seek;
 
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -117,6 +118,8 @@ pub(crate) enum PlacedBy {
     Content,
     /// A `release` region of the layout names the artifact.
     Layout,
+    /// Found by the anchors of its attested locator, without its file ([`seek`]).
+    Locator,
 }
 
 /// Where one release artifact sits in the dump, and how its copy compares.
@@ -143,6 +146,11 @@ pub(crate) struct Placement {
     /// already holds it.
     #[serde(skip)]
     pub vouched: Verdict,
+    /// Anchors of the attested locator, when the copy was found and checked without the file
+    /// ([`seek`]): by its digests alone, so `differing` is every byte inside the dump of a
+    /// copy that does not have them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<u32>,
 }
 
 /// What a span of the dump is.
@@ -382,6 +390,7 @@ fn place(
             verdict: release.vouched.worst(Verdict::Missing),
             comparison: None,
             vouched: release.vouched,
+            anchors: None,
         });
     };
     let offset = i64::try_from(a.start).ok();
@@ -411,6 +420,7 @@ fn place(
         verdict,
         comparison,
         vouched: release.vouched,
+        anchors: None,
     })
 }
 
