@@ -15,6 +15,7 @@ mod custody;
 mod debian;
 mod diff;
 mod dump;
+mod dump_seek;
 mod failures;
 mod firmware;
 mod firmware_a;
