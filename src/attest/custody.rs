@@ -45,6 +45,7 @@ pub(crate) fn custody_of(
                 name: b.found.clone(),
                 digest: digest_set(&b.hashes),
                 size: b.hashes.size,
+                locator: None,
             },
             outcome: b.outcome,
         })

@@ -51,6 +51,7 @@ fn artifact(a: &crate::verify::ArtifactReport) -> wire::Artifact {
             name: s.origin.clone(),
             digest: DigestSet::from(&s.hashes),
             size: s.hashes.size,
+            locator: s.locator.clone(),
         }),
         difference: a.difference.as_ref().map(wire::Comparison::from_compare),
         // Shown, not applied: the verdict above is the comparison's.

@@ -516,6 +516,10 @@ pub struct Shipped {
     pub name: String,
     pub digest: DigestSet,
     pub size: u64,
+    /// How to find the file in a flash dump without its bytes (written since `attest verify
+    /// --dump` needs no `--artifact`; see [`crate::dump::seek`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locator: Option<crate::dump::seek::Locator>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -715,6 +719,7 @@ mod tests {
             flags in (any::<bool>(), any::<bool>(), any::<bool>()),
             times in (0i64..4_000_000_000, 0u32..1_000_000_000),
             extra in (rest(), proptest::collection::vec(".*", 0..3), proptest::option::of(".*")),
+            locator in proptest::option::of(proptest::collection::vec((any::<u64>(), any::<u64>()), 0..4)),
         ) {
             let mut p = RebuildPredicate::parse(fixture()).unwrap();
             p.verdict = verdicts.0;
@@ -751,6 +756,18 @@ mod tests {
             p.artifacts[0].notes = extra.1;
             p.rebuilds[0].log.kept = extra.2.clone();
             p.rebuilds[0].missing_program = extra.2;
+            p.artifacts[0].shipped.as_mut().unwrap().locator =
+                locator.map(|anchors| crate::dump::seek::Locator {
+                    algorithm: crate::dump::seek::ALGORITHM.to_owned(),
+                    window: 64,
+                    anchors: anchors
+                        .into_iter()
+                        .map(|(offset, hash)| crate::dump::seek::LocatorAnchor {
+                            offset,
+                            hash: crate::dump::seek::WindowHash(hash),
+                        })
+                        .collect(),
+                });
             let json = serde_json::to_string(&p).unwrap();
             let back = RebuildPredicate::parse(serde_json::from_str(&json).unwrap()).unwrap();
             prop_assert_eq!(back, p);

@@ -1,4 +1,5 @@
-//! `reprove attest verify FILE --key PUB… [--artifact PATH…]`: check an attestation bundle.
+//! `reprove attest verify FILE --key PUB… [--artifact PATH…] [--dump FLASH]`: check an
+//! attestation bundle (and a flash dump against it: [`super::attest_seek`] without `--artifact`).
 //!
 //! The output (text, or JSON with `--json`, whose wire format is documented there) is rendered
 //! by `output::attest`. Exit 0 when every check holds, 1 when the attestation is
@@ -47,9 +48,10 @@ pub struct AttestVerifyArgs {
     /// Files to re-hash and match against the attestation's subjects
     #[arg(long = "artifact", value_name = "PATH", num_args = 1..)]
     pub(super) artifacts: Vec<PathBuf>,
-    /// Find the attested artifacts (given with `--artifact`, matched to the subjects by digest)
-    /// in this flash dump and account for every byte of it (see `docs/dump.md`)
-    #[arg(long, value_name = "FLASH", requires = "artifacts")]
+    /// Find the attested artifacts in this flash dump and account for every byte of it (see
+    /// `docs/dump.md`): the `--artifact` files that match a subject, or, with none, every
+    /// subject by the locator the attestation carries, confirmed by its digests
+    #[arg(long, value_name = "FLASH")]
     pub(super) dump: Option<PathBuf>,
     /// The flash layout of `--dump`, a TOML file with a `[flash]` table
     #[arg(long, value_name = "FILE", requires = "dump")]
@@ -79,6 +81,15 @@ pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitS
         .collect::<Result<Vec<_>, _>>()?;
     let report = check_bundle(&envelopes, &keys, &args.artifacts)?;
     let dump = match &args.dump {
+        Some(_) if args.artifacts.is_empty() && report.rebuild.is_none() => {
+            // Nothing signed to find the subjects by: the attestation is rejected (its
+            // problems say why), and the dump is left unread rather than judged.
+            out.warn("the dump was not checked: the attestation holds no signed rebuild predicate to find its subjects by");
+            None
+        }
+        Some(flash) if args.artifacts.is_empty() => Some(super::attest_seek::check_dump(
+            args, file, flash, &report, out,
+        )?),
         Some(flash) => Some(check_dump(args, flash, &report, out)?),
         None => None,
     };
@@ -102,11 +113,7 @@ fn check_dump(
     report: &Report,
     out: &Output,
 ) -> anyhow::Result<crate::dump::DumpReport> {
-    let vouched = match (&report.rebuild_verdict, report.is_verified()) {
-        (Some(v), true) => serde_json::from_value(serde_json::Value::String(v.clone()))
-            .unwrap_or(crate::verify::Verdict::Different),
-        _ => crate::verify::Verdict::Different,
-    };
+    let vouched = vouched(report);
     let releases: Vec<crate::dump::Release> = report
         .artifacts
         .iter()
@@ -123,6 +130,22 @@ fn check_dump(
             "no `--artifact` matches a subject of the attestation: nothing to look for in the dump"
         );
     }
+    let opts = dump_options(args)?;
+    super::dump::check(flash, &releases, &opts, out)
+}
+
+/// What a verified attestation's rebuild verdict vouches for; an unverified one vouches for
+/// nothing (`different`).
+pub(super) fn vouched(report: &Report) -> crate::verify::Verdict {
+    match (&report.rebuild_verdict, report.is_verified()) {
+        (Some(v), true) => serde_json::from_value(serde_json::Value::String(v.clone()))
+            .unwrap_or(crate::verify::Verdict::Different),
+        _ => crate::verify::Verdict::Different,
+    }
+}
+
+/// The dump check's options: the layout of `--flash-layout` and its pins.
+pub(super) fn dump_options(args: &AttestVerifyArgs) -> anyhow::Result<crate::dump::Options> {
     let (layout, blobs, layout_source) = match &args.flash_layout {
         Some(path) => {
             let file = super::dump::load_layout(path)?;
@@ -134,12 +157,11 @@ fn check_dump(
         }
         None => (None, Vec::new(), None),
     };
-    let opts = crate::dump::Options {
+    Ok(crate::dump::Options {
         layout,
         layout_source,
         blobs,
         digest: false,
         ..crate::dump::Options::default()
-    };
-    super::dump::check(flash, &releases, &opts, out)
+    })
 }

@@ -4,6 +4,7 @@
 mod attest;
 mod attest_export;
 mod attest_policy;
+mod attest_seek;
 mod completions;
 mod diff;
 mod dump;

@@ -38,7 +38,7 @@ use std::os::unix::fs::FileExt as _;
 /// Bytes the rolling hash covers: a byte leaves the gear hash 64 shifts after it entered.
 pub(crate) const WINDOW: usize = 64;
 /// A window holds at least this many distinct byte values to anchor.
-const MIN_DISTINCT: usize = 8;
+pub(crate) const MIN_DISTINCT: usize = 8;
 /// Anchors of all artifacts together, at most (each about 40 bytes in the index).
 pub(crate) const MAX_ANCHORS: usize = 1 << 18;
 /// The smallest distance between two anchors of one artifact.
@@ -73,7 +73,7 @@ const fn gear_table() -> [u64; 256] {
 }
 
 #[inline]
-fn roll(hash: u64, byte: u8) -> u64 {
+pub(crate) fn roll(hash: u64, byte: u8) -> u64 {
     (hash << 1).wrapping_add(GEAR[byte as usize])
 }
 
@@ -257,7 +257,7 @@ pub(crate) fn read_at_most(file: &File, offset: u64, buf: &mut [u8]) -> io::Resu
     Ok(filled)
 }
 
-fn distinct(window: &[u8]) -> usize {
+pub(crate) fn distinct(window: &[u8]) -> usize {
     let mut seen = [false; 256];
     let mut n = 0;
     for &b in window {

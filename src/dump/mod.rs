@@ -49,6 +49,7 @@
 
 pub(crate) mod locate;
 pub(crate) mod own;
+pub(crate) mod seek;
 
 use std::fs::File;
 use std::io::{self, Write as _};
@@ -141,6 +142,8 @@ pub(crate) enum PlacedBy {
     Content,
     /// A `release` region of the layout names the artifact.
     Layout,
+    /// Found by the anchors of its attested locator, without its file ([`seek`]).
+    Locator,
 }
 
 /// Where one release artifact sits in the dump, and how its copy compares.
@@ -179,6 +182,11 @@ pub(crate) struct Placement {
     /// already holds it.
     #[serde(skip)]
     pub vouched: Verdict,
+    /// Anchors of the attested locator, when the copy was found and checked without the file
+    /// ([`seek`]): by its digests alone, so `differing` is every byte inside the dump of a
+    /// copy that does not have them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<u32>,
 }
 
 /// Where one part of an artifact (a payload or a filesystem of its firmware map) sits in the
@@ -354,7 +362,7 @@ pub(crate) fn check_dump(
         }),
         _ => None,
     };
-    let mut notes = found.notes;
+    let notes = found.notes;
     let blocks = found.blocks;
     let mut best = found.best.into_iter();
     let mut part_votes = found.part_votes.into_iter();
@@ -426,6 +434,43 @@ pub(crate) fn check_dump(
         }
         placements.push(p);
     }
+    settle(
+        &Dump {
+            file: &dump,
+            path: dump_path,
+            shown_as,
+            size,
+        },
+        digest,
+        &blocks,
+        placements,
+        notes,
+        opts,
+    )
+}
+
+/// The dump being checked, as [`settle`] reads it.
+pub(super) struct Dump<'a> {
+    pub file: &'a File,
+    pub path: &'a Path,
+    pub shown_as: &'a str,
+    pub size: u64,
+}
+
+/// The account of a dump once its artifacts are placed: every byte cut into spans (placements,
+/// then regions, then gaps) and classed, the verdict the worst of the placements and the
+/// failed regions, and the notes on a layout that does not fit the dump. Shared by
+/// [`check_dump`] and [`seek::check_dump_by_locators`], so both judge the rest of a dump alike.
+pub(super) fn settle(
+    dump: &Dump<'_>,
+    digest: Option<Hashes>,
+    blocks: &locate::Blocks,
+    placements: Vec<Placement>,
+    mut notes: Vec<String>,
+    opts: &Options,
+) -> Result<DumpReport, Error> {
+    let (size, dump_path) = (dump.size, dump.path);
+    let regions: &[Region] = opts.layout.as_ref().map_or(&[], |l| &l.regions);
     let mut spans = Vec::new();
     let mut coverage = Coverage::default();
     let mut verdict = placements
@@ -433,7 +478,7 @@ pub(crate) fn check_dump(
         .map(|p| p.verdict)
         .fold(Verdict::Identical, Verdict::worst);
     for span in cut(size, &placements, regions) {
-        let span = account(&dump, dump_path, &blocks, span, &placements, opts)?;
+        let span = account(dump.file, dump_path, blocks, span, &placements, opts)?;
         if span.status == Status::Failed && span.kind == SpanKind::Region {
             verdict = verdict.worst(Verdict::Different);
         }
@@ -458,7 +503,7 @@ pub(crate) fn check_dump(
         }
     }
     Ok(DumpReport {
-        dump: shown_as.to_owned(),
+        dump: dump.shown_as.to_owned(),
         size,
         digest,
         verdict,
@@ -511,6 +556,7 @@ fn place(
             parts: Vec::new(),
             comparison: None,
             vouched: release.vouched,
+            anchors: None,
         });
     };
     let offset = i64::try_from(a.start).ok();
@@ -551,6 +597,7 @@ fn place(
         parts: Vec::new(),
         comparison,
         vouched: release.vouched,
+        anchors: None,
     })
 }
 

@@ -103,6 +103,9 @@ fn placement_line(p: &Placement, out: &Output) -> String {
 }
 
 fn placement_head(p: &Placement, out: &Output) -> String {
+    if let Some(anchors) = p.anchors {
+        return located_line(p, anchors, out);
+    }
     let name = out.paint(Style::Path, &sanitize(&p.artifact));
     let verdict = out.paint(verdict_style(p.verdict), p.verdict.as_str());
     match p.offset {
@@ -115,6 +118,7 @@ fn placement_head(p: &Placement, out: &Output) -> String {
             let by = match p.placed_by {
                 crate::dump::PlacedBy::Content => "found at",
                 crate::dump::PlacedBy::Layout => "placed by the layout at",
+                crate::dump::PlacedBy::Locator => "found by its locator at",
             };
             let mut line = format!("{name} {by} {at}: {verdict}");
             if p.differing > 0 {
@@ -127,6 +131,48 @@ fn placement_head(p: &Placement, out: &Output) -> String {
             line
         }
     }
+}
+
+/// A subject checked without its file (`attest verify --dump` with no `--artifact`): where
+/// its locator's anchors put it, and whether the bytes there have the attested digests.
+fn located_line(p: &Placement, anchors: u32, out: &Output) -> String {
+    let name = out.paint(Style::Path, &sanitize(&p.artifact));
+    let verdict = out.paint(verdict_style(p.verdict), p.verdict.as_str());
+    let Some(at) = p.offset else {
+        let why = if anchors == 0 {
+            "its locator has no anchor (fill, or smaller than a window), and no layout region places it"
+        } else {
+            "no two anchors of its locator agree on a place"
+        };
+        return format!("{name} not found in the dump ({why}): {verdict}\n");
+    };
+    let at = if at < 0 {
+        format!("-{:#x}", at.unsigned_abs())
+    } else {
+        format!("{at:#x}")
+    };
+    let place = match p.placed_by {
+        crate::dump::PlacedBy::Layout => format!("placed by the layout at {at}"),
+        _ => format!("found at {at} by {} of {anchors} anchors", p.votes),
+    };
+    let mut line = if p.differing == 0 && p.missing == 0 {
+        format!(
+            "{name} {place}: {verdict} (the sha256 and blake3 of its {} bytes there match the attestation)",
+            p.size
+        )
+    } else {
+        format!("{name} {place}, content differs: {verdict}")
+    };
+    if p.missing > 0 {
+        let _ = write!(line, ", {} bytes outside the dump", p.missing);
+    }
+    if p.differing > 0 {
+        line.push_str(
+            "\n    the bytes there do not have the attested digests; which of them differ cannot be told without the file: give it with `--artifact FILE`",
+        );
+    }
+    line.push('\n');
+    line
 }
 
 fn span_label(s: &Span) -> (String, String) {

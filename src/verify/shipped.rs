@@ -33,6 +33,10 @@ pub struct ShippedFile {
     /// Where its bytes are now (an unpacked member lives in the work folder).
     pub file: PathBuf,
     pub hashes: Hashes,
+    /// How to find it in a flash dump without its bytes, written into the attestation
+    /// ([`crate::dump::seek`]): computed while its bytes are at hand (a bundle's member is gone
+    /// once the verification ends).
+    pub locator: Option<crate::dump::seek::Locator>,
 }
 
 /// Files by the names they can be matched with.
@@ -117,7 +121,7 @@ impl ShippedSet {
                 .map_err(bundle_err)?;
             add_folder(&mut found, &dest, &format!("{shown}/"))?;
         }
-        let hashed: Vec<Result<Hashes, Error>> = found
+        let read: Vec<Result<(Hashes, crate::dump::seek::Locator), Error>> = found
             .par_iter()
             .map(|(_, _, file, how)| {
                 let io = |source| Error::Io {
@@ -137,15 +141,19 @@ impl ShippedSet {
                         e.to_string(),
                     )),
                 })?;
-                hash_reader(&handle).map_err(io)
+                let hashes = hash_reader(&handle).map_err(io)?;
+                let locator = crate::dump::seek::locator_of(&handle, hashes.size).map_err(io)?;
+                Ok((hashes, locator))
             })
             .collect();
         let mut set = ShippedSet::default();
-        for ((names, origin, file, _), hashes) in found.into_iter().zip(hashed) {
+        for ((names, origin, file, _), one) in found.into_iter().zip(read) {
+            let (hashes, locator) = one?;
             let shipped = ShippedFile {
                 origin,
                 file,
-                hashes: hashes?,
+                hashes,
+                locator: Some(locator),
             };
             for name in names {
                 set.insert(name, shipped.clone())?;

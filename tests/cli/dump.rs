@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::support::{run_ok, TestEnv};
 
-const UBOOT: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
+pub(crate) const UBOOT: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
 /// The flash chip flashrom emulates, and its size.
 const CHIP: &str = "W25Q128FV";
 pub(super) const FLASH: usize = 16 << 20;
@@ -120,7 +120,7 @@ fn flash(parts: &Path, mac: &str) -> Vec<u8> {
 }
 
 /// `chip` written into flashrom's emulated chip and read back out, as a lab reads a board.
-pub(super) fn read_back(env: &TestEnv, chip: &[u8], name: &str) {
+pub(crate) fn read_back(env: &TestEnv, chip: &[u8], name: &str) {
     let image = env.path(&format!("{name}.chip"));
     std::fs::write(&image, chip).unwrap();
     run_ok(

@@ -568,6 +568,23 @@ pub struct ShippedFile {
     pub name: String,
     pub digest: DigestSet,
     pub size: u64,
+    pub locator: Option<Locator>,
+}
+
+/// How to find a shipped file in a dump without it (docs/dump.md).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Locator {
+    pub algorithm: String,
+    pub window: u32,
+    pub anchors: Vec<LocatorAnchor>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocatorAnchor {
+    pub offset: u64,
+    pub hash: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -17,6 +17,7 @@ mod diff;
 mod dump;
 mod dump_own;
 mod dump_parts;
+mod dump_seek;
 mod failures;
 mod firmware;
 mod firmware_a;

@@ -8,6 +8,7 @@ fn shipped(origin: &str, bytes: &[u8]) -> ShippedFile {
         origin: origin.to_owned(),
         file: PathBuf::from(origin),
         hashes: hash_bytes(bytes),
+        locator: None,
     }
 }
 
