@@ -20,6 +20,12 @@
 //!   reading (so it can neither block nor act), a directory is never read as a file.
 //! - What is hashed or copied is read from the returned [`File`], never by opening the path
 //!   again.
+//! - A walk of the whole tree (a tree digest) holds each folder it lists as a [`Folder`],
+//!   reached from the root one component at a time with `O_NOFOLLOW`, and opens what the
+//!   folder lists by name relative to that handle: one component, through no symlink, a file
+//!   only when the folder lists it as a regular file and checked again on the handle. No path
+//!   is resolved from the root per file, and a folder swapped for a link after it was listed
+//!   leads nowhere: the walk holds the folder, not its name.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;

@@ -527,6 +527,73 @@ file - 29 2ad75d95660563887d8d3f1d0ae1dcf18c2379cbd83a5c72f5ab276351ee6949 src/m
         assert_ne!(hash_tree(dir.path()).unwrap().sha256, before.sha256);
     }
 
+    /// Folders of more files than one task takes, nested deep, with links and execute bits:
+    /// the parallel walk lists every entry once, in order, as a plain serial walk does.
+    #[test]
+    fn the_parallel_walk_lists_what_a_serial_walk_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..(3 * FILES_PER_TASK + 5) {
+            let mode = if i % 3 == 0 { 0o755 } else { 0o644 };
+            write(
+                root,
+                &format!("wide/f{i:03}"),
+                format!("{i}").as_bytes(),
+                mode,
+            );
+        }
+        let mut deep = String::from("d");
+        for i in 0..40 {
+            write(root, &format!("{deep}/x{i}"), b"deep", 0o644);
+            deep.push_str(&format!("/d{i}"));
+        }
+        write(root, "a-b", b"dash sorts before the slash", 0o644);
+        symlink("wide/f000", root.join("a.link")).unwrap();
+        let want: Vec<(Vec<u8>, TreeEntryKind, bool)> = {
+            let mut v: Vec<_> = walkdir::WalkDir::new(root)
+                .min_depth(1)
+                .into_iter()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let rel = e
+                        .path()
+                        .strip_prefix(root)
+                        .unwrap()
+                        .as_os_str()
+                        .as_bytes()
+                        .to_vec();
+                    let ft = e.file_type();
+                    let kind = if ft.is_dir() {
+                        TreeEntryKind::Dir
+                    } else if ft.is_symlink() {
+                        TreeEntryKind::Link
+                    } else {
+                        TreeEntryKind::File
+                    };
+                    let exec = kind == TreeEntryKind::File
+                        && e.metadata().unwrap().permissions().mode() & 0o111 != 0;
+                    (rel, kind, exec)
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let t = hash_tree(root).unwrap();
+        let got: Vec<_> = t
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), e.kind, e.executable))
+            .collect();
+        assert_eq!(got, want);
+        for e in &t.entries {
+            if let Some(h) = e.hashes {
+                let bytes = fs::read(root.join(OsStr::from_bytes(&e.path))).unwrap();
+                assert_eq!(h, super::super::hash_bytes(&bytes));
+            }
+        }
+        assert_eq!(hash_tree(root).unwrap().sha256, t.sha256);
+    }
+
     #[test]
     fn refuses_a_fifo() {
         let dir = tempfile::tempdir().unwrap();
