@@ -63,7 +63,8 @@ install_deps() {
   [ ${#missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "installing: ${missing[*]}" >&2
-    apt-get update -qq >&2
+    # ensure_deb_src, run first, may just have updated the lists: once is enough.
+    [ -n "${REPROVE_APT_UPDATED:-}" ] || apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
   else
     echo "error: missing packages: ${missing[*]}" >&2
@@ -85,4 +86,5 @@ ensure_deb_src() {
   sed -n -e 's/^Types: deb$/Types: deb-src/' -e p "$debian" \
     > /etc/apt/sources.list.d/reprove-test-src.sources
   apt-get update -qq >&2
+  REPROVE_APT_UPDATED=1
 }

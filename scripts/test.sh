@@ -6,8 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-install_deps test
+# The deb-src source first: its `apt-get update` then serves the installs too (one update,
+# not two, on a fresh machine).
 ensure_deb_src
+install_deps test
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt
 
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"

@@ -20,6 +20,12 @@
 //!   reading (so it can neither block nor act), a directory is never read as a file.
 //! - What is hashed or copied is read from the returned [`File`], never by opening the path
 //!   again.
+//! - A walk of the whole tree (a tree digest) holds each folder it lists as a [`Folder`],
+//!   reached from the root one component at a time with `O_NOFOLLOW`, and opens what the
+//!   folder lists by name relative to that handle: one component, through no symlink, a file
+//!   only when the folder lists it as a regular file and checked again on the handle. No path
+//!   is resolved from the root per file, and a folder swapped for a link after it was listed
+//!   leads nowhere: the walk holds the folder, not its name.
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
@@ -147,8 +153,6 @@ pub(crate) struct Opened {
     /// Where it is in the tree with every symlink resolved, when known (the walk knows it;
     /// after `openat2` it is read from `/proc/self/fd`).
     pub resolved: Option<PathBuf>,
-    /// The opened file's `st_mode`, from the `fstat` that checked it.
-    pub mode: u32,
 }
 
 /// A directory whose contents someone else wrote, opened once.
@@ -300,7 +304,6 @@ impl Tree {
         Ok(Opened {
             file: File::from(fd),
             resolved,
-            mode: again.st_mode,
         })
     }
 
@@ -420,7 +423,6 @@ impl Tree {
                     return Ok(Opened {
                         file: File::from(file),
                         resolved: Some(here),
-                        mode: again.st_mode,
                     });
                 }
                 t if todo.is_empty() => {
@@ -521,6 +523,118 @@ impl Tree {
         }
         Some(fd)
     }
+}
+
+/// A folder beneath a [`Tree`], open for reading its entries: the handle a walk holds so that
+/// what lies in the folder is opened by name relative to it, each name one component through
+/// no symlink, never by a path resolved again from the root. The folder itself was reached the
+/// same way (from the root, one component at a time, `O_NOFOLLOW`), so a folder on the way
+/// swapped for a symlink after the walk passed it cannot lead anywhere: the walk holds the
+/// folder, not its name.
+#[derive(Debug)]
+pub(crate) struct Folder {
+    fd: rustix::fd::OwnedFd,
+}
+
+/// One entry of a [`Folder`]: its name and its type as the folder lists it (`d_type`; read
+/// with `fstatat` and no follow where the file system does not say).
+#[derive(Debug)]
+pub(crate) struct FolderEntry {
+    /// Where the name starts in the buffer [`Folder::entries`] appended to.
+    pub start: usize,
+    pub kind: FileType,
+}
+
+/// `O_RDONLY | O_DIRECTORY | O_NOFOLLOW`: a folder opened for listing, never through a link.
+fn folder_flags() -> OFlags {
+    OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC
+}
+
+impl Tree {
+    /// The root itself, as a [`Folder`].
+    pub(crate) fn root_folder(&self) -> Result<Folder, Errno> {
+        let fd = rustix::fs::openat(&self.dir, ".", folder_flags(), Mode::empty())?;
+        Ok(Folder { fd })
+    }
+}
+
+impl Folder {
+    /// The sub-folder `name` (one component, not `.` or `..`), opened through no symlink.
+    pub(crate) fn folder(&self, name: &[u8]) -> Result<Folder, Errno> {
+        debug_assert!(is_plain_name(name));
+        let fd = rustix::fs::openat(&self.fd, name, folder_flags(), Mode::empty())?;
+        Ok(Folder { fd })
+    }
+
+    /// The entries of the folder but `.` and `..`: for each, its name is appended to `names`
+    /// (which may hold other bytes before) and its start recorded; the name runs to the next
+    /// entry's start, or to the end of `names`. `scratch` is the `getdents64` buffer, kept
+    /// between folders by the caller.
+    pub(crate) fn entries(
+        &self,
+        names: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Vec<FolderEntry>, Errno> {
+        let mut out = Vec::new();
+        scratch.clear();
+        if scratch.capacity() < 32 << 10 {
+            scratch.reserve(32 << 10);
+        }
+        let mut listed = rustix::fs::RawDir::new(&self.fd, scratch.spare_capacity_mut());
+        while let Some(entry) = listed.next() {
+            let entry = entry?;
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." {
+                continue;
+            }
+            let mut kind = entry.file_type();
+            if kind == FileType::Unknown {
+                kind = FileType::from_raw_mode(
+                    rustix::fs::statat(&self.fd, name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW)?
+                        .st_mode,
+                );
+            }
+            out.push(FolderEntry {
+                start: names.len(),
+                kind,
+            });
+            names.extend_from_slice(name);
+        }
+        Ok(out)
+    }
+
+    /// Open the file `name` (one component) for reading; it must be a regular file. The
+    /// folder listed it as one (the caller asks only then, as [`Tree::open_file`] asks after its
+    /// `O_PATH` probe), it is opened through no symlink (`O_NOFOLLOW`), without blocking
+    /// (`O_NONBLOCK`, `O_NOCTTY`: a FIFO or a device swapped in since cannot block or act),
+    /// and the handle's own type is checked (`fstat`) before a byte is read: anything but a
+    /// regular file is `ENOTSUP` here, and the caller asks [`Tree::open_file`] to name it.
+    /// Returns the file and its `st_mode`.
+    pub(crate) fn open_file(&self, name: &[u8]) -> Result<(File, u32), Errno> {
+        debug_assert!(is_plain_name(name));
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+        let st = rustix::fs::fstat(&fd)?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Errno::NOTSUP);
+        }
+        Ok((File::from(fd), st.st_mode))
+    }
+
+    /// The target of the symlink `name` (one component), as bytes; the link is not followed.
+    pub(crate) fn read_link(&self, name: &[u8]) -> Result<Vec<u8>, Errno> {
+        debug_assert!(is_plain_name(name));
+        Ok(rustix::fs::readlinkat(&self.fd, name, Vec::new())?.into_bytes())
+    }
+}
+
+/// One path component: not empty, not `.` or `..`, no `/`.
+fn is_plain_name(name: &[u8]) -> bool {
+    !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/')
 }
 
 /// Queue the components of `path` (at the front when `front`, keeping their order).

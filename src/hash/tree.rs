@@ -21,16 +21,20 @@
 //! A link is listed, never read through; each file is opened beneath the root's handle through
 //! no symlink ([`crate::beneath`]), so the digest is of bytes inside the tree only.
 
+use std::cell::RefCell;
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
+use rustix::fs::FileType;
 use serde::Serialize;
 
 use super::{hash_reader, Algorithm, Checksum, Hashes};
-use crate::beneath::{Links, Tree};
+use crate::beneath::{Folder, Links, Tree};
 
 /// A file of the tree that cannot be opened beneath it, as a [`TreeError`].
 fn tree_read_error(path: &Path, e: crate::beneath::Error) -> TreeError {
@@ -102,122 +106,356 @@ pub enum TreeError {
     Interrupted(#[from] crate::interrupt::Interrupted),
 }
 
+/// Files hashed by one task: enough that a task's hand-off is noise beside the files' own
+/// open, read and hash; few enough that a folder of many files spreads over every core.
+const FILES_PER_TASK: usize = 16;
+
+/// What the walk's tasks share: the tree, what they found, and the first error.
+struct Walk<'a> {
+    root: &'a Path,
+    beneath: &'a Tree,
+    found: Mutex<Vec<TreeEntry>>,
+    error: Mutex<Option<TreeError>>,
+    failed: AtomicBool,
+}
+
+impl Walk<'_> {
+    /// Whether the walk should stop: an error was found or a signal arrived.
+    fn stopped(&self) -> bool {
+        self.failed.load(Ordering::Relaxed) || crate::interrupt::received().is_some()
+    }
+
+    /// Keep the first error (an interrupt before any other) and stop every task.
+    fn fail(&self, e: TreeError) {
+        self.failed.store(true, Ordering::Relaxed);
+        let mut slot = self
+            .error
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let keep_old = match (&*slot, &e) {
+            (None, _) => false,
+            (Some(_), TreeError::Interrupted(_)) => {
+                matches!(*slot, Some(TreeError::Interrupted(_)))
+            }
+            (Some(_), _) => true,
+        };
+        if !keep_old {
+            *slot = Some(e);
+        }
+    }
+
+    fn add(&self, entries: Vec<TreeEntry>) {
+        if entries.is_empty() {
+            return;
+        }
+        self.found
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend(entries);
+    }
+
+    /// The path of the entry `rel` as the user names it (the root joined with it).
+    fn shown(&self, rel: &[u8]) -> PathBuf {
+        self.root.join(OsStr::from_bytes(rel))
+    }
+}
+
+thread_local! {
+    /// This thread's `getdents64` buffer, kept between folders.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Hash the directory `root` as a tree: files hashed in parallel, each read once.
+///
+/// The walk and the hashing are one pass across every core: each folder is a task that lists
+/// its entries (`getdents64`, through the folder's own handle), hands each sub-folder to a new
+/// task and its files, [`FILES_PER_TASK`] at a time, to others; a file is opened by name
+/// relative to the folder's handle ([`crate::beneath::Folder`]), so no path is resolved twice
+/// and no task waits for the whole walk. The entries are sorted once at the end.
 pub fn hash_tree(root: &Path) -> Result<TreeHash, TreeError> {
-    let io_err = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| TreeError::Io { path, source }
-    };
-    let meta = fs::symlink_metadata(root).map_err(io_err(root))?;
+    let meta = fs::symlink_metadata(root).map_err(|source| TreeError::Io {
+        path: root.to_path_buf(),
+        source,
+    })?;
     if !meta.is_dir() {
         return Err(TreeError::NotADirectory(root.to_path_buf()));
     }
     let beneath = Tree::open(root, "tree").map_err(|e| tree_read_error(root, e))?;
-    let mut found = Vec::new();
-    for item in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
-        crate::interrupt::check()?;
-        let item = item.map_err(|e| {
-            let path = e.path().unwrap_or(root).to_path_buf();
-            TreeError::Io {
-                path,
-                source: e.into(),
-            }
-        })?;
-        let ft = item.file_type();
-        let kind = if ft.is_dir() {
-            TreeEntryKind::Dir
-        } else if ft.is_file() {
-            TreeEntryKind::File
-        } else if ft.is_symlink() {
-            TreeEntryKind::Link
-        } else {
-            return Err(TreeError::Special(item.path().to_path_buf()));
-        };
-        found.push((item.into_path(), kind));
+    let top = beneath.root_folder().map_err(|e| TreeError::Io {
+        path: root.to_path_buf(),
+        source: e.into(),
+    })?;
+    let walk = Walk {
+        root,
+        beneath: &beneath,
+        found: Mutex::new(Vec::new()),
+        error: Mutex::new(None),
+        failed: AtomicBool::new(false),
+    };
+    rayon::scope(|scope| walk_folder(scope, &walk, top, &[]));
+    crate::interrupt::check()?;
+    if let Some(e) = walk
+        .error
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    {
+        return Err(e);
     }
-    let mut entries = found
-        .par_iter()
-        .map(|(path, kind)| {
-            crate::interrupt::check()?;
-            let rel = path
-                .strip_prefix(root)
-                .expect("walkdir yields paths below its root");
-            let mut entry = TreeEntry {
-                path: rel.as_os_str().as_bytes().to_vec(),
-                kind: *kind,
-                executable: false,
-                hashes: None,
-                target: None,
-            };
-            match kind {
-                TreeEntryKind::File => {
-                    // Read beneath the root, through no symlink at all, and only as a regular
-                    // file: a folder on the way swapped for a link since the walk cannot lead
-                    // out of the tree, nor a FIFO put in the file's place block the hash.
-                    let opened = beneath
-                        .open_file(rel, Links::None)
-                        .map_err(|e| tree_read_error(path, e))?;
-                    entry.executable = opened.mode & 0o111 != 0;
-                    entry.hashes = Some(hash_reader(&opened.file).map_err(io_err(path))?);
-                }
-                TreeEntryKind::Link => {
-                    let target = fs::read_link(path).map_err(io_err(path))?;
-                    entry.target = Some(target.as_os_str().as_bytes().to_vec());
-                }
-                TreeEntryKind::Dir => {}
-            }
-            Ok(entry)
-        })
-        .collect::<Result<Vec<_>, TreeError>>()?;
-    entries.sort_by(|a, b| a.path.cmp(&b.path));
+    let mut entries = walk
+        .found
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // Paths are unique: a stable sort would order nothing more.
+    entries.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+    let (sha_listing, b3_listing) = listings(&entries);
+    let (sha256, blake3) = rayon::join(
+        || Checksum::of(Algorithm::Sha256, &sha_listing),
+        || Checksum::of(Algorithm::Blake3, &b3_listing),
+    );
     Ok(TreeHash {
-        sha256: Checksum::of(
-            Algorithm::Sha256,
-            &tree_listing(&entries, Algorithm::Sha256),
-        ),
-        blake3: Checksum::of(
-            Algorithm::Blake3,
-            &tree_listing(&entries, Algorithm::Blake3),
-        ),
+        sha256,
+        blake3,
         entries,
     })
 }
 
+/// `prefix` joined with `name` by `/` (just `name` at the root).
+fn child_path(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut rel = Vec::with_capacity(prefix.len() + 1 + name.len());
+    if !prefix.is_empty() {
+        rel.extend_from_slice(prefix);
+        rel.push(b'/');
+    }
+    rel.extend_from_slice(name);
+    rel
+}
+
+/// List `folder` (at `prefix` below the root): record its sub-folders and links, spawn a task
+/// per sub-folder and per batch of files, hash the last batch here.
+fn walk_folder<'s>(scope: &rayon::Scope<'s>, walk: &'s Walk<'s>, folder: Folder, prefix: &[u8]) {
+    if walk.stopped() {
+        return;
+    }
+    let mut names = Vec::new();
+    let listed = SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut kept) => folder.entries(&mut names, &mut kept),
+        // Borrowed further up this thread's stack (a task run while another waits).
+        Err(_) => folder.entries(&mut names, &mut Vec::new()),
+    });
+    let listed = match listed {
+        Ok(listed) => listed,
+        Err(e) => {
+            walk.fail(TreeError::Io {
+                path: walk.shown(prefix),
+                source: e.into(),
+            });
+            return;
+        }
+    };
+    let folder = Arc::new(folder);
+    let mut here = Vec::new();
+    let mut files: Vec<Vec<u8>> = Vec::new();
+    let name_at = |i: usize| {
+        let end = listed.get(i + 1).map_or(names.len(), |next| next.start);
+        &names[listed[i].start..end]
+    };
+    for (i, entry) in listed.iter().enumerate() {
+        let name = name_at(i);
+        let rel = child_path(prefix, name);
+        match entry.kind {
+            FileType::RegularFile => {
+                files.push(rel);
+                if files.len() == FILES_PER_TASK {
+                    let batch = std::mem::take(&mut files);
+                    let folder = Arc::clone(&folder);
+                    scope.spawn(move |_| hash_files(walk, &folder, batch));
+                }
+            }
+            FileType::Directory => {
+                here.push(TreeEntry {
+                    path: rel.clone(),
+                    kind: TreeEntryKind::Dir,
+                    executable: false,
+                    hashes: None,
+                    target: None,
+                });
+                let parent = Arc::clone(&folder);
+                let name = name.to_vec();
+                scope.spawn(move |scope| {
+                    if walk.stopped() {
+                        return;
+                    }
+                    let opened = parent.folder(&name);
+                    // The parent's handle is not held while the sub-folder's tree is walked.
+                    drop(parent);
+                    match opened {
+                        Ok(sub) => walk_folder(scope, walk, sub, &rel),
+                        Err(e) => walk.fail(TreeError::Io {
+                            path: walk.shown(&rel),
+                            source: e.into(),
+                        }),
+                    }
+                });
+            }
+            FileType::Symlink => match folder.read_link(name) {
+                Ok(target) => here.push(TreeEntry {
+                    path: rel,
+                    kind: TreeEntryKind::Link,
+                    executable: false,
+                    hashes: None,
+                    target: Some(target),
+                }),
+                Err(e) => {
+                    walk.fail(TreeError::Io {
+                        path: walk.shown(&rel),
+                        source: e.into(),
+                    });
+                    return;
+                }
+            },
+            _ => {
+                walk.fail(TreeError::Special(walk.shown(&rel)));
+                return;
+            }
+        }
+    }
+    walk.add(here);
+    hash_files(walk, &folder, files);
+}
+
+/// Open each file of `batch` (paths below the root, each a name in `folder`) and hash it.
+fn hash_files(walk: &Walk<'_>, folder: &Folder, batch: Vec<Vec<u8>>) {
+    let mut done = Vec::with_capacity(batch.len());
+    for rel in batch {
+        if walk.stopped() {
+            return;
+        }
+        let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(&rel);
+        match hash_one(walk, folder, name, &rel) {
+            Ok((executable, hashes)) => done.push(TreeEntry {
+                path: rel,
+                kind: TreeEntryKind::File,
+                executable,
+                hashes: Some(hashes),
+                target: None,
+            }),
+            Err(e) => {
+                walk.fail(e);
+                return;
+            }
+        }
+    }
+    walk.add(done);
+}
+
+/// Whether the file `name` of `folder` (at `rel`) is executable, and its digests.
+fn hash_one(
+    walk: &Walk<'_>,
+    folder: &Folder,
+    name: &[u8],
+    rel: &[u8],
+) -> Result<(bool, Hashes), TreeError> {
+    // Read beneath the root, through no symlink at all, and only as a regular file: a folder on
+    // the way swapped for a link since the walk cannot lead out of the tree (the walk holds the
+    // folder), nor a FIFO put in the file's place block the hash.
+    let (file, mode) = match folder.open_file(name) {
+        Ok(opened) => opened,
+        Err(errno) => {
+            // The walk from the root names what is wrong (a link, a FIFO, gone).
+            let path = walk.shown(rel);
+            return Err(
+                match walk
+                    .beneath
+                    .open_file(Path::new(OsStr::from_bytes(rel)), Links::None)
+                {
+                    Err(e) => tree_read_error(&path, e),
+                    Ok(_) => TreeError::Io {
+                        path,
+                        source: errno.into(),
+                    },
+                },
+            );
+        }
+    };
+    let hashes = hash_reader(&file).map_err(|source| TreeError::Io {
+        path: walk.shown(rel),
+        source,
+    })?;
+    Ok((mode & 0o111 != 0, hashes))
+}
+
+/// Both listings (sha256 and blake3) in one pass over entries already in listing order.
+fn listings(entries: &[TreeEntry]) -> (Vec<u8>, Vec<u8>) {
+    // A line is the path, a 64-digit digest and some 20 bytes more.
+    let guess = entries.iter().map(|e| e.path.len() + 90).sum::<usize>() + 16;
+    let mut sha = Vec::with_capacity(guess);
+    let mut b3 = Vec::with_capacity(guess);
+    sha.extend_from_slice(HEADER);
+    b3.extend_from_slice(HEADER);
+    for e in entries {
+        write_line(&mut sha, e, Algorithm::Sha256);
+        write_line(&mut b3, e, Algorithm::Blake3);
+    }
+    (sha, b3)
+}
+
+const HEADER: &[u8] = b"reprove-tree-v1\n";
+
 /// The listing whose digest is the tree digest, for entries already in listing order.
 pub fn tree_listing(entries: &[TreeEntry], algorithm: Algorithm) -> Vec<u8> {
-    let mut out = b"reprove-tree-v1\n".to_vec();
+    let mut out = HEADER.to_vec();
     for e in entries {
-        let (kind, exec, size, content) = match e.kind {
-            TreeEntryKind::File => {
-                let h = e.hashes.expect("a file entry carries its digests");
-                let exec = if e.executable { "x" } else { "-" };
-                ("file", exec, h.size, h.get(algorithm).hex())
-            }
-            TreeEntryKind::Dir => ("dir", "-", 0, "-".to_owned()),
-            TreeEntryKind::Link => {
-                let target = e.target.as_deref().unwrap_or_default();
-                ("link", "-", target.len() as u64, escape(target))
-            }
-        };
-        out.extend_from_slice(format!("{kind} {exec} {size} {content} ").as_bytes());
-        out.extend_from_slice(escape(&e.path).as_bytes());
-        out.push(b'\n');
+        write_line(&mut out, e, algorithm);
     }
     out
 }
 
-/// Keep `0x21..=0x7e` but `%`; write every other byte as `%XX`.
-fn escape(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    let mut s = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if (0x21..=0x7e).contains(&b) && b != b'%' {
-            s.push(b as char);
-        } else {
-            let _ = write!(s, "%{b:02X}");
+/// One line of the listing: `<kind> <exec> <size> <content> <path>\n`.
+fn write_line(out: &mut Vec<u8>, e: &TreeEntry, algorithm: Algorithm) {
+    use std::io::Write as _;
+    match e.kind {
+        TreeEntryKind::File => {
+            let h = e.hashes.expect("a file entry carries its digests");
+            out.extend_from_slice(if e.executable { b"file x " } else { b"file - " });
+            // Writing to a Vec cannot fail.
+            let _ = write!(out, "{} ", h.size);
+            push_hex(out, &h.get(algorithm).bytes);
+        }
+        TreeEntryKind::Dir => out.extend_from_slice(b"dir - 0 -"),
+        TreeEntryKind::Link => {
+            let target = e.target.as_deref().unwrap_or_default();
+            let _ = write!(out, "link - {} ", target.len());
+            escape_into(out, target);
         }
     }
-    s
+    out.push(b' ');
+    escape_into(out, &e.path);
+    out.push(b'\n');
+}
+
+/// Lowercase hex of `bytes`, appended.
+fn push_hex(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for &b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)]);
+        out.push(DIGITS[usize::from(b & 0xf)]);
+    }
+}
+
+/// Keep `0x21..=0x7e` but `%`; write every other byte as `%XX`.
+fn escape_into(out: &mut Vec<u8>, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+    for &b in bytes {
+        if (0x21..=0x7e).contains(&b) && b != b'%' {
+            out.push(b);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                DIGITS[usize::from(b >> 4)],
+                DIGITS[usize::from(b & 0xf)],
+            ]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -287,6 +525,73 @@ file - 29 2ad75d95660563887d8d3f1d0ae1dcf18c2379cbd83a5c72f5ab276351ee6949 src/m
         assert_eq!(before.blake3, after.blake3);
         fs::set_permissions(&f, fs::Permissions::from_mode(0o744)).unwrap();
         assert_ne!(hash_tree(dir.path()).unwrap().sha256, before.sha256);
+    }
+
+    /// Folders of more files than one task takes, nested deep, with links and execute bits:
+    /// the parallel walk lists every entry once, in order, as a plain serial walk does.
+    #[test]
+    fn the_parallel_walk_lists_what_a_serial_walk_lists() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..(3 * FILES_PER_TASK + 5) {
+            let mode = if i % 3 == 0 { 0o755 } else { 0o644 };
+            write(
+                root,
+                &format!("wide/f{i:03}"),
+                format!("{i}").as_bytes(),
+                mode,
+            );
+        }
+        let mut deep = String::from("d");
+        for i in 0..40 {
+            write(root, &format!("{deep}/x{i}"), b"deep", 0o644);
+            deep.push_str(&format!("/d{i}"));
+        }
+        write(root, "a-b", b"dash sorts before the slash", 0o644);
+        symlink("wide/f000", root.join("a.link")).unwrap();
+        let want: Vec<(Vec<u8>, TreeEntryKind, bool)> = {
+            let mut v: Vec<_> = walkdir::WalkDir::new(root)
+                .min_depth(1)
+                .into_iter()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let rel = e
+                        .path()
+                        .strip_prefix(root)
+                        .unwrap()
+                        .as_os_str()
+                        .as_bytes()
+                        .to_vec();
+                    let ft = e.file_type();
+                    let kind = if ft.is_dir() {
+                        TreeEntryKind::Dir
+                    } else if ft.is_symlink() {
+                        TreeEntryKind::Link
+                    } else {
+                        TreeEntryKind::File
+                    };
+                    let exec = kind == TreeEntryKind::File
+                        && e.metadata().unwrap().permissions().mode() & 0o111 != 0;
+                    (rel, kind, exec)
+                })
+                .collect();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
+            v
+        };
+        let t = hash_tree(root).unwrap();
+        let got: Vec<_> = t
+            .entries
+            .iter()
+            .map(|e| (e.path.clone(), e.kind, e.executable))
+            .collect();
+        assert_eq!(got, want);
+        for e in &t.entries {
+            if let Some(h) = e.hashes {
+                let bytes = fs::read(root.join(OsStr::from_bytes(&e.path))).unwrap();
+                assert_eq!(h, super::super::hash_bytes(&bytes));
+            }
+        }
+        assert_eq!(hash_tree(root).unwrap().sha256, t.sha256);
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::hash::{hash_file, Checksum};
+use crate::hash::{hash_file, hash_file_one, Checksum};
 
 pub(crate) use closure::{find_on_path, lock_files, lock_tools};
 pub(crate) use lockfile::Lock;
@@ -195,15 +195,12 @@ impl Lock {
 /// Re-hash `pins` in parallel and return those that no longer hold, in pin order.
 pub(crate) fn check_pins(pins: &[Pin]) -> Vec<Drift> {
     pins.par_iter()
-        .filter_map(|pin| match hash_file(&pin.path) {
-            Ok(h) => {
-                let found = h.get(pin.digest.algorithm);
-                (found != pin.digest).then(|| Drift::Changed {
-                    path: pin.path.clone(),
-                    expected: pin.digest,
-                    found,
-                })
-            }
+        .filter_map(|pin| match hash_file_one(&pin.path, pin.digest.algorithm) {
+            Ok(found) => (found != pin.digest).then(|| Drift::Changed {
+                path: pin.path.clone(),
+                expected: pin.digest,
+                found,
+            }),
             Err(e) => Some(Drift::Missing {
                 path: pin.path.clone(),
                 expected: pin.digest,

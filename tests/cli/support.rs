@@ -93,6 +93,18 @@ fn vendor_release() -> &'static Path {
     })
 }
 
+/// The sha256 of the `reprove` binary under test, computed once per test process (by
+/// coreutils: the debug build of sha2 would take seconds over a debug binary).
+fn reprove_binary_digest() -> &'static str {
+    static DIGEST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DIGEST.get_or_init(|| {
+        let out = run_ok(
+            std::process::Command::new("sha256sum").arg(assert_cmd::cargo::cargo_bin("reprove")),
+        );
+        out.split_whitespace().next().unwrap().to_owned()
+    })
+}
+
 pub fn demo_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/demo")
 }
@@ -137,14 +149,92 @@ impl Demo {
         }
     }
 
-    /// `new` and `reprove lock`.
+    /// `new` and `reprove lock`: the lock is the one a traced `reprove lock` of this very
+    /// demo wrote, shared across the test run (see [`Demo::lock`]).
     pub fn locked(isolation: &str) -> Demo {
         let demo = Demo::new(isolation);
-        demo.env
-            .cmd(["lock", "operator/reprove.toml"])
-            .assert()
-            .success();
+        demo.lock();
         demo
+    }
+
+    /// `operator/reprove.lock` as `reprove lock operator/reprove.toml` writes it, without
+    /// tracing the build again when an earlier test already locked the same inputs.
+    ///
+    /// A traced lock runs the whole demo build under strace, and dozens of tests lock the
+    /// very same demo: the first one runs `reprove lock` for real and keeps what it wrote
+    /// under `target/tmp/demo-lock/`, and every later one copies it. The key is everything
+    /// the lock is made from: the reprove binary, every file under `operator/` (the recipe,
+    /// whose digest pins the escrow, and the escrow), the test's own `reprove` config, the
+    /// demo's sources and the host's installed packages (`/var/lib/dpkg/status`: the pins are
+    /// host files, and a package installed or upgraded changes them). Made under a file lock
+    /// and renamed into place, so concurrent tests and test processes (nextest) trace each
+    /// key once and never read a half-written lock. Tests of `lock` itself run it directly.
+    pub fn lock(&self) {
+        let dest = self.env.path("operator/reprove.lock");
+        let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("demo-lock");
+        std::fs::create_dir_all(&cache).unwrap();
+        let key = self.lock_key();
+        let kept = cache.join(format!("{key}.lock"));
+        if !kept.exists() {
+            let guard = std::fs::File::create(cache.join(format!("{key}.flock"))).unwrap();
+            rustix::fs::flock(&guard, rustix::fs::FlockOperation::LockExclusive).unwrap();
+            if !kept.exists() {
+                self.env
+                    .cmd(["lock", "operator/reprove.toml"])
+                    .assert()
+                    .success();
+                let staged = tempfile::NamedTempFile::new_in(&cache).unwrap();
+                std::fs::copy(&dest, staged.path()).unwrap();
+                staged.persist(&kept).unwrap();
+                return;
+            }
+        }
+        std::fs::copy(&kept, &dest).unwrap();
+    }
+
+    /// The digest of everything `reprove lock` of this demo depends on (see [`Demo::lock`]).
+    fn lock_key(&self) -> String {
+        use sha2::Digest as _;
+        let mut key = sha2::Sha256::new();
+        key.update(b"reprove-test-demo-lock-1\0");
+        key.update(reprove_binary_digest().as_bytes());
+        key.update(std::fs::read("/var/lib/dpkg/status").unwrap_or_default());
+        for (base, dir) in [
+            ("operator", self.env.path("operator")),
+            (".config", self.env.path(".config")),
+            ("testdata/demo", demo_dir()),
+        ] {
+            if !dir.exists() {
+                continue;
+            }
+            for entry in walkdir::WalkDir::new(&dir).sort_by_file_name() {
+                let entry = entry.unwrap();
+                let rel = entry.path().strip_prefix(&dir).unwrap();
+                if rel == Path::new("reprove.lock") && base == "operator" {
+                    continue;
+                }
+                let bytes = if entry.file_type().is_file() {
+                    std::fs::read(entry.path()).unwrap()
+                } else if entry.file_type().is_symlink() {
+                    std::fs::read_link(entry.path())
+                        .unwrap()
+                        .into_os_string()
+                        .into_encoded_bytes()
+                } else {
+                    Vec::new()
+                };
+                let name = Path::new(base).join(rel);
+                for part in [name.as_os_str().as_encoded_bytes(), &bytes] {
+                    key.update((part.len() as u64).to_le_bytes());
+                    key.update(part);
+                }
+            }
+        }
+        key.finalize().iter().fold(String::new(), |mut hex, b| {
+            use std::fmt::Write as _;
+            write!(hex, "{b:02x}").unwrap();
+            hex
+        })
     }
 
     pub fn recipe(&self) -> String {
