@@ -65,6 +65,12 @@ impl Report {
     pub fn is_verified(&self) -> bool {
         self.problems.is_empty()
     }
+
+    /// True when the bundle holds and what it records is a failed verification: its one
+    /// problem is the summary's `FAILED`, which agrees with the rebuild predicate.
+    pub fn records_a_failure(&self) -> bool {
+        !self.problems.is_empty() && self.problems.iter().all(|p| *p == Problem::VerificationFailed)
+    }
 }
 
 /// What a signed rebuild predicate says of custody (empty when it says nothing).

@@ -29,6 +29,7 @@ fn entry(file: &str, status: Status, package: Option<(&str, &str)>) -> Entry {
             package: package.to_owned(),
             version: version.to_owned(),
             verdict: Verdict::Identical,
+            dump: None,
             verifier: "v".to_owned(),
             time: "2026-01-01T00:00:00Z".to_owned(),
             isolation: rebuild::Isolation {
