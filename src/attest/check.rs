@@ -69,7 +69,11 @@ impl Report {
     /// True when the bundle holds and what it records is a failed verification: its one
     /// problem is the summary's `FAILED`, which agrees with the rebuild predicate.
     pub fn records_a_failure(&self) -> bool {
-        !self.problems.is_empty() && self.problems.iter().all(|p| *p == Problem::VerificationFailed)
+        !self.problems.is_empty()
+            && self
+                .problems
+                .iter()
+                .all(|p| *p == Problem::VerificationFailed)
     }
 }
 

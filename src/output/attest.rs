@@ -359,7 +359,10 @@ fn render_human(out: &Output, file: &str, report: &Report) -> String {
         out.paint(Style::Good, "verified")
     } else if report.records_a_failure() {
         // Signed, whole and consistent: what failed is the verification it records.
-        out.paint(Style::Bad, "failed (a valid attestation of a failed verification)")
+        out.paint(
+            Style::Bad,
+            "failed (a valid attestation of a failed verification)",
+        )
     } else {
         out.paint(Style::Bad, "rejected")
     };

@@ -3,6 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::*;
+use crate::attest::check::Problem;
 
 #[test]
 fn versions_compare_numbers_as_numbers() {
