@@ -14,7 +14,8 @@
 //!   that disputes it.
 //! - A failed dump check (`verify --dump` signs `FAILED` over an `identical` rebuild) is a
 //!   valid record of a failed verification: [`Status::Failed`], its row showing the dump's
-//!   verdict first, never a bare `identical`.
+//!   verdict first, never a bare `identical`. It fails a device, not the release bytes: it
+//!   disputes no pass of the same digests.
 //! - What a row shows of a release (package, version, verdict, verifier, isolation, drift)
 //!   comes only from signed statements that parsed: an unsigned claim is never shown as a
 //!   fact.
@@ -191,6 +192,13 @@ fn mark_disputes(entries: &mut [Entry]) {
                     "`{file}` attests other digests for `{package}` {version}: two binaries \
                      go by one release"
                 ),
+                // A failed dump check fails a device, not the bytes the release attests.
+                (Status::Failed, true)
+                    if other.verdict.passed(false)
+                        && other.dump.is_some_and(|d| !d.passed(false)) =>
+                {
+                    continue
+                }
                 (Status::Failed, true) => {
                     format!("`{file}` attests the same digests of `{package}` {version} as failed")
                 }
