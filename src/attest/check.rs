@@ -7,7 +7,10 @@
 //! subjects, so a statement spliced in from another attestation is caught. The bundle holds
 //! exactly one SLSA verification summary and one rebuild predicate, each of which must parse (the
 //! rebuild predicate by its typed layout, [`RebuildPredicate`]), and the summary must record
-//! `PASSED`, agreeing with the rebuild verdict. The rebuild predicate must not contradict itself
+//! `PASSED`, agreeing with the rebuild verdict: `PASSED` exactly when the verdict is
+//! `identical` or `equivalent` and the dump check the predicate records (`verify --dump`), if
+//! any, passed. A `FAILED` summary that agrees is a valid record of a failed verification (its
+//! only problem is [`Problem::VerificationFailed`]); one that disagrees is a splice. The rebuild predicate must not contradict itself
 //! (its verdicts follow from the digests and comparisons it records, and the subjects are its
 //! shipped files: see the `consistency` module). Each artifact given is hashed once (sha256 and blake3) and must match a subject by
 //! digest: sha256 always, blake3 too when the subject has it.
@@ -61,6 +64,16 @@ impl Report {
     /// True when every check held.
     pub fn is_verified(&self) -> bool {
         self.problems.is_empty()
+    }
+
+    /// True when the bundle holds and what it records is a failed verification: its one
+    /// problem is the summary's `FAILED`, which agrees with the rebuild predicate.
+    pub fn records_a_failure(&self) -> bool {
+        !self.problems.is_empty()
+            && self
+                .problems
+                .iter()
+                .all(|p| *p == Problem::VerificationFailed)
     }
 }
 
@@ -159,10 +172,13 @@ pub enum Problem {
     },
     /// The verification summary records `FAILED`.
     VerificationFailed,
-    /// The summary's result and the rebuild predicate's verdict contradict each other.
+    /// The summary's result contradicts what the rebuild predicate records: `PASSED` exactly
+    /// when the rebuild verdict passes and the dump check (`dump`, when one is recorded)
+    /// passed too.
     VerdictsDisagree {
         passed: bool,
         verdict: String,
+        dump: Option<String>,
     },
     /// An artifact whose digests match no subject.
     ArtifactUnmatched {
@@ -252,11 +268,21 @@ impl fmt::Display for Problem {
                 f,
                 "envelope {envelope}: a second `{predicate_type}` statement"
             ),
-            Problem::VerdictsDisagree { passed, verdict } => write!(
-                f,
-                "the verification summary records `{}` but the rebuild verdict is `{verdict}`",
-                if *passed { "PASSED" } else { "FAILED" }
-            ),
+            Problem::VerdictsDisagree {
+                passed,
+                verdict,
+                dump,
+            } => {
+                write!(
+                    f,
+                    "the verification summary records `{}` but the rebuild verdict is `{verdict}`",
+                    if *passed { "PASSED" } else { "FAILED" }
+                )?;
+                match dump {
+                    Some(dump) => write!(f, " and the dump's is `{dump}`"),
+                    None => write!(f, " and no dump was checked"),
+                }
+            }
             Problem::VerificationFailed => {
                 write!(f, "the verification summary records `FAILED`")
             }
@@ -443,13 +469,17 @@ pub fn check_bundle(
                 .push(Problem::MissingPredicate { predicate_type });
         }
     }
-    if let (Some(summary), Some(verdict)) = (&report.summary, &report.rebuild_verdict) {
-        // Both statements are signed, but they are two claims: they must tell one story.
-        let verdict_passes = matches!(verdict.as_str(), "identical" | "equivalent");
-        if summary.passed != verdict_passes {
+    if let (Some(summary), Some((predicate, _))) = (&report.summary, &rebuild) {
+        // Both statements are signed, but they are two claims: they must tell one story. A
+        // dump check that failed fails the verification (`verify --dump`), and only that or
+        // the rebuild verdict may.
+        let dump = predicate.dump.as_ref().map(|d| d.verdict);
+        let expected = predicate.verdict.passed(false) && dump.is_none_or(|d| d.passed(false));
+        if summary.passed != expected {
             report.problems.push(Problem::VerdictsDisagree {
                 passed: summary.passed,
-                verdict: verdict.clone(),
+                verdict: predicate.verdict.as_str().to_owned(),
+                dump: dump.map(|d| d.as_str().to_owned()),
             });
         }
     }
@@ -865,11 +895,79 @@ mod tests {
             problems(&envs, &key),
             vec![Problem::VerdictsDisagree {
                 passed: true,
-                verdict: "different".to_owned()
+                verdict: "different".to_owned(),
+                dump: None,
             }]
         );
         let envs = sign(&key, &[vsa(&s, true), rebuild_with(&s, "equivalent")]);
         assert_eq!(problems(&envs, &key), vec![]);
+    }
+
+    /// `statement` (a rebuild statement) with a signed dump record whose verdict is `verdict`.
+    fn with_dump(mut statement: Value, verdict: &str) -> Value {
+        statement["predicate"]["dump"] = json!({
+            "name": "dump.bin",
+            "size": 4096,
+            "digest": { "sha256": "d".repeat(64), "blake3": "e".repeat(64) },
+            "verdict": verdict,
+            "placements": [],
+            "spans": [],
+            "coverage": { "reproduced": 0, "pinned": 0, "masked": 0, "erased": 0, "unexplained": 4096 },
+        });
+        statement
+    }
+
+    /// `verify --dump` signs `FAILED` over an identical rebuild when the dump failed: that is
+    /// one honest story (a failed result, not a rejection). A `PASSED` summary spliced over
+    /// that predicate, or a `FAILED` one with no cause at all, is not.
+    #[test]
+    fn the_summary_result_follows_the_rebuild_and_the_dump() {
+        let key = SigningKey::generate();
+        let s = subjects("a");
+        let failed_dump = with_dump(rebuild(&s), "different");
+        // The splice: a PASSED summary over a predicate whose dump failed.
+        assert_eq!(
+            problems(&sign(&key, &[vsa(&s, true), failed_dump.clone()]), &key),
+            vec![Problem::VerdictsDisagree {
+                passed: true,
+                verdict: "identical".to_owned(),
+                dump: Some("different".to_owned()),
+            }]
+        );
+        // The honest record: a failed result, nothing else wrong.
+        assert_eq!(
+            problems(&sign(&key, &[vsa(&s, false), failed_dump]), &key),
+            vec![Problem::VerificationFailed]
+        );
+        // A dump that passed changes nothing.
+        let passed_dump = with_dump(rebuild(&s), "identical");
+        assert_eq!(
+            problems(&sign(&key, &[vsa(&s, true), passed_dump.clone()]), &key),
+            vec![]
+        );
+        assert_eq!(
+            problems(&sign(&key, &[vsa(&s, false), passed_dump]), &key),
+            vec![
+                Problem::VerdictsDisagree {
+                    passed: false,
+                    verdict: "identical".to_owned(),
+                    dump: Some("identical".to_owned()),
+                },
+                Problem::VerificationFailed
+            ]
+        );
+        // FAILED with neither cause is still a contradiction.
+        assert_eq!(
+            problems(&sign(&key, &[vsa(&s, false), rebuild(&s)]), &key),
+            vec![
+                Problem::VerdictsDisagree {
+                    passed: false,
+                    verdict: "identical".to_owned(),
+                    dump: None,
+                },
+                Problem::VerificationFailed
+            ]
+        );
     }
 
     /// The contradictions found in the rebuild predicate of `envelopes`.

@@ -789,7 +789,11 @@ fn verifier_outcome(policy: &Policy, verifier: Option<usize>, report: &Report) -
         report.rebuild.as_ref().map(|p| p.verifier.id.as_str()),
     ];
     match claimed.into_iter().flatten().find(|id| *id != v.id) {
-        None => Outcome::Met(format!("signed by `{}` ({})", v.id, v.label())),
+        // The name beside the id only when there is one: `X (X)` says nothing twice.
+        None => Outcome::Met(match &v.name {
+            Some(name) => format!("signed by `{}` ({name})", v.id),
+            None => format!("signed by `{}`", v.id),
+        }),
         Some(id) => Outcome::NotMet(format!(
             "signed with the key of `{}` but the attestation names verifier `{id}`",
             v.id
@@ -806,7 +810,14 @@ fn verdict_outcome(
         return missing();
     };
     if report.summary.as_ref().is_some_and(|s| !s.passed) {
-        return Outcome::NotMet(format!("`FAILED`: the rebuild verdict is `{}`", p.verdict));
+        // A dump check that failed fails the verification of a release rebuilt as shipped.
+        return Outcome::NotMet(match &p.dump {
+            Some(d) if !d.verdict.passed(false) => format!(
+                "`FAILED`: the flash dump `{}` is `{}` (the rebuild verdict is `{}`)",
+                d.name, d.verdict, p.verdict
+            ),
+            _ => format!("`FAILED`: the rebuild verdict is `{}`", p.verdict),
+        });
     }
     if !policy.verdicts.contains(&p.verdict) {
         return Outcome::NotMet(format!(

@@ -80,6 +80,10 @@ pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitS
         .map(|path| VerifyingKey::load(path))
         .collect::<Result<Vec<_>, _>>()?;
     let report = check_bundle(&envelopes, &keys, &args.artifacts)?;
+    // An artifact that matches no subject is the attestation's rejection (exit 1), reported
+    // as such: the dump then has nothing vouched for to look for, which is no trouble (exit 2).
+    let unmatched =
+        !args.artifacts.is_empty() && report.artifacts.iter().all(|a| a.subject.is_none());
     let dump = match &args.dump {
         Some(_) if args.artifacts.is_empty() && report.rebuild.is_none() => {
             // Nothing signed to find the subjects by: the attestation is rejected (its
@@ -90,10 +94,11 @@ pub(crate) fn run(command: &AttestCommand, out: &Output) -> anyhow::Result<ExitS
         Some(flash) if args.artifacts.is_empty() => Some(super::attest_seek::check_dump(
             args, file, flash, &report, out,
         )?),
-        Some(flash) => Some(check_dump(args, flash, &report, out)?),
-        None => None,
+        Some(flash) if !unmatched => Some(check_dump(args, flash, &report, out)?),
+        _ => None,
     };
-    out.attest_report(file, &report, dump.as_ref())?;
+    let not_checked = args.dump.as_deref().filter(|_| unmatched);
+    out.attest_report(file, &report, dump.as_ref(), not_checked)?;
     let status = if report.is_verified() {
         ExitStatus::Success
     } else {

@@ -314,14 +314,15 @@ fn attesting(args: &VerifyArgs, signed: bool, out: &Output) -> anyhow::Result<At
         None if signed => {
             return Err(anyhow::Error::new(Hint(format!(
                 "pass `--verifier-id URI` (your organisation or lab, e.g. \
-                 `https://lab.example/reprove`), or set `[verifier] id` in {where_config}"
+                 `https://lab.example/reprove`), set `REPROVE_VERIFIER_ID`, or set \
+                 `[verifier] id` in {where_config}"
             )))
             .context("a signed attestation must name its verifier: who ran the verification"));
         }
         None => {
             out.warn(&format!(
-                "the attestation names no verifier (`{}`): pass `--verifier-id URI` or set \
-                 `[verifier] id` in {where_config}",
+                "the attestation names no verifier (`{}`): pass `--verifier-id URI`, set \
+                 `REPROVE_VERIFIER_ID`, or set `[verifier] id` in {where_config}",
                 crate::attest::vsa::UNIDENTIFIED_VERIFIER
             ));
             return Ok(Attesting {

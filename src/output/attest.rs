@@ -16,11 +16,15 @@
 //!   "blobs": [ { "name": "…", "outcome": "pinned", "pinned": "sha256:…", "shipped": "sha256:…" } ],
 //!   "coverage": { "reproduced": 0, "pinned": 0, "masked": 0, "erased": 0, "unexplained": 0 },
 //!   "provenance": [ { "text": "…", "file": "…", "sha256": "sha256:…" } ],
+//!   "recorded_dump": { "name": "dump.bin", "size": 0, "sha256": "sha256:…", "verdict": "different",
+//!                      "placements": [ { "artifact": "…", "offset": 65536, "verdict": "different",
+//!                                        "differing": 1, "missing": 0 } ] },
 //!   "problems": [ { "code": "bad_signature", "message": "…" } ],
-//!   "dump": { … } }
+//!   "dump": { … }, "dump_not_checked": { "dump": "…", "reason": "…" } }
 //! ```
 //!
-//! With `--dump`, `dump` holds the dump check (`docs/dump.md`).
+//! With `--dump`, `dump` holds the dump check (`docs/dump.md`); `recorded_dump` is the one the
+//! signed rebuild predicate records, when `verify --dump` wrote it (`offset` `null`: not found).
 //!
 //! Absent values are left out (`redacted` unless it is true). In text, each verified envelope
 //! reads `signed by KEYID (VERIFIER-ID)`: the key and the identity it signs for.
@@ -61,10 +65,46 @@ struct ReportJson<'a> {
     coverage: Option<crate::coverage::Coverage>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     provenance: Vec<ProvenanceJson>,
+    /// The dump check the signed rebuild predicate records (`verify --dump`), when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_dump: Option<RecordedDumpJson>,
     problems: Vec<ProblemJson>,
     /// `--dump`: the dump check, as `reprove diff RELEASE DUMP --json` writes it.
     #[serde(skip_serializing_if = "Option::is_none")]
     dump: Option<super::dump::DumpJson<'a>>,
+    /// `--dump` given, but no `--artifact` matched a subject: nothing was looked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dump_not_checked: Option<NotCheckedJson>,
+}
+
+/// Why `--dump` was not checked.
+const NOTHING_VOUCHED: &str =
+    "no `--artifact` matches a subject of the attestation, so it vouches for nothing to look for";
+
+#[derive(Debug, Serialize)]
+struct NotCheckedJson {
+    dump: String,
+    reason: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordedDumpJson {
+    name: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    verdict: crate::verify::Verdict,
+    placements: Vec<RecordedPlacementJson>,
+}
+
+#[derive(Debug, Serialize)]
+struct RecordedPlacementJson {
+    artifact: String,
+    /// `null`: not found in the dump.
+    offset: Option<i64>,
+    verdict: crate::verify::Verdict,
+    differing: u64,
+    missing: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -133,20 +173,36 @@ struct KeyJson {
 }
 
 impl Output {
-    /// Print what checking the bundle `file` found, and the dump check of `--dump`.
+    /// Print what checking the bundle `file` found, and the dump check of `--dump` (or, as
+    /// `not_checked`, the dump that no `--artifact` matching a subject left anything to find in).
     pub(crate) fn attest_report(
         &self,
         file: &Path,
         report: &Report,
         dump: Option<&crate::dump::DumpReport>,
+        not_checked: Option<&Path>,
     ) -> std::io::Result<()> {
         let file = file.display().to_string();
         if self.is_json() {
             let mut json = to_json(file, report);
             json.dump = dump.map(super::dump::DumpJson::new);
+            json.dump_not_checked = not_checked.map(|d| NotCheckedJson {
+                dump: d.display().to_string(),
+                reason: NOTHING_VOUCHED,
+            });
             self.json(&json)
         } else {
             self.result(&render_human(self, &file, report))?;
+            if let Some(d) = not_checked {
+                self.result(&format!(
+                    "\ndump {}: {}: {NOTHING_VOUCHED}\n",
+                    self.paint(
+                        Style::Path,
+                        &format!("`{}`", sanitize(&d.display().to_string()))
+                    ),
+                    self.paint(Style::Bad, "not checked")
+                ))?;
+            }
             match dump {
                 Some(d) => self.result(&format!("\n{}", super::dump::render_text(d, self))),
                 None => Ok(()),
@@ -259,6 +315,30 @@ fn to_json(file: String, report: &Report) -> ReportJson<'static> {
                     .map(|f| format!("sha256:{}", crate::hash::hex(&f.digest.sha256.0))),
             })
             .collect(),
+        recorded_dump: report
+            .rebuild
+            .as_ref()
+            .and_then(|p| p.dump.as_ref())
+            .map(|d| RecordedDumpJson {
+                name: d.name.clone(),
+                size: d.size,
+                sha256: d
+                    .digest
+                    .as_ref()
+                    .map(|g| format!("sha256:{}", crate::hash::hex(&g.sha256.0))),
+                verdict: d.verdict,
+                placements: d
+                    .placements
+                    .iter()
+                    .map(|p| RecordedPlacementJson {
+                        artifact: p.artifact.clone(),
+                        offset: p.offset,
+                        verdict: p.verdict,
+                        differing: p.differing,
+                        missing: p.missing,
+                    })
+                    .collect(),
+            }),
         problems: report
             .problems
             .iter()
@@ -268,6 +348,7 @@ fn to_json(file: String, report: &Report) -> ReportJson<'static> {
             })
             .collect(),
         dump: None,
+        dump_not_checked: None,
     }
 }
 
@@ -276,6 +357,12 @@ fn render_human(out: &Output, file: &str, report: &Report) -> String {
     let path = |p: &str| out.paint(Style::Path, &format!("`{}`", sanitize(p)));
     let verdict = if report.is_verified() {
         out.paint(Style::Good, "verified")
+    } else if report.records_a_failure() {
+        // Signed, whole and consistent: what failed is the verification it records.
+        out.paint(
+            Style::Bad,
+            "failed (a valid attestation of a failed verification)",
+        )
     } else {
         out.paint(Style::Bad, "rejected")
     };
@@ -331,6 +418,9 @@ fn render_human(out: &Output, file: &str, report: &Report) -> String {
     if let Some(verdict) = &report.rebuild_verdict {
         text.push_str(&format!("  rebuild verdict: {}\n", sanitize(verdict)));
     }
+    if let Some(d) = report.rebuild.as_ref().and_then(|p| p.dump.as_ref()) {
+        text.push_str(&recorded_dump_text(out, d));
+    }
     if report.redacted {
         text.push_str("  redacted: names, contents and host paths left out, digests kept\n");
     }
@@ -368,6 +458,44 @@ fn render_human(out: &Output, file: &str, report: &Report) -> String {
         for p in &report.problems {
             text.push_str(&format!("  - {}\n", sanitize(&p.to_string())));
         }
+    }
+    text
+}
+
+/// The signed dump check: `dump `NAME` sha256:…: VERDICT`, then where each artifact was.
+fn recorded_dump_text(out: &Output, d: &crate::attest::rebuild::DumpRecord) -> String {
+    let path = |p: &str| out.paint(Style::Path, &format!("`{}`", sanitize(p)));
+    let style = if d.verdict.passed(false) {
+        Style::Good
+    } else {
+        Style::Bad
+    };
+    let digest = d
+        .digest
+        .as_ref()
+        .map(|g| format!(" sha256:{}", crate::hash::hex(&g.sha256.0)))
+        .unwrap_or_default();
+    let mut text = format!(
+        "  dump {}{digest}: {}\n",
+        path(&d.name),
+        out.paint(style, d.verdict.as_str())
+    );
+    for p in &d.placements {
+        let at = p
+            .offset
+            .map_or_else(|| "not found".to_owned(), |o| format!("at {o:#x}"));
+        let bytes = |n: u64, what: &str| match n {
+            0 => String::new(),
+            1 => format!(", 1 byte {what}"),
+            n => format!(", {n} bytes {what}"),
+        };
+        text.push_str(&format!(
+            "    {} {at}: {}{}{}\n",
+            path(&p.artifact),
+            p.verdict.as_str(),
+            bytes(p.differing, "differ"),
+            bytes(p.missing, "missing")
+        ));
     }
     text
 }

@@ -187,8 +187,9 @@ impl Output {
         let mut text = format!("{} {head}\n", self.paint_err(Style::Bad, "error:"));
         for cause in causes.filter(|c| !c.is::<Hint>()) {
             text.push_str(&format!(
-                "  {} {cause}\n",
-                self.paint_err(Style::Dim, "caused by:")
+                "  {} {}\n",
+                self.paint_err(Style::Dim, "caused by:"),
+                lowercase_first(&cause.to_string())
             ));
         }
         if let Some(hint) = err.chain().find_map(|c| c.downcast_ref::<Hint>()) {
@@ -199,6 +200,18 @@ impl Output {
             ));
         }
         eprint!("{text}");
+    }
+}
+
+/// `No such file or directory (os error 2)` as our own messages read: lowercase first, unless
+/// the word is an acronym (`ELF`, `TOML`).
+fn lowercase_first(text: &str) -> String {
+    let mut chars = text.chars();
+    match (chars.next(), chars.next()) {
+        (Some(first), Some(second)) if first.is_uppercase() && second.is_lowercase() => {
+            first.to_lowercase().chain(text.chars().skip(1)).collect()
+        }
+        _ => text.to_owned(),
     }
 }
 

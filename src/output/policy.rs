@@ -300,11 +300,11 @@ fn render_human(out: &Output, policy: &Policy, d: &Decision) -> String {
             })
             .collect();
         text.push_str(&format!(
-            "  {}\n    attested by {} ({} of {} needed)\n",
+            "  {}\n    attested by {} ({} needed, {} met)\n",
             subjects.join(", "),
             sanitize(&verifier_list(policy, &r.verifiers)),
-            r.verifiers.len(),
-            policy.threshold
+            policy.threshold,
+            r.verifiers.len()
         ));
         for (i, a) in d.assessments.iter().enumerate() {
             if a.release == Some(n) && !a.counted {

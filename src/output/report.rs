@@ -14,7 +14,8 @@
 //!                "disputed": 0 },
 //!   "attestations": [
 //!     { "file": "…", "status": "passed|failed|disputed|rejected|unreadable",
-//!       "package": "…", "version": "…", "verdict": "identical", "verifier": "…",
+//!       "package": "…", "version": "…", "verdict": "identical", "dump_verdict": "different",
+//!       "verifier": "…",
 //!       "time": "<RFC 3339>", "isolation": { "backend": "bubblewrap", "version": "…" },
 //!       "rebuilds": 1,
 //!       "drift": [ { "kind": "rebuilds", "artifact": "…", "differing_bytes": 12 },
@@ -31,6 +32,7 @@ use super::diff::{escape, html_page};
 use super::sanitize::sanitize;
 use super::{Output, Style};
 use crate::report::{Drift, Entry, Fleet, Status};
+use crate::verify::Verdict;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct FleetJson {
@@ -66,6 +68,9 @@ struct EntryJson {
     version: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verdict: Option<&'static str>,
+    /// The recorded flash dump check's verdict (`verify --dump`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dump_verdict: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     verifier: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -134,6 +139,7 @@ fn entry_json(e: &Entry) -> EntryJson {
         package: r.map(|r| r.package.clone()),
         version: r.map(|r| r.version.clone()),
         verdict: r.map(|r| r.verdict.as_str()),
+        dump_verdict: r.and_then(|r| r.dump).map(Verdict::as_str),
         verifier: r.map(|r| r.verifier.clone()),
         time: r.map(|r| r.time.clone()),
         isolation: r.map(|r| IsolationJson {
@@ -210,7 +216,7 @@ fn cells(e: &Entry) -> [String; 9] {
         e.status.as_str().to_owned(),
         r.map_or_else(dash, |r| r.package.clone()),
         r.map_or_else(dash, |r| r.version.clone()),
-        r.map_or_else(dash, |r| r.verdict.as_str().to_owned()),
+        r.map_or_else(dash, verdict_cell),
         r.map_or_else(dash, |r| r.verifier.clone()),
         r.map_or_else(dash, |r| r.time.clone()),
         r.map_or_else(dash, |r| match &r.isolation.version {
@@ -230,6 +236,18 @@ fn cells(e: &Entry) -> [String; 9] {
         }),
         e.file.display().to_string(),
     ]
+}
+
+/// The rebuild verdict, and the dump's when one was checked: a failed dump comes first, so
+/// that no row of a device whose flash failed reads `identical`.
+fn verdict_cell(r: &crate::report::Release) -> String {
+    match r.dump {
+        Some(dump) if !dump.passed(false) => {
+            format!("dump {} (rebuild {})", dump.as_str(), r.verdict.as_str())
+        }
+        Some(dump) => format!("{}, dump {}", r.verdict.as_str(), dump.as_str()),
+        None => r.verdict.as_str().to_owned(),
+    }
 }
 
 fn status_style(status: Status) -> Style {
@@ -362,7 +380,6 @@ mod tests {
     use super::*;
     use crate::attest::rebuild::Isolation;
     use crate::report::Release;
-    use crate::verify::Verdict;
 
     fn hostile() -> Fleet {
         Fleet {
@@ -374,6 +391,7 @@ mod tests {
                         package: "fw\u{1b}[2J\u{202e}".to_owned(),
                         version: "1<b>".to_owned(),
                         verdict: Verdict::Nondeterministic,
+                        dump: None,
                         verifier: "lab & co".to_owned(),
                         time: "2026-12-01T10:00:00Z".to_owned(),
                         isolation: Isolation {

@@ -12,6 +12,10 @@
 //!   while no other valid attestation of the same package and version contradicts it (passes
 //!   other digests, or fails the same ones): else it is [`Status::Disputed`], with the file
 //!   that disputes it.
+//! - A failed dump check (`verify --dump` signs `FAILED` over an `identical` rebuild) is a
+//!   valid record of a failed verification: [`Status::Failed`], its row showing the dump's
+//!   verdict first, never a bare `identical`. It fails a device, not the release bytes: it
+//!   disputes no pass of the same digests.
 //! - What a row shows of a release (package, version, verdict, verifier, isolation, drift)
 //!   comes only from signed statements that parsed: an unsigned claim is never shown as a
 //!   fact.
@@ -28,7 +32,7 @@ use std::path::{Path, PathBuf};
 
 use time::format_description::well_known::Rfc3339;
 
-use crate::attest::check::{check_bundle, Problem, Report};
+use crate::attest::check::{check_bundle, Report};
 use crate::attest::key::VerifyingKey;
 use crate::attest::rebuild::{self, RebuildPredicate};
 use crate::exit::ExitStatus;
@@ -89,6 +93,9 @@ pub(crate) struct Release {
     pub(crate) package: String,
     pub(crate) version: String,
     pub(crate) verdict: Verdict,
+    /// The verdict of the flash dump check the predicate records (`verify --dump`), if any: a
+    /// release rebuilt `identical` whose dump failed is a failed verification of that device.
+    pub(crate) dump: Option<Verdict>,
     /// The verification summary's `verifier.id` (the predicate's when there is no summary).
     pub(crate) verifier: String,
     /// When it was verified: the summary's `timeVerified` (else the rebuild's end), RFC 3339.
@@ -185,6 +192,13 @@ fn mark_disputes(entries: &mut [Entry]) {
                     "`{file}` attests other digests for `{package}` {version}: two binaries \
                      go by one release"
                 ),
+                // A failed dump check fails a device, not the bytes the release attests.
+                (Status::Failed, true)
+                    if other.verdict.passed(false)
+                        && other.dump.is_some_and(|d| !d.passed(false)) =>
+                {
+                    continue
+                }
                 (Status::Failed, true) => {
                     format!("`{file}` attests the same digests of `{package}` {version} as failed")
                 }
@@ -203,11 +217,7 @@ fn mark_disputes(entries: &mut [Entry]) {
 fn entry_of(file: &Path, report: &Report) -> Entry {
     let status = if report.is_verified() {
         Status::Passed
-    } else if report
-        .problems
-        .iter()
-        .all(|p| *p == Problem::VerificationFailed)
-    {
+    } else if report.records_a_failure() {
         Status::Failed
     } else {
         Status::Rejected
@@ -266,6 +276,7 @@ fn release_of(p: &RebuildPredicate, report: &Report) -> Release {
         package: p.package.name.clone(),
         version: p.package.version.clone(),
         verdict: p.verdict,
+        dump: p.dump.as_ref().map(|d| d.verdict),
         verifier,
         time,
         isolation: p.build.isolation.clone(),

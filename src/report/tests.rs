@@ -3,6 +3,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::*;
+use crate::attest::check::Problem;
 
 #[test]
 fn versions_compare_numbers_as_numbers() {
@@ -29,6 +30,7 @@ fn entry(file: &str, status: Status, package: Option<(&str, &str)>) -> Entry {
             package: package.to_owned(),
             version: version.to_owned(),
             verdict: Verdict::Identical,
+            dump: None,
             verifier: "v".to_owned(),
             time: "2026-01-01T00:00:00Z".to_owned(),
             isolation: rebuild::Isolation {
@@ -67,7 +69,13 @@ fn a_pass_that_another_attestation_of_the_release_contradicts_is_disputed() {
         of_digest("e", Status::Passed, "3.0", "e"),
         of_digest("f", Status::Failed, "3.0", "f"),
         of_digest("g", Status::Passed, "3.0", "e"),
+        // Rebuilt as shipped, failed for a device's flash: the release bytes stand.
+        of_digest("h", Status::Passed, "4.0", "h"),
+        of_digest("i", Status::Failed, "4.0", "h"),
     ];
+    if let Some(r) = &mut entries[8].release {
+        r.dump = Some(Verdict::Different);
+    }
     mark_disputes(&mut entries);
     let statuses: Vec<Status> = entries.iter().map(|e| e.status).collect();
     assert_eq!(
@@ -80,6 +88,8 @@ fn a_pass_that_another_attestation_of_the_release_contradicts_is_disputed() {
             Status::Passed,
             Status::Failed,
             Status::Passed,
+            Status::Passed,
+            Status::Failed,
         ]
     );
     assert!(

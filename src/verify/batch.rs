@@ -221,7 +221,21 @@ fn parse_json_lines(path: &Path, text: &str) -> Result<Vec<(usize, ReleaseSpec)>
 
 fn parse_toml(path: &Path, text: &str) -> Result<Vec<(usize, ReleaseSpec)>, Error> {
     let manifest: TomlManifest = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim_end().to_owned();
+        // A file with no `[[release]]` table is no TOML manifest with a typo: the TOML
+        // parser's complaint (`expected `.`, `=``) would not help whoever wrote it.
+        let is_toml_manifest = text
+            .lines()
+            .any(|l| l.trim_start().starts_with("[[release]]"));
+        let message = if is_toml_manifest {
+            e.message().trim_end().to_owned()
+        } else {
+            format!(
+                "a manifest is TOML (`[[release]]`) or JSON Lines (`.jsonl`, `.ndjson`); line {} \
+                 is neither",
+                e.span()
+                    .map_or(1, |span| crate::recipe::line_column(text, span.start).0)
+            )
+        };
         match e.span() {
             Some(span) => Error::Syntax {
                 path: path.to_path_buf(),
@@ -454,6 +468,13 @@ mod tests {
                 "line 2",
             ),
             ("m.jsonl", "# nothing\n", "names no release"),
+            // A plain list (examples/ci's `releases.txt`) is neither format, and says so.
+            (
+                "releases.txt",
+                "# one recipe a line\n\n\n\nacme/reprove.toml fw.img\n",
+                "a manifest is TOML (`[[release]]`) or JSON Lines (`.jsonl`, `.ndjson`); line 5 \
+                 is neither",
+            ),
         ];
         for (name, text, wanted) in cases {
             let err = parse_manifest(Path::new(name), text)

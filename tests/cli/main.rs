@@ -4,6 +4,7 @@
 mod apt_mirror;
 mod archive;
 mod attest;
+mod attest_dump;
 mod attest_identity;
 mod attest_schema;
 mod batch;

@@ -36,6 +36,8 @@ struct EntryJson {
     package: Option<String>,
     version: Option<String>,
     verdict: Option<String>,
+    /// Only when a dump check is recorded (`tests/cli/attest_dump.rs`).
+    dump_verdict: Option<String>,
     verifier: Option<String>,
     time: Option<String>,
     isolation: Option<IsolationJson>,
@@ -114,6 +116,8 @@ fn report_lists_every_file_with_why_in_text_json_and_html() {
     let report: FleetJson = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     assert_eq!(report.schema_version, 1);
+    // No dump was checked in these verifications: no row claims one.
+    assert!(report.attestations.iter().all(|e| e.dump_verdict.is_none()));
     assert_eq!(
         report.summary,
         SummaryJson {
