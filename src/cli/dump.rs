@@ -175,6 +175,23 @@ pub(crate) fn diff(
     Ok(exit_status(&report, strict))
 }
 
+/// `verify --dump` with nothing but archives in `--shipped`: refused before anything is built.
+/// A bundle's members are unpacked into the verification's work folder and gone when the dump
+/// is checked, and a bundle itself is never flashed.
+pub(crate) fn refuse_only_bundles(shipped: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let archive = |p: &std::path::PathBuf| {
+        p.file_name()
+            .is_some_and(|n| crate::dump::is_archive(&n.to_string_lossy()))
+    };
+    match shipped.first() {
+        Some(bundle) if shipped.iter().all(archive) => anyhow::bail!(
+            "`--dump` needs the flashed image as a file, and `--shipped` gives only archives: extract the flashed image from `{b}` (for example `tar -xzf {b} firmware.img`) and pass it with `--shipped`, beside the bundle (`--shipped firmware.img --shipped {b}`)",
+            b = bundle.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// `verify --dump`: the dump checked against the release as rebuilt. An artifact's shipped
 /// file stands for its rebuilt bytes, vouched for by the artifact's verdict (a shipped file
 /// that differs from the rebuild vouches for nothing). The layout is `--flash-layout`'s, else
@@ -192,7 +209,7 @@ pub(crate) fn after_verify(
         if crate::beneath::stat_file_or_dir(&shipped.file).is_err() {
             // A member of a bundle lived in the verification's work folder, gone by now.
             anyhow::bail!(
-                "the shipped `{}` is no longer on disk to look for in the dump: pass it as a file",
+                "the shipped `{}` is no longer on disk to look for in the dump: extract it from its bundle and pass it with `--shipped`",
                 shipped.origin
             );
         }

@@ -219,7 +219,8 @@ const ARCHIVE_ENDINGS: [&str; 9] = [
     ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".zip", ".cpio",
 ];
 
-fn is_archive(name: &str) -> bool {
+/// Whether `name` is an archive's (by its ending).
+pub(crate) fn is_archive(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     ARCHIVE_ENDINGS.iter().any(|e| lower.ends_with(e))
 }

@@ -80,7 +80,7 @@ fn placement_line(p: &Placement, out: &Output) -> String {
             Some(at) => {
                 let mut line = format!("  {name} found at {}: {verdict}", hex_offset(at));
                 if part.differing > 0 {
-                    let _ = write!(line, ", {} bytes differ", part.differing);
+                    let _ = write!(line, ", {}", bytes_differ(part.differing));
                 }
                 if part.missing > 0 {
                     let _ = write!(line, ", {} bytes outside the dump", part.missing);
@@ -144,7 +144,7 @@ fn placement_head(p: &Placement, out: &Output) -> String {
             };
             let mut line = format!("{name} {by} {at}: {verdict}");
             if p.differing > 0 {
-                let _ = write!(line, ", {} bytes differ", p.differing);
+                let _ = write!(line, ", {}", bytes_differ(p.differing));
             }
             if p.missing > 0 {
                 let _ = write!(line, ", {} bytes outside the dump", p.missing);

@@ -358,7 +358,7 @@ fn a_flash_dump_read_back_by_flashrom() {
             .unwrap(),
     );
     assert!(
-        text.contains("firmware.img placed by the layout at 0x100000: different, 1 bytes differ"),
+        text.contains("firmware.img placed by the layout at 0x100000: different, 1 byte differs"),
         "{text}"
     );
 

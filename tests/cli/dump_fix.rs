@@ -222,3 +222,26 @@ fn artifacts_that_are_not_flashed_are_not_required() {
     assert_eq!(code, 1, "{text}");
     assert_eq!(last_line(&text), "dump: missing", "{text}");
 }
+
+/// §5: `verify --dump` with only the bundle in `--shipped` is refused before anything is built
+/// (the bundle's members are gone when the dump is checked), with the fix spelled out.
+#[test]
+fn verify_dump_with_only_a_bundle_is_refused_first() {
+    let demo = crate::support::Demo::new("sandbox");
+    demo.env.write("dump.bin", vec![0xffu8; 4096]);
+    let out = demo
+        .verify(["shipped/acme-router-fw-1.0.0.tar.gz"])
+        .args(["--dump", "dump.bin"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("extract the flashed image from `shipped/acme-router-fw-1.0.0.tar.gz`"),
+        "{err}"
+    );
+    assert!(err.contains("and pass it with `--shipped`"), "{err}");
+    // Refused before the recipe's lock is even read: nothing built, nothing written.
+    assert!(!err.contains("lock"), "{err}");
+    assert!(!demo.env.path("att.intoto.jsonl").exists());
+}
