@@ -41,8 +41,16 @@
 //!   `missing` when it is not found or not wholly inside the dump), each erased region
 //!   (`different` when anything but the fill is there), each release region (`different`
 //!   when anything but artifacts and fill is there), each blob region (`different` when its
-//!   digest does not match or no pin is known). Unexplained bytes elsewhere are listed and
-//!   counted, but a bootloader or an unlisted gap fails nothing on its own.
+//!   digest does not match or no pin is known), each second copy of an artifact that differs
+//!   ([`SecondCopy`]: another alignment many anchors voted for, at most a quarter of its bytes
+//!   differing, wherever it lies). Unexplained bytes elsewhere are listed and counted, but a
+//!   bootloader or an unlisted gap fails nothing on its own (the text's last line counts them).
+//! - **Required artifacts**: with a layout whose `release` regions name artifacts, only those;
+//!   without, every artifact but an archive beside non-archives (the shipped bundle). One that
+//!   is not required and not there identically is not placed. Nothing found: `missing`.
+//! - **A misplacing layout**: a declared artifact is looked for by content too; an identical
+//!   copy elsewhere is named ([`Placement::found_elsewhere`]), the check still fails, and the
+//!   layout's offset reproduces nothing.
 //! - **Hostile input**: sizes and offsets are checked or saturating; a layout region past the
 //!   dump's end is reported, not read; lists of runs are capped ([`MAX_RUNS`]) with the
 //!   remainder counted.
