@@ -134,6 +134,17 @@ pub(crate) fn write_html(report: &DumpReport, path: &Path) -> anyhow::Result<()>
     .with_context(|| format!("failed to write `{}`", path.display()))
 }
 
+/// Whether a differing copy's difference stays `unknown` (no ELF or map explained it).
+fn unknown_cause(report: &DumpReport) -> bool {
+    report.placements.iter().any(|p| {
+        p.comparison.as_ref().is_some_and(|c| {
+            c.leaves
+                .iter()
+                .any(|l| l.causes.contains(&crate::compare::Cause::Unknown))
+        })
+    })
+}
+
 /// The exit status a dump check ends with.
 pub(crate) fn exit_status(report: &DumpReport, strict: bool) -> ExitStatus {
     report.verdict.exit_status(strict)
@@ -170,7 +181,13 @@ pub(crate) fn diff(
     if out.is_json() {
         out.json(&DumpJson::new(&report))?;
     } else {
-        out.result(&render_text(&report, out))?;
+        let mut text = render_text(&report, out);
+        if compare.layout.is_none() && unknown_cause(&report) {
+            text.push_str(
+                "hint: pass --layout ELF to name the sections and functions a difference falls in\n",
+            );
+        }
+        out.result(&text)?;
     }
     Ok(exit_status(&report, strict))
 }

@@ -156,6 +156,11 @@ fn a_release_the_layout_misplaces_is_found_and_still_fails() {
         text.contains("an identical copy was found at 0x180000 (the layout places it at 0x100000)"),
         "{text}"
     );
+    // §4: a difference that stays `unknown` says how to explain it.
+    assert!(
+        text.contains("hint: pass --layout ELF to name the sections and functions"),
+        "{text}"
+    );
     let (_, json) = diff(
         &env,
         &fw,
