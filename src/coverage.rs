@@ -55,6 +55,28 @@ impl Coverage {
         }
     }
 
+    /// The share of `part` as text: one decimal, but a non-zero share never reads `0.0%` (two
+    /// significant digits below 0.1%: `0.027%`) nor a partial one `100.0%`.
+    pub fn percent_text(&self, part: u64) -> String {
+        let p = self.percent(part);
+        if part == 0 || part >= self.total() {
+            return format!("{p:.1}%");
+        }
+        if p >= 0.1 {
+            let text = format!("{p:.1}%");
+            return if text == "100.0%" {
+                "99.9%".to_owned()
+            } else {
+                text
+            };
+        }
+        // Two significant digits: 0.027, 0.00038.
+        #[allow(clippy::cast_possible_truncation)]
+        let decimals = (1 - p.log10().floor() as i32).clamp(2, 20);
+        let decimals = usize::try_from(decimals).unwrap_or(2);
+        format!("{p:.decimals$}%")
+    }
+
     /// The classes with their names, in the order every output shows them.
     pub fn classes(&self) -> [(&'static str, u64); 5] {
         [

@@ -134,6 +134,17 @@ pub(crate) fn write_html(report: &DumpReport, path: &Path) -> anyhow::Result<()>
     .with_context(|| format!("failed to write `{}`", path.display()))
 }
 
+/// Whether a differing copy's difference stays `unknown` (no ELF or map explained it).
+fn unknown_cause(report: &DumpReport) -> bool {
+    report.placements.iter().any(|p| {
+        p.comparison.as_ref().is_some_and(|c| {
+            c.leaves
+                .iter()
+                .any(|l| l.causes.contains(&crate::compare::Cause::Unknown))
+        })
+    })
+}
+
 /// The exit status a dump check ends with.
 pub(crate) fn exit_status(report: &DumpReport, strict: bool) -> ExitStatus {
     report.verdict.exit_status(strict)
@@ -170,9 +181,32 @@ pub(crate) fn diff(
     if out.is_json() {
         out.json(&DumpJson::new(&report))?;
     } else {
-        out.result(&render_text(&report, out))?;
+        let mut text = render_text(&report, out);
+        if compare.layout.is_none() && unknown_cause(&report) {
+            text.push_str(
+                "hint: pass --layout ELF to name the sections and functions a difference falls in\n",
+            );
+        }
+        out.result(&text)?;
     }
     Ok(exit_status(&report, strict))
+}
+
+/// `verify --dump` with nothing but archives in `--shipped`: refused before anything is built.
+/// A bundle's members are unpacked into the verification's work folder and gone when the dump
+/// is checked, and a bundle itself is never flashed.
+pub(crate) fn refuse_only_bundles(shipped: &[std::path::PathBuf]) -> anyhow::Result<()> {
+    let archive = |p: &std::path::PathBuf| {
+        p.file_name()
+            .is_some_and(|n| crate::dump::is_archive(&n.to_string_lossy()))
+    };
+    match shipped.first() {
+        Some(bundle) if shipped.iter().all(archive) => anyhow::bail!(
+            "`--dump` needs the flashed image as a file, and `--shipped` gives only archives: extract the flashed image from `{b}` (for example `tar -xzf {b} firmware.img`) and pass it with `--shipped`, beside the bundle (`--shipped firmware.img --shipped {b}`)",
+            b = bundle.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// `verify --dump`: the dump checked against the release as rebuilt. An artifact's shipped
@@ -192,7 +226,7 @@ pub(crate) fn after_verify(
         if crate::beneath::stat_file_or_dir(&shipped.file).is_err() {
             // A member of a bundle lived in the verification's work folder, gone by now.
             anyhow::bail!(
-                "the shipped `{}` is no longer on disk to look for in the dump: pass it as a file",
+                "the shipped `{}` is no longer on disk to look for in the dump: extract it from its bundle and pass it with `--shipped`",
                 shipped.origin
             );
         }

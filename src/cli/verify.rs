@@ -142,6 +142,9 @@ pub(super) fn settle_key(
 }
 
 fn run_to_end(args: &VerifyArgs, out: &Output) -> anyhow::Result<ExitStatus> {
+    if args.dump.is_some() {
+        super::dump::refuse_only_bundles(&args.shipped)?;
+    }
     let key = settle_key(args.unsigned, args.sign_key.as_deref())?;
     let attesting = attesting(args, key.is_some(), out)?;
     // Read before building too: a provenance file that cannot be used must not cost a rebuild.

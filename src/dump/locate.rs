@@ -108,6 +108,9 @@ pub(crate) struct Found {
     /// part's own anchors voted for, most votes first (at most [`MAX_VERIFIED`]), to be checked
     /// with [`best_of`] when the artifact is not found whole.
     pub part_votes: Vec<Vec<Vec<(i128, u32)>>>,
+    /// Per artifact: its whole alignments, most votes first (at most [`MAX_VERIFIED`]), for
+    /// second copies.
+    pub candidates: Vec<Vec<(i128, u32)>>,
     /// What every block of the dump holds.
     pub blocks: Blocks,
     pub notes: Vec<String>,
@@ -490,13 +493,16 @@ pub(crate) fn locate(
         .map(|per| per.into_iter().map(ranked).collect())
         .collect();
     let mut best = Vec::with_capacity(wanted.len());
+    let mut all = Vec::with_capacity(wanted.len());
     for (w, votes) in wanted.iter().zip(whole) {
         let candidates = ranked(votes.into_iter().collect());
         best.push(best_of(dump, pos, w.file, (0, w.len), &candidates)?);
+        all.push(candidates);
     }
     Ok(Found {
         best,
         part_votes,
+        candidates: all,
         blocks,
         notes,
     })

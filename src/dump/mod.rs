@@ -41,8 +41,16 @@
 //!   `missing` when it is not found or not wholly inside the dump), each erased region
 //!   (`different` when anything but the fill is there), each release region (`different`
 //!   when anything but artifacts and fill is there), each blob region (`different` when its
-//!   digest does not match or no pin is known). Unexplained bytes elsewhere are listed and
-//!   counted, but a bootloader or an unlisted gap fails nothing on its own.
+//!   digest does not match or no pin is known), each second copy of an artifact that differs
+//!   ([`SecondCopy`]: another alignment many anchors voted for, at most a quarter of its bytes
+//!   differing, wherever it lies). Unexplained bytes elsewhere are listed and counted, but a
+//!   bootloader or an unlisted gap fails nothing on its own (the text's last line counts them).
+//! - **Required artifacts**: with a layout whose `release` regions name artifacts, only those;
+//!   without, every artifact but an archive beside non-archives (the shipped bundle). One that
+//!   is not required and not there identically is not placed. Nothing found: `missing`.
+//! - **A misplacing layout**: a declared artifact is looked for by content too; an identical
+//!   copy elsewhere is named ([`Placement::found_elsewhere`]), the check still fails, and the
+//!   layout's offset reproduces nothing.
 //! - **Hostile input**: sizes and offsets are checked or saturating; a layout region past the
 //!   dump's end is reported, not read; lists of runs are capped ([`MAX_RUNS`]) with the
 //!   remainder counted.
@@ -51,6 +59,7 @@ pub(crate) mod locate;
 pub(crate) mod own;
 pub(crate) mod seek;
 
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -121,7 +130,12 @@ pub(crate) struct DumpReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub digest: Option<Hashes>,
     pub verdict: Verdict,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Where the layout came from, as text shows it (`` `layout.toml` ``); written without
+    /// the Markdown backticks (`layout.toml`).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "without_backticks"
+    )]
     pub layout: Option<String>,
     pub placements: Vec<Placement>,
     /// The dump cut into spans, in offset order, together every byte once.
@@ -187,6 +201,44 @@ pub(crate) struct Placement {
     /// copy that does not have them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub anchors: Option<u32>,
+    /// Why the artifact is not required in the dump (`not in the flash layout`, `not required
+    /// (an archive the other artifacts came from)`); `None`: required.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_required: Option<String>,
+    /// Other strong alignments of the artifact, away from its placement, compared byte for
+    /// byte: a second copy (an A/B bank, a recovery image). One that differs fails the check.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub copies: Vec<SecondCopy>,
+    /// Where an identical copy was found by content, when the layout places the artifact
+    /// elsewhere and its copy there is not identical.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub found_elsewhere: Option<i64>,
+}
+
+/// Another copy of an artifact in the dump, besides the one placed.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct SecondCopy {
+    pub offset: i64,
+    pub votes: u32,
+    pub differing: u64,
+    pub missing: u64,
+    /// `identical`, `different`, or `missing` (partly outside the dump).
+    pub verdict: Verdict,
+}
+
+/// A copy's bytes that may differ, at most, for an alignment to count as a second copy (a
+/// quarter of the artifact): fewer equal bytes are chance or a shared part, not a copy.
+const COPY_SHARE: u64 = 4;
+
+/// Archive names a shipped bundle has.
+const ARCHIVE_ENDINGS: [&str; 9] = [
+    ".tar", ".tar.gz", ".tgz", ".tar.xz", ".txz", ".tar.bz2", ".tar.zst", ".zip", ".cpio",
+];
+
+/// Whether `name` is an archive's (by its ending).
+pub(crate) fn is_archive(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    ARCHIVE_ENDINGS.iter().any(|e| lower.ends_with(e))
 }
 
 /// Where one part of an artifact (a payload or a filesystem of its firmware map) sits in the
@@ -330,12 +382,12 @@ pub(crate) fn check_dump(
             }
         })
         .collect();
+    // Every artifact is looked for by content, a declared one too: a copy elsewhere (a second
+    // bank, a release the layout misplaces) must be seen.
     let wanted: Vec<Wanted<'_>> = files
         .iter()
-        .zip(&declared)
         .zip(&part_specs)
-        .filter(|((_, d), _)| d.is_none())
-        .map(|(((f, len), _), parts)| Wanted {
+        .map(|((f, len), parts)| Wanted {
             file: f,
             len: *len,
             parts: parts.iter().map(|p| (p.offset, p.len)).collect(),
@@ -366,8 +418,13 @@ pub(crate) fn check_dump(
     let blocks = found.blocks;
     let mut best = found.best.into_iter();
     let mut part_votes = found.part_votes.into_iter();
+    let mut candidates = found.candidates.into_iter();
+    let required = required(releases, regions);
     let mut placements = Vec::with_capacity(releases.len());
     for (i, r) in releases.iter().enumerate() {
+        let by_content = best.next().flatten();
+        let votes = part_votes.next().unwrap_or_default();
+        let others = candidates.next().unwrap_or_default();
         let (file, len) = (&files[i].0, files[i].1);
         let w = Wanted {
             file,
@@ -387,11 +444,7 @@ pub(crate) fn check_dump(
                 };
                 (Some(a), PlacedBy::Layout, Vec::new())
             }
-            None => (
-                best.next().flatten(),
-                PlacedBy::Content,
-                part_votes.next().unwrap_or_default(),
-            ),
+            None => (by_content.clone(), PlacedBy::Content, votes),
         };
         let found_parts = if alignment
             .as_ref()
@@ -431,6 +484,30 @@ pub(crate) fn check_dump(
                 part.in_copy = false;
             }
             p.unlocated = len.saturating_sub(identical_bytes(&p.parts));
+        }
+        if placed_by == PlacedBy::Layout && p.verdict != Verdict::Identical {
+            // The layout may be wrong, or the device: say where the release really is.
+            p.found_elsewhere = by_content
+                .as_ref()
+                .filter(|a| a.differing == 0 && a.missing == 0)
+                .and_then(|a| i64::try_from(a.start).ok())
+                .filter(|&at| Some(at) != p.offset);
+        }
+        p.not_required.clone_from(&required[i]);
+        if p.not_required.is_some() && p.verdict != Verdict::Identical {
+            // Not required and not there as it is: an archive's stored bytes matching partly,
+            // or a file the flash does not hold. Nothing is placed.
+            p.offset = None;
+            p.parts.clear();
+            p.comparison = None;
+            p.allowances.clear();
+            p.differing = 0;
+            p.missing = len;
+            p.unlocated = len;
+        }
+        if p.offset.is_some() {
+            p.copies = second_copies(&dump, size, &w, &p, &others)
+                .map_err(|e| interrupted_or(e, dump_path))?;
         }
         placements.push(p);
     }
@@ -475,8 +552,14 @@ pub(super) fn settle(
     let mut coverage = Coverage::default();
     let mut verdict = placements
         .iter()
+        .filter(|p| p.not_required.is_none())
         .map(|p| p.verdict)
+        .chain(placements.iter().flat_map(|p| &p.copies).map(|c| c.verdict))
         .fold(Verdict::Identical, Verdict::worst);
+    if !placements.is_empty() && placements.iter().all(|p| p.offset.is_none()) {
+        // Not one artifact of the release is in the dump.
+        verdict = verdict.worst(Verdict::Missing);
+    }
     for span in cut(size, &placements, regions) {
         let span = account(dump.file, dump_path, blocks, span, &placements, opts)?;
         if span.status == Status::Failed && span.kind == SpanKind::Region {
@@ -514,6 +597,17 @@ pub(super) fn settle(
         notes,
         dump_tables: Vec::new(),
     })
+}
+
+#[allow(clippy::ref_option)]
+fn without_backticks<S: serde::Serializer>(
+    text: &Option<String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match text {
+        Some(t) => serializer.serialize_some(&t.replace('`', "")),
+        None => serializer.serialize_none(),
+    }
 }
 
 fn interrupted_or(e: io::Error, path: &Path) -> Error {
@@ -557,6 +651,9 @@ fn place(
             comparison: None,
             vouched: release.vouched,
             anchors: None,
+            not_required: None,
+            copies: Vec::new(),
+            found_elsewhere: None,
         });
     };
     let offset = i64::try_from(a.start).ok();
@@ -598,7 +695,88 @@ fn place(
         comparison,
         vouched: release.vouched,
         anchors: None,
+        not_required: None,
+        copies: Vec::new(),
+        found_elsewhere: None,
     })
+}
+
+/// Why each of `releases` is not required in the dump (`None`: required). With a layout whose
+/// `release` regions name artifacts, only those are required; without one, an archive is not
+/// when the release has other artifacts (a shipped bundle is not flashed: its members are).
+fn required(releases: &[Release], regions: &[Region]) -> Vec<Option<String>> {
+    let named: Vec<&str> = regions
+        .iter()
+        .filter(|r| r.kind == RegionKind::Release)
+        .filter_map(|r| r.artifact.as_deref())
+        .collect();
+    let plain = releases.iter().any(|r| !is_archive(&r.name));
+    releases
+        .iter()
+        .map(|r| {
+            if !named.is_empty() {
+                (!named.contains(&r.name.as_str())).then(|| "not in the flash layout".to_owned())
+            } else if plain && is_archive(&r.name) {
+                Some("not required (an archive the other artifacts came from)".to_owned())
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The alignments of `others` (the artifact's candidates, most votes first) that hold a copy
+/// of it away from its placement `p`: at most a quarter of its bytes differing, not
+/// overlapping the placed copy (nor the identical copy a misplacing layout missed).
+fn second_copies(
+    dump: &File,
+    size: u64,
+    w: &Wanted<'_>,
+    p: &Placement,
+    others: &[(i128, u32)],
+) -> io::Result<Vec<SecondCopy>> {
+    let Some(at) = p.offset else {
+        return Ok(Vec::new());
+    };
+    let len = i128::from(w.len);
+    let at = i128::from(at);
+    let top = others.iter().map(|c| c.1).max().unwrap_or(0);
+    let mut out: Vec<SecondCopy> = Vec::new();
+    for &(start, votes) in others {
+        // Many anchors, not a few: a second origin most of the artifact votes for.
+        if votes < 2 || votes.saturating_mul(8) < top {
+            continue;
+        }
+        let overlaps = |o: i128| start < o.saturating_add(len) && o < start.saturating_add(len);
+        if overlaps(at)
+            || p.found_elsewhere.is_some_and(|e| overlaps(i128::from(e)))
+            || out.iter().any(|c| overlaps(i128::from(c.offset)))
+        {
+            continue;
+        }
+        let (differing, missing) = locate::compare_at(dump, size, w, start)?;
+        if differing.saturating_add(missing) > w.len / COPY_SHARE {
+            continue;
+        }
+        let verdict = if missing > 0 {
+            Verdict::Missing
+        } else if differing > 0 {
+            Verdict::Different
+        } else {
+            Verdict::Identical
+        };
+        if let Ok(offset) = i64::try_from(start) {
+            out.push(SecondCopy {
+                offset,
+                votes,
+                differing,
+                missing,
+                verdict,
+            });
+        }
+    }
+    out.sort_by_key(|c| c.offset);
+    Ok(out)
 }
 
 /// A part of an artifact to look for on its own.
@@ -889,8 +1067,9 @@ fn account(
             let p = &placements[i];
             span.kind = SpanKind::Artifact;
             span.name = Some(p.artifact.clone());
-            // Bytes of an artifact that was not reproduced vouch for nothing.
-            let differing = if p.vouched.passed(false) {
+            // Bytes of an artifact that was not reproduced vouch for nothing; nor do those of a
+            // copy the layout misplaces (its equal bytes there are chance, often fill).
+            let differing = if p.vouched.passed(false) && p.found_elsewhere.is_none() {
                 p.differing.min(length)
             } else {
                 length
@@ -935,9 +1114,14 @@ fn account(
             }
         }
         Owner::Gap => {
-            let classes = gap_runs(dump, path, blocks, start, end)?;
-            // A gap is returned as one span per class run: the caller sees them in order.
-            return Ok(merge_gap(start, length, classes));
+            let mut classes = gap_runs(dump, path, blocks, start, end)?;
+            trim_runs(dump, path, &mut classes)?;
+            let what = classes.listed.first().map(|run| describe(dump, run.offset));
+            let mut span = merge_gap(start, length, classes);
+            if let (Some(detail), Some(what)) = (span.detail.as_mut(), what) {
+                let _ = write!(detail, ": {what}");
+            }
+            return Ok(span);
         }
         Owner::Region(i) => {
             let regions = opts.layout.as_ref().map_or(&[][..], |l| &l.regions[..]);
@@ -1092,9 +1276,10 @@ fn merge_gap(start: u64, length: u64, runs: GapRuns) -> Span {
         },
         detail: (data > 0).then(|| {
             format!(
-                "{data} bytes of data in {} runs, {} bytes of fill",
-                runs.data_runs,
-                length - data
+                "{} of data in {}, {} of fill",
+                plural(data, "byte"),
+                plural(runs.data_runs, "run"),
+                plural(length - data, "byte")
             )
         }),
         runs: runs.listed,
@@ -1194,6 +1379,49 @@ fn gap_runs(
         close_run(&mut out, run);
     }
     Ok(out)
+}
+
+/// `1 byte`, `2 bytes`.
+fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The listed runs of a gap cut to their first and last byte that is not the gap's fill (the
+/// blocks they were judged by start where the dump's blocks do, not where the data does); the
+/// bytes cut off are fill, counted as such. Only a run's first and last block are read.
+fn trim_runs(dump: &File, path: &Path, runs: &mut GapRuns) -> Result<(), Error> {
+    let fill = runs.fill.unwrap_or(0xff);
+    let mut buf = vec![0u8; usize::try_from(BLOCK).unwrap_or(512)];
+    let mut cut = 0u64;
+    for run in &mut runs.listed {
+        let end = run.offset + run.length;
+        // Leading fill, within the first block.
+        let head = (run.length).min(BLOCK);
+        let n = read_at_most(
+            dump,
+            run.offset,
+            &mut buf[..usize::try_from(head).unwrap_or(0)],
+        )
+        .map_err(io_at(path))?;
+        let lead = buf[..n].iter().take_while(|&&b| b == fill).count() as u64;
+        if lead == run.length {
+            continue;
+        }
+        // Trailing fill, within the last block.
+        let tail_from = end.saturating_sub(BLOCK).max(run.offset + lead);
+        let want = usize::try_from(end - tail_from).unwrap_or(0);
+        let n = read_at_most(dump, tail_from, &mut buf[..want]).map_err(io_at(path))?;
+        let trail = buf[..n].iter().rev().take_while(|&&b| b == fill).count() as u64;
+        run.offset += lead;
+        run.length -= lead + trail;
+        cut += lead + trail;
+    }
+    runs.data = runs.data.saturating_sub(cut);
+    Ok(())
 }
 
 fn close_run(out: &mut GapRuns, run: Run) {

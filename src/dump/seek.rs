@@ -519,6 +519,9 @@ fn placement(s: &Sought, d: Decided, placed_by: PlacedBy) -> Placement {
             allowances: Vec::new(),
             parts: Vec::new(),
             unlocated: 0,
+            not_required: None,
+            copies: Vec::new(),
+            found_elsewhere: None,
         };
     };
     let mut verdict = s.vouched;
@@ -545,6 +548,9 @@ fn placement(s: &Sought, d: Decided, placed_by: PlacedBy) -> Placement {
         allowances: Vec::new(),
         parts: Vec::new(),
         unlocated: 0,
+        not_required: None,
+        copies: Vec::new(),
+        found_elsewhere: None,
     }
 }
 

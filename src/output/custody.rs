@@ -11,7 +11,7 @@ pub(crate) fn coverage_text(c: &Coverage) -> String {
     let shares: Vec<String> = c
         .classes()
         .iter()
-        .map(|(name, n)| format!("{:.1}% {name} ({})", c.percent(*n), bytes(*n)))
+        .map(|(name, n)| format!("{} {name} ({})", c.percent_text(*n), bytes(*n)))
         .collect();
     format!("coverage of {}: {}", bytes(c.total()), shares.join(", "))
 }

@@ -80,7 +80,7 @@ fn placement_line(p: &Placement, out: &Output) -> String {
             Some(at) => {
                 let mut line = format!("  {name} found at {}: {verdict}", hex_offset(at));
                 if part.differing > 0 {
-                    let _ = write!(line, ", {} bytes differ", part.differing);
+                    let _ = write!(line, ", {}", bytes_differ(part.differing));
                 }
                 if part.missing > 0 {
                     let _ = write!(line, ", {} bytes outside the dump", part.missing);
@@ -91,6 +91,29 @@ fn placement_line(p: &Placement, out: &Output) -> String {
                 writeln!(s, "{line}")
             }
         };
+    }
+    if let (Some(found), Some(placed)) = (p.found_elsewhere, p.offset) {
+        let _ = writeln!(
+            s,
+            "  an identical copy was found at {} (the layout places it at {})",
+            hex_offset(found),
+            hex_offset(placed)
+        );
+    }
+    for c in &p.copies {
+        let verdict = out.paint(verdict_style(c.verdict), c.verdict.as_str());
+        let mut line = format!(
+            "  a second copy of {} at {}: {verdict}",
+            sanitize(&p.artifact),
+            hex_offset(c.offset)
+        );
+        if c.differing > 0 {
+            let _ = write!(line, ", {}", bytes_differ(c.differing));
+        }
+        if c.missing > 0 {
+            let _ = write!(line, ", {} outside the dump", bytes(c.missing));
+        }
+        let _ = writeln!(s, "{line}");
     }
     if !p.parts.is_empty() && p.unlocated > 0 {
         let _ = writeln!(
@@ -112,7 +135,10 @@ fn placement_head(p: &Placement, out: &Output) -> String {
         None if p.parts.iter().any(crate::dump::PartPlacement::is_found) => {
             format!("{name} not found whole in the dump: {verdict}; its parts, each on its own:\n")
         }
-        None => format!("{name} not found in the dump: {verdict}\n"),
+        None => match &p.not_required {
+            Some(why) => format!("{name} not found in the dump: {}\n", sanitize(why)),
+            None => format!("{name} not found in the dump: {verdict}\n"),
+        },
         Some(at) => {
             let at = hex_offset(at);
             let by = match p.placed_by {
@@ -122,7 +148,7 @@ fn placement_head(p: &Placement, out: &Output) -> String {
             };
             let mut line = format!("{name} {by} {at}: {verdict}");
             if p.differing > 0 {
-                let _ = write!(line, ", {} bytes differ", p.differing);
+                let _ = write!(line, ", {}", bytes_differ(p.differing));
             }
             if p.missing > 0 {
                 let _ = write!(line, ", {} bytes outside the dump", p.missing);
@@ -214,7 +240,7 @@ pub(crate) fn coverage_line(c: &Coverage) -> String {
     let parts: Vec<String> = c
         .classes()
         .iter()
-        .map(|(name, n)| format!("{name} {n} ({:.1}%)", c.percent(*n)))
+        .map(|(name, n)| format!("{name} {n} ({})", c.percent_text(*n)))
         .collect();
     format!("coverage of {} bytes: {}", c.total(), parts.join(", "))
 }
@@ -276,12 +302,41 @@ pub(crate) fn render_text(r: &DumpReport, out: &Output) -> String {
     let _ = writeln!(
         s,
         "{}",
-        out.paint(
-            verdict_style(r.verdict),
-            &format!("dump: {}", r.verdict.as_str())
-        )
+        out.paint(verdict_style(r.verdict), &verdict_line(r))
     );
     s
+}
+
+/// `dump: VERDICT`; a passing verdict over bytes nothing explains says how many, so that a
+/// bare `identical` always means every byte is accounted for.
+pub(crate) fn verdict_line(r: &DumpReport) -> String {
+    let n = r.coverage.unexplained;
+    if n > 0 && r.verdict.passed(false) {
+        format!(
+            "dump: {} (the release), {} unexplained",
+            r.verdict.as_str(),
+            bytes(n)
+        )
+    } else {
+        format!("dump: {}", r.verdict.as_str())
+    }
+}
+
+/// `N bytes`, `1 byte`.
+pub(crate) fn bytes(n: u64) -> String {
+    if n == 1 {
+        "1 byte".to_owned()
+    } else {
+        format!("{n} bytes")
+    }
+}
+
+fn bytes_differ(n: u64) -> String {
+    if n == 1 {
+        "1 byte differs".to_owned()
+    } else {
+        format!("{n} bytes differ")
+    }
 }
 
 /// One self-contained page: the placements (with their explained differences), the spans and

@@ -162,6 +162,12 @@ struct PlacementJson {
     #[serde(default)]
     parts: Vec<serde_json::Value>,
     comparison: Option<serde_json::Value>,
+    /// Why it need not be in the dump (`dump_fix.rs`).
+    not_required: Option<String>,
+    /// Second copies of it (`dump_fix.rs`).
+    #[serde(default)]
+    copies: Vec<serde_json::Value>,
+    found_elsewhere: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -352,7 +358,7 @@ fn a_flash_dump_read_back_by_flashrom() {
             .unwrap(),
     );
     assert!(
-        text.contains("firmware.img placed by the layout at 0x100000: different, 1 bytes differ"),
+        text.contains("firmware.img placed by the layout at 0x100000: different, 1 byte differs"),
         "{text}"
     );
 

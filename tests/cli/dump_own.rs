@@ -177,7 +177,7 @@ fn code_the_dumps_own_fmap_calls_vpd_is_never_masked() {
     );
     assert_eq!(code, Some(0), "{json:#}");
     assert_eq!(json["coverage"]["masked"], 0xf000);
-    assert_eq!(json["layout"], "`layout.toml`");
+    assert_eq!(json["layout"], "layout.toml");
     assert_eq!(json["dump_tables"][0]["used"], false);
     let notes: Vec<&str> = json["notes"]
         .as_array()

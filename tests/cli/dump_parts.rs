@@ -281,7 +281,7 @@ fn a_uimage_whose_kernel_and_rootfs_sit_in_separate_partitions() {
     assert_eq!(json.placements[0].parts[0].verdict, "identical");
     let text = stdout(&diff("changed.bin", false));
     assert!(
-        text.contains("firmware.img//image-1 found at 0x400000: different, 1 bytes differ"),
+        text.contains("firmware.img//image-1 found at 0x400000: different, 1 byte differs"),
         "{text}"
     );
 }

@@ -16,6 +16,7 @@ mod custody;
 mod debian;
 mod diff;
 mod dump;
+mod dump_fix;
 mod dump_own;
 mod dump_parts;
 mod dump_seek;
