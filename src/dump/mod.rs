@@ -610,6 +610,19 @@ fn without_backticks<S: serde::Serializer>(
     }
 }
 
+/// Deterministic bytes that repeat nowhere a test would look (a linear congruential
+/// generator), for the dump tests: one copy for all of them.
+#[cfg(test)]
+pub(crate) fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed;
+    (0..len)
+        .map(|_| {
+            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (s >> 33).to_le_bytes()[0]
+        })
+        .collect()
+}
+
 fn interrupted_or(e: io::Error, path: &Path) -> Error {
     if let Some(i) = e
         .get_ref()

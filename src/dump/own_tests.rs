@@ -10,15 +10,7 @@ use super::*;
 use crate::dump::{check_dump, Options, Release, Status};
 use crate::verify::Verdict;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (s >> 33).to_le_bytes()[0]
-        })
-        .collect()
-}
+use crate::dump::noise;
 
 /// An FMAP (version 1.1) describing `size` bytes with `areas` (offset, size, name).
 fn fmap(size: u32, areas: &[(u32, u32, &str)]) -> Vec<u8> {

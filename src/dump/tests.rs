@@ -3,15 +3,7 @@
 use super::*;
 use crate::recipe::flash::FlashLayout;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (s >> 33).to_le_bytes()[0]
-        })
-        .collect()
-}
+use crate::dump::noise;
 
 fn run(dump: &[u8], release: &[u8], layout: Option<&str>, blobs: Vec<Blob>) -> DumpReport {
     let dir = tempfile::tempdir().unwrap();

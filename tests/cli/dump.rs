@@ -100,7 +100,10 @@ pub(super) fn parts() -> PathBuf {
     std::fs::write(tmp.join("release/firmware.img"), firmware).unwrap();
     std::fs::copy(UBOOT, tmp.join("release/u-boot.bin")).expect("u-boot-qemu is installed");
     std::fs::write(tmp.join(".complete"), "").unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    // A folder left by an interrupted run goes; one another process completed stays.
+    if !dir.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }

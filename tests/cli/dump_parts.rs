@@ -10,6 +10,7 @@ use std::process::Command;
 use base64::Engine as _;
 use serde::Deserialize;
 
+use super::dump::noise;
 use crate::support::{run_ok, TestEnv};
 
 const UBOOT: &str = "/usr/lib/u-boot/qemu_arm64/u-boot.bin";
@@ -48,16 +49,6 @@ size = 0x800000
 kind = "erased"
 "#;
 
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed;
-    (0..len)
-        .map(|_| {
-            s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
-            (s >> 33).to_le_bytes()[0]
-        })
-        .collect()
-}
-
 fn mkimage(dir: &Path, epoch: &str, out: &str) {
     let data = format!(
         "{}:{}",
@@ -79,6 +70,11 @@ fn mkimage(dir: &Path, epoch: &str, out: &str) {
 /// with `SOURCE_DATE_EPOCH=1700000000`), `installed.img` (the same parts, the header written
 /// at another time), the kernel and the squashfs, made once.
 fn parts() -> PathBuf {
+    // Tests of one process make the parts one at a time (the temporary folder is per process).
+    static MAKING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _making = MAKING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/dump-split-v1");
     if dir.join(".complete").exists() {
         return dir;
@@ -99,7 +95,10 @@ fn parts() -> PathBuf {
     mkimage(&tmp, "1700000000", "firmware.img");
     mkimage(&tmp, "1765000000", "installed.img");
     std::fs::write(tmp.join(".complete"), "").unwrap();
-    let _ = std::fs::remove_dir_all(&dir);
+    // A folder left by an interrupted run goes; one another process completed stays.
+    if !dir.join(".complete").exists() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     if std::fs::rename(&tmp, &dir).is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
