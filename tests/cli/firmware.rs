@@ -21,18 +21,28 @@ const SEABIOS: &str = "1.16.2-1";
 
 /// `target/debian-cache/<what>` for one package at one version, filled by `fetch` once.
 fn cached(what: &str, fetch: impl FnOnce(&Path)) -> PathBuf {
+    // Tests of one process fetch one at a time: the temporary folder is per process, and two
+    // tests fetching into it at once (SeaBIOS's source, for two recipes) broke each other's
+    // download.
+    static FETCHING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target/debian-cache")
         .join(what);
     let done = dir.join(".complete");
+    let _fetching = FETCHING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !done.exists() {
         let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).unwrap();
         fetch(&tmp);
         std::fs::write(tmp.join(".complete"), "").unwrap();
-        let _ = std::fs::remove_dir_all(&dir);
-        // Another test may have won the race: its copy is as good as ours.
+        // A folder left by an interrupted run goes; one another process completed stays.
+        if !done.exists() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        // Another process may have won the race: its copy is as good as ours.
         if std::fs::rename(&tmp, &dir).is_err() {
             let _ = std::fs::remove_dir_all(&tmp);
         }
