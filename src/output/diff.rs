@@ -194,24 +194,7 @@ fn text_leaf(s: &mut String, leaf: &LeafDiff, out: &Output) {
         }
         text_ranges(s, &content.ranges, out);
     }
-    for a in &leaf.allowances {
-        let ranges: Vec<String> = a
-            .ranges
-            .iter()
-            .map(|r| format!("{:#x}+{}", r.offset, r.len))
-            .collect();
-        let covered = if ranges.is_empty() {
-            String::new()
-        } else {
-            format!(", covering {}", ranges.join(" "))
-        };
-        let _ = writeln!(
-            s,
-            "  allowed by `{}` ({}){covered}",
-            a.allowance.rule,
-            sanitize(&a.allowance.reason)
-        );
-    }
+    allowance_lines(s, &leaf.allowances);
     for n in &leaf.notes {
         let _ = writeln!(s, "  note: {}", sanitize(n));
     }
@@ -619,6 +602,28 @@ fn html_context(h: &mut String, ctx: &HexContext) {
         }
     }
     h.push_str("</pre>\n");
+}
+
+/// One line per allowance that applied: its rule, its reason, the ranges it covered.
+pub(crate) fn allowance_lines(s: &mut String, allowances: &[crate::compare::AppliedAllowance]) {
+    for a in allowances {
+        let ranges: Vec<String> = a
+            .ranges
+            .iter()
+            .map(|r| format!("{:#x}+{}", r.offset, r.len))
+            .collect();
+        let covered = if ranges.is_empty() {
+            String::new()
+        } else {
+            format!(", covering {}", ranges.join(" "))
+        };
+        let _ = writeln!(
+            s,
+            "  allowed by `{}` ({}){covered}",
+            a.allowance.rule,
+            sanitize(&a.allowance.reason)
+        );
+    }
 }
 
 #[cfg(test)]

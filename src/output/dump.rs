@@ -54,24 +54,7 @@ fn hex_offset(at: i64) -> String {
 /// equivalent and the parts located on their own, one line each.
 fn placement_line(p: &Placement, out: &Output) -> String {
     let mut s = placement_head(p, out);
-    for a in &p.allowances {
-        let ranges: Vec<String> = a
-            .ranges
-            .iter()
-            .map(|r| format!("{:#x}+{}", r.offset, r.len))
-            .collect();
-        let covered = if ranges.is_empty() {
-            String::new()
-        } else {
-            format!(", covering {}", ranges.join(" "))
-        };
-        let _ = writeln!(
-            s,
-            "  allowed by `{}` ({}){covered}",
-            a.allowance.rule,
-            sanitize(&a.allowance.reason)
-        );
-    }
+    super::diff::allowance_lines(&mut s, &p.allowances);
     for part in &p.parts {
         let name = out.paint(Style::Path, &sanitize(&part.part));
         let verdict = out.paint(verdict_style(part.verdict), part.verdict.as_str());
